@@ -1,0 +1,1 @@
+//! aerospike.conf rendering (being written).

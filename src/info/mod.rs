@@ -1,0 +1,1 @@
+//! Aerospike info protocol (being written).

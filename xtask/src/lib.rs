@@ -1,0 +1,2 @@
+//! Project tasks, run as `cargo xtask <task>`.
+pub mod tools;

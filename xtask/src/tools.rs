@@ -1,0 +1,1 @@
+//! Pinned third-party tools built from Go modules (being written).
