@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    print!("{}", aerospike_kubernetes_operator::api::crds_yaml());
+}

@@ -1,0 +1,229 @@
+//! Access control, network access policy, operator client certificates and extra Services.
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::schema;
+use super::ObjectMetaTemplate;
+
+/// Roles and users the operator creates in Aerospike (security enabled).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessControlSpec {
+    /// Client policy of admin operations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_policy: Option<AdminPolicy>,
+    /// Roles; names are unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = by_name)]
+    pub roles: Vec<RoleSpec>,
+    /// Users; names are unique. One user needs the sys-admin and user-admin roles.
+    #[schemars(transform = by_name)]
+    pub users: Vec<UserSpec>,
+}
+
+fn by_name(s: &mut schemars::Schema) {
+    schema::list_map(s, "name");
+}
+
+fn set(s: &mut schemars::Schema) {
+    schema::list_set(s);
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct AdminPolicy {
+    /// Timeout of admin operations in milliseconds.
+    #[schemars(range(min = 0))]
+    pub timeout: i64,
+}
+
+/// An Aerospike role and its privileges.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleSpec {
+    /// Role name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Privileges, e.g. read-write or read.test (privilege.namespace.set).
+    #[schemars(transform = set)]
+    pub privileges: Vec<String>,
+    /// Addresses allowed for this role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = set)]
+    pub whitelist: Vec<String>,
+    /// Read quota in records per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub read_quota: Option<u32>,
+    /// Write quota in records per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub write_quota: Option<u32>,
+}
+
+/// An Aerospike user whose password comes from a Secret (key `password`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSpec {
+    /// User name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Secret in the cluster's namespace holding the password under the key `password`.
+    #[serde(default)]
+    pub secret_name: String,
+    /// Roles granted to the user.
+    #[schemars(transform = set)]
+    pub roles: Vec<String>,
+    /// Internal (password) or PKIOnly (certificate) authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "auth_mode")]
+    pub auth_mode: Option<String>,
+}
+
+fn auth_mode(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["Internal", "PKIOnly"]})
+}
+
+fn network_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["pod", "hostInternal", "hostExternal", "configuredIP", "customInterface"]})
+}
+
+fn fabric_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["customInterface"]})
+}
+
+/// Which addresses the Aerospike nodes advertise to clients.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct NetworkPolicy {
+    /// Access address type (default hostInternal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "network_type")]
+    pub access: Option<String>,
+    #[serde(rename = "customAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_access_network_names: Vec<String>,
+    /// Alternate access address type (default hostExternal).
+    #[serde(rename = "alternateAccess", skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "network_type")]
+    pub alternate_access: Option<String>,
+    #[serde(rename = "customAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_alternate_access_network_names: Vec<String>,
+    /// TLS access address type (default hostInternal).
+    #[serde(rename = "tlsAccess", skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "network_type")]
+    pub tls_access: Option<String>,
+    #[serde(rename = "customTLSAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_tls_access_network_names: Vec<String>,
+    /// TLS alternate access address type (default hostExternal).
+    #[serde(rename = "tlsAlternateAccess", skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "network_type")]
+    pub tls_alternate_access: Option<String>,
+    #[serde(rename = "customTLSAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_tls_alternate_access_network_names: Vec<String>,
+    /// Fabric address type (empty: all interfaces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "fabric_type")]
+    pub fabric: Option<String>,
+    #[serde(rename = "customFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fabric_network_names: Vec<String>,
+    /// TLS fabric address type (empty: all interfaces).
+    #[serde(rename = "tlsFabric", skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "fabric_type")]
+    pub tls_fabric: Option<String>,
+    #[serde(rename = "customTLSFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_tls_fabric_network_names: Vec<String>,
+}
+
+/// Client certificate the operator uses to reach TLS-enabled clusters.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorClientCertSpec {
+    /// Name added to tls-authenticate-client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_name: Option<String>,
+    /// Certificates from a Secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub secret_cert_source: Option<serde_json::Value>,
+    /// Certificates from paths in the operator's filesystem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub cert_path_in_operator: Option<serde_json::Value>,
+}
+
+/// Extra Services through which clients find the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedsFinderServices {
+    /// A LoadBalancer Service `<cluster>-lb` for clients outside Kubernetes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerSpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerSpec {
+    /// Local or Cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "traffic_policy")]
+    pub external_traffic_policy: Option<String>,
+    /// Annotations of the Service (cloud load-balancer settings).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Name of the exposed port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_name: Option<String>,
+    /// Exposed port; defaults to the target port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: Option<i32>,
+    /// Target port; defaults to the service (or TLS) port of aerospikeConfig.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 65535))]
+    pub target_port: Option<i32>,
+    /// Client address ranges allowed through the load balancer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer_source_ranges: Vec<String>,
+}
+
+fn traffic_policy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["Local", "Cluster"]})
+}
+
+/// Metadata customisation of a Service the operator creates.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct ServiceSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMetaTemplate>,
+}
+
+/// Validation switches.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationPolicy {
+    /// Do not require the work directory on a persistent volume.
+    #[serde(default)]
+    pub skip_work_dir_validate: bool,
+    /// Do not require the XDR digest log on a persistent volume.
+    #[serde(default)]
+    pub skip_xdr_dlog_file_validate: bool,
+}
+
+/// An on-demand operation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationSpec {
+    /// WarmRestart (restart the server process) or PodRestart (recreate the pod).
+    #[schemars(schema_with = "operation_kind")]
+    pub kind: String,
+    /// Identifier of this operation; a new id runs the operation again.
+    #[schemars(length(min = 1, max = 20))]
+    pub id: String,
+    /// Pods to operate on; all pods when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_list: Vec<String>,
+}
+
+fn operation_kind(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["WarmRestart", "PodRestart"]})
+}

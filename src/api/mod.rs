@@ -1,0 +1,114 @@
+//! The `asdb.aerospike.com/v1` API: the one Rust source of truth from which the CRD is generated.
+mod access;
+mod cluster;
+mod pod;
+mod rack;
+pub mod schema;
+mod status;
+mod storage;
+
+pub use access::*;
+pub use cluster::*;
+pub use pod::*;
+pub use rack::*;
+pub use status::*;
+pub use storage::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+pub const GROUP: &str = "asdb.aerospike.com";
+/// Finalizer that guards storage clean-up on deletion (same name as the reference's).
+pub const FINALIZER: &str = "asdb.aerospike.com/storage-finalizer";
+
+/// Every CRD this operator serves, ready to apply.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut crd = AerospikeCluster::crd();
+    crd.metadata.annotations = Some(
+        [("aerospike-kubernetes-operator/version".to_string(), env!("CARGO_PKG_VERSION").to_string())].into(),
+    );
+    vec![crd]
+}
+
+/// The CRDs as one multi-document YAML stream (what `aerospike-kubernetes-operator crd` prints).
+pub fn crds_yaml() -> String {
+    crds()
+        .iter()
+        .map(|c| serde_yaml::to_string(c).expect("CRD serialises"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn spec_schema() -> Value {
+        let crd = serde_json::to_value(&crds()[0]).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+
+    #[test]
+    fn crd_fits_in_a_client_side_apply_annotation() {
+        let yaml = crds_yaml();
+        assert!(yaml.len() < 256 * 1024, "CRD is {} bytes", yaml.len());
+    }
+
+    #[test]
+    fn schema_checks_what_it_can() {
+        let spec = spec_schema();
+        assert_eq!(spec["properties"]["size"]["minimum"], json!(1.0));
+        assert_eq!(spec["properties"]["size"]["maximum"], json!(256.0));
+        let racks = &spec["properties"]["rackConfig"]["properties"]["racks"];
+        assert_eq!(racks["x-kubernetes-list-type"], "map");
+        assert_eq!(racks["x-kubernetes-list-map-keys"], json!(["id"]));
+        assert_eq!(spec["properties"]["aerospikeConfig"]["x-kubernetes-preserve-unknown-fields"], true);
+        assert_eq!(spec["properties"]["maxUnavailable"]["x-kubernetes-int-or-string"], true);
+        // Upstream descriptions are dropped from embedded types, ours are kept.
+        let sidecars = &spec["properties"]["podSpec"]["properties"]["sidecars"];
+        assert!(sidecars["description"].is_string());
+        assert!(sidecars["items"]["properties"]["image"].get("description").is_none());
+        assert!(spec["properties"]["size"]["description"].is_string());
+    }
+
+    #[test]
+    fn scale_subresource_and_columns() {
+        let crd = serde_json::to_value(&crds()[0]).unwrap();
+        let v = &crd["spec"]["versions"][0];
+        assert_eq!(v["subresources"]["scale"]["specReplicasPath"], ".spec.size");
+        assert_eq!(v["subresources"]["scale"]["labelSelectorPath"], ".status.selector");
+        let cols: Vec<_> = v["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        for c in ["Size", "Ready", "Image", "Phase", "Age"] {
+            assert!(cols.contains(&json!(c)), "missing column {c}");
+        }
+        assert_eq!(crd["spec"]["names"]["shortNames"], json!(["asc"]));
+    }
+
+    #[test]
+    fn reference_manifest_round_trips() {
+        // A manifest in the reference's shape, including fields its webhook writes.
+        let manifest = json!({
+            "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+            "metadata": {"name": "aerocluster", "namespace": "aerospike"},
+            "spec": {
+                "size": 2, "image": "aerospike/aerospike-server-enterprise:7.1.0.0",
+                "maxUnavailable": "50%", "disablePDB": false, "k8sNodeBlockList": ["n1"],
+                "storage": {"filesystemVolumePolicy": {"initMethod": "deleteFiles", "cascadeDelete": true},
+                    "volumes": [{"name": "workdir", "source": {"persistentVolume": {"storageClass": "ssd",
+                        "volumeMode": "Filesystem", "size": "1Gi"}}, "aerospike": {"path": "/opt/aerospike"}}]},
+                "rackConfig": {"namespaces": ["test"], "racks": [{"id": 1, "zone": "us-a",
+                    "effectiveAerospikeConfig": {"service": {}}}]},
+                "podSpec": {"multiPodPerHost": true, "nodeSelector": {"a": "b"}},
+                "aerospikeConfig": {"service": {"feature-key-file": "/etc/aerospike/secret/features.conf"}},
+                "operatorClientCert": {"tlsClientName": "x"},
+                "enableRackIDOverride": false
+            }
+        });
+        let obj: AerospikeCluster = serde_json::from_value(manifest.clone()).unwrap();
+        assert_eq!(obj.spec.size, 2);
+        assert_eq!(obj.spec.pod_spec().scheduling.node_selector["a"], "b");
+        let back = serde_json::to_value(&obj).unwrap();
+        assert_eq!(back["spec"], manifest["spec"]);
+    }
+}

@@ -1,0 +1,85 @@
+//! `spec.rackConfig`: rack-aware placement. Each rack becomes one StatefulSet and one ConfigMap.
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::schema;
+use super::{SchedulingPolicy, StorageSpec};
+
+/// Racks and the policies that pace changes across them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RackConfig {
+    /// Aerospike namespaces that are rack aware (they get `rack-id` in each rack's config).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// The racks; ids are unique. Without racks the cluster runs in one default rack with id 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = racks_by_id, length(max = 1000))]
+    pub racks: Vec<Rack>,
+    /// Pods of a rack restarted together in a rolling update: a number or a percentage of the rack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
+    pub rolling_update_batch_size: Option<IntOrString>,
+    /// Pods of a rack removed together when scaling down: a number or a percentage of the rack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
+    pub scale_down_batch_size: Option<IntOrString>,
+    /// Pending or failed pods per rack ignored when judging cluster stability: a number or a percentage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
+    pub max_ignorable_pods: Option<IntOrString>,
+}
+
+fn racks_by_id(s: &mut schemars::Schema) {
+    schema::list_map(s, "id");
+}
+
+/// One rack: where its pods run and what they override.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rack {
+    /// Rack id, unique in the cluster (0 is reserved for the default rack).
+    #[schemars(range(min = 1, max = 1000000))]
+    pub id: i32,
+    /// Zone (topology.kubernetes.io/zone) the rack's pods run in. Immutable.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub zone: String,
+    /// Region (topology.kubernetes.io/region) the rack's pods run in. Immutable.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    /// Pods run on nodes labelled aerospike.com/rack-label=<rackLabel>. Immutable.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rack_label: String,
+    /// Pods run on this Kubernetes node. Immutable.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
+    /// Aerospike configuration merged over the global aerospikeConfig for this rack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub aerospike_config: Option<serde_json::Value>,
+    /// Storage for this rack, replacing the global storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+    /// Scheduling overrides for this rack's pods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_spec: Option<SchedulingPolicy>,
+    /// Revision of the rack: changing it replaces the rack's StatefulSet (needed to add or remove persistent
+    /// volumes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 20))]
+    pub revision: String,
+    /// Remove this rack's nodes from the strong-consistency roster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_block_from_roster: Option<bool>,
+    /// Effective values written by the reference's webhook; accepted so exported manifests apply unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub effective_aerospike_config: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub effective_storage: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::free_form")]
+    pub effective_pod_spec: Option<serde_json::Value>,
+}
