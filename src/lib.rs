@@ -6,3 +6,4 @@
 pub mod api;
 pub mod conf;
 pub mod info;
+pub mod rbac;

@@ -73,7 +73,7 @@ pub struct StorageSpec {
     pub delete_local_storage_on_restart: Option<bool>,
     /// Volumes to attach to the pods; names are unique.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = volumes_by_name)]
+    #[schemars(transform = volumes_by_name, length(max = 100))]
     pub volumes: Vec<VolumeSpec>,
 }
 
