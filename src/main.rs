@@ -1,3 +1,173 @@
-fn main() {
-    print!("{}", aerospike_kubernetes_operator::api::crds_yaml());
+//! `aerospike-kubernetes-operator`: `run` (the controller, default), `pod-init` (the Aerospike pods' init
+//! step), `crd` (print the CRDs).
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kube::Client;
+use tracing::{error, info};
+
+use aerospike_kubernetes_operator::build::BuildContext;
+use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
+use aerospike_kubernetes_operator::info::TcpInfoClient;
+use aerospike_kubernetes_operator::metrics::Metrics;
+use aerospike_kubernetes_operator::server::{self, Health};
+use aerospike_kubernetes_operator::telemetry::{self, LogFormat};
+use aerospike_kubernetes_operator::{api, podinit};
+
+#[derive(Parser)]
+#[command(name = "aerospike-kubernetes-operator", version, about = "Kubernetes operator for Aerospike clusters")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller (the default).
+    Run(RunArgs),
+    /// Render this pod's aerospike.conf and prepare its volumes (runs as the pods' init container).
+    PodInit(podinit::PodInitArgs),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+}
+
+#[derive(Parser)]
+struct RunOnly {
+    #[command(flatten)]
+    args: RunArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Namespaces to watch: empty for all, one name, or a comma-separated list (OLM sets it from the
+    /// OperatorGroup's target namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    watch_namespaces: String,
+    /// Address of the Prometheus /metrics endpoint.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Address of /healthz and /readyz.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    health_addr: SocketAddr,
+    /// Take a Lease before reconciling, so only one replica acts.
+    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Namespace of the leader-election Lease (defaults to the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Image used for the Aerospike pods' init step (the operator's own image).
+    #[arg(long, env = "OPERATOR_IMAGE", default_value = concat!("ghcr.io/aerospike-rs/aerospike-kubernetes-operator:", env!("CARGO_PKG_VERSION")))]
+    init_image: String,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Timeout of one Aerospike info request, in milliseconds.
+    #[arg(long, env = "INFO_TIMEOUT_MS", default_value_t = 2000)]
+    info_timeout_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Crd) => {
+            print!("{}", api::crds_yaml());
+            Ok(())
+        }
+        Some(Command::PodInit(args)) => {
+            telemetry::init(LogFormat::Text);
+            podinit::run(args)
+        }
+        Some(Command::Run(args)) => run(args),
+        // No subcommand: run with flags from the environment (how the Deployment starts it).
+        None => run(RunOnly::parse_from(["aerospike-kubernetes-operator"]).args),
+    }
+}
+
+#[tokio::main]
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    let scope = Scope::parse(&args.watch_namespaces);
+    info!(?scope, version = env!("CARGO_PKG_VERSION"), "starting");
+    let client = Client::try_default().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+    let metrics = Metrics::default();
+    let health = Health::default();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let http = tokio::spawn(server::serve(args.health_addr, server::router(health.clone(), metrics.clone()), shutdown));
+    if args.metrics_addr != args.health_addr {
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        tokio::spawn(server::serve(args.metrics_addr, server::router(health.clone(), metrics.clone()), shutdown));
+    }
+
+    controller::preflight(&client, &scope).await?;
+
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("operator-{}", std::process::id()));
+    // With leader election, wait for the Lease before acting; losing it ends the process (the Deployment
+    // restarts it as a standby), which is how a split brain is avoided.
+    let mut leadership = None;
+    if args.leader_elect {
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "aerospike-kubernetes-operator")
+            .with_namespace(&args.lease_namespace)
+            .with_identity(&instance)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await
+            .context("leader election setup")?;
+        let (mut rx, task) = manager.watch().await;
+        health.set_ready(true); // a standby is ready: it only waits
+        info!(identity = %instance, "waiting for leadership");
+        while !*rx.borrow_and_update() {
+            rx.changed().await.context("leader election stopped")?;
+        }
+        info!(identity = %instance, "leading");
+        leadership = Some((rx, task));
+    }
+
+    let cfg = RunConfig {
+        scope,
+        build: BuildContext { init_image: args.init_image.clone() },
+        info: Arc::new(TcpInfoClient::new(Duration::from_millis(args.info_timeout_ms), Duration::from_millis(args.info_timeout_ms))),
+        metrics,
+        instance,
+    };
+    let ready_health = health.clone();
+    let controllers = controller::run(client, cfg, move || ready_health.set_ready(true));
+    let result = match leadership {
+        Some((mut rx, _task)) => {
+            let lost = async move {
+                while rx.changed().await.is_ok() {
+                    if !*rx.borrow() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                r = controllers => r,
+                _ = lost => {
+                    error!("lost leadership: exiting so a standby can take over");
+                    Err(anyhow::anyhow!("lost leadership"))
+                }
+            }
+        }
+        None => controllers.await,
+    };
+    let _ = stop_tx.send(true);
+    let _ = http.await;
+    info!("stopped");
+    result
 }

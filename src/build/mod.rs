@@ -1,0 +1,351 @@
+//! The build step: an AerospikeCluster in, the objects that should exist out. Pure: no API client, no I/O.
+//!
+//! [`desired_state`] computes, per rack, the merged and defaulted aerospikeConfig, the rendered aerospike.conf
+//! template and its hash, then the objects: the headless Service, one ConfigMap and one StatefulSet per rack,
+//! the PodDisruptionBudget and the optional seeds LoadBalancer Service. Every object carries the common labels,
+//! a controller owner reference to the cluster and the cluster's namespace.
+//!
+//! Per-pod values (node id, access addresses, mesh seeds) are not known here: the operator binary fills them
+//! in when the pod starts, as the pod's init container (`pod-init`, see `crate::podinit`). The contract between
+//! the two is the `ENV_*` names, the mount paths and the ConfigMap keys defined in this module.
+mod objects;
+mod pod;
+mod racks;
+mod scheduling;
+mod storage;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::api::{AerospikeCluster, StorageSpec};
+
+pub use racks::revision_index;
+
+/// Label on every object: the kind of application.
+pub const LABEL_APP: &str = "app";
+/// Value of [`LABEL_APP`].
+pub const APP_NAME: &str = "aerospike-cluster";
+/// Label on every object: the AerospikeCluster it belongs to.
+pub const LABEL_CR: &str = "aerospike.com/cr";
+/// Label on rack objects (ConfigMap, StatefulSet, pods, PVCs): the rack id.
+pub const LABEL_RACK: &str = "aerospike.com/rack-id";
+/// Label on every object the operator creates.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`LABEL_MANAGED_BY`].
+pub const MANAGER_NAME: &str = "aerospike-kubernetes-operator";
+
+/// Pod template annotation: hash of the rendered aerospike.conf template (RIPEMD-160, see `conf::config_hash`).
+pub const ANNOTATION_CONF_HASH: &str = "aerospike.com/conf-hash";
+/// Pod template annotation: hash of the pod template without these two annotations.
+pub const ANNOTATION_POD_SPEC_HASH: &str = "aerospike.com/pod-spec-hash";
+/// Pod annotation read (through the Downward API) when enableRackIDOverride is set.
+pub const ANNOTATION_OVERRIDE_RACK_ID: &str = "aerospike.com/override-rack-id";
+
+/// Name of the operator's init container.
+pub const INIT_CONTAINER_NAME: &str = "aerospike-init";
+/// Name of the Aerospike server container.
+pub const SERVER_CONTAINER_NAME: &str = "aerospike-server";
+
+/// ConfigMap key: the rack's rendered aerospike.conf template.
+pub const CM_TEMPLATE_KEY: &str = "aerospike.template.conf";
+/// ConfigMap key: the sorted FQDNs of every pod of the cluster, one per line.
+pub const CM_PEERS_KEY: &str = "peers";
+/// ConfigMap key: [`RackState::conf_hash`] (same key as the reference operator).
+pub const CM_CONF_HASH_KEY: &str = "aerospikeConfHash";
+/// ConfigMap key: hash of spec.aerospikeNetworkPolicy (same key as the reference operator).
+pub const CM_NETWORK_POLICY_HASH_KEY: &str = "networkPolicyHash";
+/// ConfigMap key: [`RackState::pod_spec_hash`] (same key as the reference operator).
+pub const CM_POD_SPEC_HASH_KEY: &str = "podSpecHash";
+
+/// Pod volume (emptyDir) shared by the init and server containers; pod-init writes aerospike.conf into it.
+pub const CONF_VOLUME: &str = "aerospike-conf";
+/// Where [`CONF_VOLUME`] is mounted in both containers.
+pub const CONF_DIR: &str = "/etc/aerospike";
+/// The file pod-init writes and the server reads.
+pub const CONF_FILE: &str = "/etc/aerospike/aerospike.conf";
+/// Pod volume of the rack ConfigMap (init container only).
+pub const TEMPLATE_VOLUME: &str = "aerospike-conf-template";
+/// Where [`TEMPLATE_VOLUME`] is mounted in the init container.
+pub const TEMPLATE_DIR: &str = "/etc/aerospike-template";
+/// Volumes that pod-init initialises are mounted (or, for Block volumes, attached) at `<this>/<volume name>`
+/// in the init container.
+pub const INIT_VOLUMES_DIR: &str = "/aerospike-volumes";
+
+/// Environment of the init container (Downward API): the pod's name.
+pub const ENV_POD_NAME: &str = "POD_NAME";
+/// Downward API: the pod's namespace.
+pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
+/// Downward API: status.podIP.
+pub const ENV_POD_IP: &str = "POD_IP";
+/// Downward API: status.hostIP.
+pub const ENV_HOST_IP: &str = "HOST_IP";
+/// Downward API: spec.nodeName.
+pub const ENV_NODE_NAME: &str = "NODE_NAME";
+/// The AerospikeCluster name (= headless Service name, the middle label of every peer FQDN).
+pub const ENV_CLUSTER_NAME: &str = "AEROSPIKE_CLUSTER_NAME";
+/// The rack id.
+pub const ENV_RACK_ID: &str = "AEROSPIKE_RACK_ID";
+/// The rack revision index (0 = no revision): the node-id infix `a` + index (see `conf::node_id`).
+pub const ENV_RACK_REVISION_INDEX: &str = "AEROSPIKE_RACK_REVISION_INDEX";
+/// `network.heartbeat.port`, when set.
+pub const ENV_HEARTBEAT_PORT: &str = "AEROSPIKE_HEARTBEAT_PORT";
+/// `network.heartbeat.tls-port`, when set.
+pub const ENV_HEARTBEAT_TLS_PORT: &str = "AEROSPIKE_HEARTBEAT_TLS_PORT";
+/// `network.fabric.port`, when set.
+pub const ENV_FABRIC_PORT: &str = "AEROSPIKE_FABRIC_PORT";
+/// `network.fabric.tls-port`, when set.
+pub const ENV_FABRIC_TLS_PORT: &str = "AEROSPIKE_FABRIC_TLS_PORT";
+/// spec.podSpec.hostNetwork (`true` / `false`).
+pub const ENV_HOST_NETWORK: &str = "AEROSPIKE_HOST_NETWORK";
+/// spec.podSpec.multiPodPerHost (`true` / `false`).
+pub const ENV_MULTI_POD_PER_HOST: &str = "AEROSPIKE_MULTI_POD_PER_HOST";
+/// spec.aerospikeNetworkPolicy as JSON (`{}` when not set).
+pub const ENV_NETWORK_POLICY: &str = "AEROSPIKE_NETWORK_POLICY";
+/// The volumes pod-init initialises, as a JSON list of [`InitVolume`].
+pub const ENV_INIT_VOLUMES: &str = "AEROSPIKE_INIT_VOLUMES";
+/// Downward API: the pod's [`ANNOTATION_CONF_HASH`]; pod-init waits until the mounted template has this hash.
+pub const ENV_CONF_HASH: &str = "AEROSPIKE_CONF_HASH";
+/// Downward API (only with enableRackIDOverride): the pod annotation [`ANNOTATION_OVERRIDE_RACK_ID`].
+pub const ENV_OVERRIDE_RACK_ID: &str = "AEROSPIKE_OVERRIDE_RACK_ID";
+
+/// Inputs of the build step that do not come from the cluster object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildContext {
+    /// The operator's own image, run as the pods' init container (`pod-init`).
+    pub init_image: String,
+}
+
+/// Everything decided about one rack.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RackState {
+    pub id: i32,
+    /// The rack's revision ("" when none).
+    pub revision: String,
+    /// `<cluster>-<id>[-<revision>]`: the name of the rack's ConfigMap and StatefulSet.
+    pub name: String,
+    /// Number of pods of this rack.
+    pub size: i32,
+    /// The merged and defaulted aerospikeConfig of this rack.
+    pub config: serde_json::Value,
+    /// The rendered aerospike.conf template.
+    pub conf: String,
+    /// `conf::config_hash(conf)`, also the pod annotation [`ANNOTATION_CONF_HASH`].
+    pub conf_hash: String,
+    /// Hash of the pod template, also the pod annotation [`ANNOTATION_POD_SPEC_HASH`].
+    pub pod_spec_hash: String,
+    /// The rack's storage (the rack's own, else the global one).
+    pub storage: StorageSpec,
+}
+
+/// The objects that should exist for one cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    pub racks: Vec<RackState>,
+    pub headless_service: Service,
+    pub lb_service: Option<Service>,
+    /// One per rack, in the order of `racks`.
+    pub config_maps: Vec<ConfigMap>,
+    /// One per rack, in the order of `racks`.
+    pub stateful_sets: Vec<StatefulSet>,
+    pub pdb: Option<PodDisruptionBudget>,
+}
+
+/// Why the desired state cannot be built. Every message starts with the path of the field concerned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// A field of the cluster object is missing or invalid.
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+    /// The aerospikeConfig of a rack cannot be defaulted or rendered. `path` is the conf error's path under
+    /// `spec.` (the merged config of the rack).
+    #[error("spec.{error}{}", rack_note(*rack_id, *rack_index))]
+    Config {
+        rack_id: i32,
+        /// Index in spec.rackConfig.racks when the rack has its own aerospikeConfig.
+        rack_index: Option<usize>,
+        error: crate::conf::ConfError,
+    },
+}
+
+fn rack_note(rack_id: i32, rack_index: Option<usize>) -> String {
+    match rack_index {
+        Some(i) => format!(
+            " (rack {rack_id}: spec.aerospikeConfig merged with spec.rackConfig.racks[{i}].aerospikeConfig)"
+        ),
+        None => String::new(),
+    }
+}
+
+impl BuildError {
+    pub(crate) fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        BuildError::Invalid { path: path.into(), reason: reason.into() }
+    }
+
+    /// The spec field path the error is about, e.g. `spec.aerospikeConfig.network.heartbeat.mode`.
+    pub fn path(&self) -> String {
+        match self {
+            BuildError::Invalid { path, .. } => path.clone(),
+            BuildError::Config { error, .. } => format!("spec.{}", error.path()),
+        }
+    }
+}
+
+/// A volume pod-init initialises (the JSON elements of [`ENV_INIT_VOLUMES`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitVolume {
+    /// Volume name.
+    pub name: String,
+    /// Mount path (filesystem) or device path (Block) in the init container.
+    pub path: String,
+    /// Block volume (attached as a device) rather than a mounted filesystem.
+    #[serde(default)]
+    pub block: bool,
+    /// The effective init method.
+    pub method: crate::api::VolumeMethod,
+}
+
+/// Labels that select every pod (and object) of a cluster: `app` and `aerospike.com/cr`.
+pub fn selector_labels(cluster_name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_APP.to_string(), APP_NAME.to_string()),
+        (LABEL_CR.to_string(), cluster_name.to_string()),
+    ])
+}
+
+/// Labels that select the pods of one rack: [`selector_labels`] plus `aerospike.com/rack-id`.
+pub fn rack_selector_labels(cluster_name: &str, rack_id: i32) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(cluster_name);
+    labels.insert(LABEL_RACK.to_string(), rack_id.to_string());
+    labels
+}
+
+/// Labels of every object of a cluster: [`selector_labels`] plus `app.kubernetes.io/managed-by`.
+pub fn common_labels(cluster_name: &str) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(cluster_name);
+    labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER_NAME.to_string());
+    labels
+}
+
+/// Labels of the objects of one rack: [`common_labels`] plus `aerospike.com/rack-id`.
+pub fn rack_labels(cluster_name: &str, rack_id: i32) -> BTreeMap<String, String> {
+    let mut labels = common_labels(cluster_name);
+    labels.insert(LABEL_RACK.to_string(), rack_id.to_string());
+    labels
+}
+
+/// Pods per rack: `size / n` each, the first `size % n` racks one more (the reference's rule).
+pub fn rack_sizes(size: i32, rack_count: usize) -> Vec<i32> {
+    if rack_count == 0 {
+        return Vec::new();
+    }
+    let n = i32::try_from(rack_count).unwrap_or(i32::MAX);
+    let size = size.max(0);
+    (0..n).map(|i| size / n + i32::from(i < size % n)).collect()
+}
+
+/// `<cluster>-<rackId>[-<revision>]`: the rack's StatefulSet and ConfigMap name.
+pub fn rack_name(cluster: &str, rack_id: i32, revision: &str) -> String {
+    if revision.is_empty() { format!("{cluster}-{rack_id}") } else { format!("{cluster}-{rack_id}-{revision}") }
+}
+
+/// `<pod>.<cluster>.<namespace>`: a pod's name through the headless Service.
+pub fn pod_fqdn(pod: &str, cluster: &str, namespace: &str) -> String {
+    format!("{pod}.{cluster}.{namespace}")
+}
+
+/// Hash (SHA-256, lower-case hex) of an object's JSON form with object keys sorted: the same object gives
+/// the same hash in every run and every process.
+pub fn desired_hash<T: Serialize>(obj: &T) -> String {
+    let value = serde_json::to_value(obj).expect("Kubernetes objects serialise to JSON");
+    let mut canonical = String::new();
+    write_canonical(&value, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Compact JSON with the keys of every object in byte order (independent of serde_json's map ordering).
+fn write_canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The Aerospike node id of a pod built by this module, read from the pod alone (its name and the env of its
+/// init container), so the controller can record node ids without asking Aerospike.
+pub fn pod_node_id(pod: &Pod) -> Option<String> {
+    let name = pod.metadata.name.as_deref()?;
+    let ordinal: u32 = name.rsplit_once('-')?.1.parse().ok()?;
+    let spec = pod.spec.as_ref()?;
+    let init = spec.init_containers.as_ref()?.iter().find(|c| c.name == INIT_CONTAINER_NAME)?;
+    let env = init.env.as_ref()?;
+    let value = |key: &str| env.iter().find(|e| e.name == key).and_then(|e| e.value.clone());
+    let rack_id: i32 = value(ENV_RACK_ID)?.parse().ok()?;
+    let index: usize = value(ENV_RACK_REVISION_INDEX).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Some(crate::conf::node_id(rack_id, index, ordinal))
+}
+
+/// The desired objects of a cluster. Pure: reads the cluster object only (its spec, and its status for the
+/// node-id infix of racks with a revision, see [`revision_index`]).
+pub fn desired_state(cluster: &AerospikeCluster, ctx: &BuildContext) -> Result<Desired, BuildError> {
+    let meta = objects::ClusterMeta::of(cluster)?;
+    let racks = racks::rack_plans(cluster, &meta)?;
+
+    let mut rack_states = Vec::with_capacity(racks.len());
+    let mut templates = Vec::with_capacity(racks.len());
+    for plan in &racks {
+        let built = pod::pod_template(cluster, &meta, plan, ctx)?;
+        rack_states.push(built.state);
+        templates.push((built.template, built.claims));
+    }
+
+    let peers = objects::peers(&meta, &rack_states);
+    let network_policy_hash = desired_hash(&cluster.spec.aerospike_network_policy.clone().unwrap_or_default());
+    let config_maps =
+        rack_states.iter().map(|r| objects::config_map(&meta, r, &peers, &network_policy_hash)).collect();
+    let stateful_sets = rack_states
+        .iter()
+        .zip(templates)
+        .map(|(r, (template, claims))| objects::stateful_set(&meta, r, template, claims))
+        .collect();
+    let first = rack_states.first().map(|r| &r.config);
+    Ok(Desired {
+        headless_service: objects::headless_service(cluster, &meta, first),
+        lb_service: objects::lb_service(cluster, &meta, first),
+        pdb: objects::pdb(cluster, &meta),
+        config_maps,
+        stateful_sets,
+        racks: rack_states,
+    })
+}

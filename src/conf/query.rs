@@ -1,0 +1,203 @@
+//! Read-only helpers over an aerospikeConfig for the controller and the webhooks. They never fail: an
+//! absent or malformed value reads as "not set" (validation is the webhook's job, with [`super::render`]
+//! and [`super::apply_defaults`] reporting shapes).
+
+use serde_json::Value;
+
+use super::number_as_i128;
+
+/// What the controller and the validating webhook need to know about one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// Position in `namespaces` (for error paths such as `aerospikeConfig.namespaces[<index>]`).
+    pub index: usize,
+    /// `name`; empty when missing or not a string.
+    pub name: String,
+    /// `replication-factor`, 2 when not set.
+    pub replication_factor: u32,
+    /// `strong-consistency: true`.
+    pub strong_consistency: bool,
+    /// `storage-engine` type: the plain string (`memory`) or the map's `type` (`device`, `pmem`, ...);
+    /// `None` when not set.
+    pub storage_engine: Option<String>,
+    /// `storage-engine.devices` as written (an entry may be `<device>:<shadow device>`).
+    pub devices: Vec<String>,
+    /// `storage-engine.files`.
+    pub files: Vec<String>,
+}
+
+fn at<'a>(config: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(config, |v, k| v.get(*k))
+}
+
+fn port_at(config: &Value, path: &[&str]) -> Option<u16> {
+    let p = number_as_i128(at(config, path)?)?;
+    u16::try_from(p).ok().filter(|p| *p != 0)
+}
+
+fn string_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `network.service.port`, 3000 when not set (or not a valid port).
+pub fn service_port(config: &Value) -> u16 {
+    port_at(config, &["network", "service", "port"]).unwrap_or(3000)
+}
+
+/// `network.service.tls-name` and `tls-port` when both are set.
+pub fn service_tls(config: &Value) -> Option<(String, u16)> {
+    let name = at(config, &["network", "service", "tls-name"])?
+        .as_str()
+        .filter(|s| !s.is_empty())?;
+    Some((
+        name.to_string(),
+        port_at(config, &["network", "service", "tls-port"])?,
+    ))
+}
+
+/// `network.heartbeat.port`.
+pub fn heartbeat_port(config: &Value) -> Option<u16> {
+    port_at(config, &["network", "heartbeat", "port"])
+}
+
+/// `network.heartbeat.tls-port`.
+pub fn heartbeat_tls_port(config: &Value) -> Option<u16> {
+    port_at(config, &["network", "heartbeat", "tls-port"])
+}
+
+/// `network.fabric.port`.
+pub fn fabric_port(config: &Value) -> Option<u16> {
+    port_at(config, &["network", "fabric", "port"])
+}
+
+/// `network.fabric.tls-port`.
+pub fn fabric_tls_port(config: &Value) -> Option<u16> {
+    port_at(config, &["network", "fabric", "tls-port"])
+}
+
+/// The namespaces of a config, in CR order (entries that are not objects are left out).
+pub fn namespaces(config: &Value) -> Vec<NamespaceInfo> {
+    let Some(list) = config.get("namespaces").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .enumerate()
+        .filter(|(_, ns)| ns.is_object())
+        .map(|(index, ns)| {
+            let engine = ns.get("storage-engine");
+            NamespaceInfo {
+                index,
+                name: ns
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                replication_factor: ns
+                    .get("replication-factor")
+                    .and_then(number_as_i128)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(2),
+                strong_consistency: match ns.get("strong-consistency") {
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::String(s)) => s == "true",
+                    _ => false,
+                },
+                storage_engine: match engine {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Object(m)) => {
+                        m.get("type").and_then(Value::as_str).map(str::to_string)
+                    }
+                    _ => None,
+                },
+                devices: string_list(engine.and_then(|e| e.get("devices"))),
+                files: string_list(engine.and_then(|e| e.get("files"))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    #[test]
+    fn ports() {
+        let c = json!({"network": {"service": {"port": 3100.0, "tls-name": "t", "tls-port": 4333},
+            "heartbeat": {"port": 3002, "tls-port": 3012}, "fabric": {"port": 3001}}});
+        assert_eq!(service_port(&c), 3100);
+        assert_eq!(service_tls(&c), Some(("t".to_string(), 4333)));
+        assert_eq!(heartbeat_port(&c), Some(3002));
+        assert_eq!(heartbeat_tls_port(&c), Some(3012));
+        assert_eq!(fabric_port(&c), Some(3001));
+        assert_eq!(fabric_tls_port(&c), None);
+        let empty = json!({});
+        assert_eq!(service_port(&empty), 3000);
+        assert_eq!(
+            service_port(&json!({"network": {"service": {"port": "x"}}})),
+            3000
+        );
+        assert_eq!(
+            service_port(&json!({"network": {"service": {"port": 70000}}})),
+            3000
+        );
+        assert_eq!(heartbeat_port(&json!({"network": "x"})), None);
+        assert_eq!(
+            service_tls(&json!({"network": {"service": {"tls-port": 4333}}})),
+            None
+        );
+    }
+
+    #[test]
+    fn namespace_infos() {
+        let c = json!({"namespaces": [
+            {"name": "mem", "storage-engine": "memory"},
+            {"name": "dev", "replication-factor": 3, "strong-consistency": true,
+             "storage-engine": {"type": "device", "devices": ["/dev/a", "/dev/b:/dev/c"]}},
+            "junk",
+            {"replication-factor": 1.0, "storage-engine": {"type": "device", "files": "/opt/f.dat"}}
+        ]});
+        assert_eq!(
+            namespaces(&c),
+            vec![
+                NamespaceInfo {
+                    index: 0,
+                    name: "mem".into(),
+                    replication_factor: 2,
+                    strong_consistency: false,
+                    storage_engine: Some("memory".into()),
+                    devices: vec![],
+                    files: vec![]
+                },
+                NamespaceInfo {
+                    index: 1,
+                    name: "dev".into(),
+                    replication_factor: 3,
+                    strong_consistency: true,
+                    storage_engine: Some("device".into()),
+                    devices: vec!["/dev/a".into(), "/dev/b:/dev/c".into()],
+                    files: vec![]
+                },
+                NamespaceInfo {
+                    index: 3,
+                    name: String::new(),
+                    replication_factor: 1,
+                    strong_consistency: false,
+                    storage_engine: Some("device".into()),
+                    devices: vec![],
+                    files: vec!["/opt/f.dat".into()]
+                },
+            ]
+        );
+        assert_eq!(namespaces(&json!({"namespaces": {"a": {}}})), vec![]);
+    }
+}

@@ -1,0 +1,56 @@
+//! The thin write layer: server-side apply with one field manager, skipped when the object already carries
+//! the hash of what we want (so an unchanged cluster costs no writes).
+use std::fmt::Debug;
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::build;
+
+pub const FIELD_MANAGER: &str = "aerospike-kubernetes-operator";
+pub const ANNOTATION_DESIRED_HASH: &str = "aerospike.com/desired-hash";
+
+/// Stamp `obj` with the hash of its desired content.
+pub fn stamp<K: Resource + Serialize>(obj: &mut K) -> String {
+    let hash = build::desired_hash(&*obj);
+    obj.meta_mut().annotations.get_or_insert_with(Default::default).insert(ANNOTATION_DESIRED_HASH.into(), hash.clone());
+    hash
+}
+
+/// Apply `obj` unless the cached copy already carries the same desired hash. Returns whether it wrote.
+pub async fn apply<K>(api: &Api<K>, store: &Store<K>, mut obj: K) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug,
+{
+    let hash = stamp(&mut obj);
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let namespace = obj.meta().namespace.clone();
+    let mut key = ObjectRef::<K>::new(&name);
+    if let Some(ns) = &namespace {
+        key = key.within(ns);
+    }
+    if let Some(current) = store.get(&key) {
+        let current_hash = current.meta().annotations.as_ref().and_then(|a| a.get(ANNOTATION_DESIRED_HASH));
+        if current_hash == Some(&hash) {
+            return Ok(false);
+        }
+    }
+    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj)).await?;
+    Ok(true)
+}
+
+/// Delete an object, treating "already gone" as success.
+pub async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}

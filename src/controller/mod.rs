@@ -1,0 +1,523 @@
+//! The reconciler: read (caches) -> validate and build (pure) -> apply (server-side apply) -> one disruptive
+//! step at most, behind data-plane safety checks -> status. It never sleeps: waiting is a requeue.
+mod apply;
+mod rollout;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::api::{AerospikeCluster, AerospikeClusterStatus, InstanceSummary, Phase, PodStatus, FINALIZER};
+use crate::build::{self, BuildContext, Desired};
+use crate::info::InfoClient;
+use crate::metrics::Metrics;
+use crate::plan::{self, PodView, RackTarget};
+pub use apply::FIELD_MANAGER;
+use status::{set_condition, AVAILABLE, DEGRADED, PROGRESSING};
+
+/// How long a settled cluster waits before the next drift check, and how fast a rollout is re-examined.
+const RESYNC: Duration = Duration::from_secs(300);
+const PROGRESS_POLL: Duration = Duration::from_secs(2);
+const BLOCKED_POLL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    #[error("object has no namespace")]
+    NoNamespace,
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(kube::Error::Api(s)) if s.code == 403 => "forbidden",
+            Error::Kube(_) => "kube",
+            Error::Finalizer(_) => "finalizer",
+            Error::NoNamespace => "no_namespace",
+        }
+    }
+}
+
+/// Caches of the objects the operator owns in one watch scope, filled by the controller's watches.
+#[derive(Clone)]
+pub struct Stores {
+    pub stateful_sets: Store<StatefulSet>,
+    pub services: Store<Service>,
+    pub config_maps: Store<ConfigMap>,
+    pub pdbs: Store<PodDisruptionBudget>,
+    pub pods: Store<Pod>,
+}
+
+/// Everything a reconcile needs; one per watch scope.
+pub struct Context {
+    pub client: Client,
+    pub info: Arc<dyn InfoClient>,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub build: BuildContext,
+    pub stores: Stores,
+}
+
+/// Which namespaces to watch: all, or an explicit list (OLM's OwnNamespace, SingleNamespace and
+/// MultiNamespace modes all become a list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespaces(Vec<String>),
+}
+
+impl Scope {
+    /// Parse WATCH_NAMESPACE: empty means all namespaces, else a comma-separated list.
+    pub fn parse(value: &str) -> Scope {
+        let mut list: Vec<String> =
+            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        list.sort();
+        list.dedup();
+        if list.is_empty() { Scope::All } else { Scope::Namespaces(list) }
+    }
+
+    fn apis<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
+        &self,
+        client: &Client,
+    ) -> Vec<Api<K>> {
+        match self {
+            Scope::All => vec![Api::all(client.clone())],
+            Scope::Namespaces(ns) => ns.iter().map(|n| Api::namespaced(client.clone(), n)).collect(),
+        }
+    }
+}
+
+pub struct RunConfig {
+    pub scope: Scope,
+    pub build: BuildContext,
+    pub info: Arc<dyn InfoClient>,
+    pub metrics: Metrics,
+    pub instance: String,
+}
+
+/// Fail fast with a clear message when the CRD is missing or RBAC forbids listing clusters.
+pub async fn preflight(client: &Client, scope: &Scope) -> anyhow::Result<()> {
+    for api in scope.apis::<AerospikeCluster>(client) {
+        match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => anyhow::bail!(
+                "the AerospikeCluster CRD (aerospikeclusters.asdb.aerospike.com) is not installed: \
+                 install it with `aerospike-kubernetes-operator crd | kubectl apply -f -`"
+            ),
+            Err(kube::Error::Api(s)) if s.code == 403 => anyhow::bail!(
+                "RBAC forbids listing aerospikeclusters ({}): grant the operator's ClusterRole/Role in the \
+                 watched namespaces",
+                s.message
+            ),
+            Err(e) => anyhow::bail!("cannot list aerospikeclusters: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Run the controllers (one per namespace of the scope) until shutdown.
+pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync + 'static) -> anyhow::Result<()> {
+    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(cfg.instance.clone()) };
+    let ready = Arc::new(ready);
+    let mut runs = Vec::new();
+    let apis = cfg.scope.apis::<AerospikeCluster>(&client);
+    let scopes: Vec<Option<String>> = match &cfg.scope {
+        Scope::All => vec![None],
+        Scope::Namespaces(ns) => ns.iter().cloned().map(Some).collect(),
+    };
+    for (api, ns) in apis.into_iter().zip(scopes) {
+        let ctx_client = client.clone();
+        let api_for = |c: &Client| -> (Api<StatefulSet>, Api<Service>, Api<ConfigMap>, Api<PodDisruptionBudget>, Api<Pod>) {
+            match &ns {
+                Some(n) => (
+                    Api::namespaced(c.clone(), n),
+                    Api::namespaced(c.clone(), n),
+                    Api::namespaced(c.clone(), n),
+                    Api::namespaced(c.clone(), n),
+                    Api::namespaced(c.clone(), n),
+                ),
+                None => (Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone())),
+            }
+        };
+        let (sts_api, svc_api, cm_api, pdb_api, pod_api) = api_for(&client);
+        let owned = watcher::Config::default().labels(&format!("{}={}", build::LABEL_MANAGED_BY, build::MANAGER_NAME));
+        let pods_cfg = watcher::Config::default().labels(&format!("{}={}", build::LABEL_APP, build::APP_NAME));
+        let (sts_store, sts_writer) = reflector::store();
+        let (svc_store, svc_writer) = reflector::store();
+        let (cm_store, cm_writer) = reflector::store();
+        let (pdb_store, pdb_writer) = reflector::store();
+        let (pod_store, pod_writer) = reflector::store();
+        let sts_stream = reflector::reflector(sts_writer, watcher(sts_api, owned.clone())).default_backoff().applied_objects();
+        let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone())).default_backoff().applied_objects();
+        let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, owned.clone())).default_backoff().applied_objects();
+        let pdb_stream = reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone())).default_backoff().applied_objects();
+        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg)).default_backoff().touched_objects();
+        let stores = Stores {
+            stateful_sets: sts_store,
+            services: svc_store,
+            config_maps: cm_store,
+            pdbs: pdb_store,
+            pods: pod_store,
+        };
+        let ctx = Arc::new(Context {
+            client: ctx_client.clone(),
+            info: cfg.info.clone(),
+            metrics: cfg.metrics.clone(),
+            recorder: Recorder::new(ctx_client.clone(), reporter.clone()),
+            build: cfg.build.clone(),
+            stores: stores.clone(),
+        });
+        let ready = ready.clone();
+        let controller = Controller::new(api, watcher::Config::default().any_semantic())
+            .owns_stream(sts_stream)
+            .owns_stream(svc_stream)
+            .owns_stream(cm_stream)
+            .owns_stream(pdb_stream)
+            .watches_stream(pod_stream, |pod: Pod| {
+                let cr = pod.labels().get(build::LABEL_CR)?.clone();
+                Some(ObjectRef::<AerospikeCluster>::new(&cr).within(&pod.namespace()?))
+            })
+            .shutdown_on_signal();
+        let main_store = controller.store();
+        runs.push(async move {
+            let stores2 = stores.clone();
+            let readiness = async move {
+                let _ = main_store.wait_until_ready().await;
+                let _ = stores2.stateful_sets.wait_until_ready().await;
+                let _ = stores2.pods.wait_until_ready().await;
+                ready();
+            };
+            let run = controller.run(reconcile, error_policy, ctx).for_each(|res| async move {
+                if let Err(e) = res {
+                    warn!(error = %e, "reconcile failed");
+                }
+            });
+            futures::join!(readiness, run);
+        });
+    }
+    futures::future::join_all(runs).await;
+    Ok(())
+}
+
+fn error_policy(cluster: Arc<AerospikeCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(cluster = %cluster.name_any(), error = %error, "reconcile error");
+    ctx.metrics.failure(error.metric_label());
+    Action::requeue(BLOCKED_POLL)
+}
+
+async fn reconcile(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_timer();
+    let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, cluster, |event| async {
+        match event {
+            FinalizerEvent::Apply(c) => apply_cluster(c, ctx.clone()).await,
+            FinalizerEvent::Cleanup(c) => cleanup(c, ctx.clone()).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+/// What the reconcile concluded, for status and events.
+struct Outcome {
+    phase: Phase,
+    progressing: (bool, String, String),
+    degraded: Option<(String, String)>,
+    requeue: Duration,
+}
+
+async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = cluster.name_any();
+    let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
+    if cluster.spec.paused() {
+        let outcome = Outcome {
+            phase: cluster.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::InProgress),
+            progressing: (false, "Paused".into(), "spec.paused is true: no changes are applied".into()),
+            degraded: None,
+            requeue: RESYNC,
+        };
+        write_status(&cluster, &ctx, None, &[], outcome).await?;
+        return Ok(Action::await_change());
+    }
+
+    let desired = match build::desired_state(&cluster, &ctx.build) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = e.to_string();
+            publish(&ctx, &cluster, EventType::Warning, "InvalidSpec", "Validate", &msg).await;
+            let outcome = Outcome {
+                phase: Phase::Error,
+                progressing: (false, "InvalidSpec".into(), msg.clone()),
+                degraded: Some(("InvalidSpec".into(), msg)),
+                requeue: RESYNC,
+            };
+            write_status(&cluster, &ctx, None, &[], outcome).await?;
+            // Bad input waits for the user to change the object: no crash loop, no retry storm.
+            return Ok(Action::await_change());
+        }
+    };
+
+    // Objects that are safe to apply at once.
+    let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+    apply::apply(&svc_api, &ctx.stores.services, desired.headless_service.clone()).await?;
+    if let Some(lb) = &desired.lb_service {
+        apply::apply(&svc_api, &ctx.stores.services, lb.clone()).await?;
+    }
+    let cm_api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    for cm in &desired.config_maps {
+        apply::apply(&cm_api, &ctx.stores.config_maps, cm.clone()).await?;
+    }
+    let pdb_api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &ns);
+    match &desired.pdb {
+        Some(pdb) => {
+            apply::apply(&pdb_api, &ctx.stores.pdbs, pdb.clone()).await?;
+        }
+        None => {
+            if ctx.stores.pdbs.get(&ObjectRef::new(&name).within(&ns)).is_some() {
+                apply::delete(&pdb_api, &name).await?;
+            }
+        }
+    }
+
+    let pods = observe_pods(&ctx, &name, &ns);
+    let outcome = rollout::step(&cluster, &ctx, &desired, &pods).await?;
+    write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone_meta()).await?;
+    Ok(Action::requeue(outcome.requeue))
+}
+
+impl Outcome {
+    fn clone_meta(&self) -> Outcome {
+        Outcome {
+            phase: self.phase,
+            progressing: self.progressing.clone(),
+            degraded: self.degraded.clone(),
+            requeue: self.requeue,
+        }
+    }
+}
+
+/// The cluster's pods from the cache, newest view.
+fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
+    let mut pods: Vec<Arc<Pod>> = ctx
+        .stores
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(ns) && p.labels().get(build::LABEL_CR).map(String::as_str) == Some(name))
+        .collect();
+    pods.sort_by_key(|p| p.name_any());
+    pods
+}
+
+pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
+    let name = pod.name_any();
+    let rack_id = pod.labels().get(build::LABEL_RACK)?.parse().ok()?;
+    let ordinal = plan::ordinal(&name)?;
+    let ready = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let annotations = pod.annotations();
+    let image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.iter().find(|c| c.name == build::SERVER_CONTAINER_NAME))
+        .and_then(|c| c.image.clone());
+    Some(PodView {
+        name,
+        rack_id,
+        ordinal,
+        ready,
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+        image,
+        conf_hash: annotations.get(build::ANNOTATION_CONF_HASH).cloned(),
+        pod_spec_hash: annotations.get(build::ANNOTATION_POD_SPEC_HASH).cloned(),
+    })
+}
+
+pub(crate) fn rack_targets(cluster: &AerospikeCluster, desired: &Desired) -> Vec<RackTarget> {
+    desired
+        .racks
+        .iter()
+        .map(|r| RackTarget {
+            id: r.id,
+            size: r.size,
+            image: cluster.spec.image.clone(),
+            conf_hash: r.conf_hash.clone(),
+            pod_spec_hash: r.pod_spec_hash.clone(),
+        })
+        .collect()
+}
+
+/// The info address of a pod: its IP and the service port of its rack's config.
+pub(crate) fn info_addr(pod: &Pod, port: u16) -> Option<SocketAddr> {
+    let ip = pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
+    Some(SocketAddr::new(ip, port))
+}
+
+async fn publish(ctx: &Context, cluster: &AerospikeCluster, type_: EventType, reason: &str, action: &str, note: &str) {
+    let event = KubeEvent {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &cluster.object_ref(&())).await {
+        warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+async fn write_status(
+    cluster: &AerospikeCluster,
+    ctx: &Context,
+    desired: Option<&Desired>,
+    pods: &[Arc<Pod>],
+    outcome: Outcome,
+) -> Result<(), Error> {
+    let name = cluster.name_any();
+    let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
+    let old = cluster.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let generation = cluster.metadata.generation;
+    let ready_pods = pods.iter().filter_map(|p| pod_view(p)).filter(|v| v.ready && !v.terminating).count() as i32;
+
+    if let Some(desired) = desired {
+        let mut map = BTreeMap::new();
+        for pod in pods {
+            let Some(view) = pod_view(pod) else { continue };
+            let rack = desired.racks.iter().find(|r| r.id == view.rack_id);
+            let port = rack.map(|r| crate::conf::service_port(&r.config)).unwrap_or(3000);
+            let old_entry = old.pods.get(&view.name).cloned().unwrap_or_default();
+            map.insert(
+                view.name.clone(),
+                PodStatus {
+                    image: view.image.clone().unwrap_or_default(),
+                    pod_ip: pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+                    host_internal_ip: pod.status.as_ref().and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+                    pod_port: i32::from(port),
+                    aerospike: InstanceSummary {
+                        cluster_name: name.clone(),
+                        node_id: crate::conf::node_id(view.rack_id, 0, view.ordinal as u32),
+                        rack_id: view.rack_id,
+                        ..Default::default()
+                    },
+                    initialized_volumes: old_entry.initialized_volumes,
+                    dirty_volumes: old_entry.dirty_volumes,
+                    aerospike_config_hash: view.conf_hash.clone().unwrap_or_default(),
+                    network_policy_hash: old_entry.network_policy_hash,
+                    pod_spec_hash: view.pod_spec_hash.clone().unwrap_or_default(),
+                    ..Default::default()
+                },
+            );
+        }
+        st.pods = map;
+        st.selector = Some(
+            build::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        );
+        st.ready_pods = Some(ready_pods);
+    }
+
+    st.phase = Some(outcome.phase);
+    st.observed_generation = generation;
+    let available = desired.is_some() && ready_pods >= cluster.spec.size && outcome.phase != Phase::Error;
+    set_condition(
+        &mut st.conditions,
+        AVAILABLE,
+        available,
+        if available { "PodsReady" } else { "PodsNotReady" },
+        &format!("{ready_pods}/{} pods ready", cluster.spec.size),
+        generation,
+        &now,
+    );
+    let (progressing, reason, message) = &outcome.progressing;
+    set_condition(&mut st.conditions, PROGRESSING, *progressing, reason, message, generation, &now);
+    match &outcome.degraded {
+        Some((reason, message)) => set_condition(&mut st.conditions, DEGRADED, true, reason, message, generation, &now),
+        None => set_condition(&mut st.conditions, DEGRADED, false, "AsExpected", "", generation, &now),
+    }
+    if outcome.phase == Phase::Completed {
+        copy_applied_spec(cluster, &mut st);
+    }
+    ctx.metrics.set_phase(&ns, &name, &format!("{:?}", outcome.phase));
+    if st == old {
+        return Ok(());
+    }
+    let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = json!({"apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster", "status": st});
+    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    if old.phase != Some(outcome.phase) {
+        info!(cluster = %name, namespace = %ns, phase = ?outcome.phase, "phase changed");
+    }
+    Ok(())
+}
+
+/// The reference keeps a copy of the last fully applied spec in status; we do the same.
+fn copy_applied_spec(cluster: &AerospikeCluster, st: &mut AerospikeClusterStatus) {
+    let s = &cluster.spec;
+    st.size = Some(s.size);
+    st.image = Some(s.image.clone());
+    st.max_unavailable = s.max_unavailable.clone();
+    st.disable_pdb = s.disable_pdb;
+    st.enable_dynamic_config_update = s.enable_dynamic_config_update;
+    st.is_readiness_probe_enabled = true;
+    st.aerospike_config = s.aerospike_config.clone();
+    st.storage = s.storage.clone();
+    st.aerospike_access_control = s.aerospike_access_control.clone();
+    st.validation_policy = s.validation_policy.clone();
+    st.rack_config = s.rack_config.clone();
+    st.aerospike_network_policy = s.aerospike_network_policy.clone();
+    st.operator_client_cert = s.operator_client_cert.clone();
+    st.pod_spec = s.pod_spec.clone();
+    st.seeds_finder_services = s.seeds_finder_services.clone();
+    st.headless_service = s.headless_service.clone();
+    st.pod_service = s.pod_service.clone();
+    st.roster_node_block_list = s.roster_node_block_list.clone();
+    st.k8s_node_block_list = s.k8s_node_block_list.clone();
+    st.operations = s.operations.clone();
+    st.multi_pod_per_host = s.pod_spec.as_ref().and_then(|p| p.multi_pod_per_host);
+}
+
+/// Deletion: owner references remove StatefulSets, Services, ConfigMaps and the PDB; PVCs outlive them
+/// unless their volume's policy says cascadeDelete.
+async fn cleanup(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = cluster.name_any();
+    let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
+    let deleted = rollout::delete_cascading_pvcs(&cluster, &ctx, None).await?;
+    if deleted > 0 {
+        publish(&ctx, &cluster, EventType::Normal, "PVCsDeleted", "Delete", &format!("deleted {deleted} PVCs with cascadeDelete")).await;
+    }
+    ctx.metrics.forget(&ns, &name);
+    Ok(Action::await_change())
+}
+
+pub(crate) fn pvc_api(ctx: &Context, ns: &str) -> Api<PersistentVolumeClaim> {
+    Api::namespaced(ctx.client.clone(), ns)
+}

@@ -1,0 +1,1053 @@
+//! Checks the reconciler runs before destructive steps (restarts, scale-down), and the quiesce
+//! sequence around them.
+//!
+//! Every failure is a [`SafetyError`] whose message names the node and the reason in plain words,
+//! because it is copied verbatim into Kubernetes conditions and Events.
+//!
+//! Nodes are queried concurrently; when several fail, the error reported is the first in the order
+//! of the `nodes` slice, so repeated reconciles report the same problem.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::client::{InfoClient, InfoError, InfoErrorKind};
+use super::ops::{AerospikeNode, NamespaceStats, Recluster};
+
+/// Why a destructive step must not run now.
+#[derive(Debug, thiserror::Error)]
+pub enum SafetyError {
+    #[error("no Aerospike nodes to check")]
+    NoNodes,
+    #[error("{queried} Aerospike nodes were queried but the cluster should have {expected}")]
+    NodeCountMismatch { queried: usize, expected: usize },
+    /// The node could not be reached or stopped answering.
+    #[error("node {node} did not answer: {}", .cause.kind)]
+    Unreachable { node: SocketAddr, cause: InfoError },
+    /// The node answered with an error or something we cannot use.
+    #[error("node {node} failed `{}`: {}", .cause.command, .cause.kind)]
+    Failed { node: SocketAddr, cause: InfoError },
+    #[error(
+        "node {node} is in cluster {key} but node {reference_node} is in cluster {reference_key}: \
+         the nodes have not formed one cluster"
+    )]
+    ClusterKeyMismatch {
+        node: SocketAddr,
+        key: String,
+        reference_node: SocketAddr,
+        reference_key: String,
+    },
+    #[error("node {node} sees a cluster of {reported} nodes but {expected} nodes were queried")]
+    ClusterSizeMismatch {
+        node: SocketAddr,
+        reported: u64,
+        expected: usize,
+    },
+    #[error("node {node} reports cluster_integrity=false: the cluster is split or still forming")]
+    IntegrityFault { node: SocketAddr },
+    #[error("node {node} does not allow migrations yet (migrate_allowed=false)")]
+    MigrationsNotAllowed { node: SocketAddr },
+    #[error("node {node} still has {remaining} partition migrations to finish")]
+    MigrationsPending { node: SocketAddr, remaining: u64 },
+    #[error("node {node} reports the cluster is not stable: {answer}")]
+    Unstable { node: SocketAddr, answer: String },
+    #[error("node {node} is in the quiesce batch but not among the cluster nodes")]
+    BatchNodeNotInCluster { node: SocketAddr },
+    #[error("the quiesce batch contains all {size} nodes; at least one node must stay unquiesced")]
+    BatchIsWholeCluster { size: usize },
+    #[error(
+        "node {node} did not mark namespace {namespace} for quiesce (pending_quiesce={observed})"
+    )]
+    QuiesceNotPending {
+        node: SocketAddr,
+        namespace: String,
+        observed: String,
+    },
+    #[error(
+        "namespace {namespace} on node {node} is not quiesced after recluster \
+         (effective_is_quiesced={effective}, nodes_quiesced={nodes_quiesced})"
+    )]
+    QuiesceNotEffective {
+        node: SocketAddr,
+        namespace: String,
+        effective: String,
+        nodes_quiesced: String,
+    },
+    #[error("no node answered `recluster:` with ok (only the principal does): {answers}")]
+    NoPrincipal { node: SocketAddr, answers: String },
+}
+
+impl SafetyError {
+    /// Wraps an info failure: unreachable nodes become [`SafetyError::Unreachable`], bad answers
+    /// [`SafetyError::Failed`].
+    pub fn from_info(cause: InfoError) -> Self {
+        let node = cause.addr;
+        if cause.is_unreachable() {
+            SafetyError::Unreachable { node, cause }
+        } else {
+            SafetyError::Failed { node, cause }
+        }
+    }
+
+    /// The node the error is about, if it is about one.
+    pub fn node(&self) -> Option<SocketAddr> {
+        use SafetyError::*;
+        match self {
+            NoNodes | NodeCountMismatch { .. } | BatchIsWholeCluster { .. } => None,
+            Unreachable { node, .. }
+            | Failed { node, .. }
+            | ClusterKeyMismatch { node, .. }
+            | ClusterSizeMismatch { node, .. }
+            | IntegrityFault { node }
+            | MigrationsNotAllowed { node }
+            | MigrationsPending { node, .. }
+            | Unstable { node, .. }
+            | BatchNodeNotInCluster { node }
+            | QuiesceNotPending { node, .. }
+            | QuiesceNotEffective { node, .. }
+            | NoPrincipal { node, .. } => Some(*node),
+        }
+    }
+}
+
+impl From<InfoError> for SafetyError {
+    fn from(cause: InfoError) -> Self {
+        SafetyError::from_info(cause)
+    }
+}
+
+/// What a successful stability check saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StableCluster {
+    pub cluster_key: String,
+    pub cluster_size: usize,
+}
+
+/// Runs `f` on every node concurrently; results in node order, first error (in node order) wins.
+async fn on_all<T, F, Fut>(nodes: &[SocketAddr], f: F) -> Result<Vec<T>, SafetyError>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = Result<T, InfoError>>,
+{
+    let f = &f;
+    join_all(nodes.iter().map(|&node| f(node)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<T>, InfoError>>()
+        .map_err(SafetyError::from_info)
+}
+
+/// Reads `statistics` from every node and requires: every node answers; `nodes.len()` equals
+/// `expected_size` (the size the cluster should have, so a missing pod is not mistaken for a
+/// smaller healthy cluster); the same cluster_key everywhere; cluster_size equal to the number of
+/// nodes queried; cluster_integrity true; migrate_allowed true (when reported); and
+/// migrate_partitions_remaining 0 on all. Checks are applied in that order over all nodes.
+pub async fn check_cluster_stable(
+    client: &dyn InfoClient,
+    nodes: &[SocketAddr],
+    expected_size: usize,
+) -> Result<StableCluster, SafetyError> {
+    if nodes.is_empty() {
+        return Err(SafetyError::NoNodes);
+    }
+    if nodes.len() != expected_size {
+        return Err(SafetyError::NodeCountMismatch {
+            queried: nodes.len(),
+            expected: expected_size,
+        });
+    }
+    let stats = on_all(nodes, |node| async move {
+        AerospikeNode::new(client, node).statistics().await
+    })
+    .await?;
+    let all = || nodes.iter().copied().zip(stats.iter());
+
+    let (reference_node, reference) = (nodes[0], &stats[0]);
+    if let Some((node, s)) = all().find(|(_, s)| s.cluster_key != reference.cluster_key) {
+        return Err(SafetyError::ClusterKeyMismatch {
+            node,
+            key: s.cluster_key.clone(),
+            reference_node,
+            reference_key: reference.cluster_key.clone(),
+        });
+    }
+    if let Some((node, s)) = all().find(|(_, s)| s.cluster_size != nodes.len() as u64) {
+        return Err(SafetyError::ClusterSizeMismatch {
+            node,
+            reported: s.cluster_size,
+            expected: nodes.len(),
+        });
+    }
+    if let Some((node, _)) = all().find(|(_, s)| !s.cluster_integrity) {
+        return Err(SafetyError::IntegrityFault { node });
+    }
+    if let Some((node, _)) = all().find(|(_, s)| s.migrate_allowed == Some(false)) {
+        return Err(SafetyError::MigrationsNotAllowed { node });
+    }
+    if let Some((node, s)) = all().find(|(_, s)| s.migrate_partitions_remaining > 0) {
+        return Err(SafetyError::MigrationsPending {
+            node,
+            remaining: s.migrate_partitions_remaining,
+        });
+    }
+    Ok(StableCluster {
+        cluster_key: reference.cluster_key.clone(),
+        cluster_size: nodes.len(),
+    })
+}
+
+/// Sends `cluster-stable:size=<nodes.len()>;ignore-migrations=false[;namespace=ns]` to every node
+/// and requires the same key from all; returns it. An answer containing `error` is
+/// [`SafetyError::Unstable`].
+pub async fn check_cluster_stable_command(
+    client: &dyn InfoClient,
+    nodes: &[SocketAddr],
+    namespace: Option<&str>,
+) -> Result<String, SafetyError> {
+    if nodes.is_empty() {
+        return Err(SafetyError::NoNodes);
+    }
+    let size = nodes.len();
+    let keys = on_all(nodes, |node| async move {
+        match AerospikeNode::new(client, node)
+            .cluster_stable(size, namespace)
+            .await
+        {
+            Err(InfoError {
+                kind: InfoErrorKind::Server(answer),
+                ..
+            }) => Ok(Err((node, answer))),
+            other => other.map(Ok),
+        }
+    })
+    .await?
+    .into_iter()
+    .collect::<Result<Vec<String>, _>>()
+    .map_err(|(node, answer)| SafetyError::Unstable { node, answer })?;
+    if let Some((node, key)) = nodes.iter().zip(&keys).find(|(_, k)| **k != keys[0]) {
+        return Err(SafetyError::ClusterKeyMismatch {
+            node: *node,
+            key: key.clone(),
+            reference_node: nodes[0],
+            reference_key: keys[0].clone(),
+        });
+    }
+    Ok(keys[0].clone())
+}
+
+/// Sends `recluster:` to every node; one of them (the principal) must answer `ok`. Returns the
+/// principal.
+pub async fn recluster_all(
+    client: &dyn InfoClient,
+    nodes: &[SocketAddr],
+) -> Result<SocketAddr, SafetyError> {
+    let Some(&first) = nodes.first() else {
+        return Err(SafetyError::NoNodes);
+    };
+    let answers = on_all(nodes, |node| async move {
+        AerospikeNode::new(client, node).recluster().await
+    })
+    .await?;
+    if let Some((node, _)) = nodes
+        .iter()
+        .zip(&answers)
+        .find(|(_, a)| **a == Recluster::Principal)
+    {
+        return Ok(*node);
+    }
+    let answers = nodes
+        .iter()
+        .zip(&answers)
+        .map(|(node, a)| match a {
+            Recluster::Principal => format!("{node} answered ok"),
+            Recluster::NonPrincipal => format!("{node} answered ignored-by-non-principal"),
+            Recluster::Other(v) => format!("{node} answered {v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(SafetyError::NoPrincipal {
+        node: first,
+        answers,
+    })
+}
+
+/// How long [`quiesce_batch_with`] waits for the server to reflect each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuiesceOptions {
+    /// Pause between two reads of `namespace/<ns>`.
+    pub poll_interval: Duration,
+    /// Reads per (node, namespace) and step before giving up.
+    pub attempts: u32,
+}
+
+impl Default for QuiesceOptions {
+    /// 30 reads 1 s apart per step (the reference polls 30 times, 2 s apart).
+    fn default() -> Self {
+        QuiesceOptions {
+            poll_interval: Duration::from_secs(1),
+            attempts: 30,
+        }
+    }
+}
+
+/// Result of a successful [`quiesce_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuiesceOutcome {
+    /// The batch is quiesced: its nodes hold no partitions any more.
+    Quiesced {
+        cluster_key: String,
+        principal: SocketAddr,
+    },
+    /// Nothing was sent: quiesce only makes sense with at least two nodes, and an empty batch has
+    /// nothing to quiesce.
+    Skipped { reason: &'static str },
+}
+
+/// [`quiesce_batch_with`] with [`QuiesceOptions::default`].
+pub async fn quiesce_batch(
+    client: &dyn InfoClient,
+    all_nodes: &[SocketAddr],
+    batch: &[SocketAddr],
+) -> Result<QuiesceOutcome, SafetyError> {
+    quiesce_batch_with(client, all_nodes, batch, QuiesceOptions::default()).await
+}
+
+/// Quiesces `batch` (a subset of `all_nodes`) before restarting or removing it:
+///
+/// 1. validation and read-only checks, no side effects: the batch is a proper subset;
+///    `cluster-stable` agrees on all nodes; each batch node lists its namespaces; namespaces with
+///    strong consistency are only verified where the node is in the roster (a node outside the
+///    roster holds no partitions of that namespace, so it never reports them quiesced);
+/// 2. `quiesce:` on each batch node, in order; stops at the first failure, leaving the earlier
+///    batch nodes marked (pending only: nothing moves until a recluster);
+/// 3. waits for `pending_quiesce=true` on every (batch node, namespace);
+/// 4. `recluster:` on all nodes (one must be the principal): from here partitions move away;
+/// 5. waits for `effective_is_quiesced=true` and `nodes_quiesced>=1`.
+///
+/// On error after step 2 the batch stays (pending or effectively) quiesced: nodes keep serving
+/// proxied traffic and nothing is lost, and [`undo_quiesce`], which the reconciler runs on every
+/// pass, reverts it. With fewer than two nodes or an empty batch nothing is sent.
+pub async fn quiesce_batch_with(
+    client: &dyn InfoClient,
+    all_nodes: &[SocketAddr],
+    batch: &[SocketAddr],
+    options: QuiesceOptions,
+) -> Result<QuiesceOutcome, SafetyError> {
+    if batch.is_empty() {
+        return Ok(QuiesceOutcome::Skipped {
+            reason: "the batch is empty",
+        });
+    }
+    if let Some(&node) = batch.iter().find(|n| !all_nodes.contains(n)) {
+        return Err(SafetyError::BatchNodeNotInCluster { node });
+    }
+    if all_nodes.len() < 2 {
+        return Ok(QuiesceOutcome::Skipped {
+            reason: "a single-node cluster has no node to hand partitions to",
+        });
+    }
+    // Duplicates in the batch are ignored.
+    let batch: Vec<SocketAddr> = {
+        let mut seen = BTreeSet::new();
+        batch.iter().copied().filter(|n| seen.insert(*n)).collect()
+    };
+    if batch.len() >= all_nodes.iter().collect::<BTreeSet<_>>().len() {
+        return Err(SafetyError::BatchIsWholeCluster {
+            size: all_nodes.len(),
+        });
+    }
+
+    // 1. Read-only checks.
+    let cluster_key = check_cluster_stable_command(client, all_nodes, None).await?;
+    let plan = on_all(&batch, |node| namespaces_to_verify(client, node)).await?;
+    tracing::info!(batch = ?batch, %cluster_key, "quiescing Aerospike nodes");
+
+    // 2. Quiesce.
+    for &node in &batch {
+        AerospikeNode::new(client, node).quiesce().await?;
+    }
+
+    // 3. Pending on every batch node.
+    for (&node, namespaces) in batch.iter().zip(&plan) {
+        for ns in namespaces {
+            wait_for(
+                client,
+                node,
+                ns,
+                options,
+                |s| s.pending_quiesce == Some(true),
+                |s| SafetyError::QuiesceNotPending {
+                    node,
+                    namespace: ns.clone(),
+                    observed: show(s.pending_quiesce),
+                },
+            )
+            .await?;
+        }
+    }
+
+    // 4. Recluster.
+    let principal = recluster_all(client, all_nodes).await?;
+
+    // 5. Effective.
+    for (&node, namespaces) in batch.iter().zip(&plan) {
+        for ns in namespaces {
+            wait_for(
+                client,
+                node,
+                ns,
+                options,
+                |s| {
+                    s.effective_is_quiesced == Some(true)
+                        && s.nodes_quiesced.is_some_and(|n| n >= 1)
+                },
+                |s| SafetyError::QuiesceNotEffective {
+                    node,
+                    namespace: ns.clone(),
+                    effective: show(s.effective_is_quiesced),
+                    nodes_quiesced: show(s.nodes_quiesced),
+                },
+            )
+            .await?;
+        }
+    }
+    tracing::info!(batch = ?batch, %principal, "Aerospike nodes quiesced");
+    Ok(QuiesceOutcome::Quiesced {
+        cluster_key,
+        principal,
+    })
+}
+
+fn show<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "missing".to_string(), |v| v.to_string())
+}
+
+/// The namespaces of `node` whose quiesce state must be verified.
+async fn namespaces_to_verify(
+    client: &dyn InfoClient,
+    addr: SocketAddr,
+) -> Result<Vec<String>, InfoError> {
+    let node = AerospikeNode::new(client, addr);
+    let namespaces = node.namespaces().await?;
+    if namespaces.is_empty() {
+        return Ok(namespaces);
+    }
+    let version = node.build().await?;
+    let mut node_id = None;
+    let mut out = Vec::with_capacity(namespaces.len());
+    for ns in namespaces {
+        if node.namespace_strong_consistency(&ns, &version).await? {
+            let id = match &node_id {
+                Some(id) => id,
+                None => node_id.insert(node.node_id().await?),
+            };
+            if !node.roster(&ns).await?.contains_node(id) {
+                tracing::debug!(node = %addr, namespace = %ns, "not in the roster: quiesce not verified");
+                continue;
+            }
+        }
+        out.push(ns);
+    }
+    Ok(out)
+}
+
+/// Polls `namespace/<ns>` on `node` until `done`, at most `options.attempts` times.
+async fn wait_for(
+    client: &dyn InfoClient,
+    node: SocketAddr,
+    namespace: &str,
+    options: QuiesceOptions,
+    done: impl Fn(&NamespaceStats) -> bool,
+    failure: impl Fn(&NamespaceStats) -> SafetyError,
+) -> Result<(), SafetyError> {
+    let target = AerospikeNode::new(client, node);
+    let mut last = NamespaceStats::default();
+    for attempt in 0..options.attempts.max(1) {
+        if attempt > 0 {
+            tokio::time::sleep(options.poll_interval).await;
+        }
+        last = target.namespace_stats(namespace).await?;
+        if done(&last) {
+            return Ok(());
+        }
+    }
+    Err(failure(&last))
+}
+
+/// Reverts quiesce on every node of `nodes` that still has `pending_quiesce=true` (read from its
+/// first namespace), then reclusters all `nodes` so the undo takes effect. Returns the nodes that
+/// were undone (empty: nothing sent beyond the reads).
+///
+/// All reads happen first: if any node cannot report its state, nothing is changed. If a
+/// `quiesce-undo:` fails, the nodes undone before it stay undone and no recluster is sent; the
+/// next pass repeats the undo (it is idempotent).
+pub async fn undo_quiesce(
+    client: &dyn InfoClient,
+    nodes: &[SocketAddr],
+) -> Result<Vec<SocketAddr>, SafetyError> {
+    let pending = on_all(nodes, |addr| async move {
+        let node = AerospikeNode::new(client, addr);
+        let Some(first) = node.namespaces().await?.into_iter().next() else {
+            return Ok(false);
+        };
+        Ok(node.namespace_stats(&first).await?.pending_quiesce == Some(true))
+    })
+    .await?;
+    let quiesced: Vec<SocketAddr> = nodes
+        .iter()
+        .zip(pending)
+        .filter(|(_, p)| *p)
+        .map(|(n, _)| *n)
+        .collect();
+    if quiesced.is_empty() {
+        return Ok(quiesced);
+    }
+    tracing::info!(nodes = ?quiesced, "undoing quiesce on Aerospike nodes");
+    for &node in &quiesced {
+        AerospikeNode::new(client, node).quiesce_undo().await?;
+    }
+    recluster_all(client, nodes).await?;
+    Ok(quiesced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use futures::future::BoxFuture;
+
+    use crate::info::client::TcpInfoClient;
+    use crate::info::server;
+
+    #[derive(Clone)]
+    struct FakeNode {
+        up: bool,
+        key: String,
+        size: u64,
+        integrity: bool,
+        migrate_allowed: bool,
+        remaining: u64,
+        stable_answer: Option<String>,
+        namespaces: Vec<String>,
+        quiesce_answer: String,
+        pending: bool,
+        effective: bool,
+        node_id: String,
+        strong_consistency: bool,
+        in_roster: bool,
+    }
+
+    impl FakeNode {
+        fn new(i: usize, size: u64) -> Self {
+            FakeNode {
+                up: true,
+                key: "A1B2C3".into(),
+                size,
+                integrity: true,
+                migrate_allowed: true,
+                remaining: 0,
+                stable_answer: None,
+                namespaces: vec!["test".into(), "bar".into()],
+                quiesce_answer: "ok".into(),
+                pending: false,
+                effective: false,
+                node_id: format!("0A{i}"),
+                strong_consistency: false,
+                in_roster: true,
+            }
+        }
+    }
+
+    /// An in-memory cluster: node 0 is the principal; `recluster:` turns pending into effective.
+    struct FakeCluster {
+        nodes: Mutex<BTreeMap<SocketAddr, FakeNode>>,
+        order: Vec<SocketAddr>,
+        log: Mutex<Vec<(SocketAddr, String)>>,
+        /// When false, recluster does not make quiesce effective (a stuck server).
+        recluster_applies: bool,
+    }
+
+    impl FakeCluster {
+        fn new(n: usize) -> Self {
+            let order: Vec<SocketAddr> = (0..n)
+                .map(|i| format!("10.0.0.{}:3000", i + 5).parse().unwrap())
+                .collect();
+            let nodes = order
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (*a, FakeNode::new(i, n as u64)))
+                .collect();
+            FakeCluster {
+                nodes: Mutex::new(nodes),
+                order,
+                log: Mutex::new(Vec::new()),
+                recluster_applies: true,
+            }
+        }
+
+        fn edit(&self, i: usize, f: impl FnOnce(&mut FakeNode)) {
+            f(self.nodes.lock().unwrap().get_mut(&self.order[i]).unwrap());
+        }
+
+        fn node(&self, i: usize) -> FakeNode {
+            self.nodes.lock().unwrap()[&self.order[i]].clone()
+        }
+
+        fn sent(&self, command: &str) -> Vec<SocketAddr> {
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, c)| c == command)
+                .map(|(a, _)| *a)
+                .collect()
+        }
+
+        fn answer(&self, addr: SocketAddr, command: &str) -> Option<String> {
+            let mut nodes = self.nodes.lock().unwrap();
+            let quiesced = nodes.values().filter(|n| n.effective).count();
+            if command == "recluster:" && self.recluster_applies {
+                for n in nodes.values_mut() {
+                    n.effective = n.pending;
+                }
+            }
+            let principal = self.order[0] == addr;
+            let n = nodes.get_mut(&addr)?;
+            Some(match command {
+                "statistics" => format!(
+                    "cluster_key={};cluster_size={};cluster_integrity={};migrate_allowed={};\
+                     migrate_partitions_remaining={};client_read_error=0",
+                    n.key, n.size, n.integrity, n.migrate_allowed, n.remaining
+                ),
+                c if c.starts_with("cluster-stable:") => {
+                    n.stable_answer.clone().unwrap_or_else(|| n.key.clone())
+                }
+                "namespaces" => n.namespaces.join(";"),
+                "build" => "7.2.0.1".into(),
+                "node" => n.node_id.clone(),
+                c if c.starts_with("get-config:context=namespace;namespace=") => {
+                    format!(
+                        "replication-factor=2;strong-consistency={}",
+                        n.strong_consistency
+                    )
+                }
+                c if c.starts_with("roster:namespace=") => {
+                    let roster = if n.in_roster {
+                        format!("{}@1", n.node_id)
+                    } else {
+                        "Z9@1".into()
+                    };
+                    format!("roster={roster}:pending_roster=null:observed_nodes={roster}")
+                }
+                "quiesce:" => {
+                    if n.quiesce_answer == "ok" {
+                        n.pending = true;
+                    }
+                    n.quiesce_answer.clone()
+                }
+                "quiesce-undo:" => {
+                    n.pending = false;
+                    "ok".into()
+                }
+                "recluster:" => if principal {
+                    "ok"
+                } else {
+                    "ignored-by-non-principal"
+                }
+                .into(),
+                c if c.starts_with("namespace/") => format!(
+                    "objects=1;pending_quiesce={};effective_is_quiesced={};nodes_quiesced={}",
+                    n.pending, n.effective, quiesced
+                ),
+                _ => return None,
+            })
+        }
+    }
+
+    impl InfoClient for FakeCluster {
+        fn request<'a>(
+            &'a self,
+            addr: SocketAddr,
+            commands: &'a [String],
+        ) -> BoxFuture<'a, Result<BTreeMap<String, String>, InfoError>> {
+            Box::pin(async move {
+                let up = self.nodes.lock().unwrap().get(&addr).is_some_and(|n| n.up);
+                if !up {
+                    return Err(InfoError::new(
+                        addr,
+                        commands.join(", "),
+                        InfoErrorKind::ConnectRefused,
+                    ));
+                }
+                let mut out = BTreeMap::new();
+                for c in commands {
+                    self.log.lock().unwrap().push((addr, c.clone()));
+                    if let Some(v) = self.answer(addr, c) {
+                        out.insert(c.clone(), v);
+                    }
+                }
+                Ok(out)
+            })
+        }
+    }
+
+    fn fast() -> QuiesceOptions {
+        QuiesceOptions {
+            poll_interval: Duration::from_millis(1),
+            attempts: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn stable_cluster_passes() {
+        let c = FakeCluster::new(3);
+        let stable = check_cluster_stable(&c, &c.order, 3).await.unwrap();
+        assert_eq!(
+            stable,
+            StableCluster {
+                cluster_key: "A1B2C3".into(),
+                cluster_size: 3
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn mismatched_cluster_keys() {
+        let c = FakeCluster::new(3);
+        c.edit(2, |n| n.key = "FFFF".into());
+        let err = check_cluster_stable(&c, &c.order, 3).await.unwrap_err();
+        assert!(
+            matches!(&err, SafetyError::ClusterKeyMismatch { node, key, .. } if *node == c.order[2] && key == "FFFF")
+        );
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.7:3000 is in cluster FFFF but node 10.0.0.5:3000 is in cluster A1B2C3: \
+             the nodes have not formed one cluster"
+        );
+    }
+
+    #[tokio::test]
+    async fn size_mismatch() {
+        let c = FakeCluster::new(3);
+        // Only two of the three nodes queried: they still see three.
+        let err = check_cluster_stable(&c, &c.order[..2], 2)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SafetyError::ClusterSizeMismatch {
+                reported: 3,
+                expected: 2,
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.5:3000 sees a cluster of 3 nodes but 2 nodes were queried"
+        );
+        // Querying fewer nodes than the cluster should have is refused before any request.
+        let err = check_cluster_stable(&c, &c.order[..2], 3)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SafetyError::NodeCountMismatch {
+                queried: 2,
+                expected: 3
+            }
+        ));
+        assert!(matches!(
+            check_cluster_stable(&c, &[], 0).await,
+            Err(SafetyError::NoNodes)
+        ));
+    }
+
+    #[tokio::test]
+    async fn migrations_pending() {
+        let c = FakeCluster::new(3);
+        c.edit(1, |n| n.remaining = 17);
+        let err = check_cluster_stable(&c, &c.order, 3).await.unwrap_err();
+        assert!(
+            matches!(err, SafetyError::MigrationsPending { node, remaining: 17 } if node == c.order[1])
+        );
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.6:3000 still has 17 partition migrations to finish"
+        );
+    }
+
+    #[tokio::test]
+    async fn integrity_and_migrate_allowed() {
+        let c = FakeCluster::new(2);
+        c.edit(1, |n| n.integrity = false);
+        let err = check_cluster_stable(&c, &c.order, 2).await.unwrap_err();
+        assert!(matches!(err, SafetyError::IntegrityFault { node } if node == c.order[1]));
+        c.edit(1, |n| {
+            n.integrity = true;
+            n.migrate_allowed = false;
+        });
+        let err = check_cluster_stable(&c, &c.order, 2).await.unwrap_err();
+        assert!(matches!(err, SafetyError::MigrationsNotAllowed { node } if node == c.order[1]));
+    }
+
+    #[tokio::test]
+    async fn one_node_down() {
+        let c = FakeCluster::new(3);
+        c.edit(1, |n| n.up = false);
+        let err = check_cluster_stable(&c, &c.order, 3).await.unwrap_err();
+        assert!(matches!(err, SafetyError::Unreachable { node, .. } if node == c.order[1]));
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.6:3000 did not answer: connection refused"
+        );
+        assert_eq!(err.node(), Some(c.order[1]));
+    }
+
+    #[tokio::test]
+    async fn malformed_statistics_is_failed_not_unreachable() {
+        struct Bad;
+        impl InfoClient for Bad {
+            fn request<'a>(
+                &'a self,
+                _addr: SocketAddr,
+                commands: &'a [String],
+            ) -> BoxFuture<'a, Result<BTreeMap<String, String>, InfoError>> {
+                Box::pin(async move {
+                    Ok(commands
+                        .iter()
+                        .map(|c| (c.clone(), "cluster_size=1".into()))
+                        .collect())
+                })
+            }
+        }
+        let node: SocketAddr = "10.0.0.9:3000".parse().unwrap();
+        let err = check_cluster_stable(&Bad, &[node], 1).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.9:3000 failed `statistics`: unexpected answer: cluster_key is missing"
+        );
+    }
+
+    /// The same check over real TCP against three `serve` instances, plus a stopped one.
+    #[tokio::test]
+    async fn stable_over_tcp() {
+        let mut addrs = Vec::new();
+        let mut servers = Vec::new();
+        for remaining in [0, 0, 0] {
+            let handler: Arc<dyn server::InfoHandler> = Arc::new(move |c: &str| match c {
+                "statistics" => format!(
+                    "cluster_key=9F;cluster_size=3;cluster_integrity=true;migrate_allowed=true;\
+                     migrate_partitions_remaining={remaining}"
+                ),
+                _ => String::new(),
+            });
+            let (addr, handle) = server::bind_and_spawn("127.0.0.1:0".parse().unwrap(), handler)
+                .await
+                .unwrap();
+            addrs.push(addr);
+            servers.push(handle);
+        }
+        let client = TcpInfoClient::new(Duration::from_millis(500), Duration::from_millis(500));
+        let stable = check_cluster_stable(&client, &addrs, 3).await.unwrap();
+        assert_eq!(stable.cluster_key, "9F");
+
+        servers[2].abort();
+        let _ = (&mut servers[2]).await;
+        let err = check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
+        assert!(
+            matches!(err, SafetyError::Unreachable { node, .. } if node == addrs[2]),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("node {} did not answer: connection refused", addrs[2])
+        );
+        for s in servers {
+            s.abort();
+        }
+    }
+
+    #[tokio::test]
+    async fn cluster_stable_command_check() {
+        let c = FakeCluster::new(3);
+        assert_eq!(
+            check_cluster_stable_command(&c, &c.order, None)
+                .await
+                .unwrap(),
+            "A1B2C3"
+        );
+        assert_eq!(
+            c.sent("cluster-stable:size=3;ignore-migrations=false")
+                .len(),
+            3
+        );
+        c.edit(1, |n| {
+            n.stable_answer = Some("ERROR::unstable-cluster".into())
+        });
+        let err = check_cluster_stable_command(&c, &c.order, None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.6:3000 reports the cluster is not stable: ERROR::unstable-cluster"
+        );
+        c.edit(1, |n| n.stable_answer = Some("B00B".into()));
+        let err = check_cluster_stable_command(&c, &c.order, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SafetyError::ClusterKeyMismatch { .. }));
+    }
+
+    #[tokio::test]
+    async fn quiesce_batch_happy_path() {
+        let c = FakeCluster::new(3);
+        let batch = [c.order[1]];
+        let outcome = quiesce_batch_with(&c, &c.order, &batch, fast())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            QuiesceOutcome::Quiesced {
+                cluster_key: "A1B2C3".into(),
+                principal: c.order[0]
+            }
+        );
+        assert_eq!(c.sent("quiesce:"), vec![c.order[1]]);
+        assert_eq!(c.sent("recluster:").len(), 3);
+        let n = c.node(1);
+        assert!(n.pending && n.effective);
+        assert!(!c.node(0).pending && !c.node(2).pending);
+        // Both namespaces were verified on the batch node, before and after recluster.
+        assert_eq!(c.sent("namespace/test"), vec![c.order[1], c.order[1]]);
+        assert_eq!(c.sent("namespace/bar"), vec![c.order[1], c.order[1]]);
+
+        // Undo finds the node pending, undoes it and reclusters everyone.
+        let undone = undo_quiesce(&c, &c.order).await.unwrap();
+        assert_eq!(undone, vec![c.order[1]]);
+        assert_eq!(c.sent("quiesce-undo:"), vec![c.order[1]]);
+        assert_eq!(c.sent("recluster:").len(), 6);
+        assert!(!c.node(1).pending && !c.node(1).effective);
+        // Nothing left to undo: no further writes.
+        assert!(undo_quiesce(&c, &c.order).await.unwrap().is_empty());
+        assert_eq!(c.sent("quiesce-undo:").len(), 1);
+        assert_eq!(c.sent("recluster:").len(), 6);
+    }
+
+    #[tokio::test]
+    async fn quiesce_rejected_by_node() {
+        let c = FakeCluster::new(3);
+        c.edit(2, |n| {
+            n.quiesce_answer = "ERROR::quiesce-not-allowed".into()
+        });
+        let batch = [c.order[1], c.order[2]];
+        let err = quiesce_batch_with(&c, &c.order, &batch, fast())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SafetyError::Failed { node, .. } if *node == c.order[2]),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "node 10.0.0.7:3000 failed `quiesce:`: the node answered ERROR::quiesce-not-allowed"
+        );
+        // Node 1 was marked before node 2 refused; no recluster happened.
+        assert_eq!(c.sent("quiesce:"), vec![c.order[1], c.order[2]]);
+        assert!(c.sent("recluster:").is_empty());
+        assert!(c.node(1).pending && !c.node(1).effective);
+    }
+
+    #[tokio::test]
+    async fn quiesce_refused_before_side_effects() {
+        // Unstable cluster: nothing is quiesced.
+        let c = FakeCluster::new(3);
+        c.edit(0, |n| {
+            n.stable_answer = Some("ERROR::cluster-not-specified-size".into())
+        });
+        let err = quiesce_batch_with(&c, &c.order, &[c.order[1]], fast())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SafetyError::Unstable { .. }));
+        assert!(c.sent("quiesce:").is_empty());
+
+        // Whole cluster, node outside the cluster, single node, empty batch.
+        let c = FakeCluster::new(2);
+        let err = quiesce_batch_with(&c, &c.order, &c.order, fast())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SafetyError::BatchIsWholeCluster { size: 2 }));
+        let stranger: SocketAddr = "10.9.9.9:3000".parse().unwrap();
+        let err = quiesce_batch_with(&c, &c.order, &[stranger], fast())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "node 10.9.9.9:3000 is in the quiesce batch but not among the cluster nodes"
+        );
+        let out = quiesce_batch_with(&c, &c.order[..1], &c.order[..1], fast())
+            .await
+            .unwrap();
+        assert!(matches!(out, QuiesceOutcome::Skipped { .. }));
+        let out = quiesce_batch_with(&c, &c.order, &[], fast()).await.unwrap();
+        assert!(matches!(out, QuiesceOutcome::Skipped { .. }));
+        assert!(c.log.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn quiesce_not_effective_after_recluster() {
+        let mut c = FakeCluster::new(3);
+        c.recluster_applies = false;
+        let err = quiesce_batch_with(&c, &c.order, &[c.order[2]], fast())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "namespace test on node 10.0.0.7:3000 is not quiesced after recluster \
+             (effective_is_quiesced=false, nodes_quiesced=0)"
+        );
+        // Polled `attempts` times.
+        assert_eq!(c.sent("namespace/test").len(), 1 + 3);
+    }
+
+    #[tokio::test]
+    async fn sc_namespace_outside_roster_is_not_verified() {
+        let c = FakeCluster::new(3);
+        c.edit(1, |n| {
+            n.strong_consistency = true;
+            n.in_roster = false;
+        });
+        quiesce_batch_with(&c, &c.order, &[c.order[1]], fast())
+            .await
+            .unwrap();
+        assert!(c.sent("namespace/test").is_empty());
+        assert_eq!(c.sent("roster:namespace=test"), vec![c.order[1]]);
+        assert_eq!(c.sent("node"), vec![c.order[1]]);
+    }
+
+    #[tokio::test]
+    async fn undo_changes_nothing_when_a_node_cannot_report() {
+        let c = FakeCluster::new(3);
+        c.edit(0, |n| n.pending = true);
+        c.edit(2, |n| n.up = false);
+        let err = undo_quiesce(&c, &c.order).await.unwrap_err();
+        assert!(matches!(err, SafetyError::Unreachable { node, .. } if node == c.order[2]));
+        assert!(c.sent("quiesce-undo:").is_empty());
+        assert!(c.node(0).pending);
+    }
+
+    #[tokio::test]
+    async fn recluster_without_principal() {
+        let c = FakeCluster::new(3);
+        let err = recluster_all(&c, &c.order[1..]).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no node answered `recluster:` with ok (only the principal does): \
+             10.0.0.6:3000 answered ignored-by-non-principal, 10.0.0.7:3000 answered ignored-by-non-principal"
+        );
+    }
+}

@@ -1,0 +1,548 @@
+//! `aerospike-kubernetes-operator pod-init`: the operator binary running as each Aerospike pod's init container.
+//!
+//! It turns the rack's aerospike.conf template (from the rack ConfigMap, mounted at [`build::TEMPLATE_DIR`])
+//! into the pod's own aerospike.conf (node id, access addresses, mesh seeds, host-network addresses) and
+//! initialises the pod's data volumes. Everything it needs comes from its environment (set by the StatefulSet
+//! template, see the `ENV_*` constants of [`crate::build`]) and from the mounted files: it needs no
+//! Kubernetes API access, and the pod has no service-account token.
+//!
+//! The decisions are pure functions ([`PodEnv::from_lookup`], [`pod_context`], [`render_conf`],
+//! [`volume_action`]); [`run`] is the thin I/O shell around them.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::api::{NetworkPolicy, VolumeMethod};
+use crate::build::{self, InitVolume};
+use crate::conf::{self, PodContext};
+
+/// Marker file written at the root of a filesystem volume once pod-init has initialised it.
+pub const INIT_MARKER: &str = ".aerospike-kubernetes-operator-initialized";
+
+/// Command-line flags of `pod-init`; the defaults match the StatefulSet the build step creates.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct PodInitArgs {
+    /// Directory where the rack ConfigMap (template and peers) is mounted.
+    #[arg(long, default_value = build::TEMPLATE_DIR)]
+    pub config_map_dir: PathBuf,
+    /// Where to write the pod's aerospike.conf.
+    #[arg(long, default_value = build::CONF_FILE)]
+    pub output: PathBuf,
+    /// How long to wait for the mounted ConfigMap to carry the template this pod was created for (its
+    /// conf-hash annotation) before going on with what is mounted.
+    #[arg(long, default_value_t = 120)]
+    pub conf_wait_seconds: u64,
+}
+
+impl Default for PodInitArgs {
+    fn default() -> Self {
+        PodInitArgs {
+            config_map_dir: PathBuf::from(build::TEMPLATE_DIR),
+            output: PathBuf::from(build::CONF_FILE),
+            conf_wait_seconds: 120,
+        }
+    }
+}
+
+/// What pod-init reads from its environment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodEnv {
+    pub pod_name: String,
+    pub namespace: String,
+    pub pod_ip: String,
+    pub host_ip: Option<String>,
+    pub cluster_name: String,
+    pub rack_id: i32,
+    pub revision_index: usize,
+    pub heartbeat_port: Option<u16>,
+    pub heartbeat_tls_port: Option<u16>,
+    pub fabric_port: Option<u16>,
+    pub fabric_tls_port: Option<u16>,
+    pub host_network: bool,
+    pub multi_pod_per_host: bool,
+    pub network_policy: NetworkPolicy,
+    pub init_volumes: Vec<InitVolume>,
+    /// The pod's conf-hash annotation (empty when not known).
+    pub conf_hash: String,
+    pub override_rack_id: Option<i32>,
+}
+
+impl PodEnv {
+    /// Reads the environment through `get` (pure: tests pass a map). Empty values count as absent.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let opt = |key: &str| get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let req = |key: &str| opt(key).with_context(|| format!("environment variable {key} is not set"));
+        let port = |key: &str| -> anyhow::Result<Option<u16>> {
+            opt(key).map(|v| v.parse::<u16>().with_context(|| format!("{key}={v:?} is not a port"))).transpose()
+        };
+        let flag = |key: &str| opt(key).is_some_and(|v| v == "true");
+        Ok(PodEnv {
+            pod_name: req(build::ENV_POD_NAME)?,
+            namespace: req(build::ENV_POD_NAMESPACE)?,
+            pod_ip: opt(build::ENV_POD_IP).unwrap_or_default(),
+            host_ip: opt(build::ENV_HOST_IP),
+            cluster_name: req(build::ENV_CLUSTER_NAME)?,
+            rack_id: req(build::ENV_RACK_ID)?
+                .parse()
+                .with_context(|| format!("{} is not a number", build::ENV_RACK_ID))?,
+            revision_index: match opt(build::ENV_RACK_REVISION_INDEX) {
+                Some(v) => v.parse().with_context(|| format!("{}={v:?} is not a number", build::ENV_RACK_REVISION_INDEX))?,
+                None => 0,
+            },
+            heartbeat_port: port(build::ENV_HEARTBEAT_PORT)?,
+            heartbeat_tls_port: port(build::ENV_HEARTBEAT_TLS_PORT)?,
+            fabric_port: port(build::ENV_FABRIC_PORT)?,
+            fabric_tls_port: port(build::ENV_FABRIC_TLS_PORT)?,
+            host_network: flag(build::ENV_HOST_NETWORK),
+            multi_pod_per_host: flag(build::ENV_MULTI_POD_PER_HOST),
+            network_policy: match opt(build::ENV_NETWORK_POLICY) {
+                Some(v) => serde_json::from_str(&v)
+                    .with_context(|| format!("{} is not a network policy", build::ENV_NETWORK_POLICY))?,
+                None => NetworkPolicy::default(),
+            },
+            init_volumes: match opt(build::ENV_INIT_VOLUMES) {
+                Some(v) => serde_json::from_str(&v)
+                    .with_context(|| format!("{} is not a list of volumes", build::ENV_INIT_VOLUMES))?,
+                None => Vec::new(),
+            },
+            conf_hash: opt(build::ENV_CONF_HASH).unwrap_or_default(),
+            override_rack_id: opt(build::ENV_OVERRIDE_RACK_ID)
+                .map(|v| {
+                    v.parse().with_context(|| {
+                        format!("annotation {} = {v:?} is not a rack id", build::ANNOTATION_OVERRIDE_RACK_ID)
+                    })
+                })
+                .transpose()?,
+        })
+    }
+}
+
+/// The StatefulSet ordinal of a pod: the number after its last `-`.
+pub fn ordinal(pod_name: &str) -> anyhow::Result<u32> {
+    pod_name
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .with_context(|| format!("pod name {pod_name:?} does not end in -<ordinal>"))
+}
+
+/// The addresses advertised for one network type. `notes` collects what the log should explain.
+fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
+    let pod_ip = || -> anyhow::Result<Vec<String>> {
+        if env.pod_ip.is_empty() {
+            bail!("{} is not set (needed for {kind} addresses of type {network_type})", build::ENV_POD_IP);
+        }
+        Ok(vec![env.pod_ip.clone()])
+    };
+    match network_type {
+        "pod" => pod_ip(),
+        "hostInternal" | "hostExternal" => {
+            if env.multi_pod_per_host && !env.host_network {
+                // Several pods share the node: the server port is not published on the node, so the node's
+                // address would lead nowhere. Advertise the pod address instead.
+                notes.push(format!(
+                    "{kind}: type {network_type} with multiPodPerHost: the service port is not published on the \
+                     node, advertising the pod IP"
+                ));
+                return pod_ip();
+            }
+            if network_type == "hostExternal" {
+                notes.push(format!(
+                    "{kind}: type hostExternal: the node's external address is not visible without API access, \
+                     advertising the node's internal IP"
+                ));
+            }
+            match &env.host_ip {
+                Some(ip) => Ok(vec![ip.clone()]),
+                None => bail!("{} is not set (needed for {kind} addresses of type {network_type})", build::ENV_HOST_IP),
+            }
+        }
+        other => bail!("{kind}: network type {other:?} is not supported yet (supported: pod, hostInternal, hostExternal)"),
+    }
+}
+
+/// The per-pod values for [`conf::finalize_for_pod`], and notes for the log. `tls`: the template has TLS
+/// access addresses to fill in.
+pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodContext, Vec<String>)> {
+    let mut notes = Vec::new();
+    let np = &env.network_policy;
+    let ty = |v: &Option<String>, default: &'static str| v.clone().unwrap_or_else(|| default.to_string());
+    for (field, value) in [("fabric", &np.fabric), ("tlsFabric", &np.tls_fabric)] {
+        if let Some(v) = value {
+            bail!("{field}: network type {v:?} is not supported yet");
+        }
+    }
+    let ctx = PodContext {
+        node_id: conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?),
+        pod_ip: env.pod_ip.clone(),
+        host_ip: env.host_ip.clone(),
+        access_ips: addresses("access", &ty(&np.access, "hostInternal"), env, &mut notes)?,
+        alternate_access_ips: addresses("alternateAccess", &ty(&np.alternate_access, "hostExternal"), env, &mut notes)?,
+        tls_access_ips: if tls {
+            addresses("tlsAccess", &ty(&np.tls_access, "hostInternal"), env, &mut notes)?
+        } else {
+            Vec::new()
+        },
+        tls_alternate_access_ips: if tls {
+            addresses("tlsAlternateAccess", &ty(&np.tls_alternate_access, "hostExternal"), env, &mut notes)?
+        } else {
+            Vec::new()
+        },
+        self_fqdn: build::pod_fqdn(&env.pod_name, &env.cluster_name, &env.namespace),
+        peers: peers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+        heartbeat_port: env.heartbeat_port,
+        tls_heartbeat_port: env.heartbeat_tls_port,
+        fabric_port: env.fabric_port,
+        tls_fabric_port: env.fabric_tls_port,
+        host_network: env.host_network,
+        rack_id_override: env.override_rack_id,
+        ..Default::default()
+    };
+    Ok((ctx, notes))
+}
+
+/// The pure core of pod-init: the rack template, the peers file and the environment in, the pod's
+/// aerospike.conf out (plus notes for the log).
+pub fn render_conf(template: &str, peers: &str, env: &PodEnv) -> anyhow::Result<(String, Vec<String>)> {
+    let tls = template.contains(conf::TLS_ACCESS_ADDRESS_PLACEHOLDER)
+        || template.contains(conf::TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER);
+    let (ctx, notes) = pod_context(env, peers, tls)?;
+    Ok((conf::finalize_for_pod(template, &ctx), notes))
+}
+
+/// Whether the mounted template is the one the pod was created for (its conf-hash annotation). A ConfigMap
+/// volume lags behind the API for a while after an update; the pod must not start with the old template.
+pub fn template_is_current(template: &str, env: &PodEnv) -> bool {
+    env.conf_hash.is_empty() || conf::config_hash(template) == env.conf_hash
+}
+
+/// What to do with one volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VolumeAction {
+    /// Delete the contents of the mounted directory, then write the marker.
+    DeleteFiles { path: PathBuf },
+    /// The marker is there: initialised by an earlier start of this pod (or a predecessor on the same PVC).
+    AlreadyInitialized,
+    /// Nothing to do.
+    Nothing,
+    /// A method this operator does not implement yet; the volume is left as it is.
+    NotSupported { method: String },
+}
+
+/// Decides what to do with a volume (pure).
+pub fn volume_action(volume: &InitVolume, marker_exists: bool) -> VolumeAction {
+    match volume.method {
+        VolumeMethod::None => VolumeAction::Nothing,
+        VolumeMethod::DeleteFiles if !volume.block => {
+            if marker_exists {
+                VolumeAction::AlreadyInitialized
+            } else {
+                VolumeAction::DeleteFiles { path: PathBuf::from(&volume.path) }
+            }
+        }
+        other => VolumeAction::NotSupported {
+            method: serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        },
+    }
+}
+
+/// Entry point of `aerospike-kubernetes-operator pod-init`.
+pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
+    let env = PodEnv::from_lookup(|k| std::env::var(k).ok())?;
+    tracing::info!(pod = %env.pod_name, rack = env.rack_id, "pod-init starting");
+
+    init_volumes(&env)?;
+
+    let template_path = args.config_map_dir.join(build::CM_TEMPLATE_KEY);
+    let peers_path = args.config_map_dir.join(build::CM_PEERS_KEY);
+    let deadline = Instant::now() + Duration::from_secs(args.conf_wait_seconds);
+    let template = loop {
+        let template = std::fs::read_to_string(&template_path)
+            .with_context(|| format!("reading {}", template_path.display()))?;
+        if template_is_current(&template, &env) {
+            break template;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                expected = %env.conf_hash,
+                found = %conf::config_hash(&template),
+                "the mounted template is still not the one this pod was created for; using it anyway"
+            );
+            break template;
+        }
+        tracing::info!(expected = %env.conf_hash, "waiting for the rack ConfigMap volume to be updated");
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let peers =
+        std::fs::read_to_string(&peers_path).with_context(|| format!("reading {}", peers_path.display()))?;
+
+    let (text, notes) = render_conf(&template, &peers, &env)?;
+    for note in notes {
+        tracing::warn!("{note}");
+    }
+    write_atomically(&args.output, &text)?;
+    tracing::info!(path = %args.output.display(), node_id = %conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?), "wrote aerospike.conf");
+    Ok(())
+}
+
+fn init_volumes(env: &PodEnv) -> anyhow::Result<()> {
+    for volume in &env.init_volumes {
+        let root = Path::new(&volume.path);
+        let marker = root.join(INIT_MARKER);
+        match volume_action(volume, !volume.block && marker.exists()) {
+            VolumeAction::Nothing => {}
+            VolumeAction::AlreadyInitialized => {
+                tracing::info!(volume = %volume.name, "volume already initialised");
+            }
+            VolumeAction::NotSupported { method } => {
+                tracing::warn!(
+                    volume = %volume.name,
+                    method = %method,
+                    "init method {method} is not supported yet: the volume is used as it is, without initialisation"
+                );
+            }
+            VolumeAction::DeleteFiles { path } => {
+                tracing::info!(volume = %volume.name, path = %path.display(), "deleting the files of the volume");
+                delete_contents(&path)?;
+                std::fs::write(&marker, "initialized by aerospike-kubernetes-operator pod-init (deleteFiles)\n")
+                    .with_context(|| format!("writing {}", marker.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes everything inside `dir` (not `dir` itself, and not the filesystem's lost+found).
+fn delete_contents(dir: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_name() == "lost+found" {
+            continue;
+        }
+        let path = entry.path();
+        let result = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        result.with_context(|| format!("deleting {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `path` through a temporary file in the same directory and a rename, so the server never reads a
+/// half-written file.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().context("the output path has no file name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use std::collections::HashMap;
+
+    const TEMPLATE: &str = "\nnamespace test {\n    rack-id    0\n    replication-factor    2\n}\n\nnetwork {\n\n    fabric {\n        port    3001\n    }\n\n    heartbeat {\n        mode    mesh\n        port    3002\n    }\n\n    service {\n        access-address    <access-address>\n        access-port    3000\n        alternate-access-address    <alternate-access-address>\n        alternate-access-port    3000\n        port    3000\n    }\n}\n\nservice {\n    cluster-name    aerocluster\n    node-id    ENV_NODE_ID\n}\n";
+
+    const PEERS: &str = "aerocluster-0-0.aerocluster.aerospike\naerocluster-0-1.aerocluster.aerospike\naerocluster-0-2.aerocluster.aerospike";
+
+    fn env_map(pod: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            (build::ENV_POD_NAME, pod),
+            (build::ENV_POD_NAMESPACE, "aerospike"),
+            (build::ENV_POD_IP, "10.0.0.11"),
+            (build::ENV_HOST_IP, "192.168.0.5"),
+            (build::ENV_CLUSTER_NAME, "aerocluster"),
+            (build::ENV_RACK_ID, "0"),
+            (build::ENV_RACK_REVISION_INDEX, "0"),
+            (build::ENV_HEARTBEAT_PORT, "3002"),
+            (build::ENV_FABRIC_PORT, "3001"),
+            (build::ENV_HOST_NETWORK, "false"),
+            (build::ENV_MULTI_POD_PER_HOST, "false"),
+            (build::ENV_NETWORK_POLICY, "{}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    fn env(pod: &str, extra: &[(&str, &str)]) -> PodEnv {
+        let m = env_map(pod, extra);
+        PodEnv::from_lookup(|k| m.get(k).cloned()).unwrap()
+    }
+
+    #[test]
+    fn three_pod_cluster_each_pod_seeds_the_others() {
+        for (i, pod) in ["aerocluster-0-0", "aerocluster-0-1", "aerocluster-0-2"].iter().enumerate() {
+            let (text, notes) = render_conf(TEMPLATE, PEERS, &env(pod, &[])).unwrap();
+            let seeds: Vec<String> = (0..3)
+                .filter(|j| *j != i)
+                .map(|j| format!("        mesh-seed-address-port    aerocluster-0-{j}.aerocluster.aerospike 3002\n"))
+                .collect();
+            let expected = format!(
+                "\nnamespace test {{\n    rack-id    0\n    replication-factor    2\n}}\n\nnetwork {{\n\n    fabric {{\n        port    3001\n    }}\n\n    heartbeat {{\n{}        mode    mesh\n        port    3002\n    }}\n\n    service {{\n        access-address    192.168.0.5\n        access-port    3000\n        alternate-access-address    192.168.0.5\n        alternate-access-port    3000\n        port    3000\n    }}\n}}\n\nservice {{\n    cluster-name    aerocluster\n    node-id    0a{i}\n}}\n",
+                seeds.concat()
+            );
+            assert_eq!(text, expected, "pod {pod}");
+            // hostExternal (the alternate access default) is explained in the log.
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            assert!(notes[0].contains("hostExternal"));
+        }
+    }
+
+    #[test]
+    fn pod_network_type_and_revision_infix() {
+        let e = env(
+            "aerocluster-2-v2-1",
+            &[
+                (build::ENV_RACK_ID, "2"),
+                (build::ENV_RACK_REVISION_INDEX, "1"),
+                (build::ENV_NETWORK_POLICY, r#"{"access":"pod","alternateAccess":"pod"}"#),
+            ],
+        );
+        let (text, notes) = render_conf(TEMPLATE, PEERS, &e).unwrap();
+        assert!(text.contains("        access-address    10.0.0.11\n"), "{text}");
+        assert!(text.contains("        alternate-access-address    10.0.0.11\n"));
+        assert!(text.contains("    node-id    2b1\n"));
+        assert_eq!(text.matches("mesh-seed-address-port").count(), 3, "not a member of the peers: seeds all");
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn multi_pod_per_host_advertises_the_pod_ip() {
+        let e = env("aerocluster-0-0", &[(build::ENV_MULTI_POD_PER_HOST, "true")]);
+        let (ctx, notes) = pod_context(&e, PEERS, false).unwrap();
+        assert_eq!(ctx.access_ips, vec!["10.0.0.11".to_string()]);
+        assert_eq!(ctx.alternate_access_ips, vec!["10.0.0.11".to_string()]);
+        assert!(notes.iter().any(|n| n.contains("multiPodPerHost")));
+    }
+
+    #[test]
+    fn host_network_tls_heartbeat_and_rack_override() {
+        let e = env(
+            "aerocluster-1-0",
+            &[
+                (build::ENV_HOST_NETWORK, "true"),
+                (build::ENV_HEARTBEAT_PORT, ""),
+                (build::ENV_HEARTBEAT_TLS_PORT, "3012"),
+                (build::ENV_OVERRIDE_RACK_ID, "7"),
+                (build::ENV_RACK_ID, "1"),
+            ],
+        );
+        let (ctx, _) = pod_context(&e, "aerocluster-1-0.aerocluster.aerospike\naerocluster-1-1.aerocluster.aerospike\n", true)
+            .unwrap();
+        assert_eq!(ctx.node_id, "1a0");
+        assert_eq!(ctx.heartbeat_port, None);
+        assert_eq!(ctx.tls_heartbeat_port, Some(3012));
+        assert!(ctx.host_network);
+        assert_eq!(ctx.rack_id_override, Some(7));
+        assert_eq!(ctx.self_fqdn, "aerocluster-1-0.aerocluster.aerospike");
+        assert_eq!(ctx.peers.len(), 2);
+        let text = conf::finalize_for_pod("    heartbeat {\n    }\n    rack-id    1\n", &ctx);
+        assert_eq!(
+            text,
+            "    heartbeat {\n        tls-mesh-seed-address-port    aerocluster-1-1.aerocluster.aerospike 3012\n    }\n    rack-id    7\n"
+        );
+    }
+
+    #[test]
+    fn environment_errors_are_clear() {
+        let mut m = env_map("aerocluster-0-0", &[]);
+        m.remove(build::ENV_POD_NAME);
+        let err = PodEnv::from_lookup(|k| m.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("POD_NAME"), "{err}");
+
+        let e = env("no-ordinal-x", &[]);
+        assert!(render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string().contains("ordinal"));
+
+        let e = env("aerocluster-0-0", &[(build::ENV_NETWORK_POLICY, r#"{"access":"configuredIP"}"#)]);
+        assert!(render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string().contains("not supported yet"));
+
+        let m = env_map("aerocluster-0-0", &[(build::ENV_HEARTBEAT_PORT, "x")]);
+        assert!(PodEnv::from_lookup(|k| m.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn template_hash_check() {
+        let mut e = env("aerocluster-0-0", &[]);
+        assert!(template_is_current(TEMPLATE, &e), "no expectation: any template");
+        e.conf_hash = conf::config_hash(TEMPLATE);
+        assert!(template_is_current(TEMPLATE, &e));
+        assert!(!template_is_current("service {\n}\n", &e));
+    }
+
+    #[test]
+    fn volume_actions() {
+        let fs = InitVolume { name: "workdir".into(), path: "/aerospike-volumes/workdir".into(), block: false, method: VolumeMethod::DeleteFiles };
+        assert_eq!(volume_action(&fs, false), VolumeAction::DeleteFiles { path: PathBuf::from("/aerospike-volumes/workdir") });
+        assert_eq!(volume_action(&fs, true), VolumeAction::AlreadyInitialized);
+        let dev = InitVolume { name: "ns".into(), path: "/aerospike-volumes/ns".into(), block: true, method: VolumeMethod::Dd };
+        assert_eq!(volume_action(&dev, false), VolumeAction::NotSupported { method: "dd".into() });
+        let dev = InitVolume { method: VolumeMethod::Blkdiscard, ..dev };
+        assert_eq!(volume_action(&dev, false), VolumeAction::NotSupported { method: "blkdiscard".into() });
+        let none = InitVolume { method: VolumeMethod::None, ..fs };
+        assert_eq!(volume_action(&none, false), VolumeAction::Nothing);
+    }
+
+    #[test]
+    fn delete_files_once_and_atomic_write() {
+        let root = std::env::temp_dir().join(format!("podinit-test-{}", std::process::id()));
+        let vol = root.join("workdir");
+        std::fs::create_dir_all(vol.join("smd")).unwrap();
+        std::fs::create_dir_all(vol.join("lost+found")).unwrap();
+        std::fs::write(vol.join("smd/x.smd"), "old").unwrap();
+        std::fs::write(vol.join("data.dat"), "old").unwrap();
+        let mut e = env("aerocluster-0-0", &[]);
+        e.init_volumes = vec![InitVolume {
+            name: "workdir".into(),
+            path: vol.to_string_lossy().into_owned(),
+            block: false,
+            method: VolumeMethod::DeleteFiles,
+        }];
+        init_volumes(&e).unwrap();
+        let mut left: Vec<String> =
+            std::fs::read_dir(&vol).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, vec![INIT_MARKER.to_string(), "lost+found".to_string()]);
+        // Second start: the server's files survive.
+        std::fs::write(vol.join("data.dat"), "new").unwrap();
+        init_volumes(&e).unwrap();
+        assert_eq!(std::fs::read_to_string(vol.join("data.dat")).unwrap(), "new");
+
+        let out = root.join("etc/aerospike.conf");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        write_atomically(&out, "a").unwrap();
+        write_atomically(&out, "b").unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "b");
+        assert_eq!(std::fs::read_dir(out.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn args_defaults_match_the_stateful_set() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: PodInitArgs,
+        }
+        let cli = Cli::parse_from(["pod-init"]);
+        assert_eq!(cli.args, PodInitArgs::default());
+        assert_eq!(cli.args.output, Path::new(build::CONF_DIR).join("aerospike.conf"));
+        assert_eq!(cli.args.config_map_dir, PathBuf::from(build::TEMPLATE_DIR));
+    }
+}

@@ -1,0 +1,493 @@
+//! `cargo xtask bundle`: the registry+v1 bundle of one release under bundle/, and bundle.Dockerfile.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::csv::{self, Release};
+use crate::manifests;
+use crate::out::{self, Staged};
+use crate::project::{self, DEFAULT_CHANNEL, PACKAGE, paths};
+use crate::{graph, scorecard, templates};
+
+pub const MEDIATYPE_KEY: &str = "operators.operatorframework.io.bundle.mediatype.v1";
+pub const MANIFESTS_KEY: &str = "operators.operatorframework.io.bundle.manifests.v1";
+pub const METADATA_KEY: &str = "operators.operatorframework.io.bundle.metadata.v1";
+pub const PACKAGE_KEY: &str = "operators.operatorframework.io.bundle.package.v1";
+pub const CHANNELS_KEY: &str = "operators.operatorframework.io.bundle.channels.v1";
+pub const DEFAULT_CHANNEL_KEY: &str = "operators.operatorframework.io.bundle.channel.default.v1";
+pub const TEST_MEDIATYPE_KEY: &str = "operators.operatorframework.io.test.mediatype.v1";
+pub const TEST_CONFIG_KEY: &str = "operators.operatorframework.io.test.config.v1";
+
+pub const CSV_FILE: &str = "aerospike-kubernetes-operator.clusterserviceversion.yaml";
+
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct BundleArgs {
+    /// Release version (semantic version); defaults to the workspace version.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// The release this one replaces (a version or a CSV name; `none` for no replaces). Defaults to the current
+    /// head of the default channel in catalog/; must be in the catalog.
+    #[arg(long, value_name = "PREVIOUS")]
+    pub replaces: Option<String>,
+    /// `olm.skipRange` of the CSV, e.g. ">=0.1.0 <0.3.0".
+    #[arg(long, value_name = "RANGE")]
+    pub skip_range: Option<String>,
+    /// Channels of the bundle, comma separated.
+    #[arg(long, default_value = DEFAULT_CHANNEL)]
+    pub channels: String,
+    /// Default channel of the package; defaults to `stable` when listed, else the first channel.
+    #[arg(long)]
+    pub default_channel: Option<String>,
+    /// Set the CSV's createdAt annotation (RFC 3339; `now` when no value). Off by default: output must be
+    /// reproducible.
+    #[arg(long, value_name = "TIMESTAMP", num_args = 0..=1, default_missing_value = "now")]
+    pub created_at: Option<String>,
+}
+
+/// What a bundle directory holds, parsed.
+#[derive(Clone, Debug)]
+pub struct Contents {
+    pub annotations: BTreeMap<String, String>,
+    pub package: String,
+    pub channels: Vec<String>,
+    pub default_channel: String,
+    pub csv: Value,
+    pub crds: Vec<Value>,
+    /// Every manifest (CSV and CRDs included), each with the file it came from.
+    pub objects: Vec<Value>,
+    pub files: Vec<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AnnotationsFile {
+    annotations: BTreeMap<String, String>,
+}
+
+/// Parses bundle/metadata/annotations.yaml and bundle/manifests/.
+pub fn read_dir(dir: &Path) -> Result<Contents> {
+    let ann_path = dir.join("metadata/annotations.yaml");
+    let AnnotationsFile { annotations } = out::read_yaml(&ann_path)?;
+    let get = |k: &str| {
+        annotations.get(k).cloned().with_context(|| format!("{}: annotations.{k} is missing", ann_path.display()))
+    };
+    let package = get(PACKAGE_KEY)?;
+    let channels: Vec<String> = get(CHANNELS_KEY)?.split(',').map(|c| c.trim().to_string()).collect();
+    let default_channel = annotations.get(DEFAULT_CHANNEL_KEY).cloned().unwrap_or_else(|| channels[0].clone());
+    let mut objects = Vec::new();
+    let mut files = Vec::new();
+    for path in out::manifest_files(&dir.join("manifests"))? {
+        for doc in out::read_yaml_stream(&path)? {
+            objects.push(doc);
+            files.push(path.file_name().unwrap().to_string_lossy().to_string());
+        }
+    }
+    let csvs: Vec<&Value> = objects.iter().filter(|o| o["kind"] == csv::KIND).collect();
+    let [csv] = csvs[..] else {
+        bail!("{}/manifests: expected exactly one ClusterServiceVersion, found {}", dir.display(), csvs.len());
+    };
+    let csv = csv.clone();
+    let crds = objects.iter().filter(|o| o["kind"] == "CustomResourceDefinition").cloned().collect();
+    Ok(Contents { annotations, package, channels, default_channel, csv, crds, objects, files })
+}
+
+fn parse_version(flag: &str, s: &str) -> Result<semver::Version> {
+    semver::Version::parse(s.strip_prefix('v').unwrap_or(s))
+        .map_err(|e| anyhow::anyhow!("{flag} `{s}`: not a semantic version MAJOR.MINOR.PATCH ({e})"))
+}
+
+fn check_channel_name(flag: &str, c: &str) -> Result<()> {
+    if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '.' | '_')) {
+        bail!("{flag} `{c}`: a channel name is letters, digits, '-', '.' and '_'");
+    }
+    Ok(())
+}
+
+/// The resolved inputs of a bundle.
+pub struct Plan {
+    pub release: Release,
+    pub channels: Vec<String>,
+    pub default_channel: String,
+}
+
+/// Checks the flags against each other and the catalog; picks the default replaces.
+pub fn plan(root: &Path, args: &BundleArgs) -> Result<Plan> {
+    let version = match &args.version {
+        Some(v) => parse_version("--version", v)?,
+        None => project::workspace_version(),
+    };
+    let channels: Vec<String> = args.channels.split(',').map(|c| c.trim().to_string()).collect();
+    for c in &channels {
+        check_channel_name("--channels", c)?;
+    }
+    let default_channel = match &args.default_channel {
+        Some(d) => {
+            check_channel_name("--default-channel", d)?;
+            if !channels.contains(d) {
+                bail!("--default-channel `{d}` is not one of --channels {}", channels.join(","));
+            }
+            d.clone()
+        }
+        None if channels.iter().any(|c| c == DEFAULT_CHANNEL) => DEFAULT_CHANNEL.to_string(),
+        None => channels[0].clone(),
+    };
+    if let Some(range) = &args.skip_range {
+        graph::parse_skip_range(range).map_err(|e| anyhow::anyhow!("--skip-range {e}"))?;
+    }
+    let name = project::csv_name(&version);
+    let catalog = Catalog::load(root, paths::CATALOG)?;
+    let released: Vec<String> = catalog.bundles.iter().map(|b| b.doc.name.clone()).collect();
+    let replaces = match args.replaces.as_deref() {
+        Some("none") | Some("") => None,
+        Some(r) => {
+            let target = match r.strip_prefix(&format!("{PACKAGE}.")) {
+                Some(v) => project::csv_name(&parse_version("--replaces", v)?),
+                None => project::csv_name(&parse_version("--replaces", r)?),
+            };
+            let Some(b) = catalog.bundle(&target) else {
+                bail!(
+                    "--replaces `{r}`: {target} is not in {} (it has: {})",
+                    paths::CATALOG_PACKAGE,
+                    if released.is_empty() { "nothing".to_string() } else { released.join(", ") }
+                );
+            };
+            if let Some(v) = b.doc.version()
+                && v >= version
+            {
+                bail!("--replaces `{r}`: {target} (version {v}) is not older than --version {version}");
+            }
+            Some(target)
+        }
+        None => {
+            let existing = catalog.channel(&default_channel).and_then(|c| c.doc.entries.iter().find(|e| e.name == name));
+            match existing {
+                // Re-bundling a release the catalog already has keeps its place in the graph.
+                Some(e) => e.replaces.clone(),
+                None => match catalog.head(&default_channel) {
+                    Some(head) => {
+                        let head_version = catalog.bundle(&head).and_then(|b| b.doc.version());
+                        if head_version.as_ref().is_some_and(|h| *h >= version) {
+                            bail!(
+                                "--version {version} is not newer than {head}, the head of channel {default_channel} in {}",
+                                paths::CATALOG_PACKAGE
+                            );
+                        }
+                        Some(head)
+                    }
+                    None => None,
+                },
+            }
+        }
+    };
+    let created_at = args.created_at.as_deref().map(|c| if c == "now" { now_rfc3339() } else { c.to_string() });
+    Ok(Plan {
+        release: Release { version, replaces, skip_range: args.skip_range.clone(), created_at },
+        channels,
+        default_channel,
+    })
+}
+
+fn now_rfc3339() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The bundle annotations (also the LABELs of bundle.Dockerfile).
+pub fn annotations(channels: &[String], default_channel: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MEDIATYPE_KEY.to_string(), "registry+v1".to_string()),
+        (MANIFESTS_KEY.to_string(), "manifests/".to_string()),
+        (METADATA_KEY.to_string(), "metadata/".to_string()),
+        (PACKAGE_KEY.to_string(), PACKAGE.to_string()),
+        (CHANNELS_KEY.to_string(), channels.join(",")),
+        (DEFAULT_CHANNEL_KEY.to_string(), default_channel.to_string()),
+        (TEST_MEDIATYPE_KEY.to_string(), "scorecard+v1".to_string()),
+        (TEST_CONFIG_KEY.to_string(), "tests/scorecard/".to_string()),
+    ])
+}
+
+/// The file name operator-sdk gives a CRD in a bundle: `<group>_<plural>.yaml`.
+pub fn crd_file(crd: &Value) -> String {
+    format!(
+        "{}_{}.yaml",
+        crd["spec"]["group"].as_str().unwrap_or_default(),
+        crd["spec"]["names"]["plural"].as_str().unwrap_or_default()
+    )
+}
+
+/// Stages bundle/ and bundle.Dockerfile for `args`, after checking the result.
+pub fn generate(root: &Path, args: &BundleArgs) -> Result<(Staged, Plan)> {
+    let plan = plan(root, args)?;
+    let base = csv::read_base(root)?;
+    let samples = manifests::read_samples(root)?;
+    let csv = csv::build(&base, &plan.release, &samples)?;
+    let crds: Vec<Value> = manifests::crds().iter().map(out::value).collect();
+    let mut service = out::value(&manifests::metrics_service(None));
+    service["apiVersion"] = "v1".into();
+    service["kind"] = "Service".into();
+    let annotations = annotations(&plan.channels, &plan.default_channel);
+
+    let csv_value = out::value(&csv);
+    let mut objects = vec![csv_value.clone()];
+    objects.extend(crds.iter().cloned());
+    objects.push(service.clone());
+    let contents = Contents {
+        annotations: annotations.clone(),
+        package: PACKAGE.to_string(),
+        channels: plan.channels.clone(),
+        default_channel: plan.default_channel.clone(),
+        csv: csv_value.clone(),
+        crds: crds.clone(),
+        objects,
+        files: vec![],
+    };
+    let problems = check(&contents);
+    if !problems.is_empty() {
+        bail!("the generated bundle would be invalid:\n  {}", problems.join("\n  "));
+    }
+
+    let mut staged = Staged::new(root);
+    staged.own_dir(paths::BUNDLE);
+    let m = format!("{}/manifests", paths::BUNDLE);
+    staged.file(format!("{m}/{CSV_FILE}"), out::to_yaml(&csv_value)?);
+    for crd in &crds {
+        staged.file(format!("{m}/{}", crd_file(crd)), out::to_yaml(crd)?);
+    }
+    staged.file(format!("{m}/{PACKAGE}-metrics_v1_service.yaml"), out::to_yaml(&service)?);
+    staged.file(
+        format!("{}/metadata/annotations.yaml", paths::BUNDLE),
+        out::to_yaml(&AnnotationsFile { annotations: annotations.clone() })?,
+    );
+    staged.file(format!("{}/tests/scorecard/config.yaml", paths::BUNDLE), out::to_yaml(&scorecard::config())?);
+    staged.file(paths::BUNDLE_DOCKERFILE, templates::bundle_dockerfile(&annotations, &plan.release.version)?);
+    Ok((staged, plan))
+}
+
+pub fn run(root: &Path, args: &BundleArgs) -> Result<()> {
+    let (staged, plan) = generate(root, args)?;
+    let count = staged.files().len();
+    staged.commit()?;
+    let r = &plan.release;
+    eprintln!(
+        "bundle: {} ({} files) in {}/ and {}; channels {} (default {}); replaces {}",
+        project::csv_name(&r.version),
+        count,
+        paths::BUNDLE,
+        paths::BUNDLE_DOCKERFILE,
+        plan.channels.join(","),
+        plan.default_channel,
+        r.replaces.as_deref().unwrap_or("nothing")
+    );
+    Ok(())
+}
+
+const OLM_BUNDLE_KINDS: &[&str] = &[
+    "ClusterServiceVersion", "CustomResourceDefinition", "Secret", "ClusterRole", "ClusterRoleBinding",
+    "ConfigMap", "ServiceAccount", "Service", "Role", "RoleBinding", "PrometheusRule", "ServiceMonitor",
+    "PodDisruptionBudget", "PriorityClass", "VerticalPodAutoscaler", "ConsoleYAMLSample", "ConsoleQuickStart",
+    "ConsoleCLIDownload", "ConsoleLink", "NetworkPolicy",
+];
+
+/// Our own checks of a bundle (what a broken generator or a hand edit would get wrong). Each problem names the
+/// field at fault.
+pub fn check(b: &Contents) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut err = |s: String| errors.push(s);
+    let expect = |k: &str, v: &str, err: &mut dyn FnMut(String)| {
+        if b.annotations.get(k).map(String::as_str) != Some(v) {
+            err(format!("metadata/annotations.yaml: annotations.{k} must be `{v}`, found {:?}", b.annotations.get(k)));
+        }
+    };
+    expect(MEDIATYPE_KEY, "registry+v1", &mut err);
+    expect(MANIFESTS_KEY, "manifests/", &mut err);
+    expect(METADATA_KEY, "metadata/", &mut err);
+    expect(PACKAGE_KEY, PACKAGE, &mut err);
+    if !b.channels.contains(&b.default_channel) {
+        err(format!("metadata/annotations.yaml: default channel {} is not one of the channels {}", b.default_channel, b.channels.join(",")));
+    }
+
+    let csv = &b.csv;
+    let at = format!("manifests/{CSV_FILE}");
+    if csv["apiVersion"] != csv::API_VERSION {
+        err(format!("{at}: apiVersion must be {}", csv::API_VERSION));
+    }
+    let version = csv["spec"]["version"].as_str().and_then(|v| semver::Version::parse(v).ok());
+    match &version {
+        None => err(format!("{at}: spec.version is not a semantic version")),
+        Some(v) => {
+            if csv["metadata"]["name"] != project::csv_name(v).as_str() {
+                err(format!("{at}: metadata.name must be {}", project::csv_name(v)));
+            }
+        }
+    }
+    if let Some(r) = csv["spec"]["replaces"].as_str() {
+        let rv = r.strip_prefix(&format!("{PACKAGE}.v")).and_then(|v| semver::Version::parse(v).ok());
+        match (rv, &version) {
+            (None, _) => err(format!("{at}: spec.replaces `{r}` is not {PACKAGE}.v<version>")),
+            (Some(rv), Some(v)) if rv >= *v => err(format!("{at}: spec.replaces `{r}` is not older than spec.version {v}")),
+            _ => {}
+        }
+    }
+    if let Some(range) = csv["metadata"]["annotations"]["olm.skipRange"].as_str()
+        && let Err(e) = graph::parse_skip_range(range)
+    {
+        err(format!("{at}: metadata.annotations.olm.skipRange {e}"));
+    }
+    if csv["spec"]["minKubeVersion"].as_str().and_then(|v| semver::Version::parse(v).ok()).is_none() {
+        err(format!("{at}: spec.minKubeVersion is missing or not a version"));
+    }
+    for mode in csv::INSTALL_MODES {
+        let supported = csv["spec"]["installModes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| m["type"] == *mode && m["supported"] == true);
+        if !supported {
+            err(format!("{at}: spec.installModes: {mode} must be supported (the binary handles it)"));
+        }
+    }
+    let annotations = &csv["metadata"]["annotations"];
+    match annotations["capabilities"].as_str() {
+        Some(c) if csv::CAPABILITY_LEVELS.contains(&c) => {}
+        other => err(format!("{at}: metadata.annotations.capabilities {other:?} is not a capability level")),
+    }
+    for c in annotations["categories"].as_str().unwrap_or("").split(',') {
+        if !csv::CATEGORIES.contains(&c.trim()) {
+            err(format!("{at}: metadata.annotations.categories: `{c}` is not a known category"));
+        }
+    }
+    if annotations.get("createdAt").is_some_and(|c| c.as_str().is_none_or(|c| c.is_empty())) {
+        err(format!("{at}: metadata.annotations.createdAt is empty"));
+    }
+    for key in ["operatorframework.io/os.linux", "operatorframework.io/arch.amd64"] {
+        if csv["metadata"]["labels"][key] != "supported" {
+            err(format!("{at}: metadata.labels.{key} must be `supported`"));
+        }
+    }
+    if csv["spec"]["icon"].as_array().is_none_or(|i| i.len() != 1) {
+        err(format!("{at}: spec.icon must have one element"));
+    }
+    // Install strategy.
+    let strategy = &csv["spec"]["install"];
+    if strategy["strategy"] != "deployment" {
+        err(format!("{at}: spec.install.strategy must be deployment"));
+    }
+    let deployments = strategy["spec"]["deployments"].as_array().cloned().unwrap_or_default();
+    if deployments.is_empty() {
+        err(format!("{at}: spec.install.spec.deployments is empty"));
+    }
+    let related: Vec<&str> = csv["spec"]["relatedImages"].as_array().into_iter().flatten().filter_map(|r| r["image"].as_str()).collect();
+    for (i, d) in deployments.iter().enumerate() {
+        let pod = &d["spec"]["template"]["spec"];
+        let sa = pod["serviceAccountName"].as_str().unwrap_or("default");
+        for key in ["permissions", "clusterPermissions"] {
+            for (j, p) in strategy["spec"][key].as_array().into_iter().flatten().enumerate() {
+                if p["serviceAccountName"] != sa {
+                    err(format!("{at}: spec.install.spec.{key}[{j}].serviceAccountName must be the Deployment's {sa}"));
+                }
+                for r in p["rules"].as_array().into_iter().flatten() {
+                    if r.to_string().contains("\"*\"") {
+                        err(format!("{at}: spec.install.spec.{key}[{j}]: wildcard rule {r}"));
+                    }
+                }
+            }
+        }
+        for (j, c) in pod["containers"].as_array().into_iter().flatten().enumerate() {
+            let p = format!("{at}: spec.install.spec.deployments[{i}].spec.template.spec.containers[{j}]");
+            let req = &c["resources"]["requests"];
+            if req["cpu"].is_null() || req["memory"].is_null() {
+                err(format!("{p}.resources.requests needs cpu and memory"));
+            }
+            let image = c["image"].as_str().unwrap_or_default();
+            if !related.contains(&image) {
+                err(format!("{p}.image {image} is not in spec.relatedImages"));
+            }
+            if c["name"] == project::CONTAINER && annotations["containerImage"] != image {
+                err(format!("{at}: metadata.annotations.containerImage must be the manager image {image}"));
+            }
+            let watch = c["env"].as_array().into_iter().flatten().find(|e| e["name"] == "WATCH_NAMESPACE");
+            if watch.is_none_or(|w| w["valueFrom"]["fieldRef"]["fieldPath"] != "metadata.annotations['olm.targetNamespaces']") {
+                err(format!("{p}.env: WATCH_NAMESPACE must come from metadata.annotations['olm.targetNamespaces']"));
+            }
+            let sc = &c["securityContext"];
+            if sc["allowPrivilegeEscalation"] != false || sc["runAsNonRoot"] != true || sc["readOnlyRootFilesystem"] != true {
+                err(format!("{p}.securityContext does not meet the restricted Pod Security Standard"));
+            }
+        }
+    }
+    // Owned CRDs <-> CRDs in the bundle.
+    let owned: Vec<(String, String)> = csv["spec"]["customresourcedefinitions"]["owned"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| (o["name"].as_str().unwrap_or_default().to_string(), o["version"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    for crd in &b.crds {
+        let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+        for v in crd["spec"]["versions"].as_array().into_iter().flatten().filter(|v| v["served"] == true) {
+            let version = v["name"].as_str().unwrap_or_default();
+            if !owned.contains(&(name.to_string(), version.to_string())) {
+                err(format!("{at}: spec.customresourcedefinitions.owned lacks {name} {version}, which the bundle ships"));
+            }
+        }
+    }
+    for (name, version) in &owned {
+        let shipped = b.crds.iter().any(|c| {
+            c["metadata"]["name"] == name.as_str()
+                && c["spec"]["versions"].as_array().into_iter().flatten().any(|v| v["name"] == version.as_str())
+        });
+        if !shipped {
+            err(format!("{at}: spec.customresourcedefinitions.owned names {name} {version}, which the bundle does not ship"));
+        }
+    }
+    // alm-examples.
+    match annotations["alm-examples"].as_str().map(serde_json::from_str::<Vec<Value>>) {
+        None => err(format!("{at}: metadata.annotations.alm-examples is missing")),
+        Some(Err(e)) => err(format!("{at}: metadata.annotations.alm-examples is not a JSON array: {e}")),
+        Some(Ok(examples)) => {
+            for (i, ex) in examples.iter().enumerate() {
+                if let Err(e) = manifests::check_cr(&b.crds, &format!("{at}: metadata.annotations.alm-examples[{i}]"), ex) {
+                    err(e.to_string());
+                }
+            }
+        }
+    }
+    for o in &b.objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        if !OLM_BUNDLE_KINDS.contains(&kind) {
+            err(format!("manifests: {kind} {} is not a kind OLM installs from a bundle", o["metadata"]["name"]));
+        }
+    }
+    errors
+}
+
+/// Checks that bundle.Dockerfile labels the image with exactly the bundle's annotations.
+pub fn check_dockerfile(root: &Path, annotations: &BTreeMap<String, String>) -> Vec<String> {
+    let path = root.join(paths::BUNDLE_DOCKERFILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return vec![format!("{}: missing", paths::BUNDLE_DOCKERFILE)];
+    };
+    let labels: BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("LABEL "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect();
+    if labels != *annotations {
+        return vec![format!(
+            "{}: LABELs {:?} differ from bundle/metadata/annotations.yaml {:?}",
+            paths::BUNDLE_DOCKERFILE, labels, annotations
+        )];
+    }
+    Vec::new()
+}
