@@ -87,7 +87,9 @@ impl PodEnv {
                 .parse()
                 .with_context(|| format!("{} is not a number", build::ENV_RACK_ID))?,
             revision_index: match opt(build::ENV_RACK_REVISION_INDEX) {
-                Some(v) => v.parse().with_context(|| format!("{}={v:?} is not a number", build::ENV_RACK_REVISION_INDEX))?,
+                Some(v) => {
+                    v.parse().with_context(|| format!("{}={v:?} is not a number", build::ENV_RACK_REVISION_INDEX))?
+                }
                 None => 0,
             },
             heartbeat_port: port(build::ENV_HEARTBEAT_PORT)?,
@@ -157,7 +159,9 @@ fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<Strin
                 None => bail!("{} is not set (needed for {kind} addresses of type {network_type})", build::ENV_HOST_IP),
             }
         }
-        other => bail!("{kind}: network type {other:?} is not supported yet (supported: pod, hostInternal, hostExternal)"),
+        other => {
+            bail!("{kind}: network type {other:?} is not supported yet (supported: pod, hostInternal, hostExternal)")
+        }
     }
 }
 
@@ -257,8 +261,8 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
     let peers_path = args.config_map_dir.join(build::CM_PEERS_KEY);
     let deadline = Instant::now() + Duration::from_secs(args.conf_wait_seconds);
     let template = loop {
-        let template = std::fs::read_to_string(&template_path)
-            .with_context(|| format!("reading {}", template_path.display()))?;
+        let template =
+            std::fs::read_to_string(&template_path).with_context(|| format!("reading {}", template_path.display()))?;
         if template_is_current(&template, &env) {
             break template;
         }
@@ -273,8 +277,7 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
         tracing::info!(expected = %env.conf_hash, "waiting for the rack ConfigMap volume to be updated");
         std::thread::sleep(Duration::from_secs(2));
     };
-    let peers =
-        std::fs::read_to_string(&peers_path).with_context(|| format!("reading {}", peers_path.display()))?;
+    let peers = std::fs::read_to_string(&peers_path).with_context(|| format!("reading {}", peers_path.display()))?;
 
     let (text, notes) = render_conf(&template, &peers, &env)?;
     for note in notes {
@@ -320,11 +323,8 @@ fn delete_contents(dir: &Path) -> anyhow::Result<()> {
             continue;
         }
         let path = entry.path();
-        let result = if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
+        let result =
+            if entry.file_type()?.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         result.with_context(|| format!("deleting {}", path.display()))?;
     }
     Ok(())
@@ -443,8 +443,9 @@ mod tests {
                 (build::ENV_RACK_ID, "1"),
             ],
         );
-        let (ctx, _) = pod_context(&e, "aerocluster-1-0.aerocluster.aerospike\naerocluster-1-1.aerocluster.aerospike\n", true)
-            .unwrap();
+        let (ctx, _) =
+            pod_context(&e, "aerocluster-1-0.aerocluster.aerospike\naerocluster-1-1.aerocluster.aerospike\n", true)
+                .unwrap();
         assert_eq!(ctx.node_id, "1a0");
         assert_eq!(ctx.heartbeat_port, None);
         assert_eq!(ctx.tls_heartbeat_port, Some(3012));
@@ -455,7 +456,7 @@ mod tests {
         let text = conf::finalize_for_pod("    heartbeat {\n    }\n    rack-id    1\n", &ctx);
         assert_eq!(
             text,
-            "    heartbeat {\n        tls-mesh-seed-address-port    aerocluster-1-1.aerocluster.aerospike 3012\n    }\n    rack-id    7\n"
+            "    heartbeat {\n        tls-address    10.0.0.11\n        tls-mesh-seed-address-port    aerocluster-1-1.aerocluster.aerospike 3012\n    }\n    rack-id    7\n"
         );
     }
 
@@ -487,10 +488,23 @@ mod tests {
 
     #[test]
     fn volume_actions() {
-        let fs = InitVolume { name: "workdir".into(), path: "/aerospike-volumes/workdir".into(), block: false, method: VolumeMethod::DeleteFiles };
-        assert_eq!(volume_action(&fs, false), VolumeAction::DeleteFiles { path: PathBuf::from("/aerospike-volumes/workdir") });
+        let fs = InitVolume {
+            name: "workdir".into(),
+            path: "/aerospike-volumes/workdir".into(),
+            block: false,
+            method: VolumeMethod::DeleteFiles,
+        };
+        assert_eq!(
+            volume_action(&fs, false),
+            VolumeAction::DeleteFiles { path: PathBuf::from("/aerospike-volumes/workdir") }
+        );
         assert_eq!(volume_action(&fs, true), VolumeAction::AlreadyInitialized);
-        let dev = InitVolume { name: "ns".into(), path: "/aerospike-volumes/ns".into(), block: true, method: VolumeMethod::Dd };
+        let dev = InitVolume {
+            name: "ns".into(),
+            path: "/aerospike-volumes/ns".into(),
+            block: true,
+            method: VolumeMethod::Dd,
+        };
         assert_eq!(volume_action(&dev, false), VolumeAction::NotSupported { method: "dd".into() });
         let dev = InitVolume { method: VolumeMethod::Blkdiscard, ..dev };
         assert_eq!(volume_action(&dev, false), VolumeAction::NotSupported { method: "blkdiscard".into() });

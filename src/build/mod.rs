@@ -177,9 +177,9 @@ pub enum BuildError {
 
 fn rack_note(rack_id: i32, rack_index: Option<usize>) -> String {
     match rack_index {
-        Some(i) => format!(
-            " (rack {rack_id}: spec.aerospikeConfig merged with spec.rackConfig.racks[{i}].aerospikeConfig)"
-        ),
+        Some(i) => {
+            format!(" (rack {rack_id}: spec.aerospikeConfig merged with spec.rackConfig.racks[{i}].aerospikeConfig)")
+        }
         None => String::new(),
     }
 }
@@ -214,10 +214,7 @@ pub struct InitVolume {
 
 /// Labels that select every pod (and object) of a cluster: `app` and `aerospike.com/cr`.
 pub fn selector_labels(cluster_name: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (LABEL_APP.to_string(), APP_NAME.to_string()),
-        (LABEL_CR.to_string(), cluster_name.to_string()),
-    ])
+    BTreeMap::from([(LABEL_APP.to_string(), APP_NAME.to_string()), (LABEL_CR.to_string(), cluster_name.to_string())])
 }
 
 /// Labels that select the pods of one rack: [`selector_labels`] plus `aerospike.com/rack-id`.
@@ -332,8 +329,7 @@ pub fn desired_state(cluster: &AerospikeCluster, ctx: &BuildContext) -> Result<D
 
     let peers = objects::peers(&meta, &rack_states);
     let network_policy_hash = desired_hash(&cluster.spec.aerospike_network_policy.clone().unwrap_or_default());
-    let config_maps =
-        rack_states.iter().map(|r| objects::config_map(&meta, r, &peers, &network_policy_hash)).collect();
+    let config_maps = rack_states.iter().map(|r| objects::config_map(&meta, r, &peers, &network_policy_hash)).collect();
     let stateful_sets = rack_states
         .iter()
         .zip(templates)

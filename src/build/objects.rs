@@ -98,7 +98,11 @@ pub(crate) fn headless_service(cluster: &AerospikeCluster, meta: &ClusterMeta, f
 }
 
 /// The seeds LoadBalancer Service `<cluster>-lb`, when spec.seedsFinderServices.loadBalancer is set.
-pub(crate) fn lb_service(cluster: &AerospikeCluster, meta: &ClusterMeta, first_rack: Option<&Value>) -> Option<Service> {
+pub(crate) fn lb_service(
+    cluster: &AerospikeCluster,
+    meta: &ClusterMeta,
+    first_rack: Option<&Value>,
+) -> Option<Service> {
     let lb = cluster.spec.seeds_finder_services.as_ref()?.load_balancer.as_ref()?;
     let config = global_config(cluster, first_rack);
     let target = lb.target_port.unwrap_or_else(|| match conf::service_tls(&config) {
@@ -181,7 +185,10 @@ pub(crate) fn stateful_set(
             replicas: Some(rack.size),
             service_name: Some(meta.name.clone()),
             pod_management_policy: Some("Parallel".to_string()),
-            update_strategy: Some(StatefulSetUpdateStrategy { type_: Some("OnDelete".to_string()), rolling_update: None }),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_string()),
+                rolling_update: None,
+            }),
             selector: LabelSelector {
                 match_labels: Some(rack_selector_labels(&meta.name, rack.id)),
                 ..Default::default()

@@ -207,7 +207,8 @@ pub(crate) fn pod_template(
         env_field(ENV_CONF_HASH, &format!("metadata.annotations['{ANNOTATION_CONF_HASH}']")),
     ];
     if spec.enable_rack_id_override.unwrap_or(false) {
-        init_env.push(env_field(ENV_OVERRIDE_RACK_ID, &format!("metadata.annotations['{ANNOTATION_OVERRIDE_RACK_ID}']")));
+        init_env
+            .push(env_field(ENV_OVERRIDE_RACK_ID, &format!("metadata.annotations['{ANNOTATION_OVERRIDE_RACK_ID}']")));
     }
     init_env.push(env(ENV_CLUSTER_NAME, &meta.name));
     init_env.push(env(ENV_RACK_ID, plan.id.to_string()));
@@ -224,15 +225,11 @@ pub(crate) fn pod_template(
     }
     init_env.push(env(ENV_HOST_NETWORK, host_network.to_string()));
     init_env.push(env(ENV_MULTI_POD_PER_HOST, multi_pod.to_string()));
-    init_env.push(env(
-        ENV_NETWORK_POLICY,
-        serde_json::to_string(&network_policy).expect("the network policy serialises"),
-    ));
+    init_env
+        .push(env(ENV_NETWORK_POLICY, serde_json::to_string(&network_policy).expect("the network policy serialises")));
     if !storage.init_volumes.is_empty() {
-        init_env.push(env(
-            ENV_INIT_VOLUMES,
-            serde_json::to_string(&storage.init_volumes).expect("init volumes serialise"),
-        ));
+        init_env
+            .push(env(ENV_INIT_VOLUMES, serde_json::to_string(&storage.init_volumes).expect("init volumes serialise")));
     }
     let init_spec = pod_spec.aerospike_init_container.as_ref();
     let mut init_mounts = vec![mount(CONF_VOLUME, CONF_DIR, false), mount(TEMPLATE_VOLUME, TEMPLATE_DIR, true)];
@@ -299,9 +296,10 @@ pub(crate) fn pod_template(
     let user_meta = pod_spec.metadata.clone().unwrap_or_default();
     let mut pod_labels = user_meta.labels.clone();
     pod_labels.extend(labels.clone());
-    let dns_policy = pod_spec.dns_policy.clone().unwrap_or_else(|| {
-        if host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string()
-    });
+    let dns_policy = pod_spec
+        .dns_policy
+        .clone()
+        .unwrap_or_else(|| if host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string());
     let mut template = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(pod_labels),

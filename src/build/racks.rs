@@ -59,7 +59,8 @@ pub(crate) fn rack_plans(cluster: &AerospikeCluster, meta: &ClusterMeta) -> Resu
 
         let name = rack_name(&meta.name, rack.id, &rack.revision);
         if name.len() > MAX_RACK_NAME {
-            let path = if rack.revision.is_empty() { "metadata.name".to_string() } else { format!("{rack_path}.revision") };
+            let path =
+                if rack.revision.is_empty() { "metadata.name".to_string() } else { format!("{rack_path}.revision") };
             return Err(BuildError::invalid(
                 path,
                 format!("the rack's StatefulSet name {name:?} is longer than {MAX_RACK_NAME} characters"),

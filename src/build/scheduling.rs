@@ -2,8 +2,7 @@
 //! node affinity to the rack's zone, region, rack label and node, away from blocked nodes, and one pod per
 //! host unless multiPodPerHost.
 use k8s_openapi::api::core::v1::{
-    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodAffinityTerm,
-    PodAntiAffinity,
+    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodAffinityTerm, PodAntiAffinity,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
@@ -82,16 +81,14 @@ pub(crate) fn affinity(
 
     if !multi_pod_per_host {
         let anti = affinity.pod_anti_affinity.get_or_insert_with(PodAntiAffinity::default);
-        anti.required_during_scheduling_ignored_during_execution.get_or_insert_with(Vec::new).push(
-            PodAffinityTerm {
-                label_selector: Some(LabelSelector {
-                    match_labels: Some(selector_labels(cluster_name)),
-                    ..Default::default()
-                }),
-                topology_key: HOSTNAME_LABEL.to_string(),
+        anti.required_during_scheduling_ignored_during_execution.get_or_insert_with(Vec::new).push(PodAffinityTerm {
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(cluster_name)),
                 ..Default::default()
-            },
-        );
+            }),
+            topology_key: HOSTNAME_LABEL.to_string(),
+            ..Default::default()
+        });
     }
 
     (affinity != Affinity::default()).then_some(affinity)

@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, Volume, VolumeDevice, VolumeMount,
-    VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, Volume, VolumeDevice, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -156,8 +155,11 @@ pub(crate) fn storage_parts(
                 let meta = pv.metadata.clone().unwrap_or_default();
                 let mut labels = meta.labels.clone();
                 labels.extend(claim_labels.clone());
-                let access_modes =
-                    if pv.access_modes.is_empty() { vec!["ReadWriteOnce".to_string()] } else { pv.access_modes.clone() };
+                let access_modes = if pv.access_modes.is_empty() {
+                    vec!["ReadWriteOnce".to_string()]
+                } else {
+                    pv.access_modes.clone()
+                };
                 parts.claims.push(PersistentVolumeClaim {
                     metadata: ObjectMeta {
                         name: Some(v.name.clone()),
@@ -191,7 +193,9 @@ pub(crate) fn storage_parts(
         if let Some(a) = &v.aerospike {
             parts.server.attach(&v.name, &a.path, block, a.mount_options.as_ref());
         }
-        for (kind, list, names) in [("sidecars", &v.sidecars, sidecars), ("initContainers", &v.init_containers, init_containers)] {
+        for (kind, list, names) in
+            [("sidecars", &v.sidecars, sidecars), ("initContainers", &v.init_containers, init_containers)]
+        {
             for (j, a) in list.iter().enumerate() {
                 if !names.contains(&a.container_name) {
                     return Err(BuildError::invalid(

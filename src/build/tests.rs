@@ -143,7 +143,10 @@ fn names_labels_and_owner() {
         assert_eq!(labels[LABEL_MANAGED_BY], MANAGER_NAME);
         assert_eq!(m.namespace.as_deref(), Some("aerospike"));
         let owner = &m.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("AerospikeCluster", "aerocluster", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("AerospikeCluster", "aerocluster", Some(true))
+        );
     }
     assert_eq!(d.stateful_sets[2].metadata.labels.as_ref().unwrap()[LABEL_RACK], "3");
 
@@ -165,7 +168,10 @@ fn revision_infix_comes_from_the_status() {
     let d = build(&c);
     let init = container(pod_spec(&d, 2), INIT_CONTAINER_NAME);
     assert_eq!(env_value(init, ENV_RACK_REVISION_INDEX).as_deref(), Some("1"), "first revision: b");
-    assert_eq!(env_value(container(pod_spec(&d, 0), INIT_CONTAINER_NAME), ENV_RACK_REVISION_INDEX).as_deref(), Some("0"));
+    assert_eq!(
+        env_value(container(pod_spec(&d, 0), INIT_CONTAINER_NAME), ENV_RACK_REVISION_INDEX).as_deref(),
+        Some("0")
+    );
 
     // Pods of the previous revision v1 use infix b: the new revision must pick another one.
     let mut status = crate::api::AerospikeClusterStatus::default();
@@ -222,13 +228,32 @@ fn node_affinity_merges_with_user_terms_and_block_list() {
     let mut c = load("three-racks");
     // A second user term: terms are ORed, so both must carry the rack's requirements.
     let user = c.spec.pod_spec.as_mut().unwrap().scheduling.affinity.as_mut().unwrap();
-    let terms = &mut user.node_affinity.as_mut().unwrap().required_during_scheduling_ignored_during_execution.as_mut().unwrap().node_selector_terms;
-    terms.push(serde_json::from_value(json!({"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n9"]}]})).unwrap());
+    let terms = &mut user
+        .node_affinity
+        .as_mut()
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .as_mut()
+        .unwrap()
+        .node_selector_terms;
+    terms.push(
+        serde_json::from_value(json!({"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n9"]}]}))
+            .unwrap(),
+    );
     let d = build(&c);
 
     let terms_of = |rack: usize| {
         let a = pod_spec(&d, rack).affinity.as_ref().unwrap();
-        serde_json::to_value(&a.node_affinity.as_ref().unwrap().required_during_scheduling_ignored_during_execution.as_ref().unwrap().node_selector_terms).unwrap()
+        serde_json::to_value(
+            &a.node_affinity
+                .as_ref()
+                .unwrap()
+                .required_during_scheduling_ignored_during_execution
+                .as_ref()
+                .unwrap()
+                .node_selector_terms,
+        )
+        .unwrap()
     };
     let block = json!({"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["node-a", "node-b"]});
     assert_eq!(
@@ -247,13 +272,20 @@ fn node_affinity_merges_with_user_terms_and_block_list() {
         ])
     );
     let rack3 = terms_of(2);
-    assert_eq!(rack3[0]["matchExpressions"][1], json!({"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1c"]}));
-    assert_eq!(rack3[0]["matchExpressions"][2], json!({"key": "aerospike.com/rack-label", "operator": "In", "values": ["r3"]}));
+    assert_eq!(
+        rack3[0]["matchExpressions"][1],
+        json!({"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1c"]})
+    );
+    assert_eq!(
+        rack3[0]["matchExpressions"][2],
+        json!({"key": "aerospike.com/rack-label", "operator": "In", "values": ["r3"]})
+    );
 
     // No user affinity: one term with the operator's requirements only (region and node name too).
     let mut c = load("no-storage");
     c.spec.k8s_node_block_list = vec!["bad".into()];
-    c.spec.rack_config = Some(serde_json::from_value(json!({"racks": [{"id": 4, "region": "eu", "nodeName": "n1"}]})).unwrap());
+    c.spec.rack_config =
+        Some(serde_json::from_value(json!({"racks": [{"id": 4, "region": "eu", "nodeName": "n1"}]})).unwrap());
     let d = build(&c);
     assert_eq!(
         terms_of_single(&d),
@@ -267,7 +299,16 @@ fn node_affinity_merges_with_user_terms_and_block_list() {
 
 fn terms_of_single(d: &Desired) -> Value {
     let a = pod_spec(d, 0).affinity.as_ref().unwrap();
-    serde_json::to_value(&a.node_affinity.as_ref().unwrap().required_during_scheduling_ignored_during_execution.as_ref().unwrap().node_selector_terms).unwrap()
+    serde_json::to_value(
+        &a.node_affinity
+            .as_ref()
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .unwrap()
+            .node_selector_terms,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -305,7 +346,10 @@ fn hashes_are_stable_and_follow_changes() {
     assert_eq!(a, b);
     assert_eq!(desired_hash(&a.stateful_sets[0]), desired_hash(&b.stateful_sets[0]));
     // Key order does not matter.
-    assert_eq!(desired_hash(&json!({"a": 1, "b": {"x": [1, 2], "y": null}})), desired_hash(&json!({"b": {"y": null, "x": [1, 2]}, "a": 1})));
+    assert_eq!(
+        desired_hash(&json!({"a": 1, "b": {"x": [1, 2], "y": null}})),
+        desired_hash(&json!({"b": {"y": null, "x": [1, 2]}, "a": 1}))
+    );
     assert_ne!(desired_hash(&json!({"a": 1})), desired_hash(&json!({"a": 2})));
     // The pod-spec hash is the hash of the template without the hash annotations.
     let template = &a.stateful_sets[0].spec.as_ref().unwrap().template;
@@ -367,7 +411,8 @@ fn config_errors_name_the_field() {
 
     // An error in a rack's own config says which rack and where its override is.
     let mut c = load("three-racks");
-    c.spec.rack_config.as_mut().unwrap().racks[2].aerospike_config = Some(json!({"namespaces": [{"replication-factor": 3}]}));
+    c.spec.rack_config.as_mut().unwrap().racks[2].aerospike_config =
+        Some(json!({"namespaces": [{"replication-factor": 3}]}));
     let e = err(&c);
     assert!(e.starts_with("spec.aerospikeConfig.namespaces[1].name: missing"), "{e}");
     assert!(e.contains("spec.rackConfig.racks[2].aerospikeConfig"), "{e}");
@@ -380,7 +425,8 @@ fn config_errors_name_the_field() {
 #[test]
 fn storage_errors_name_the_field() {
     let mut c = load("persistent-storage");
-    c.spec.storage.as_mut().unwrap().filesystem_volume_policy.as_mut().unwrap().init_method = Some(crate::api::VolumeMethod::Dd);
+    c.spec.storage.as_mut().unwrap().filesystem_volume_policy.as_mut().unwrap().init_method =
+        Some(crate::api::VolumeMethod::Dd);
     assert!(err(&c).starts_with("spec.storage.filesystemVolumePolicy.initMethod: dd does not apply"), "{}", err(&c));
 
     let mut c = load("persistent-storage");
@@ -424,8 +470,16 @@ fn storage_becomes_claims_mounts_and_init_volumes() {
 
     let spec = pod_spec(&d, 0);
     let server = container(spec, SERVER_CONTAINER_NAME);
-    let mounts: Vec<_> = server.volume_mounts.as_ref().unwrap().iter().map(|m| (m.name.as_str(), m.mount_path.as_str())).collect();
-    assert_eq!(mounts, vec![(CONF_VOLUME, CONF_DIR), ("workdir", "/opt/aerospike"), ("aerospike-config-secret", "/etc/aerospike/secret")]);
+    let mounts: Vec<_> =
+        server.volume_mounts.as_ref().unwrap().iter().map(|m| (m.name.as_str(), m.mount_path.as_str())).collect();
+    assert_eq!(
+        mounts,
+        vec![
+            (CONF_VOLUME, CONF_DIR),
+            ("workdir", "/opt/aerospike"),
+            ("aerospike-config-secret", "/etc/aerospike/secret")
+        ]
+    );
     assert_eq!(server.volume_devices.as_ref().unwrap()[0].device_path, "/dev/xvdf");
     let sidecar = container(spec, "exporter");
     assert_eq!(sidecar.volume_mounts.as_ref().unwrap()[0].read_only, Some(true));
@@ -435,13 +489,26 @@ fn storage_becomes_claims_mounts_and_init_volumes() {
     assert_eq!(
         volumes,
         vec![
-            InitVolume { name: "workdir".into(), path: "/aerospike-volumes/workdir".into(), block: false, method: crate::api::VolumeMethod::DeleteFiles },
-            InitVolume { name: "ns".into(), path: "/aerospike-volumes/ns".into(), block: true, method: crate::api::VolumeMethod::Dd },
+            InitVolume {
+                name: "workdir".into(),
+                path: "/aerospike-volumes/workdir".into(),
+                block: false,
+                method: crate::api::VolumeMethod::DeleteFiles
+            },
+            InitVolume {
+                name: "ns".into(),
+                path: "/aerospike-volumes/ns".into(),
+                block: true,
+                method: crate::api::VolumeMethod::Dd
+            },
         ]
     );
     // Root (files of the server belong to root), but no privilege escalation and all but two capabilities dropped.
     let sc = init.security_context.as_ref().unwrap();
-    assert_eq!((sc.run_as_user, sc.allow_privilege_escalation, sc.read_only_root_filesystem), (Some(0), Some(false), Some(true)));
+    assert_eq!(
+        (sc.run_as_user, sc.allow_privilege_escalation, sc.read_only_root_filesystem),
+        (Some(0), Some(false), Some(true))
+    );
     // Without volumes to initialise: non-root.
     let d = build(&load("no-storage"));
     let sc = container(pod_spec(&d, 0), INIT_CONTAINER_NAME).security_context.clone().unwrap();
@@ -460,10 +527,16 @@ fn init_image_overrides() {
     let d = "ghcr.io/aerospike-rs/aerospike-kubernetes-operator:0.1.0";
     assert_eq!(pod::init_image(d, None), d);
     assert_eq!(pod::init_image(d, Some(&spec(None, None, None))), d);
-    assert_eq!(pod::init_image(d, Some(&spec(Some("mirror.local:5000"), None, None))), "mirror.local:5000/aerospike-rs/aerospike-kubernetes-operator:0.1.0");
-    assert_eq!(pod::init_image(d, Some(&spec(None, Some("team"), Some("op:1"))), "ghcr.io/team/op:1");
+    assert_eq!(
+        pod::init_image(d, Some(&spec(Some("mirror.local:5000"), None, None))),
+        "mirror.local:5000/aerospike-rs/aerospike-kubernetes-operator:0.1.0"
+    );
+    assert_eq!(pod::init_image(d, Some(&spec(None, Some("team"), Some("op:1")))), "ghcr.io/team/op:1");
     assert_eq!(pod::init_image("operator:dev", Some(&spec(Some("r.io"), None, None))), "r.io/operator:dev");
-    assert_eq!(pod::init_image("library/operator:dev", Some(&spec(Some("r.io"), None, None))), "r.io/library/operator:dev");
+    assert_eq!(
+        pod::init_image("library/operator:dev", Some(&spec(Some("r.io"), None, None))),
+        "r.io/library/operator:dev"
+    );
 }
 
 #[test]
@@ -478,7 +551,13 @@ fn pod_init_contract() {
     assert_eq!(env_value(init, ENV_RACK_ID).as_deref(), Some("3"));
     assert_eq!(env_value(init, ENV_HEARTBEAT_PORT).as_deref(), Some("3002"));
     assert_eq!(env_value(init, ENV_NETWORK_POLICY).as_deref(), Some("{}"));
-    let downward: Vec<_> = init.env.as_ref().unwrap().iter().filter_map(|e| Some((e.name.as_str(), e.value_from.as_ref()?.field_ref.as_ref()?.field_path.as_str()))).collect();
+    let downward: Vec<_> = init
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e.name.as_str(), e.value_from.as_ref()?.field_ref.as_ref()?.field_path.as_str())))
+        .collect();
     assert_eq!(
         downward,
         vec![
@@ -490,7 +569,8 @@ fn pod_init_contract() {
             (ENV_CONF_HASH, "metadata.annotations['aerospike.com/conf-hash']"),
         ]
     );
-    let mounts: Vec<_> = init.volume_mounts.as_ref().unwrap().iter().map(|m| (m.name.as_str(), m.mount_path.as_str())).collect();
+    let mounts: Vec<_> =
+        init.volume_mounts.as_ref().unwrap().iter().map(|m| (m.name.as_str(), m.mount_path.as_str())).collect();
     assert_eq!(mounts, vec![(CONF_VOLUME, CONF_DIR), (TEMPLATE_VOLUME, TEMPLATE_DIR)]);
     // The pod-init CLI defaults point at these paths.
     let args = crate::podinit::PodInitArgs::default();
@@ -533,7 +613,10 @@ fn end_to_end_with_pod_init() {
         assert!(crate::podinit::template_is_current(&data[CM_TEMPLATE_KEY], &env));
         let (text, _) = crate::podinit::render_conf(&data[CM_TEMPLATE_KEY], &data[CM_PEERS_KEY], &env).unwrap();
         let other = 1 - ordinal;
-        assert!(text.contains(&format!("mesh-seed-address-port    aerocluster-0-{other}.aerocluster.aerospike 3002\n")), "{text}");
+        assert!(
+            text.contains(&format!("mesh-seed-address-port    aerocluster-0-{other}.aerocluster.aerospike 3002\n")),
+            "{text}"
+        );
         assert!(!text.contains(&format!("aerocluster-0-{ordinal}.aerocluster")), "not its own seed");
         assert!(text.contains(&format!("node-id    0a{ordinal}\n")));
         assert!(text.contains("access-address    192.168.1.1\n"));

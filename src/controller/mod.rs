@@ -425,7 +425,7 @@ async fn write_status(
                     pod_port: i32::from(port),
                     aerospike: InstanceSummary {
                         cluster_name: name.clone(),
-                        node_id: crate::conf::node_id(view.rack_id, 0, view.ordinal as u32),
+                        node_id: build::pod_node_id(pod).unwrap_or_default(),
                         rack_id: view.rack_id,
                         ..Default::default()
                     },

@@ -1,2 +1,15 @@
 //! Project tasks, run as `cargo xtask <task>`.
 pub mod tools;
+
+pub mod bundle;
+pub mod catalog;
+pub mod csv;
+pub mod examples;
+pub mod graph;
+pub mod manifests;
+pub mod out;
+pub mod project;
+pub mod schema_check;
+pub mod scorecard;
+pub mod templates;
+pub mod validate;

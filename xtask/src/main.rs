@@ -1,9 +1,14 @@
 //! `cargo xtask <task>`: every project task is a Rust command here, listed by `cargo xtask --help`.
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "Project tasks for the Aerospike Kubernetes Operator")]
 struct Cli {
+    /// Repository root to read and write (defaults to this workspace).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     #[command(subcommand)]
     task: Task,
 }
@@ -12,10 +17,30 @@ struct Cli {
 enum Task {
     /// Build, locate or list the pinned third-party tools (Go modules built into a cache).
     Tools(xtask::tools::ToolsArgs),
+    /// Write config/: CRDs, RBAC, the operator Deployment, sample AerospikeClusters, scorecard config, CSV base.
+    Manifests(xtask::manifests::ManifestsArgs),
+    /// Write the OLM bundle of a release (bundle/, bundle.Dockerfile).
+    Bundle(xtask::bundle::BundleArgs),
+    /// Add bundle/ to the file-based catalog (catalog/, catalog.Dockerfile).
+    Catalog(xtask::catalog::CatalogArgs),
+    /// Write the OLM install examples (config/examples/ and its README).
+    Examples,
+    /// Check config/, bundle/ and catalog/ (upgrade graph, drift), then run operator-sdk and opm if built.
+    Validate(xtask::validate::ValidateArgs),
+    /// Run the scorecard tests' static checks against bundle/ (no cluster needed).
+    Scorecard,
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+    let cli = Cli::parse();
+    let root = cli.root.unwrap_or_else(xtask::project::default_root);
+    match cli.task {
         Task::Tools(args) => xtask::tools::run(args),
+        Task::Manifests(args) => xtask::manifests::run(&root, &args),
+        Task::Bundle(args) => xtask::bundle::run(&root, &args),
+        Task::Catalog(args) => xtask::catalog::run(&root, &args),
+        Task::Examples => xtask::examples::run(&root),
+        Task::Validate(args) => xtask::validate::run(&root, &args),
+        Task::Scorecard => xtask::scorecard::run(&root),
     }
 }
