@@ -76,7 +76,7 @@ pub struct UserSpec {
     #[schemars(transform = set)]
     pub roles: Vec<String>,
     /// Internal (password) or PKIOnly (certificate) authentication.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "auth_mode")]
     pub auth_mode: Option<String>,
 }
@@ -97,37 +97,37 @@ fn fabric_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct NetworkPolicy {
     /// Access address type (default hostInternal).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub access: Option<String>,
     #[serde(rename = "customAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
     pub custom_access_network_names: Vec<String>,
     /// Alternate access address type (default hostExternal).
-    #[serde(rename = "alternateAccess", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "alternateAccess", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub alternate_access: Option<String>,
     #[serde(rename = "customAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
     pub custom_alternate_access_network_names: Vec<String>,
     /// TLS access address type (default hostInternal).
-    #[serde(rename = "tlsAccess", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "tlsAccess", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub tls_access: Option<String>,
     #[serde(rename = "customTLSAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
     pub custom_tls_access_network_names: Vec<String>,
     /// TLS alternate access address type (default hostExternal).
-    #[serde(rename = "tlsAlternateAccess", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "tlsAlternateAccess", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub tls_alternate_access: Option<String>,
     #[serde(rename = "customTLSAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
     pub custom_tls_alternate_access_network_names: Vec<String>,
     /// Fabric address type (empty: all interfaces).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "fabric_type")]
     pub fabric: Option<String>,
     #[serde(rename = "customFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fabric_network_names: Vec<String>,
     /// TLS fabric address type (empty: all interfaces).
-    #[serde(rename = "tlsFabric", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "tlsFabric", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "fabric_type")]
     pub tls_fabric: Option<String>,
     #[serde(rename = "customTLSFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
@@ -142,11 +142,11 @@ pub struct OperatorClientCertSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_name: Option<String>,
     /// Certificates from a Secret.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub secret_cert_source: Option<serde_json::Value>,
     /// Certificates from paths in the operator's filesystem.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub cert_path_in_operator: Option<serde_json::Value>,
 }
@@ -164,7 +164,7 @@ pub struct SeedsFinderServices {
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerSpec {
     /// Local or Cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "traffic_policy")]
     pub external_traffic_policy: Option<String>,
     /// Annotations of the Service (cloud load-balancer settings).

@@ -59,7 +59,7 @@ pub struct AerospikeClusterSpec {
     pub image: String,
     /// Pods that may be unavailable at once (number or percentage); sets the PodDisruptionBudget and bounds
     /// every rolling restart. Defaults to 1.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
     pub max_unavailable: Option<IntOrString>,
     /// Do not create a PodDisruptionBudget.

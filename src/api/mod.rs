@@ -112,3 +112,77 @@ mod tests {
         assert_eq!(back["spec"], manifest["spec"]);
     }
 }
+
+#[cfg(test)]
+mod required_tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn collect(path: &str, v: &Value, out: &mut Vec<String>) {
+        if let Some(req) = v.get("required").and_then(Value::as_array) {
+            for r in req {
+                out.push(format!("{path}.{}", r.as_str().unwrap()));
+            }
+        }
+        if let Some(props) = v.get("properties").and_then(Value::as_object) {
+            for (k, child) in props {
+                collect(&format!("{path}.{k}"), child, out);
+            }
+        }
+        if let Some(items) = v.get("items") {
+            collect(&format!("{path}[]"), items, out);
+        }
+    }
+
+    /// Only what the reference requires may be required by our schema: an accidental `required` (an Option
+    /// field whose schema is overridden) would make the API server refuse ordinary manifests.
+    #[test]
+    fn only_intended_fields_are_required() {
+        let crd = serde_json::to_value(&crds()[0]).unwrap();
+        let root = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut ours = Vec::new();
+        for top in ["spec", "status"] {
+            collect(top, &root["properties"][top], &mut ours);
+        }
+        // Required fields inside embedded Kubernetes types are upstream's business.
+        let embedded = [
+            ".sidecars[]", ".initContainers[]", ".affinity.", ".tolerations", ".securityContext.", ".dnsConfig.",
+            ".resources.", ".selector.", ".emptyDir.", ".secret.", ".configMap.", ".hostPath", ".conditions[]",
+            ".imagePullSecrets[]",
+        ];
+        ours.retain(|p| !embedded.iter().any(|e| p.contains(e)));
+        ours.sort();
+        let expected = [
+            "spec.aerospikeAccessControl.adminPolicy.timeout",
+            "spec.aerospikeConfig", // required by the reference too
+            "spec.aerospikeAccessControl.roles[].name",
+            "spec.aerospikeAccessControl.roles[].privileges",
+            "spec.aerospikeAccessControl.users",
+            "spec.aerospikeAccessControl.users[].name",
+            "spec.aerospikeAccessControl.users[].roles",
+            "spec.image",
+            "spec.operations[].id",
+            "spec.operations[].kind",
+            "spec.rackConfig.racks[].id",
+            "spec.rackConfig.racks[].storage.volumes[].aerospike.path",
+            "spec.rackConfig.racks[].storage.volumes[].initContainers[].containerName",
+            "spec.rackConfig.racks[].storage.volumes[].initContainers[].path",
+            "spec.rackConfig.racks[].storage.volumes[].name",
+            "spec.rackConfig.racks[].storage.volumes[].sidecars[].containerName",
+            "spec.rackConfig.racks[].storage.volumes[].sidecars[].path",
+            "spec.rackConfig.racks[].storage.volumes[].source.persistentVolume.size",
+            "spec.rackConfig.racks[].storage.volumes[].source.persistentVolume.volumeMode",
+            "spec.size",
+            "spec.storage.volumes[].aerospike.path",
+            "spec.storage.volumes[].initContainers[].containerName",
+            "spec.storage.volumes[].initContainers[].path",
+            "spec.storage.volumes[].name",
+            "spec.storage.volumes[].sidecars[].containerName",
+            "spec.storage.volumes[].sidecars[].path",
+            "spec.storage.volumes[].source.persistentVolume.size",
+            "spec.storage.volumes[].source.persistentVolume.volumeMode",
+        ];
+        let missing_or_extra: Vec<_> = ours.iter().filter(|p| !expected.contains(&p.as_str())).collect();
+        assert!(missing_or_extra.is_empty(), "unexpected required fields: {missing_or_extra:#?}");
+    }
+}

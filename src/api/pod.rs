@@ -26,7 +26,7 @@ pub struct ObjectMetaTemplate {
 #[serde(rename_all = "camelCase")]
 pub struct SchedulingPolicy {
     /// Affinity rules, merged with the operator's rack and anti-affinity rules.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<Affinity>>")]
     pub affinity: Option<Affinity>,
     /// Tolerations for the pods.
@@ -43,11 +43,11 @@ pub struct SchedulingPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct AerospikeContainerSpec {
     /// Security context of the server container.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<SecurityContext>>")]
     pub security_context: Option<SecurityContext>,
     /// CPU and memory requests and limits of the server container; limits must not be below requests.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<ResourceRequirements>>")]
     pub resources: Option<ResourceRequirements>,
 }
@@ -66,11 +66,11 @@ pub struct AerospikeInitContainerSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_name_and_tag: Option<String>,
     /// Security context of the init container.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<SecurityContext>>")]
     pub security_context: Option<SecurityContext>,
     /// Resources of the init container.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<ResourceRequirements>>")]
     pub resources: Option<ResourceRequirements>,
 }
@@ -105,18 +105,18 @@ pub struct AerospikePodSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_network: bool,
     /// Pod DNS policy; defaults to ClusterFirstWithHostNet with hostNetwork, else ClusterFirst.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "dns_policy")]
     pub dns_policy: Option<String>,
     /// Effective DNS policy written by the reference's webhook (accepted for compatibility).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_dns_policy: Option<String>,
     /// DNS parameters in addition to those from dnsPolicy; required with dnsPolicy None.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<PodDNSConfig>>")]
     pub dns_config: Option<PodDNSConfig>,
     /// Pod-level security context.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<PodSecurityContext>>")]
     pub security_context: Option<PodSecurityContext>,
     /// Secrets used to pull the images.

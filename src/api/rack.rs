@@ -18,15 +18,15 @@ pub struct RackConfig {
     #[schemars(transform = racks_by_id, length(max = 1000))]
     pub racks: Vec<Rack>,
     /// Pods of a rack restarted together in a rolling update: a number or a percentage of the rack.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
     pub rolling_update_batch_size: Option<IntOrString>,
     /// Pods of a rack removed together when scaling down: a number or a percentage of the rack.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
     pub scale_down_batch_size: Option<IntOrString>,
     /// Pending or failed pods per rack ignored when judging cluster stability: a number or a percentage.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
     pub max_ignorable_pods: Option<IntOrString>,
 }
@@ -55,7 +55,7 @@ pub struct Rack {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node_name: String,
     /// Aerospike configuration merged over the global aerospikeConfig for this rack.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub aerospike_config: Option<serde_json::Value>,
     /// Storage for this rack, replacing the global storage.
@@ -73,13 +73,13 @@ pub struct Rack {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub force_block_from_roster: Option<bool>,
     /// Effective values written by the reference's webhook; accepted so exported manifests apply unchanged.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub effective_aerospike_config: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub effective_storage: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub effective_pod_spec: Option<serde_json::Value>,
 }

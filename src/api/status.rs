@@ -47,7 +47,7 @@ pub struct AerospikeClusterStatus {
     /// Applied image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<IntOrString>>")]
     pub max_unavailable: Option<IntOrString>,
     #[serde(rename = "disablePDB", skip_serializing_if = "Option::is_none")]
@@ -58,37 +58,37 @@ pub struct AerospikeClusterStatus {
     #[serde(default)]
     pub is_readiness_probe_enabled: bool,
     /// Applied Aerospike configuration.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form_nullable")]
     pub aerospike_config: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub storage: Option<StorageSpec>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub aerospike_access_control: Option<AccessControlSpec>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub validation_policy: Option<ValidationPolicy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form_nullable")]
     pub rack_config: Option<RackConfig>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub aerospike_network_policy: Option<NetworkPolicy>,
-    #[serde(rename = "operatorClientCertSpec", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "operatorClientCertSpec", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub operator_client_cert: Option<OperatorClientCertSpec>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub pod_spec: Option<AerospikePodSpec>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub seeds_finder_services: Option<SeedsFinderServices>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub headless_service: Option<ServiceSpec>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub pod_service: Option<ServiceSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,7 +101,7 @@ pub struct AerospikeClusterStatus {
     /// Deprecated in the reference (now under podSpec); kept so its status objects parse.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_pod_per_host: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<ResourceRequirements>>")]
     pub resources: Option<ResourceRequirements>,
     /// Per-pod state keyed by pod name.

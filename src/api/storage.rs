@@ -127,22 +127,22 @@ pub struct VolumeSpec {
 }]))]
 pub struct VolumeSource {
     /// A temporary directory that lives as long as the pod.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<EmptyDirVolumeSource>>")]
     pub empty_dir: Option<EmptyDirVolumeSource>,
     /// A Secret's keys as files.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<SecretVolumeSource>>")]
     pub secret: Option<SecretVolumeSource>,
     /// A ConfigMap's keys as files.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<ConfigMapVolumeSource>>")]
     pub config_map: Option<ConfigMapVolumeSource>,
     /// A PersistentVolumeClaim made per pod from a volumeClaimTemplate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persistent_volume: Option<PersistentVolumeSpec>,
     /// A directory of the Kubernetes node.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<HostPathVolumeSource>>")]
     pub host_path: Option<HostPathVolumeSource>,
 }
@@ -167,7 +167,7 @@ pub struct PersistentVolumeSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access_modes: Vec<String>,
     /// A label query over volumes to consider for binding.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<LabelSelector>>")]
     pub selector: Option<LabelSelector>,
 }
