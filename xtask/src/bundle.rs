@@ -231,7 +231,7 @@ pub fn generate(root: &Path, args: &BundleArgs) -> Result<(Staged, Plan)> {
     let base = csv::read_base(root)?;
     let samples = manifests::read_samples(root)?;
     let csv = csv::build(&base, &plan.release, &samples)?;
-    let crds: Vec<Value> = manifests::crds().iter().map(out::value).collect();
+    let crds = manifests::crd_values();
     let mut service = out::value(&manifests::metrics_service(None));
     service["apiVersion"] = "v1".into();
     service["kind"] = "Service".into();

@@ -271,6 +271,7 @@ pub fn default_base() -> CsvBase {
             ("Pod", "<cluster>-<rack id>-<ordinal>", "v1"),
             ("PersistentVolumeClaim", "<volume>-<pod>", "v1"),
             ("Secret", "<user password secrets>", "v1"),
+            ("Event", "<events about the cluster>", "v1"),
         ]
         .iter()
         .map(|(k, n, v)| ResourceReference { kind: k.to_string(), name: n.to_string(), version: v.to_string() })
@@ -460,6 +461,8 @@ fn complete_descriptors(base: &[Descriptor], schema: &Value, section: &str) -> V
                 description = format!("Applied spec.{field}: {}", first_paragraph(spec_desc));
             } else if spec_props.get(field).is_some() {
                 description = format!("Applied value of spec.{field}.");
+            } else {
+                description = format!("{} as last applied by the operator.", display_name(field));
             }
         }
         let x = match (section, prop["type"].as_str()) {
@@ -536,7 +539,7 @@ pub fn alm_examples(samples: &[(String, Value)]) -> String {
 
 /// The CSV of one release.
 pub fn build(base: &CsvBase, release: &Release, samples: &[(String, Value)]) -> Result<ClusterServiceVersion> {
-    let crds: Vec<Value> = manifests::crds().iter().map(out::value).collect();
+    let crds = manifests::crd_values();
     let image = project::operator_image(&release.version);
     let mut annotations = base.metadata.annotations.clone();
     annotations.insert("alm-examples".into(), alm_examples(samples));

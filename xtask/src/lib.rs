@@ -3,6 +3,7 @@ pub mod tools;
 
 pub mod bundle;
 pub mod catalog;
+pub mod cluster;
 pub mod csv;
 pub mod examples;
 pub mod graph;
@@ -11,5 +12,6 @@ pub mod out;
 pub mod project;
 pub mod schema_check;
 pub mod scorecard;
+pub mod simulator;
 pub mod templates;
 pub mod validate;

@@ -29,10 +29,24 @@ enum Task {
     Validate(xtask::validate::ValidateArgs),
     /// Run the scorecard tests' static checks against bundle/ (no cluster needed).
     Scorecard,
+    /// A local Kubernetes control plane on loopback (etcd, apiserver, controllers, scheduler, kwok fake nodes).
+    Cluster(xtask::cluster::ClusterArgs),
+    /// The Aerospike simulator for the local control plane (run it, or set its fault knobs).
+    Simulator(xtask::simulator::SimulatorArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes, without a backtrace: errors here name the file and field at fault.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let root = cli.root.unwrap_or_else(xtask::project::default_root);
     match cli.task {
         Task::Tools(args) => xtask::tools::run(args),
@@ -42,5 +56,7 @@ fn main() -> anyhow::Result<()> {
         Task::Examples => xtask::examples::run(&root),
         Task::Validate(args) => xtask::validate::run(&root, &args),
         Task::Scorecard => xtask::scorecard::run(&root),
+        Task::Cluster(args) => xtask::cluster::run(args),
+        Task::Simulator(args) => xtask::simulator::run(args),
     }
 }

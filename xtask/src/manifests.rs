@@ -41,6 +41,12 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     api::crds()
 }
 
+/// The CRDs as JSON values, generated once per process (schema generation is the slow part of every command).
+pub fn crd_values() -> Vec<Value> {
+    static CRDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    CRDS.get_or_init(|| crds().iter().map(out::value).collect()).clone()
+}
+
 /// Labels on the operator's pods, Deployment and Services.
 pub fn operator_labels() -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -492,7 +498,7 @@ pub fn check_cr(crds: &[Value], file: &str, cr: &Value) -> Result<()> {
 
 /// Reads config/samples/*.yaml (one CR per file), each checked against the CRDs.
 pub fn read_samples(root: &Path) -> Result<Vec<(String, Value)>> {
-    let crds: Vec<Value> = crds().iter().map(out::value).collect();
+    let crds = crd_values();
     let dir = root.join(paths::CONFIG_SAMPLES);
     let mut samples = Vec::new();
     for path in out::manifest_files(&dir)? {
@@ -511,7 +517,7 @@ pub fn read_samples(root: &Path) -> Result<Vec<(String, Value)>> {
 /// Everything `manifests` writes except the CSV base.
 pub fn generate(staged: &mut Staged) -> Result<()> {
     let version = project::workspace_version();
-    let crds: Vec<Value> = crds().iter().map(out::value).collect();
+    let crds = crd_values();
 
     staged.own_dir(paths::CONFIG_CRD);
     for crd in &crds {

@@ -88,7 +88,7 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
                 errors.push(format!("{}: {v} is longer than {max} characters", at(path)));
             }
             if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
-                match regex::Regex::new(pattern) {
+                match compiled(pattern) {
                     Ok(re) if !re.is_match(text) => {
                         errors.push(format!("{}: {v} does not match the pattern {pattern}", at(path)))
                     }
@@ -101,6 +101,21 @@ fn walk(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
         Value::Object(fields) => check_object(s, fields, path, errors),
         _ => {}
     }
+}
+
+/// Compiled patterns, kept for the process (the same few patterns are checked many times).
+fn compiled(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<String, regex::Regex>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    if let Some(re) = map.get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = regex::Regex::new(pattern)?;
+    map.insert(pattern.to_string(), re.clone());
+    Ok(re)
 }
 
 fn check_array(s: &Map<String, Value>, items: &[Value], path: &str, errors: &mut Vec<String>) {
@@ -157,15 +172,17 @@ fn check_object(s: &Map<String, Value>, fields: &Map<String, Value>, path: &str,
     let properties = s.get("properties").and_then(Value::as_object);
     let additional = s.get("additionalProperties");
     let preserve = s.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool).unwrap_or(false);
-    // ObjectMeta is validated by the API server itself, not by the CRD schema.
-    let is_metadata = path == "metadata";
     for (name, field) in fields {
         let field_path = join(path, name);
+        // apiVersion, kind and metadata are the API server's own business, not the CRD schema's.
+        if path.is_empty() && matches!(name.as_str(), "apiVersion" | "kind" | "metadata") {
+            continue;
+        }
         if let Some(prop) = properties.and_then(|p| p.get(name)) {
             walk(prop, field, &field_path, errors);
         } else if let Some(extra) = additional.filter(|a| a.is_object()) {
             walk(extra, field, &field_path, errors);
-        } else if !(preserve || is_metadata || additional == Some(&Value::Bool(true))) {
+        } else if !(preserve || additional == Some(&Value::Bool(true))) {
             errors.push(format!("{field_path}: unknown field (the schema has no such field)"));
         }
     }

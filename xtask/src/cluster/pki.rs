@@ -31,6 +31,9 @@ pub struct Pki {
     pub controller_manager: CertPair,
     pub scheduler: CertPair,
     pub kwok: CertPair,
+    /// The apiserver's identity towards aggregated APIs (front proxy); silences the components' complaints about a
+    /// missing request-header CA.
+    pub front_proxy: CertPair,
     pub service_account_key_pem: String,
     pub service_account_pub_pem: String,
     pub dir: PathBuf,
@@ -41,6 +44,8 @@ const ADMIN: (&str, &str) = ("aerospike-operator-admin", "system:masters");
 const CONTROLLER_MANAGER: (&str, &str) = ("system:kube-controller-manager", "system:masters");
 const SCHEDULER: (&str, &str) = ("system:kube-scheduler", "system:masters");
 const KWOK: (&str, &str) = ("kwok-controller", "system:masters");
+/// The only name the apiserver accepts request headers from (`--requestheader-allowed-names`).
+pub const FRONT_PROXY_NAME: &str = "front-proxy-client";
 
 impl Pki {
     /// Generates all credentials. `service_ip` is the first address of the service CIDR (the `kubernetes`
@@ -63,23 +68,25 @@ impl Pki {
         let ca = CertPair { cert_pem: ca_cert.pem(), key_pem: ca_key.serialize_pem() };
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let leaf = |cn: &str, org: Option<&str>, sans: Vec<SanType>, eku: ExtendedKeyUsagePurpose| -> Result<CertPair> {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params.distinguished_name = rcgen::DistinguishedName::new();
-            params.distinguished_name.push(DnType::CommonName, cn);
-            if let Some(org) = org {
-                params.distinguished_name.push(DnType::OrganizationName, org);
-            }
-            params.subject_alt_names = sans;
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-            params.extended_key_usages = vec![eku];
-            params.use_authority_key_identifier_extension = true;
-            params.not_before = not_before;
-            params.not_after = not_after;
-            let cert = params.signed_by(&key, &issuer).with_context(|| format!("signing the certificate of {cn}"))?;
-            Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
-        };
+        let leaf =
+            |cn: &str, org: Option<&str>, sans: Vec<SanType>, eku: ExtendedKeyUsagePurpose| -> Result<CertPair> {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params.distinguished_name = rcgen::DistinguishedName::new();
+                params.distinguished_name.push(DnType::CommonName, cn);
+                if let Some(org) = org {
+                    params.distinguished_name.push(DnType::OrganizationName, org);
+                }
+                params.subject_alt_names = sans;
+                params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+                params.extended_key_usages = vec![eku];
+                params.use_authority_key_identifier_extension = true;
+                params.not_before = not_before;
+                params.not_after = not_after;
+                let cert =
+                    params.signed_by(&key, &issuer).with_context(|| format!("signing the certificate of {cn}"))?;
+                Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+            };
         let dns = |s: &str| -> Result<SanType> { Ok(SanType::DnsName(s.try_into()?)) };
         let loopback = SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
@@ -104,6 +111,7 @@ impl Pki {
         let controller_manager = client(CONTROLLER_MANAGER)?;
         let scheduler = client(SCHEDULER)?;
         let kwok = client(KWOK)?;
+        let front_proxy = leaf(FRONT_PROXY_NAME, None, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)?;
 
         let sa_key = KeyPair::generate().context("generating the service-account key")?;
         let pki = Pki {
@@ -114,6 +122,7 @@ impl Pki {
             controller_manager,
             scheduler,
             kwok,
+            front_proxy,
             service_account_key_pem: sa_key.serialize_pem(),
             service_account_pub_pem: sa_key.public_key_pem(),
             dir: dir.to_path_buf(),
@@ -132,6 +141,7 @@ impl Pki {
             ("controller-manager", &self.controller_manager),
             ("scheduler", &self.scheduler),
             ("kwok", &self.kwok),
+            ("front-proxy", &self.front_proxy),
         ];
         for (name, pair) in pairs {
             write_private(&self.dir.join(format!("{name}.crt")), &pair.cert_pem)?;

@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 
 /// Label on every PV this provisioner creates.
@@ -108,7 +108,9 @@ pub fn volume_for(claim: &PersistentVolumeClaim, volumes_dir: &Path) -> Option<P
         metadata: ObjectMeta { name: Some(name.clone()), labels: Some(labels), ..Default::default() },
         spec: Some(PersistentVolumeSpec {
             capacity: Some(BTreeMap::from([("storage".to_string(), request)])),
-            access_modes: Some(spec.access_modes.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| vec!["ReadWriteOnce".into()])),
+            access_modes: Some(
+                spec.access_modes.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+            ),
             volume_mode: Some(spec.volume_mode.clone().unwrap_or_else(|| "Filesystem".into())),
             storage_class_name: spec.storage_class_name.clone(),
             persistent_volume_reclaim_policy: Some("Retain".into()),
