@@ -15,7 +15,7 @@ use aerospike_kubernetes_operator::info::TcpInfoClient;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use aerospike_kubernetes_operator::server::{self, Health};
 use aerospike_kubernetes_operator::telemetry::{self, LogFormat};
-use aerospike_kubernetes_operator::{api, podinit};
+use aerospike_kubernetes_operator::{api, leader, podinit};
 
 #[derive(Parser)]
 #[command(name = "aerospike-kubernetes-operator", version, about = "Kubernetes operator for Aerospike clusters")]
@@ -120,22 +120,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // restarts it as a standby), which is how a split brain is avoided.
     let mut leadership = None;
     if args.leader_elect {
-        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "aerospike-kubernetes-operator")
-            .with_namespace(&args.lease_namespace)
-            .with_identity(&instance)
-            .with_duration(15)
-            .with_grace(5)
-            .build()
-            .await
-            .context("leader election setup")?;
-        let (mut rx, task) = manager.watch().await;
         health.set_ready(true); // a standby is ready: it only waits
-        info!(identity = %instance, "waiting for leadership");
-        while !*rx.borrow_and_update() {
-            rx.changed().await.context("leader election stopped")?;
-        }
-        info!(identity = %instance, "leading");
-        leadership = Some((rx, task));
+        leadership = Some(leader::acquire(client.clone(), &args.lease_namespace, &instance).await?);
     }
 
     let cfg = RunConfig {
@@ -148,17 +134,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ready_health = health.clone();
     let controllers = controller::run(client, cfg, move || ready_health.set_ready(true));
     let result = match leadership {
-        Some((mut rx, _task)) => {
-            let lost = async move {
-                while rx.changed().await.is_ok() {
-                    if !*rx.borrow() {
-                        break;
-                    }
-                }
-            };
+        Some(mut leadership) => {
             tokio::select! {
                 r = controllers => r,
-                _ = lost => {
+                _ = leadership.lost() => {
                     error!("lost leadership: exiting so a standby can take over");
                     Err(anyhow::anyhow!("lost leadership"))
                 }

@@ -265,10 +265,17 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
         return Ok(Action::await_change());
     }
 
-    let desired = match build::desired_state(&cluster, &ctx.build) {
+    // The admission rules run here too, so a change that skipped the webhook is refused the same way; the rules
+    // on changes compare with the applied spec kept in status.
+    let refusals = crate::validate::validate(&cluster, crate::validate::applied_view(&cluster).as_ref());
+    let built = if refusals.is_empty() {
+        build::desired_state(&cluster, &ctx.build).map_err(|e| e.to_string())
+    } else {
+        Err(crate::validate::summary(&refusals))
+    };
+    let desired = match built {
         Ok(d) => d,
-        Err(e) => {
-            let msg = e.to_string();
+        Err(msg) => {
             publish(&ctx, &cluster, EventType::Warning, "InvalidSpec", "Validate", &msg).await;
             let outcome = Outcome {
                 phase: Phase::Error,

@@ -1,0 +1,206 @@
+//! Rules on changes: what an update may not change (compared with the object being replaced, or in the
+//! reconciler with the applied spec kept in status).
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{FieldError, RackView, ns_path, rack_views};
+use crate::api::{AerospikeCluster, VolumeSpec};
+use crate::conf;
+
+const CONNECTIONS: &[&str] = &["service", "heartbeat", "fabric"];
+const PORTS: &[&str] = &["port", "access-port", "alternate-access-port"];
+
+pub(super) fn check(new: &AerospikeCluster, old: &AerospikeCluster, out: &mut Vec<FieldError>) {
+    let (n, o) = (&new.spec, &old.spec);
+
+    if n.pod_spec().multi_pod_per_host() != o.pod_spec().multi_pod_per_host() {
+        out.push(FieldError::new(
+            "spec.podSpec.multiPodPerHost",
+            format!(
+                "cannot change from {} to {}: pods would have to move between nodes and ports",
+                o.pod_spec().multi_pod_per_host(),
+                n.pod_spec().multi_pod_per_host()
+            ),
+        ));
+    }
+
+    // TLS names and ports, compared on the defaulted global configs (so an object defaulted by the webhook and
+    // one that was not compare alike).
+    let (ng, og) = (effective_global(new), effective_global(old));
+    if let (Some(ng), Some(og)) = (&ng, &og) {
+        for conn in CONNECTIONS {
+            let (nc, oc) = (ng.pointer(&format!("/network/{conn}")), og.pointer(&format!("/network/{conn}")));
+            let (Some(nc), Some(oc)) = (nc, oc) else { continue };
+            let base = format!("spec.aerospikeConfig.network.{conn}");
+            let set = |v: &Value, k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+            if let (Some(a), Some(b)) = (set(oc, "tls-name"), set(nc, "tls-name"))
+                && a != b
+            {
+                out.push(FieldError::new(format!("{base}.tls-name"), format!("cannot change from {a} to {b}")));
+            }
+            for port in PORTS {
+                let tls = format!("tls-{port}");
+                for key in [port.to_string(), tls.clone()] {
+                    if let (Some(a), Some(b)) = (set(oc, &key), set(nc, &key))
+                        && !same_number(&a, &b)
+                    {
+                        out.push(FieldError::new(format!("{base}.{key}"), format!("cannot change from {a} to {b}")));
+                    }
+                }
+                let had_both = set(oc, port).is_some() && set(oc, &tls).is_some();
+                for key in [port.to_string(), tls] {
+                    if set(oc, &key).is_some() && set(nc, &key).is_none() && !had_both {
+                        out.push(FieldError::new(
+                            format!("{base}.{key}"),
+                            "cannot be removed: clients and peers use it (a TLS or plain port can be removed only when \
+                             both were set)",
+                        ));
+                    }
+                }
+            }
+        }
+        let sec = |v: &Value| v.get("security").is_some_and(|s| !s.is_null());
+        if sec(ng) != sec(og) {
+            out.push(FieldError::new(
+                "spec.aerospikeConfig.security",
+                if sec(ng) { "cannot enable security on an existing cluster" } else { "cannot disable security on an existing cluster" },
+            ));
+        }
+    }
+
+    if let Some(old_lb) = o.seeds_finder_services.as_ref().and_then(|s| s.load_balancer.as_ref()) {
+        let new_lb = n.seeds_finder_services.as_ref().and_then(|s| s.load_balancer.as_ref());
+        if new_lb != Some(old_lb) {
+            out.push(FieldError::new(
+                "spec.seedsFinderServices.loadBalancer",
+                "cannot change once created (delete and recreate the cluster's LoadBalancer settings together)",
+            ));
+        }
+    }
+
+    // Racks present on both sides.
+    let mut ignore = Vec::new();
+    let new_racks = rack_views(new, &mut ignore);
+    let old_racks = rack_views(old, &mut ignore);
+    let new_list = n.rack_config.as_ref().map(|rc| rc.racks.as_slice()).unwrap_or_default();
+    let old_list = o.rack_config.as_ref().map(|rc| rc.racks.as_slice()).unwrap_or_default();
+    for (i, nr) in new_list.iter().enumerate() {
+        let Some(or) = old_list.iter().find(|r| r.id == nr.id) else { continue };
+        for (field, a, b) in [
+            ("zone", &or.zone, &nr.zone),
+            ("region", &or.region, &nr.region),
+            ("rackLabel", &or.rack_label, &nr.rack_label),
+            ("nodeName", &or.node_name, &nr.node_name),
+        ] {
+            if a != b {
+                out.push(FieldError::new(
+                    format!("spec.rackConfig.racks[{i}].{field}"),
+                    format!("cannot change from {a:?} to {b:?}: add a rack with a new id instead"),
+                ));
+            }
+        }
+    }
+
+    let mut pv_changes: BTreeMap<(String, String), Vec<i32>> = BTreeMap::new();
+    for nr in &new_racks {
+        let Some(or) = old_racks.iter().find(|r| r.id == nr.id) else { continue };
+        check_namespace_changes(new, nr, or, out);
+        if nr.revision == or.revision {
+            for (path, what) in pv_diff(nr, or) {
+                pv_changes.entry((path, what)).or_default().push(nr.id);
+            }
+        }
+    }
+    for ((path, what), ids) in pv_changes {
+        let racks = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+        let hint = if n.rack_config.as_ref().is_some_and(|rc| !rc.racks.is_empty()) {
+            "change the rack's revision (spec.rackConfig.racks[].revision) in the same update, which replaces its StatefulSet"
+        } else {
+            "the default rack has no revision: use racks (spec.rackConfig.racks) with a new revision"
+        };
+        out.push(FieldError::new(path, format!("{what} without a new revision of rack {racks}: {hint}")));
+    }
+}
+
+fn same_number(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The global config with the operator-managed defaults (as rack 0), or as written when they cannot apply.
+fn effective_global(c: &AerospikeCluster) -> Option<Value> {
+    let mut v = c.spec.aerospike_config.clone().filter(Value::is_object)?;
+    let ctx = conf::DefaultsContext {
+        cluster_name: c.metadata.name.clone().unwrap_or_default(),
+        rack_id: 0,
+        rack_namespaces: c.spec.rack_config.as_ref().map(|rc| rc.namespaces.clone()),
+    };
+    let mut d = v.clone();
+    if conf::apply_defaults(&mut d, &ctx).is_ok() {
+        v = d;
+    }
+    Some(v)
+}
+
+/// strong-consistency and replication-factor of namespaces present in the rack on both sides.
+fn check_namespace_changes(new: &AerospikeCluster, nr: &RackView, or: &RackView, out: &mut Vec<FieldError>) {
+    let (Some(nc), Some(oc)) = (&nr.config, &or.config) else { return };
+    let old_ns = conf::namespaces(oc);
+    for ns in conf::namespaces(nc) {
+        let Some(prev) = old_ns.iter().find(|o| o.name == ns.name) else { continue };
+        if ns.strong_consistency != prev.strong_consistency {
+            out.push(FieldError::new(
+                ns_path(&new.spec, nr, &ns.name, &["strong-consistency"]),
+                format!(
+                    "cannot change from {} to {} for namespace {:?}: strong consistency is fixed when the namespace is created",
+                    prev.strong_consistency, ns.strong_consistency, ns.name
+                ),
+            ));
+        }
+        if ns.replication_factor != prev.replication_factor {
+            out.push(FieldError::new(
+                ns_path(&new.spec, nr, &ns.name, &["replication-factor"]),
+                format!(
+                    "cannot change from {} to {} for namespace {:?}",
+                    prev.replication_factor, ns.replication_factor, ns.name
+                ),
+            ));
+        }
+    }
+}
+
+fn pv(v: &VolumeSpec) -> Option<&crate::api::PersistentVolumeSpec> {
+    v.source.persistent_volume.as_ref()
+}
+
+/// Persistent volumes added, removed or changed between the old and new storage of one rack: (path, what).
+fn pv_diff(nr: &RackView, or: &RackView) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (j, v) in nr.storage.volumes.iter().enumerate() {
+        let prev = or.storage.volumes.iter().find(|o| o.name == v.name);
+        match (pv(v), prev.and_then(pv)) {
+            (Some(_), None) => found.push((
+                format!("{}.volumes[{j}]", nr.storage_path),
+                format!("persistent volume {:?} is added", v.name),
+            )),
+            (None, Some(_)) => found.push((
+                format!("{}.volumes[{j}].source", nr.storage_path),
+                format!("volume {:?} stops being a persistent volume", v.name),
+            )),
+            (Some(a), Some(b)) if a != b => found.push((
+                format!("{}.volumes[{j}].source.persistentVolume", nr.storage_path),
+                format!("persistent volume {:?} is changed", v.name),
+            )),
+            _ => {}
+        }
+    }
+    for v in &or.storage.volumes {
+        if pv(v).is_some() && !nr.storage.volumes.iter().any(|n| n.name == v.name) {
+            found.push((format!("{}.volumes", nr.storage_path), format!("persistent volume {:?} is removed", v.name)));
+        }
+    }
+    found
+}

@@ -1,0 +1,736 @@
+//! One refused example (with the exact field path) and one accepted example per rule, and the defaulting.
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::{AerospikeCluster, VolumeMethod};
+
+/// A valid cluster: 3 pods, two racks, a persistent work directory, a Block device, security with an admin.
+fn valid_json() -> Value {
+    json!({
+        "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+        "metadata": {"name": "aerocluster", "namespace": "aerospike", "uid": "11111111-2222-3333-4444-555555555555"},
+        "spec": {
+            "size": 3,
+            "image": "aerospike/aerospike-server-enterprise:7.1.0.0",
+            "storage": {"volumes": [
+                {"name": "workdir", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
+                 "aerospike": {"path": "/opt/aerospike"}},
+                {"name": "ns", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "5Gi"}},
+                 "aerospike": {"path": "/dev/xvdf"}},
+                {"name": "aerospike-config-secret", "source": {"secret": {"secretName": "aerospike-secret"}},
+                 "aerospike": {"path": "/etc/aerospike/secret"}}
+            ]},
+            "rackConfig": {"namespaces": ["test"], "racks": [{"id": 1, "zone": "a"}, {"id": 2, "zone": "b"}]},
+            "aerospikeAccessControl": {
+                "roles": [{"name": "reader", "privileges": ["read.test", "read-write.test.s1"], "whitelist": ["10.0.0.0/8"]}],
+                "users": [
+                    {"name": "admin", "secretName": "auth-secret", "roles": ["sys-admin", "user-admin"]},
+                    {"name": "app", "secretName": "app-secret", "roles": ["reader"]}
+                ]
+            },
+            "podSpec": {"aerospikeContainer": {"resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}}},
+            "aerospikeConfig": {
+                "service": {"feature-key-file": "/etc/aerospike/secret/features.conf", "proto-fd-max": 15000},
+                "security": {},
+                "logging": [{"name": "console", "any": "info"}],
+                "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+                "namespaces": [
+                    {"name": "test", "replication-factor": 2, "storage-engine": {"type": "device", "devices": ["/dev/xvdf"]}},
+                    {"name": "mem", "replication-factor": 2, "storage-engine": {"type": "memory", "data-size": 1073741824}}
+                ]
+            }
+        }
+    })
+}
+
+fn cluster(v: Value) -> AerospikeCluster {
+    serde_json::from_value(v).expect("test cluster parses")
+}
+
+fn valid() -> AerospikeCluster {
+    cluster(valid_json())
+}
+
+/// `valid()` with a JSON pointer set to a value (`null` removes the key).
+fn with(pointer: &str, value: Value) -> AerospikeCluster {
+    let mut v = valid_json();
+    set(&mut v, pointer, value);
+    cluster(v)
+}
+
+fn set(v: &mut Value, pointer: &str, value: Value) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = v.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}"));
+    match target {
+        Value::Object(m) => {
+            if value.is_null() {
+                m.remove(key);
+            } else {
+                m.insert(key.to_string(), value);
+            }
+        }
+        Value::Array(a) => {
+            let i: usize = key.parse().unwrap();
+            if i == a.len() {
+                a.push(value)
+            } else {
+                a[i] = value
+            }
+        }
+        _ => panic!("{parent} is a scalar"),
+    }
+}
+
+/// The errors, asserting one of them has exactly `path` and a message containing `needle`.
+#[track_caller]
+fn refused(c: &AerospikeCluster, old: Option<&AerospikeCluster>, path: &str, needle: &str) {
+    let errors = validate(c, old);
+    assert!(
+        errors.iter().any(|e| e.path == path && e.message.contains(needle)),
+        "expected {path}: ...{needle}... in {errors:#?}"
+    );
+    for e in &errors {
+        assert!(e.path.starts_with("spec.") || e.path.starts_with("metadata."), "{e}");
+        assert!(e.to_string().starts_with(&e.path));
+    }
+}
+
+#[track_caller]
+fn accepted(c: &AerospikeCluster, old: Option<&AerospikeCluster>) {
+    let errors = validate(c, old);
+    assert!(errors.is_empty(), "unexpected refusals: {errors:#?}");
+}
+
+#[test]
+fn the_valid_example_passes_before_and_after_defaulting() {
+    accepted(&valid(), None);
+    let mut d = valid();
+    default_cluster(&mut d);
+    accepted(&d, None);
+    accepted(&d, Some(&valid()));
+    accepted(&valid(), Some(&d));
+}
+
+#[test]
+fn display_is_path_colon_message() {
+    let e = FieldError::new("spec.size", "too big");
+    assert_eq!(e.to_string(), "spec.size: too big");
+    assert_eq!(summary(&[e.clone(), e]), "spec.size: too big; spec.size: too big");
+}
+
+// --- image ----------------------------------------------------------------------------------------------------
+
+#[test]
+fn image_edition_and_version() {
+    refused(&with("/spec/image", json!("aerospike/aerospike-server:7.1.0.0")), None, "spec.image", "not an Aerospike Enterprise or Federal image");
+    refused(&with("/spec/image", json!("aerospike/aerospike-server-enterprise:5.7.0.17")), None, "spec.image", "older than 6.0");
+    refused(&with("/spec/image", json!("aerospike/aerospike-server-enterprise:latest")), None, "spec.image", "tag \"latest\" does not name a server version");
+    refused(&with("/spec/image", json!("aerospike/aerospike-server-enterprise")), None, "spec.image", "without a tag");
+    accepted(&with("/spec/image", json!("aerospike/aerospike-server-enterprise:6.0.0.1")), None);
+    accepted(&with("/spec/image", json!("registry.local:5000/aerospike/aerospike-server-enterprise:7.2.0.1")), None);
+    // Federal: every user must authenticate with a certificate
+    let federal = with("/spec/image", json!("aerospike/aerospike-server-federal:7.2.0.1"));
+    refused(&federal, None, "spec.aerospikeAccessControl.users[0].authMode", "only PKIOnly users");
+    // pinned by digest only: the version is unknown, accepted
+    accepted(&with("/spec/image", json!("aerospike/aerospike-server-enterprise@sha256:0123456789abcdef")), None);
+}
+
+#[test]
+fn keys_removed_in_7_are_refused_for_7_images_only() {
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["memory-size"] = json!(1073741824);
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] = json!({"type": "memory"});
+    refused(&cluster(v.clone()), None, "spec.aerospikeConfig.namespaces[1].memory-size", "removed in Aerospike server 7.0");
+    v["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:6.4.0.7");
+    accepted(&cluster(v), None);
+}
+
+// --- metadata and counts --------------------------------------------------------------------------------------
+
+#[test]
+fn cluster_name_rules() {
+    refused(&with("/metadata/name", json!("Aero_Cluster")), None, "metadata.name", "not a DNS-1035 label");
+    refused(&with("/metadata/name", json!("1cluster")), None, "metadata.name", "not a DNS-1035 label");
+    refused(&with("/metadata/name", json!(null)), None, "metadata.name", "required");
+    refused(&with("/metadata/namespace", json!(null)), None, "metadata.namespace", "required");
+    // service.cluster-name must be the object's name
+    refused(
+        &with("/spec/aerospikeConfig/service/cluster-name", json!("other")),
+        None,
+        "spec.aerospikeConfig.service.cluster-name",
+        "conflicts with the operator-managed value \"aerocluster\"",
+    );
+    accepted(&with("/spec/aerospikeConfig/service/cluster-name", json!("aerocluster")), None);
+    accepted(&with("/metadata/name", json!("aero-cluster-2")), None);
+    // too long for the rack StatefulSet names (the build step's rule, reported with its path)
+    refused(&with("/metadata/name", json!("a".repeat(60))), None, "metadata.name", "longer than 52 characters");
+}
+
+#[test]
+fn size_and_int_or_percent_fields() {
+    refused(&with("/spec/size", json!(0)), None, "spec.size", "not between 1 and 256");
+    refused(&with("/spec/maxUnavailable", json!("lots")), None, "spec.maxUnavailable", "neither a number nor a percentage");
+    refused(&with("/spec/maxUnavailable", json!(-1)), None, "spec.maxUnavailable", "negative");
+    refused(&with("/spec/rackConfig/maxIgnorablePods", json!("120%")), None, "spec.rackConfig.maxIgnorablePods", "percentage");
+    accepted(&with("/spec/rackConfig/maxIgnorablePods", json!("10%")), None);
+}
+
+// --- namespaces -----------------------------------------------------------------------------------------------
+
+#[test]
+fn strong_consistency_replication_factor_vs_size() {
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["strong-consistency"] = json!(true);
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["replication-factor"] = json!(4);
+    v["spec"]["maxUnavailable"] = json!(1);
+    refused(
+        &cluster(v.clone()),
+        None,
+        "spec.aerospikeConfig.namespaces[0].replication-factor",
+        "replication-factor 4 of the strong-consistency namespace \"test\" is more than the cluster size 3",
+    );
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["replication-factor"] = json!(3);
+    accepted(&cluster(v.clone()), None);
+    // AP namespaces may have more copies than pods
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["strong-consistency"] = json!(false);
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["replication-factor"] = json!(5);
+    accepted(&cluster(v), None);
+}
+
+#[test]
+fn strong_consistency_namespaces_are_the_same_in_every_rack() {
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"][1]["aerospikeConfig"] = json!({"namespaces": [{"name": "test", "strong-consistency": true}]});
+    refused(&cluster(v.clone()), None, "spec.rackConfig.racks[1].aerospikeConfig.namespaces", "same strong-consistency namespaces");
+    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] = json!({"namespaces": [{"name": "test", "strong-consistency": true}]});
+    accepted(&cluster(v), None);
+}
+
+#[test]
+fn max_unavailable_below_the_smallest_replication_factor() {
+    refused(&with("/spec/maxUnavailable", json!(2)), None, "spec.maxUnavailable", "not below the smallest replication factor 2");
+    refused(&with("/spec/maxUnavailable", json!("50%")), None, "spec.maxUnavailable", "50% (2 pods of 3)");
+    accepted(&with("/spec/maxUnavailable", json!(1)), None);
+    accepted(&with("/spec/maxUnavailable", json!("33%")), None);
+    // replication factor 1 namespaces cannot be protected and do not count
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["replication-factor"] = json!(1);
+    accepted(&cluster(v), None);
+}
+
+#[test]
+fn namespace_devices_are_block_volumes_of_the_rack_storage() {
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/storage-engine/devices", json!(["/dev/xvdf", "/dev/xvdg"])),
+        None,
+        "spec.aerospikeConfig.namespaces[0].storage-engine.devices[1]",
+        "device /dev/xvdg is not declared in spec.storage.volumes",
+    );
+    // shadow device syntax: both must be declared
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/storage-engine/devices", json!(["/dev/xvdf:/dev/nvme0"])),
+        None,
+        "spec.aerospikeConfig.namespaces[0].storage-engine.devices[0]",
+        "device /dev/nvme0",
+    );
+    // a filesystem path is not a device
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/storage-engine/devices", json!(["/opt/aerospike"])),
+        None,
+        "spec.aerospikeConfig.namespaces[0].storage-engine.devices[0]",
+        "not declared",
+    );
+    // a rack with its own storage is checked against it
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"][1]["storage"] = json!({"volumes": []});
+    refused(&cluster(v), None, "spec.aerospikeConfig.namespaces[0].storage-engine.devices[0]", "spec.rackConfig.racks[1].storage.volumes");
+    // one device, one namespace
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] = json!({"type": "device", "devices": ["/dev/xvdf"]});
+    refused(&cluster(v), None, "spec.aerospikeConfig.namespaces[1].storage-engine.devices[0]", "already used by namespace \"test\"");
+}
+
+#[test]
+fn namespace_files_live_on_filesystem_volumes() {
+    let file_ns = |path: &str| json!({"type": "device", "files": [path], "filesize": 1073741824});
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/1/storage-engine", file_ns("/data/mem.dat")),
+        None,
+        "spec.aerospikeConfig.namespaces[1].storage-engine.files[0]",
+        "file /data/mem.dat is not on a volume",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/1/storage-engine", file_ns("mem.dat")),
+        None,
+        "spec.aerospikeConfig.namespaces[1].storage-engine.files[0]",
+        "not an absolute path",
+    );
+    accepted(&with("/spec/aerospikeConfig/namespaces/1/storage-engine", file_ns("/opt/aerospike/data/mem.dat")), None);
+    // a rack override of the files is reported at the rack's path
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] = file_ns("/opt/aerospike/data/mem.dat");
+    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] =
+        json!({"namespaces": [{"name": "mem", "storage-engine": {"files": ["/mnt/mem.dat"]}}]});
+    refused(&cluster(v), None, "spec.rackConfig.racks[0].aerospikeConfig.namespaces[0].storage-engine.files[0]", "not on a volume");
+}
+
+#[test]
+fn rack_enabled_namespaces_exist() {
+    refused(&with("/spec/rackConfig/namespaces", json!(["tset"])), None, "spec.rackConfig.namespaces[0]", "did you mean \"test\"?");
+    accepted(&with("/spec/rackConfig/namespaces", json!(["test", "mem"])), None);
+}
+
+// --- racks ----------------------------------------------------------------------------------------------------
+
+#[test]
+fn racks_cannot_override_network_or_security() {
+    refused(
+        &with("/spec/rackConfig/racks/0/aerospikeConfig", json!({"network": {"service": {"port": 3100}}})),
+        None,
+        "spec.rackConfig.racks[0].aerospikeConfig.network",
+        "must be the same in every rack",
+    );
+    accepted(&with("/spec/rackConfig/racks/0/aerospikeConfig", json!({"service": {"proto-fd-max": 20000}})), None);
+}
+
+#[test]
+fn rack_id_zero_is_reserved() {
+    refused(&with("/spec/rackConfig/racks/0/id", json!(0)), None, "spec.rackConfig.racks[0].id", "reserved for the default rack");
+}
+
+#[test]
+fn batch_sizes_need_two_racks() {
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["rollingUpdateBatchSize"] = json!(2);
+    v["spec"]["rackConfig"]["scaleDownBatchSize"] = json!("50%");
+    v["spec"]["rackConfig"]["namespaces"] = json!(["test", "mem"]);
+    accepted(&cluster(v.clone()), None);
+    v["spec"]["rackConfig"]["racks"] = json!([{"id": 1}]);
+    refused(&cluster(v.clone()), None, "spec.rackConfig.rollingUpdateBatchSize", "needs at least two racks (there are 1)");
+    refused(&cluster(v.clone()), None, "spec.rackConfig.scaleDownBatchSize", "needs at least two racks");
+    // and every namespace rack-aware
+    v["spec"]["rackConfig"]["racks"] = json!([{"id": 1}, {"id": 2}]);
+    v["spec"]["rackConfig"]["namespaces"] = json!(["test"]);
+    refused(&cluster(v), None, "spec.rackConfig.rollingUpdateBatchSize", "namespace \"mem\" is not rack-enabled");
+}
+
+// --- aerospikeConfig keys -------------------------------------------------------------------------------------
+
+#[test]
+fn unknown_and_mistyped_keys() {
+    refused(
+        &with("/spec/aerospikeConfig/service/proto-fd-mx", json!(15000)),
+        None,
+        "spec.aerospikeConfig.service.proto-fd-mx",
+        "unknown key \"proto-fd-mx\" in service; did you mean \"proto-fd-max\"?",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/service/proto-fd-max", json!("15000")),
+        None,
+        "spec.aerospikeConfig.service.proto-fd-max",
+        "expected an integer, found a string",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/replication-factr", json!(2)),
+        None,
+        "spec.aerospikeConfig.namespaces[0].replication-factr",
+        "did you mean \"replication-factor\"?",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/storage-engine/device", json!(["/dev/xvdf"])),
+        None,
+        "spec.aerospikeConfig.namespaces[0].storage-engine.device",
+        "did you mean \"devices\"?",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/network/heartbeat/interval", json!(true)),
+        None,
+        "spec.aerospikeConfig.network.heartbeat.interval",
+        "expected an integer, found a boolean",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/network/hearbeat", json!({"port": 3002})),
+        None,
+        "spec.aerospikeConfig.network.hearbeat",
+        "did you mean \"heartbeat\"?",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/logging/0/any", json!("verbose")),
+        None,
+        "spec.aerospikeConfig.logging[0].any",
+        "log level \"verbose\"",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/logging/0/migarte", json!("info")),
+        None,
+        "spec.aerospikeConfig.logging[0].migarte",
+        "did you mean \"migrate\"?",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/security/enable-quotas", json!("yes")),
+        None,
+        "spec.aerospikeConfig.security.enable-quotas",
+        "expected true or false",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/conflict-resolution-policy", json!("generations")),
+        None,
+        "spec.aerospikeConfig.namespaces[0].conflict-resolution-policy",
+        "did you mean \"generation\"?",
+    );
+    refused(&with("/spec/aerospikeConfig/servce", json!({})), None, "spec.aerospikeConfig.servce", "did you mean \"service\"?");
+    // rack overrides are checked too
+    refused(
+        &with("/spec/rackConfig/racks/1/aerospikeConfig", json!({"service": {"migrate-thread": 2}})),
+        None,
+        "spec.rackConfig.racks[1].aerospikeConfig.service.migrate-thread",
+        "did you mean \"migrate-threads\"?",
+    );
+    // well-typed known keys pass, including 3000.0 for an integer and a string for a list key
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["service"]["migrate-threads"] = json!(2.0);
+    v["spec"]["aerospikeConfig"]["network"]["heartbeat"]["interval"] = json!(150);
+    v["spec"]["aerospikeConfig"]["network"]["service"]["addresses"] = json!("any");
+    v["spec"]["aerospikeConfig"]["logging"] = json!([{"name": "/var/log/aerospike.log", "any": "INFO", "migrate": "debug"},
+        {"name": "syslog", "facility": "local0", "tag": "asd", "any": "warning"}]);
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["sets"] = json!([{"name": "s1", "enable-index": true}]);
+    v["spec"]["aerospikeConfig"]["xdr"] = json!({"anything": {"goes": 1}});
+    accepted(&cluster(v), None);
+}
+
+#[test]
+fn syslog_fields_only_on_syslog() {
+    refused(
+        &with("/spec/aerospikeConfig/logging/0/facility", json!("local0")),
+        None,
+        "spec.aerospikeConfig.logging[0].facility",
+        "only to the log sink named syslog",
+    );
+}
+
+// --- access control -------------------------------------------------------------------------------------------
+
+#[test]
+fn access_control_admin_roles_and_secrets() {
+    refused(&with("/spec/aerospikeAccessControl", json!(null)), None, "spec.aerospikeAccessControl", "required when security is enabled");
+    refused(
+        &with("/spec/aerospikeAccessControl/users/0/roles", json!(["sys-admin"])),
+        None,
+        "spec.aerospikeAccessControl.users",
+        "no user named admin with the roles sys-admin and user-admin",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/users/1/roles", json!(["raeder"])),
+        None,
+        "spec.aerospikeAccessControl.users[1].roles[0]",
+        "no role named \"raeder\"",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/users/1/secretName", json!("")),
+        None,
+        "spec.aerospikeAccessControl.users[1].secretName",
+        "required",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/roles/0/privileges", json!(["read.nope"])),
+        None,
+        "spec.aerospikeAccessControl.roles[0].privileges[0]",
+        "no namespace named \"nope\"",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/roles/0/privileges", json!(["sys-admin.test"])),
+        None,
+        "spec.aerospikeAccessControl.roles[0].privileges[0]",
+        "global privilege",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/roles/0/privileges", json!(["raed"])),
+        None,
+        "spec.aerospikeAccessControl.roles[0].privileges[0]",
+        "unknown privilege",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/roles/0/name", json!("read")),
+        None,
+        "spec.aerospikeAccessControl.roles[0].name",
+        "predefined role",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/roles/0/whitelist", json!(["10.0.0.0/40"])),
+        None,
+        "spec.aerospikeAccessControl.roles[0].whitelist[0]",
+        "neither an IP address nor a CIDR",
+    );
+    refused(
+        &with("/spec/aerospikeAccessControl/roles/0/readQuota", json!(100)),
+        None,
+        "spec.aerospikeAccessControl.roles[0].readQuota",
+        "enable-quotas",
+    );
+    let mut pki = valid_json();
+    pki["spec"]["aerospikeAccessControl"]["users"][1] = json!({"name": "app", "authMode": "PKIOnly", "secretName": "s", "roles": ["reader"]});
+    refused(&cluster(pki.clone()), None, "spec.aerospikeAccessControl.users[1].secretName", "must be empty for a PKIOnly user");
+    pki["spec"]["aerospikeAccessControl"]["users"][1].as_object_mut().unwrap().remove("secretName");
+    accepted(&cluster(pki), None);
+    // without security, access control is not required
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"].as_object_mut().unwrap().remove("security");
+    v["spec"].as_object_mut().unwrap().remove("aerospikeAccessControl");
+    accepted(&cluster(v), None);
+}
+
+// --- resources ------------------------------------------------------------------------------------------------
+
+#[test]
+fn limits_not_below_requests() {
+    refused(
+        &with("/spec/podSpec/aerospikeContainer/resources/limits/memory", json!("1Gi")),
+        None,
+        "spec.podSpec.aerospikeContainer.resources.limits.memory",
+        "limit 1Gi is below the request 2Gi",
+    );
+    refused(
+        &with("/spec/podSpec/aerospikeInitContainer", json!({"resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "100m"}}})),
+        None,
+        "spec.podSpec.aerospikeInitContainer.resources.limits.cpu",
+        "below the request 500m",
+    );
+    refused(
+        &with("/spec/podSpec/sidecars", json!([{"name": "exporter", "image": "x:1", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}])),
+        None,
+        "spec.podSpec.sidecars[0].resources.limits.cpu",
+        "below the request 2",
+    );
+    accepted(&with("/spec/podSpec/aerospikeContainer/resources/limits/memory", json!("4Gi")), None);
+}
+
+// --- changes ------------------------------------------------------------------------------------------------
+
+#[test]
+fn multi_pod_per_host_is_immutable() {
+    let new = with("/spec/podSpec/multiPodPerHost", json!(true));
+    refused(&new, Some(&valid()), "spec.podSpec.multiPodPerHost", "cannot change from false to true");
+    accepted(&new, Some(&new));
+}
+
+#[test]
+fn tls_names_and_ports_are_immutable() {
+    let mut tls = valid_json();
+    tls["spec"]["aerospikeConfig"]["network"]["tls"] = json!([{"name": "t1", "cert-file": "/etc/aerospike/secret/c.pem"},
+        {"name": "t2", "cert-file": "/etc/aerospike/secret/c.pem"}]);
+    tls["spec"]["aerospikeConfig"]["network"]["service"] = json!({"port": 3000, "tls-name": "t1", "tls-port": 4333});
+    let old = cluster(tls.clone());
+    accepted(&old, None);
+    let mut v = tls.clone();
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-name"] = json!("t2");
+    refused(&cluster(v), Some(&old), "spec.aerospikeConfig.network.service.tls-name", "cannot change from \"t1\" to \"t2\"");
+    let mut v = tls.clone();
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-port"] = json!(4334);
+    refused(&cluster(v), Some(&old), "spec.aerospikeConfig.network.service.tls-port", "cannot change from 4333 to 4334");
+    refused(&with("/spec/aerospikeConfig/network/heartbeat/port", json!(3012)), Some(&valid()), "spec.aerospikeConfig.network.heartbeat.port", "cannot change");
+    // with both a plain and a TLS port, one may go
+    let mut v = tls.clone();
+    v["spec"]["aerospikeConfig"]["network"]["service"].as_object_mut().unwrap().remove("port");
+    accepted(&cluster(v), Some(&old));
+    // unchanged (and a defaulted old object) passes
+    let mut d = old.clone();
+    default_cluster(&mut d);
+    accepted(&old, Some(&d));
+}
+
+#[test]
+fn strong_consistency_and_replication_factor_are_immutable() {
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/0/strong-consistency", json!(true)),
+        Some(&valid()),
+        "spec.aerospikeConfig.namespaces[0].strong-consistency",
+        "cannot change from false to true",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/namespaces/1/replication-factor", json!(1)),
+        Some(&valid()),
+        "spec.aerospikeConfig.namespaces[1].replication-factor",
+        "cannot change from 2 to 1",
+    );
+    // a new namespace is fine
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["namespaces"].as_array_mut().unwrap().push(json!({"name": "new", "strong-consistency": true, "storage-engine": {"type": "memory", "data-size": 1073741824}}));
+    accepted(&cluster(v), Some(&valid()));
+}
+
+#[test]
+fn security_cannot_be_toggled() {
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"].as_object_mut().unwrap().remove("security");
+    refused(&cluster(v), Some(&valid()), "spec.aerospikeConfig.security", "cannot disable security");
+}
+
+#[test]
+fn rack_placement_is_immutable() {
+    for (field, value) in [("zone", "c"), ("region", "r"), ("rackLabel", "l"), ("nodeName", "n1")] {
+        let new = with(&format!("/spec/rackConfig/racks/1/{field}"), json!(value));
+        refused(&new, Some(&valid()), &format!("spec.rackConfig.racks[1].{field}"), "cannot change");
+    }
+    // a new rack may have any zone
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"].as_array_mut().unwrap().push(json!({"id": 3, "zone": "c"}));
+    accepted(&cluster(v), Some(&valid()));
+}
+
+#[test]
+fn persistent_volumes_change_only_with_a_new_revision() {
+    let pv = json!({"name": "data", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
+        "aerospike": {"path": "/data"}});
+    let added = with("/spec/storage/volumes/3", pv.clone());
+    refused(&added, Some(&valid()), "spec.storage.volumes[3]", "persistent volume \"data\" is added without a new revision of rack 1, 2");
+    // a new revision on every rack using the global storage allows it
+    let mut v = valid_json();
+    v["spec"]["storage"]["volumes"].as_array_mut().unwrap().push(pv);
+    v["spec"]["rackConfig"]["racks"][0]["revision"] = json!("v2");
+    v["spec"]["rackConfig"]["racks"][1]["revision"] = json!("v2");
+    accepted(&cluster(v.clone()), Some(&valid()));
+    // only one rack revised: the other is refused
+    v["spec"]["rackConfig"]["racks"][1].as_object_mut().unwrap().remove("revision");
+    refused(&cluster(v), Some(&valid()), "spec.storage.volumes[3]", "of rack 2:");
+    // removal
+    let mut v = valid_json();
+    v["spec"]["storage"]["volumes"].as_array_mut().unwrap().remove(0);
+    refused(&cluster(v), Some(&valid()), "spec.storage.volumes", "persistent volume \"workdir\" is removed");
+    // a size change is a change
+    refused(
+        &with("/spec/storage/volumes/1/source/persistentVolume/size", json!("10Gi")),
+        Some(&valid()),
+        "spec.storage.volumes[1].source.persistentVolume",
+        "is changed",
+    );
+    // policies and non-persistent volumes may change
+    accepted(&with("/spec/storage/volumes/0/cascadeDelete", json!(true)), Some(&valid()));
+    accepted(&with("/spec/storage/volumes/3", json!({"name": "extra", "source": {"emptyDir": {}}, "aerospike": {"path": "/x"}})), Some(&valid()));
+}
+
+#[test]
+fn load_balancer_is_immutable() {
+    let old = with("/spec/seedsFinderServices", json!({"loadBalancer": {"port": 3000}}));
+    let new = with("/spec/seedsFinderServices", json!({"loadBalancer": {"port": 4000}}));
+    refused(&new, Some(&old), "spec.seedsFinderServices.loadBalancer", "cannot change");
+    accepted(&old, Some(&old));
+}
+
+// --- the build step's rules -----------------------------------------------------------------------------------
+
+#[test]
+fn build_refusals_come_with_their_paths() {
+    refused(
+        &with("/spec/podSpec/sidecars", json!([{"name": "aerospike-server", "image": "x:1"}])),
+        None,
+        "spec.podSpec.sidecars[0].name",
+        "operator container",
+    );
+    refused(&with("/spec/aerospikeConfig/network/heartbeat/mode", json!("multicast")), None, "spec.aerospikeConfig.network.heartbeat.mode", "mesh");
+    refused(&with("/spec/aerospikeConfig/network/fabric", json!(null)), None, "spec.aerospikeConfig.network.fabric", "missing");
+}
+
+// --- the applied view ---------------------------------------------------------------------------------------
+
+#[test]
+fn applied_view_reads_status() {
+    let mut c = valid();
+    assert!(applied_view(&c).is_none());
+    let mut status = crate::api::AerospikeClusterStatus::default();
+    let s = valid().spec;
+    status.aerospike_config = s.aerospike_config.clone();
+    status.storage = s.storage.clone();
+    status.rack_config = s.rack_config.clone();
+    status.image = Some(s.image.clone());
+    status.size = Some(3);
+    status.multi_pod_per_host = Some(true);
+    c.status = Some(status);
+    let old = applied_view(&c).unwrap();
+    assert_eq!(old.spec.pod_spec().multi_pod_per_host(), true);
+    // the reconciler's check: multiPodPerHost differs from the applied spec
+    refused(&c, Some(&old), "spec.podSpec.multiPodPerHost", "cannot change from true to false");
+}
+
+// --- defaulting -----------------------------------------------------------------------------------------------
+
+#[test]
+fn defaults_are_written_into_the_object() {
+    let mut c = valid();
+    c.spec.max_unavailable = None;
+    default_cluster(&mut c);
+    assert_eq!(c.spec.max_unavailable, Some(IntOrString::Int(1)));
+    let st = c.spec.storage.as_ref().unwrap();
+    assert_eq!(st.cleanup_threads, Some(1));
+    let fs = st.filesystem_volume_policy.as_ref().unwrap();
+    assert_eq!(
+        (fs.effective_init_method, fs.effective_wipe_method, fs.effective_cascade_delete),
+        (Some(VolumeMethod::None), Some(VolumeMethod::DeleteFiles), Some(false))
+    );
+    let bl = st.block_volume_policy.as_ref().unwrap();
+    assert_eq!(bl.effective_wipe_method, Some(VolumeMethod::Dd));
+    assert_eq!(st.volumes[1].effective_wipe_method, Some(VolumeMethod::Dd));
+    assert_eq!(st.volumes[0].effective_wipe_method, Some(VolumeMethod::DeleteFiles));
+
+    let cfg = c.spec.aerospike_config.as_ref().unwrap();
+    assert_eq!(cfg["service"]["node-id"], "ENV_NODE_ID");
+    assert_eq!(cfg["service"]["cluster-name"], "aerocluster");
+    assert_eq!(cfg["network"]["heartbeat"]["mode"], "mesh");
+    assert_eq!(cfg["network"]["service"]["access-port"], 3000);
+    assert_eq!(cfg["namespaces"][0]["rack-id"], 0);
+
+    let racks = &c.spec.rack_config.as_ref().unwrap().racks;
+    let eff = racks[1].effective_aerospike_config.as_ref().unwrap();
+    assert_eq!(eff["namespaces"][0]["rack-id"], 2);
+    assert_eq!(eff["service"]["cluster-name"], "aerocluster");
+    let eff_storage = racks[0].effective_storage.as_ref().unwrap();
+    assert_eq!(eff_storage["volumes"][0]["effectiveInitMethod"], "none");
+}
+
+#[test]
+fn defaults_apply_to_the_default_rack_and_rack_overrides() {
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] = json!({"service": {"proto-fd-max": 20000}});
+    let mut c = cluster(v);
+    default_cluster(&mut c);
+    let racks = &c.spec.rack_config.as_ref().unwrap().racks;
+    assert_eq!(racks[0].effective_aerospike_config.as_ref().unwrap()["service"]["proto-fd-max"], 20000);
+    assert_eq!(racks[1].effective_aerospike_config.as_ref().unwrap()["service"]["proto-fd-max"], 15000);
+
+    // no racks: the default rack is not written into racks (id 0 is reserved by the schema)
+    let mut v = valid_json();
+    v["spec"].as_object_mut().unwrap().remove("rackConfig");
+    let mut c = cluster(v);
+    default_cluster(&mut c);
+    assert!(c.spec.rack_config.is_none());
+    assert_eq!(c.spec.aerospike_config.as_ref().unwrap()["network"]["heartbeat"]["mode"], "mesh");
+}
+
+#[test]
+fn defaulting_is_idempotent_and_does_not_change_what_is_built() {
+    let ctx = crate::build::BuildContext { init_image: "op:1".into() };
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] = json!({"namespaces": [{"name": "mem", "replication-factor": 3}]});
+    for c in [valid(), cluster(v)] {
+        let mut once = c.clone();
+        default_cluster(&mut once);
+        let mut twice = once.clone();
+        default_cluster(&mut twice);
+        assert_eq!(once, twice);
+        let a = crate::build::desired_state(&c, &ctx).unwrap();
+        let b = crate::build::desired_state(&once, &ctx).unwrap();
+        assert_eq!(a.config_maps, b.config_maps);
+        assert_eq!(a.stateful_sets, b.stateful_sets);
+        assert_eq!(a.pdb, b.pdb);
+    }
+}
+
+#[test]
+fn defaulting_leaves_broken_configs_for_validation() {
+    let mut c = with("/spec/aerospikeConfig/network/heartbeat/mode", json!("multicast"));
+    let before = c.spec.aerospike_config.clone();
+    default_cluster(&mut c);
+    assert_eq!(c.spec.aerospike_config, before);
+    refused(&c, None, "spec.aerospikeConfig.network.heartbeat.mode", "conflicts");
+}

@@ -1,0 +1,346 @@
+//! Admission webhooks for AerospikeCluster, served by the operator process over TLS:
+//! `POST /mutate-asdb-aerospike-com-v1-aerospikecluster` (defaulting, [`crate::validate::default_cluster`]) and
+//! `POST /validate-asdb-aerospike-com-v1-aerospikecluster` ([`crate::validate::validate`]), the reference's paths.
+//!
+//! Certificates come from one of two places:
+//! - a directory with `tls.crt` and `tls.key` (default: OLM's mount path), reloaded when the files change;
+//! - `--webhook-self-signed`: a CA and serving certificate the operator creates and keeps in the Secret
+//!   `aerospike-operator-webhook-cert` of its namespace ([`certs`]), and whose CA it keeps in the webhook
+//!   configurations' caBundle.
+//!
+//! With `--webhook-register` the operator creates (server-side apply) its own MutatingWebhookConfiguration and
+//! ValidatingWebhookConfiguration ([`register`]) pointing at `--webhook-service name.namespace[:port]` or at
+//! `--webhook-url https://HOST:PORT` (an operator running as a process next to a local control plane).
+pub mod certs;
+pub mod register;
+pub mod tls;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::{get, post};
+use kube::Client;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::api::AerospikeCluster;
+use crate::validate;
+
+/// Path of the mutating (defaulting) webhook.
+pub const MUTATE_PATH: &str = "/mutate-asdb-aerospike-com-v1-aerospikecluster";
+/// Path of the validating webhook.
+pub const VALIDATE_PATH: &str = "/validate-asdb-aerospike-com-v1-aerospikecluster";
+/// Where OLM mounts the serving certificate it generates for `webhookdefinitions`.
+pub const DEFAULT_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
+
+/// How often the certificate directory is checked for a rotated certificate.
+const DIR_POLL: Duration = Duration::from_secs(5);
+/// How often the self-signed certificate and the caBundle are checked (renewal, other replicas, drift).
+const SELF_SIGNED_POLL: Duration = Duration::from_secs(60);
+
+/// The webhook flags of `aerospike-kubernetes-operator run`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WebhookArgs {
+    /// Do not serve the admission webhooks.
+    #[arg(long = "no-webhook", env = "WEBHOOK_DISABLED", default_value_t = false)]
+    pub webhook_disabled: bool,
+    /// Address of the admission webhook server (HTTPS).
+    #[arg(long, env = "WEBHOOK_ADDR", default_value = "0.0.0.0:9443")]
+    pub webhook_addr: SocketAddr,
+    /// Directory with the serving certificate (tls.crt, tls.key), reloaded when it changes. OLM mounts its
+    /// certificate here.
+    #[arg(long, env = "WEBHOOK_CERT_DIR", default_value = DEFAULT_CERT_DIR)]
+    pub webhook_cert_dir: PathBuf,
+    /// Create and rotate a CA and serving certificate (kept in the Secret aerospike-operator-webhook-cert of the
+    /// operator's namespace) and keep the webhook configurations' caBundle current: no cert-manager needed.
+    #[arg(long, env = "WEBHOOK_SELF_SIGNED", default_value_t = false)]
+    pub webhook_self_signed: bool,
+    /// Create or update the MutatingWebhookConfiguration and ValidatingWebhookConfiguration at start.
+    #[arg(long, env = "WEBHOOK_REGISTER", default_value_t = false)]
+    pub webhook_register: bool,
+    /// The webhook Service as name.namespace[:port] (port 443 by default).
+    #[arg(long, env = "WEBHOOK_SERVICE", conflicts_with = "webhook_url")]
+    pub webhook_service: Option<String>,
+    /// The webhook base URL for an operator outside the cluster, e.g. https://127.0.0.1:9443.
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+}
+
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    Dir(PathBuf),
+    SelfSigned,
+}
+
+/// A checked webhook setup.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub addr: SocketAddr,
+    pub certs: CertSource,
+    pub register: bool,
+    pub target: Option<register::Target>,
+    /// The operator's namespace (the self-signed certificate's Secret lives there).
+    pub namespace: String,
+    /// Poll period of the certificate directory.
+    pub dir_poll: Duration,
+}
+
+impl WebhookArgs {
+    /// The setup these flags describe (`None` with `--no-webhook`); `namespace` is the operator's namespace.
+    pub fn config(&self, namespace: &str) -> anyhow::Result<Option<WebhookConfig>> {
+        if self.webhook_disabled {
+            return Ok(None);
+        }
+        let target = match (&self.webhook_service, &self.webhook_url) {
+            (Some(s), None) => Some(register::Target::parse_service(s)?),
+            (None, Some(u)) => Some(register::Target::parse_url(u)?),
+            (None, None) => None,
+            (Some(_), Some(_)) => anyhow::bail!("--webhook-service and --webhook-url exclude each other"),
+        };
+        if self.webhook_register && target.is_none() {
+            anyhow::bail!("--webhook-register needs --webhook-service name.namespace or --webhook-url https://HOST:PORT");
+        }
+        Ok(Some(WebhookConfig {
+            addr: self.webhook_addr,
+            certs: if self.webhook_self_signed { CertSource::SelfSigned } else { CertSource::Dir(self.webhook_cert_dir.clone()) },
+            register: self.webhook_register,
+            target,
+            namespace: namespace.to_string(),
+            dir_poll: DIR_POLL,
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admission.
+
+fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, AdmissionResponse> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+        .map_err(|e| AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")))?;
+    review.try_into().map_err(|_| AdmissionResponse::invalid("AdmissionReview without a request"))
+}
+
+fn cluster_of(obj: &DynamicObject, namespace: Option<&String>) -> Result<(Value, AerospikeCluster), String> {
+    let raw = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    let mut cluster: AerospikeCluster = serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
+    if cluster.metadata.namespace.as_deref().is_none_or(str::is_empty) {
+        cluster.metadata.namespace = namespace.cloned();
+    }
+    Ok((raw, cluster))
+}
+
+fn deny(req: &AdmissionRequest<DynamicObject>, message: String) -> AdmissionResponse {
+    let mut resp = AdmissionResponse::from(req).deny(message);
+    resp.result.code = 403;
+    resp.result.reason = "Forbidden".into();
+    resp
+}
+
+/// The defaulting webhook's answer: a JSON patch with the defaults, or no patch.
+pub fn mutate(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let allow = AdmissionResponse::from(req);
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return allow;
+    }
+    let Some(obj) = &req.object else { return allow };
+    if obj.metadata.deletion_timestamp.is_some() {
+        return allow;
+    }
+    // An object that does not even parse is left to the API server's schema validation, which names the field.
+    let Ok((raw, mut cluster)) = cluster_of(obj, req.namespace.as_ref()) else { return allow };
+    let before = match serde_json::to_value(&cluster) {
+        Ok(v) => v,
+        Err(_) => return allow,
+    };
+    validate::default_cluster(&mut cluster);
+    let Ok(after) = serde_json::to_value(&cluster) else { return allow };
+    let mut patch = json_patch::diff(&before, &after);
+    if patch.0.is_empty() {
+        return allow;
+    }
+    // The diff is computed on the typed form; if it does not apply to the object as sent (a field spelled
+    // differently), replace the whole spec instead, as the reference does.
+    let mut probe = raw.clone();
+    if json_patch::patch(&mut probe, &patch.0).is_err() {
+        let path = json_patch::jsonptr::PointerBuf::parse("/spec").expect("a valid pointer");
+        patch = json_patch::Patch(vec![json_patch::PatchOperation::Replace(json_patch::ReplaceOperation {
+            path,
+            value: after["spec"].clone(),
+        })]);
+    }
+    match allow.clone().with_patch(patch) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "could not serialise the defaulting patch");
+            allow
+        }
+    }
+}
+
+/// The validating webhook's answer: allowed, or denied with every refusal as `path: rule`.
+pub fn validate_review(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let allow = AdmissionResponse::from(req);
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return allow;
+    }
+    let Some(obj) = &req.object else { return allow };
+    let (raw, new) = match cluster_of(obj, req.namespace.as_ref()) {
+        Ok(x) => x,
+        Err(e) => return deny(req, format!("spec: cannot read the AerospikeCluster: {e}")),
+    };
+    let old = match (&req.operation, &req.old_object) {
+        (Operation::Update, Some(o)) => match cluster_of(o, req.namespace.as_ref()) {
+            Ok(x) => Some(x),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    if let Some((old_raw, _)) = &old {
+        // Finalizer, label and deletion updates must go through even for an object that predates a rule:
+        // only spec changes are judged.
+        if new.metadata.deletion_timestamp.is_some() || old_raw.get("spec") == raw.get("spec") {
+            return allow;
+        }
+    }
+    let errors = validate::validate(&new, old.as_ref().map(|(_, c)| c));
+    if errors.is_empty() {
+        return allow;
+    }
+    info!(
+        name = new.metadata.name.as_deref().unwrap_or_default(),
+        namespace = new.metadata.namespace.as_deref().unwrap_or_default(),
+        refusals = errors.len(),
+        "AerospikeCluster refused"
+    );
+    deny(req, validate::summary(&errors))
+}
+
+/// Handles one AdmissionReview body for `path`; the response body is an AdmissionReview.
+pub fn review(path: &str, body: &[u8]) -> Vec<u8> {
+    let response = match parse_review(body) {
+        Ok(req) if path == MUTATE_PATH => mutate(&req),
+        Ok(req) => validate_review(&req),
+        Err(invalid) => invalid,
+    };
+    serde_json::to_vec(&response.into_review()).unwrap_or_default()
+}
+
+/// The webhook routes (plus `/healthz` for probes on the webhook port).
+pub fn router() -> Router {
+    let json = |b: Vec<u8>| ([(CONTENT_TYPE, "application/json")], b);
+    Router::new()
+        .route(MUTATE_PATH, post(move |body: Bytes| async move { json(review(MUTATE_PATH, &body)) }))
+        .route(VALIDATE_PATH, post(move |body: Bytes| async move { json(review(VALIDATE_PATH, &body)) }))
+        .route("/healthz", get(|| async { "ok" }))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The server.
+
+/// Serves the webhooks on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tls::TlsListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router()).with_graceful_shutdown(shutdown).await
+}
+
+/// Runs the webhook server with its certificate management and (optionally) its registration, until
+/// `shutdown`. With a certificate directory that is still empty, it waits for the files before listening.
+pub async fn run(client: Client, cfg: WebhookConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let store = tls::CertStore::new();
+    let names = cfg.target.as_ref().map(register::Target::certificate_names).unwrap_or_else(|| {
+        vec!["localhost".to_string(), "127.0.0.1".to_string()]
+    });
+    let ca_bundle: Option<Vec<u8>> = match &cfg.certs {
+        CertSource::Dir(dir) => {
+            let mut last = None;
+            let mut warned = false;
+            while tls::reload_from_dir(&store, dir, &mut last) != tls::Reload::Loaded {
+                if !warned {
+                    warn!(dir = %dir.display(), "waiting for the webhook serving certificate (tls.crt, tls.key)");
+                    warned = true;
+                }
+                tokio::time::sleep(cfg.dir_poll).await;
+            }
+            tokio::spawn(tls::watch_dir(store.clone(), dir.clone(), cfg.dir_poll, last));
+            // A CA next to the certificate (cert-manager style) or the certificate itself for the caBundle.
+            std::fs::read(dir.join("ca.crt")).or_else(|_| std::fs::read(dir.join("tls.crt"))).ok()
+        }
+        CertSource::SelfSigned => {
+            let m = certs::ensure(&client, &cfg.namespace, &names).await?;
+            store.set(tls::certified_key(m.cert_pem.as_bytes(), m.key_pem.as_bytes())?);
+            Some(m.ca_bundle_pem.clone().into_bytes())
+        }
+    };
+
+    let listener = tls::TlsListener::bind(cfg.addr, tls::server_config(store.clone())?)
+        .await
+        .with_context(|| format!("cannot listen on {} for the webhooks", cfg.addr))?;
+    info!(addr = %cfg.addr, certs = ?cfg.certs, "admission webhooks listening");
+    let server = tokio::spawn(serve(listener, shutdown));
+
+    // Register (or fix the caBundle of) the configurations only once the server answers.
+    if cfg.register
+        && let Some(target) = &cfg.target
+    {
+        register::apply(&client, target, ca_bundle.as_deref()).await?;
+        info!(?target, "webhook configurations registered");
+    } else if cfg.certs == CertSource::SelfSigned
+        && let Some(ca) = &ca_bundle
+        && let Err(e) = register::sync_ca_bundle(&client, ca).await
+    {
+        warn!(error = %e, "could not update the webhook configurations' caBundle");
+    }
+
+    if cfg.certs == CertSource::SelfSigned {
+        let (client, store, names, ns, target, register) =
+            (client.clone(), store.clone(), names.clone(), cfg.namespace.clone(), cfg.target.clone(), cfg.register);
+        tokio::spawn(async move {
+            let mut current = ca_bundle;
+            loop {
+                tokio::time::sleep(SELF_SIGNED_POLL).await;
+                match certs::ensure(&client, &ns, &names).await {
+                    Ok(m) => {
+                        let bundle = m.ca_bundle_pem.clone().into_bytes();
+                        // The bundle first, then the certificate it must verify.
+                        let synced = match (&target, register) {
+                            (Some(t), true) => register::apply(&client, t, Some(&bundle)).await,
+                            _ => register::sync_ca_bundle(&client, &bundle).await,
+                        };
+                        if let Err(e) = synced {
+                            warn!(error = %e, "could not update the webhook configurations' caBundle");
+                            continue;
+                        }
+                        current = Some(bundle);
+                        let chain = store.current_chain();
+                        match tls::certified_key(m.cert_pem.as_bytes(), m.key_pem.as_bytes()) {
+                            Ok(ck) if chain != ck.cert => {
+                                store.set(ck);
+                                info!("webhook serving certificate rotated");
+                            }
+                            Ok(_) => {}
+                            Err(e) => warn!(error = %e, "stored webhook certificate unusable"),
+                        }
+                    }
+                    Err(e) => warn!(error = %e, has_bundle = current.is_some(), "webhook certificate check failed"),
+                }
+            }
+        });
+    }
+
+    server.await.context("webhook server task")?.context("webhook server")?;
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! The admission handlers on AdmissionReview bodies, and a certificate rotation under continuous traffic.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::*;
+
+fn cluster_json() -> Value {
+    json!({
+        "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+        "metadata": {"name": "aerocluster", "namespace": "aerospike"},
+        "spec": {
+            "size": 2,
+            "image": "aerospike/aerospike-server-enterprise:7.1.0.0",
+            "storage": {"volumes": [{"name": "aerospike-config-secret", "source": {"secret": {"secretName": "aerospike-secret"}},
+                "aerospike": {"path": "/etc/aerospike/secret"}}]},
+            "aerospikeConfig": {
+                "service": {"feature-key-file": "/etc/aerospike/secret/features.conf"},
+                "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+                "namespaces": [{"name": "test", "replication-factor": 2, "storage-engine": {"type": "memory", "data-size": 1073741824}}]
+            }
+        }
+    })
+}
+
+fn review_body(operation: &str, object: &Value, old: Option<&Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "0c9a8d74-9cb7-44dd-b98e-09fd62def2f4",
+            "kind": {"group": "asdb.aerospike.com", "version": "v1", "kind": "AerospikeCluster"},
+            "resource": {"group": "asdb.aerospike.com", "version": "v1", "resource": "aerospikeclusters"},
+            "name": "aerocluster", "namespace": "aerospike", "operation": operation,
+            "userInfo": {"username": "tester"},
+            "object": object, "oldObject": old, "dryRun": false
+        }
+    }))
+    .unwrap()
+}
+
+fn response(path: &str, body: &[u8]) -> Value {
+    let out: Value = serde_json::from_slice(&review(path, body)).unwrap();
+    assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(out["kind"], "AdmissionReview");
+    assert_eq!(out["response"]["uid"], "0c9a8d74-9cb7-44dd-b98e-09fd62def2f4");
+    out["response"].clone()
+}
+
+fn apply_patch(object: &Value, resp: &Value) -> Value {
+    assert_eq!(resp["patchType"], "JSONPatch");
+    // kube serialises the patch bytes as a JSON list of numbers, which the API server reads like base64.
+    let bytes: Vec<u8> = serde_json::from_value(resp["patch"].clone()).unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    let mut doc = object.clone();
+    json_patch::patch(&mut doc, &patch.0).unwrap();
+    doc
+}
+
+#[test]
+fn mutating_webhook_patches_in_the_defaults() {
+    let obj = cluster_json();
+    let resp = response(MUTATE_PATH, &review_body("CREATE", &obj, None));
+    assert_eq!(resp["allowed"], true);
+    let patched = apply_patch(&obj, &resp);
+    assert_eq!(patched["spec"]["maxUnavailable"], 1);
+    assert_eq!(patched["spec"]["aerospikeConfig"]["network"]["heartbeat"]["mode"], "mesh");
+    assert_eq!(patched["spec"]["aerospikeConfig"]["service"]["cluster-name"], "aerocluster");
+    assert_eq!(patched["spec"]["storage"]["filesystemVolumePolicy"]["effectiveWipeMethod"], "deleteFiles");
+    // only spec changes
+    assert_eq!(patched["metadata"], obj["metadata"]);
+    // a second pass has nothing to add
+    let again = response(MUTATE_PATH, &review_body("UPDATE", &patched, Some(&patched)));
+    assert_eq!(again["allowed"], true);
+    assert!(again.get("patch").is_none(), "{again}");
+}
+
+#[test]
+fn mutating_webhook_leaves_unreadable_objects_to_the_schema() {
+    let mut obj = cluster_json();
+    obj["spec"]["size"] = json!("two");
+    let resp = response(MUTATE_PATH, &review_body("CREATE", &obj, None));
+    assert_eq!(resp["allowed"], true);
+    assert!(resp.get("patch").is_none());
+}
+
+#[test]
+fn validating_webhook_names_the_fields() {
+    let mut obj = cluster_json();
+    obj["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:5.7.0.1");
+    obj["spec"]["aerospikeConfig"]["service"]["proto-fd-mx"] = json!(1);
+    let resp = response(VALIDATE_PATH, &review_body("CREATE", &obj, None));
+    assert_eq!(resp["allowed"], false);
+    assert_eq!(resp["status"]["code"], 403);
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("spec.image: server version 5.7.0.1 is older than 6.0"), "{msg}");
+    assert!(msg.contains("spec.aerospikeConfig.service.proto-fd-mx: unknown key"), "{msg}");
+    let ok = response(VALIDATE_PATH, &review_body("CREATE", &cluster_json(), None));
+    assert_eq!(ok["allowed"], true);
+}
+
+#[test]
+fn validating_webhook_judges_changes_only() {
+    let old = cluster_json();
+    let mut new = old.clone();
+    new["spec"]["podSpec"] = json!({"multiPodPerHost": true});
+    let resp = response(VALIDATE_PATH, &review_body("UPDATE", &new, Some(&old)));
+    assert_eq!(resp["allowed"], false);
+    assert!(resp["status"]["message"].as_str().unwrap().starts_with("spec.podSpec.multiPodPerHost: cannot change"));
+    // a metadata-only update of an object that breaks a rule (e.g. the operator's finalizer) goes through
+    let mut bad = cluster_json();
+    bad["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:latest");
+    let mut with_finalizer = bad.clone();
+    with_finalizer["metadata"]["finalizers"] = json!(["asdb.aerospike.com/storage-finalizer"]);
+    let resp = response(VALIDATE_PATH, &review_body("UPDATE", &with_finalizer, Some(&bad)));
+    assert_eq!(resp["allowed"], true);
+}
+
+#[test]
+fn garbage_is_an_invalid_review() {
+    let out: Value = serde_json::from_slice(&review(VALIDATE_PATH, b"{nope")).unwrap();
+    assert_eq!(out["response"]["allowed"], false);
+}
+
+#[test]
+fn flags() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        w: WebhookArgs,
+    }
+    let t = T::parse_from(["t"]);
+    let cfg = t.w.config("ops").unwrap().unwrap();
+    assert_eq!(cfg.addr, "0.0.0.0:9443".parse().unwrap());
+    assert_eq!(cfg.certs, CertSource::Dir(DEFAULT_CERT_DIR.into()));
+    let t = T::parse_from(["t", "--webhook-self-signed", "--webhook-register", "--webhook-url", "https://127.0.0.1:9443"]);
+    let cfg = t.w.config("ops").unwrap().unwrap();
+    assert_eq!(cfg.certs, CertSource::SelfSigned);
+    assert_eq!(cfg.target, Some(register::Target::Url("https://127.0.0.1:9443".into())));
+    assert!(T::parse_from(["t", "--webhook-register"]).w.config("ops").is_err());
+    assert!(T::parse_from(["t", "--no-webhook"]).w.config("ops").unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Certificate rotation under load.
+
+fn material(names: &[&str]) -> certs::Material {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    certs::renew(&certs::Stored::default(), &names, time::OffsetDateTime::now_utc()).unwrap().material()
+}
+
+fn der(pem: &str) -> CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+}
+
+fn client(cas: &[&str]) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(der(ca)).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    TlsConnector::from(Arc::new(cfg))
+}
+
+async fn connect(tls: &TlsConnector, addr: SocketAddr) -> std::io::Result<(TlsStream<TcpStream>, CertificateDer<'static>)> {
+    let tcp = TcpStream::connect(addr).await?;
+    let stream = tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await?;
+    let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned().expect("a server certificate");
+    Ok((stream, cert.into_owned()))
+}
+
+/// One HTTP/1.1 request on an open connection; returns the status code and body.
+async fn request(stream: &mut TlsStream<TcpStream>, path: &str, body: &[u8], close: bool) -> std::io::Result<(u16, Vec<u8>)> {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        body.len(),
+        if close { "Connection: close\r\n" } else { "" }
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("connection closed before the response"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    while buf.len() < header_end + len {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok((status, buf[header_end..].to_vec()))
+}
+
+fn write_atomically(dir: &std::path::Path, name: &str, content: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_rotation_drops_no_request() {
+    let a = material(&["localhost", "127.0.0.1"]);
+    let b = material(&["localhost", "127.0.0.1"]);
+    assert_ne!(a.ca_bundle_pem, b.ca_bundle_pem, "two independent CAs");
+    let dir = std::env::temp_dir().join(format!("ako-webhook-rotation-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_atomically(&dir, "tls.crt", &a.cert_pem);
+    write_atomically(&dir, "tls.key", &a.key_pem);
+
+    let store = tls::CertStore::new();
+    let mut last = None;
+    assert_eq!(tls::reload_from_dir(&store, &dir, &mut last), tls::Reload::Loaded);
+    tokio::spawn(tls::watch_dir(store.clone(), dir.clone(), Duration::from_millis(50), last));
+    let listener = tls::TlsListener::bind("127.0.0.1:0".parse().unwrap(), tls::server_config(store).unwrap()).await.unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    tokio::spawn(serve(listener, std::future::pending()));
+
+    let connector = client(&[&a.ca_bundle_pem, &b.ca_bundle_pem]);
+    let body = Arc::new(review_body("CREATE", &cluster_json(), None));
+    let (cert_a, cert_b) = (der(&a.cert_pem), der(&b.cert_pem));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (saw_a, saw_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+
+    // Two clients opening a new connection per request...
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (connector, body, stop, ok, failed) = (connector.clone(), body.clone(), stop.clone(), ok.clone(), failed.clone());
+        let (saw_a, saw_b, cert_a, cert_b) = (saw_a.clone(), saw_b.clone(), cert_a.clone(), cert_b.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let result = async {
+                    let (mut s, cert) = connect(&connector, addr).await?;
+                    let (status, resp) = request(&mut s, VALIDATE_PATH, &body, true).await?;
+                    Ok::<_, std::io::Error>((cert, status, resp))
+                }
+                .await;
+                match result {
+                    Ok((cert, 200, resp)) if String::from_utf8_lossy(&resp).contains("\"allowed\":true") => {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                        if cert == cert_a {
+                            saw_a.fetch_add(1, Ordering::SeqCst);
+                        } else if cert == cert_b {
+                            saw_b.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    other => {
+                        eprintln!("request failed: {:?}", other.map(|(_, s, r)| (s, String::from_utf8_lossy(&r).to_string())));
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    // ...and one keep-alive connection opened before the rotation and used throughout.
+    let keep_alive = {
+        let (connector, body, stop) = (connector.clone(), body.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut s, cert) = connect(&connector, addr).await.unwrap();
+            let mut served = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let (status, resp) = request(&mut s, VALIDATE_PATH, &body, false).await.expect("keep-alive request");
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+                served += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (cert, served)
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before_rotation = ok.load(Ordering::SeqCst);
+    write_atomically(&dir, "tls.crt", &b.cert_pem);
+    write_atomically(&dir, "tls.key", &b.key_pem);
+    let rotated_at = Instant::now();
+    while saw_b.load(Ordering::SeqCst) == 0 {
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(10),
+            "new connections never presented certificate B (ok {}, failed {}, saw A {})",
+            ok.load(Ordering::SeqCst),
+            failed.load(Ordering::SeqCst),
+            saw_a.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // After B was seen, every new connection presents B.
+    let a_after = saw_a.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (keep_alive_cert, keep_alive_served) = keep_alive.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    eprintln!(
+        "rotation: {ok} requests ok ({before_rotation} before the swap), {failed} failed, {} with cert A, {} with cert B, \
+         {keep_alive_served} on the keep-alive connection",
+        saw_a.load(Ordering::SeqCst),
+        saw_b.load(Ordering::SeqCst)
+    );
+    assert_eq!(failed, 0);
+    assert!(before_rotation > 0 && saw_a.load(Ordering::SeqCst) > 0);
+    assert!(saw_b.load(Ordering::SeqCst) > 0);
+    assert!(saw_a.load(Ordering::SeqCst) <= a_after + 2, "certificate A after B was served (beyond in-flight handshakes)");
+    assert_eq!(keep_alive_cert, cert_a, "the keep-alive connection was opened before the rotation");
+    assert!(keep_alive_served > 10);
+}
