@@ -194,10 +194,23 @@ async fn safe_to_disrupt(ctx: &Context, all: &[SocketAddr], expected: usize, bat
     Ok(())
 }
 
+/// Report a refused disruptive step: the condition names the step (`reason`), the Event names the cause, so
+/// that different causes are not folded into one Event series.
 async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &SafetyError) -> Outcome {
     let msg = format!("no pod was touched: {e}");
-    publish(ctx, cluster, EventType::Warning, reason, "SafetyCheck", &msg).await;
+    publish(ctx, cluster, EventType::Warning, safety_reason(e), reason, &msg).await;
     blocked(reason, msg)
+}
+
+fn safety_reason(e: &SafetyError) -> &'static str {
+    match e {
+        SafetyError::Unreachable { .. } => "NodeUnreachable",
+        SafetyError::MigrationsPending { .. } | SafetyError::MigrationsNotAllowed { .. } => "MigrationsPending",
+        SafetyError::QuiesceNotPending { .. } | SafetyError::QuiesceNotEffective { .. } | SafetyError::NoPrincipal { .. } => {
+            "QuiesceFailed"
+        }
+        _ => "ClusterNotStable",
+    }
 }
 
 /// Delete PVCs whose volume policy says cascadeDelete: all of the cluster's (`desired` None, on deletion),

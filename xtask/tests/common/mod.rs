@@ -1,0 +1,286 @@
+//! Shared pieces of the operator's end-to-end tests: a control plane with the CRD installed, a namespace per
+//! test, the Aerospike simulator scoped to it, and the operator's controller running in-process against it.
+#![allow(dead_code)]
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aerospike_kubernetes_operator::api::{AerospikeCluster, Phase};
+use aerospike_kubernetes_operator::build::BuildContext;
+use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
+use aerospike_kubernetes_operator::info::TcpInfoClient;
+use aerospike_kubernetes_operator::metrics::Metrics;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use xtask::cluster::{ClusterOptions, LocalCluster};
+use xtask::simulator::{Simulator, SimulatorOptions};
+
+pub const IMAGE_OLD: &str = "aerospike/aerospike-server-enterprise:7.1.0.0";
+pub const IMAGE_NEW: &str = "aerospike/aerospike-server-enterprise:7.2.0.1";
+
+/// One control plane per test binary, with enough fake nodes that concurrent tests never compete for a
+/// node's hostPort 3000 (every Aerospike pod takes it unless multiPodPerHost).
+pub async fn cluster() -> &'static LocalCluster {
+    static SHARED: tokio::sync::OnceCell<LocalCluster> = tokio::sync::OnceCell::const_new();
+    extern "C" fn stop_shared() {
+        if let Some(c) = SHARED.get() {
+            c.stop();
+        }
+    }
+    SHARED
+        .get_or_init(|| async {
+            let c = LocalCluster::start(ClusterOptions { nodes: 30, ..Default::default() })
+                .await
+                .expect("local control plane starts");
+            unsafe { libc::atexit(stop_shared) };
+            install_crd(&c.client().await).await;
+            c
+        })
+        .await
+}
+
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in aerospike_kubernetes_operator::api::crds() {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("the apiserver refused CRD {name}: {e}"));
+        wait_for(&format!("CRD {name} Established"), Duration::from_secs(60), || async {
+            let crd = crds.get(&name).await.ok()?;
+            let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
+            established.then_some(())
+        })
+        .await;
+    }
+}
+
+pub async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create namespace {name}: {e}"),
+    }
+}
+
+/// A test's world: client, its namespace, a simulator for that namespace.
+pub struct Env {
+    pub client: Client,
+    pub ns: String,
+    pub sim: Simulator,
+}
+
+pub async fn env(ns: &str) -> Env {
+    let c = cluster().await;
+    let client = c.client().await;
+    create_namespace(&client, ns).await;
+    let sim = Simulator::start(
+        client.clone(),
+        SimulatorOptions { namespace: Some(ns.into()), migration_duration: Duration::from_millis(800), ..Default::default() },
+    )
+    .await;
+    Env { client, ns: ns.into(), sim }
+}
+
+/// The operator's controller, in-process, watching `scope`. Aborting the handle is a crash: every
+/// future is dropped wherever it was.
+pub fn start_operator(client: &Client, scope: Scope) -> JoinHandle<()> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let cfg = RunConfig {
+            scope,
+            build: BuildContext { init_image: "ghcr.io/aerospike-rs/aerospike-kubernetes-operator:test".into() },
+            info: Arc::new(TcpInfoClient::new(Duration::from_millis(500), Duration::from_millis(1000))),
+            metrics: Metrics::default(),
+            instance: "e2e".into(),
+        };
+        controller::run(client, cfg, || {}).await.expect("controller runs");
+    })
+}
+
+pub fn ns_scope(ns: &str) -> Scope {
+    Scope::Namespaces(vec![ns.into()])
+}
+
+/// A small in-memory cluster in the reference's manifest format.
+pub fn cluster_manifest(name: &str, ns: &str, size: i32) -> Value {
+    json!({
+        "apiVersion": "asdb.aerospike.com/v1",
+        "kind": "AerospikeCluster",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "size": size,
+            "image": IMAGE_OLD,
+            "aerospikeConfig": {
+                "service": {"feature-key-file": "/etc/aerospike/secret/features.conf"},
+                "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+                "namespaces": [{"name": "test", "replication-factor": 2,
+                                "storage-engine": {"type": "memory", "data-size": 1073741824}}]
+            }
+        }
+    })
+}
+
+pub fn api(client: &Client, ns: &str) -> Api<AerospikeCluster> {
+    Api::namespaced(client.clone(), ns)
+}
+
+pub async fn create(client: &Client, ns: &str, manifest: &Value) -> AerospikeCluster {
+    let obj: AerospikeCluster = serde_json::from_value(manifest.clone()).expect("manifest parses");
+    api(client, ns).create(&PostParams::default(), &obj).await.expect("create AerospikeCluster")
+}
+
+/// JSON merge patch of the spec.
+pub async fn patch_spec(client: &Client, ns: &str, name: &str, spec: Value) {
+    api(client, ns)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&json!({"spec": spec})))
+        .await
+        .expect("patch spec");
+}
+
+/// Poll `check` every 250 ms until it yields a value, or panic after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Wait until the cluster is Completed for its current generation; on timeout, show its status.
+pub async fn wait_completed(client: &Client, ns: &str, name: &str, timeout: Duration) -> AerospikeCluster {
+    let api = api(client, ns);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let c = api.get(name).await.expect("get cluster");
+        let st = c.status.clone().unwrap_or_default();
+        if st.phase == Some(Phase::Completed) && st.observed_generation == c.metadata.generation {
+            return c;
+        }
+        if Instant::now() > deadline {
+            let pods = pods(client, ns, name).await;
+            let summary: Vec<String> = pods.iter().map(|p| format!("{} ready={}", p.name_any(), ready(p))).collect();
+            panic!(
+                "{ns}/{name} not Completed within {timeout:?}: phase {:?}, conditions {:#?}, pods {summary:?}",
+                st.phase, st.conditions
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn condition(c: &AerospikeCluster, type_: &str) -> Option<(String, String, String)> {
+    c.status.as_ref()?.conditions.iter().find(|x| x.type_ == type_).map(|x| (x.status.clone(), x.reason.clone(), x.message.clone()))
+}
+
+pub async fn pods(client: &Client, ns: &str, name: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut pods = api.list(&ListParams::default().labels(&format!("aerospike.com/cr={name}"))).await.expect("list pods").items;
+    pods.sort_by_key(|p| p.name_any());
+    pods
+}
+
+pub fn ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub fn image(p: &Pod) -> String {
+    p.spec.as_ref().unwrap().containers.iter().find(|c| c.name == "aerospike-server").and_then(|c| c.image.clone()).unwrap_or_default()
+}
+
+pub async fn stateful_sets(client: &Client, ns: &str, name: &str) -> BTreeMap<String, StatefulSet> {
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default().labels(&format!("aerospike.com/cr={name}")))
+        .await
+        .expect("list statefulsets")
+        .items
+        .into_iter()
+        .map(|s| (s.name_any(), s))
+        .collect()
+}
+
+/// Reasons of the Events regarding the cluster `name`.
+pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// Watches pods while a rollout runs: every uid seen per pod name, and the worst unavailability.
+pub struct RolloutObserver {
+    pub uids: BTreeMap<String, Vec<String>>,
+    pub max_unavailable: usize,
+}
+
+impl RolloutObserver {
+    pub fn new() -> Self {
+        RolloutObserver { uids: BTreeMap::new(), max_unavailable: 0 }
+    }
+
+    pub async fn observe(&mut self, client: &Client, ns: &str, name: &str, size: usize) {
+        let pods = pods(client, ns, name).await;
+        for p in &pods {
+            let uid = p.uid().unwrap_or_default();
+            let seen = self.uids.entry(p.name_any()).or_default();
+            if !seen.contains(&uid) {
+                seen.push(uid);
+            }
+        }
+        let ready = pods.iter().filter(|p| ready(p)).count();
+        self.max_unavailable = self.max_unavailable.max(size.saturating_sub(ready));
+    }
+
+    /// Observe until the cluster is Completed for its current generation.
+    pub async fn until_completed(&mut self, client: &Client, ns: &str, name: &str, size: usize, timeout: Duration) {
+        let api = api(client, ns);
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.observe(client, ns, name, size).await;
+            let c = api.get(name).await.unwrap();
+            let st = c.status.clone().unwrap_or_default();
+            if st.phase == Some(Phase::Completed) && st.observed_generation == c.metadata.generation {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} not Completed within {timeout:?}: {:#?}", st.conditions);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// End a test: delete its clusters while the operator still runs (so finalizers are handled), stop the
+/// operator, delete the namespace. Frees the nodes' hostPorts for the other tests of the binary.
+pub async fn finish(env: &Env, op: JoinHandle<()>) {
+    let api = api(&env.client, &env.ns);
+    let _ = api.delete_collection(&kube::api::DeleteParams::default(), &ListParams::default()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while !api.list(&ListParams::default()).await.map(|l| l.items.is_empty()).unwrap_or(true) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    op.abort();
+    let nss: Api<Namespace> = Api::all(env.client.clone());
+    let _ = nss.delete(&env.ns, &kube::api::DeleteParams::default()).await;
+}
