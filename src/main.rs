@@ -15,7 +15,7 @@ use aerospike_kubernetes_operator::info::TcpInfoClient;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use aerospike_kubernetes_operator::server::{self, Health};
 use aerospike_kubernetes_operator::telemetry::{self, LogFormat};
-use aerospike_kubernetes_operator::{api, leader, podinit};
+use aerospike_kubernetes_operator::{api, leader, podinit, webhook};
 
 #[derive(Parser)]
 #[command(name = "aerospike-kubernetes-operator", version, about = "Kubernetes operator for Aerospike clusters")]
@@ -67,6 +67,9 @@ struct RunArgs {
     /// Timeout of one Aerospike info request, in milliseconds.
     #[arg(long, env = "INFO_TIMEOUT_MS", default_value_t = 2000)]
     info_timeout_ms: u64,
+    /// Admission webhooks (the Secret of --webhook-self-signed lives in the POD_NAMESPACE namespace).
+    #[command(flatten)]
+    webhook: Box<webhook::WebhookArgs>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,6 +112,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         };
         tokio::spawn(server::serve(args.metrics_addr, server::router(health.clone(), metrics.clone()), shutdown));
+    }
+
+    // Admission webhooks: every replica serves them (standbys too), so they start before leader election.
+    if let Some(cfg) = args.webhook.config(&args.lease_namespace)? {
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = webhook::run(client, cfg, shutdown).await {
+                error!(error = format!("{e:#}"), "admission webhook server stopped");
+            }
+        });
     }
 
     controller::preflight(&client, &scope).await?;

@@ -41,3 +41,26 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
 pub fn leader_election_rules() -> Vec<PolicyRule> {
     vec![rule("coordination.k8s.io", &["leases"], &["get", "list", "watch", "create", "update", "patch"])]
 }
+
+/// Rules for the admission webhooks, in two places.
+pub struct WebhookRules {
+    /// Cluster-scoped (a ClusterRole): create, update and patch the operator's own webhook configurations
+    /// (`--webhook-register`, and the caBundle kept current by `--webhook-self-signed`).
+    pub cluster: Vec<PolicyRule>,
+    /// In the operator's own namespace only (a Role there): the Secret `aerospike-operator-webhook-cert` holding the
+    /// self-signed CA and serving certificate (`--webhook-self-signed`).
+    pub own_namespace: Vec<PolicyRule>,
+}
+
+/// What the webhook server needs beyond the controller's rules. Under OLM (certificates and configurations
+/// managed by OLM) none of it is used; the plain install grants it.
+pub fn webhook_rules() -> WebhookRules {
+    WebhookRules {
+        cluster: vec![rule(
+            "admissionregistration.k8s.io",
+            &["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+            &["get", "create", "update", "patch"],
+        )],
+        own_namespace: vec![rule("", &["secrets"], &["get", "create", "update"])],
+    }
+}

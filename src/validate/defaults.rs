@@ -39,7 +39,8 @@ pub fn default_cluster(cluster: &mut AerospikeCluster) {
     if let Some(global) = spec.aerospike_config.as_mut().filter(|v| v.is_object()) {
         // Rack 0's values in the global config, as the reference writes them; each rack's effective config
         // carries its own rack id (the build step replaces a rack-id 0 it finds there).
-        let ctx = conf::DefaultsContext { cluster_name: name.clone(), rack_id: 0, rack_namespaces: rack_namespaces.clone() };
+        let ctx =
+            conf::DefaultsContext { cluster_name: name.clone(), rack_id: 0, rack_namespaces: rack_namespaces.clone() };
         let mut candidate = global.clone();
         if !name.is_empty() && conf::apply_defaults(&mut candidate, &ctx).is_ok() {
             *global = candidate;
@@ -67,7 +68,8 @@ pub fn default_cluster(cluster: &mut AerospikeCluster) {
             default_storage(&mut storage);
             rack.effective_storage = serde_json::to_value(&storage).ok();
             let scheduling = rack.pod_spec.clone().unwrap_or_else(|| global_scheduling.clone());
-            rack.effective_pod_spec = serde_json::to_value(&scheduling).ok().filter(|v| v != &Value::Object(Default::default()));
+            rack.effective_pod_spec =
+                serde_json::to_value(&scheduling).ok().filter(|v| v != &Value::Object(Default::default()));
         }
     }
 }
@@ -78,9 +80,10 @@ pub(crate) fn default_storage(storage: &mut StorageSpec) {
     if storage.cleanup_threads.is_none() {
         storage.cleanup_threads = Some(1);
     }
-    for (policy, wipe) in
-        [(&mut storage.filesystem_volume_policy, VolumeMethod::DeleteFiles), (&mut storage.block_volume_policy, VolumeMethod::Dd)]
-    {
+    for (policy, wipe) in [
+        (&mut storage.filesystem_volume_policy, VolumeMethod::DeleteFiles),
+        (&mut storage.block_volume_policy, VolumeMethod::Dd),
+    ] {
         let p = policy.get_or_insert_with(VolumePolicy::default);
         p.effective_init_method = Some(p.init_method.unwrap_or(VolumeMethod::None));
         p.effective_wipe_method = Some(p.wipe_method.unwrap_or(wipe));

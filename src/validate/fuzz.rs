@@ -32,7 +32,16 @@ impl Rng {
     }
 }
 
-const NAMES: &[&str] = &["aerocluster", "a", "x-1", "Bad_Name", "", "1abc", "a-very-long-cluster-name-that-is-far-too-long-for-racks", "ok-"];
+const NAMES: &[&str] = &[
+    "aerocluster",
+    "a",
+    "x-1",
+    "Bad_Name",
+    "",
+    "1abc",
+    "a-very-long-cluster-name-that-is-far-too-long-for-racks",
+    "ok-",
+];
 const IMAGES: &[&str] = &[
     "aerospike/aerospike-server-enterprise:7.1.0.0",
     "aerospike/aerospike-server-enterprise:6.0.0.1",
@@ -45,15 +54,76 @@ const IMAGES: &[&str] = &[
     "",
 ];
 const KEYS: &[&str] = &[
-    "service", "network", "namespaces", "logging", "security", "xdr", "port", "tls-port", "tls-name", "heartbeat",
-    "fabric", "name", "replication-factor", "strong-consistency", "storage-engine", "devices", "files", "type",
-    "mode", "access-port", "cluster-name", "node-id", "rack-id", "proto-fd-max", "any", "data-size", "sets", "tls",
-    "index-type", "mounts", "work-directory", "enable-quotas", "garbage", "service-threads", "memory-size",
+    "service",
+    "network",
+    "namespaces",
+    "logging",
+    "security",
+    "xdr",
+    "port",
+    "tls-port",
+    "tls-name",
+    "heartbeat",
+    "fabric",
+    "name",
+    "replication-factor",
+    "strong-consistency",
+    "storage-engine",
+    "devices",
+    "files",
+    "type",
+    "mode",
+    "access-port",
+    "cluster-name",
+    "node-id",
+    "rack-id",
+    "proto-fd-max",
+    "any",
+    "data-size",
+    "sets",
+    "tls",
+    "index-type",
+    "mounts",
+    "work-directory",
+    "enable-quotas",
+    "garbage",
+    "service-threads",
+    "memory-size",
 ];
 const STRINGS: &[&str] = &[
-    "", "test", "mesh", "multicast", "memory", "device", "flash", "/dev/xvdf", "/dev/xvdg:/dev/xvdh", "/opt/aerospike/x.dat",
-    "rel.dat", "info", "verbose", "any", "false", "t1", "50%", "1Gi", "abc", "aerocluster", "ENV_NODE_ID", "Block",
-    "Filesystem", "sys-admin", "user-admin", "read.test", "admin", "10.0.0.0/8", "::1", "2", "-1", "120%", "500m",
+    "",
+    "test",
+    "mesh",
+    "multicast",
+    "memory",
+    "device",
+    "flash",
+    "/dev/xvdf",
+    "/dev/xvdg:/dev/xvdh",
+    "/opt/aerospike/x.dat",
+    "rel.dat",
+    "info",
+    "verbose",
+    "any",
+    "false",
+    "t1",
+    "50%",
+    "1Gi",
+    "abc",
+    "aerocluster",
+    "ENV_NODE_ID",
+    "Block",
+    "Filesystem",
+    "sys-admin",
+    "user-admin",
+    "read.test",
+    "admin",
+    "10.0.0.0/8",
+    "::1",
+    "2",
+    "-1",
+    "120%",
+    "500m",
 ];
 
 fn random_scalar(r: &mut Rng) -> Value {
@@ -117,9 +187,18 @@ fn volume(r: &mut Rng, i: usize) -> Value {
         1 => json!({"secret": {"secretName": "s"}}),
         2 => json!({}),
         3 => json!({"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "1Gi"}, "emptyDir": {}}),
-        _ => json!({"persistentVolume": {"storageClass": "ssd", "volumeMode": r.pick(&["Block", "Filesystem"]), "size": r.pick(&["1Gi", "5Gi"])}}),
+        _ => {
+            json!({"persistentVolume": {"storageClass": "ssd", "volumeMode": r.pick(&["Block", "Filesystem"]), "size": r.pick(&["1Gi", "5Gi"])}})
+        }
     };
-    let path = *r.pick(&["/dev/xvdf", "/opt/aerospike", "/opt/aerospike/data", "/etc/aerospike/secret", "/etc/aerospike", "rel"]);
+    let path = *r.pick(&[
+        "/dev/xvdf",
+        "/opt/aerospike",
+        "/opt/aerospike/data",
+        "/etc/aerospike/secret",
+        "/etc/aerospike",
+        "rel",
+    ]);
     let mut v = json!({"name": name, "source": source, "aerospike": {"path": path}});
     if r.chance(20) {
         v["initMethod"] = json!(*r.pick(&["none", "dd", "deleteFiles", "blkdiscard", "headerCleanup"]));
@@ -183,7 +262,8 @@ fn tame_cluster(r: &mut Rng) -> Value {
         spec["rackConfig"] = json!({"racks": racks, "namespaces": ["test"]});
     }
     if security {
-        spec["aerospikeAccessControl"] = json!({"users": [{"name": "admin", "secretName": "auth", "roles": ["sys-admin", "user-admin"]}]});
+        spec["aerospikeAccessControl"] =
+            json!({"users": [{"name": "admin", "secretName": "auth", "roles": ["sys-admin", "user-admin"]}]});
     }
     json!({
         "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
@@ -392,7 +472,9 @@ fn arbitrary_and_mutated_specs() {
         }
         cases += 1;
     }
-    eprintln!("fuzz: {cases} cases through defaulting + validation ({valid} valid, {updates} updates); {unparsable} generated objects did not parse");
+    eprintln!(
+        "fuzz: {cases} cases through defaulting + validation ({valid} valid, {updates} updates); {unparsable} generated objects did not parse"
+    );
     assert!(cases >= 5000, "only {cases} cases");
     assert!(valid >= 500, "the generator should reach valid objects too ({valid})");
 }

@@ -64,7 +64,11 @@ pub(super) fn check(new: &AerospikeCluster, old: &AerospikeCluster, out: &mut Ve
         if sec(ng) != sec(og) {
             out.push(FieldError::new(
                 "spec.aerospikeConfig.security",
-                if sec(ng) { "cannot enable security on an existing cluster" } else { "cannot disable security on an existing cluster" },
+                if sec(ng) {
+                    "cannot enable security on an existing cluster"
+                } else {
+                    "cannot disable security on an existing cluster"
+                },
             ));
         }
     }

@@ -378,13 +378,75 @@ pub(crate) const SECURITY: &[(&str, Kind)] = &[
 
 /// Logging contexts (any key of a logging entry other than name, facility, path and tag).
 const LOG_CONTEXTS: &[&str] = &[
-    "aggr", "alloc", "any", "appeal", "arenax", "as", "audit", "batch", "batch-sub", "bin", "clustering", "config",
-    "deprecation", "drv-mem", "drv_pmem", "drv_ssd", "exchange", "exp", "fabric", "flat", "geo", "hardware", "hb",
-    "health", "hlc", "index", "info", "info-command", "info-port", "key-busy", "masking", "migrate", "misc",
-    "mrt-audit", "mrt-monitor", "msg", "namespace", "nsup", "os", "particle", "partition", "proto", "proxy",
-    "proxy-divert", "query", "rbuffer", "record", "roster", "rw", "rw-client", "scan", "secrets", "security",
-    "service", "service-list", "sindex", "skew", "smd", "socket", "storage", "tls", "truncate", "tsvc", "udf",
-    "vault", "vmapx", "xdr", "xdr-client", "xmem",
+    "aggr",
+    "alloc",
+    "any",
+    "appeal",
+    "arenax",
+    "as",
+    "audit",
+    "batch",
+    "batch-sub",
+    "bin",
+    "clustering",
+    "config",
+    "deprecation",
+    "drv-mem",
+    "drv_pmem",
+    "drv_ssd",
+    "exchange",
+    "exp",
+    "fabric",
+    "flat",
+    "geo",
+    "hardware",
+    "hb",
+    "health",
+    "hlc",
+    "index",
+    "info",
+    "info-command",
+    "info-port",
+    "key-busy",
+    "masking",
+    "migrate",
+    "misc",
+    "mrt-audit",
+    "mrt-monitor",
+    "msg",
+    "namespace",
+    "nsup",
+    "os",
+    "particle",
+    "partition",
+    "proto",
+    "proxy",
+    "proxy-divert",
+    "query",
+    "rbuffer",
+    "record",
+    "roster",
+    "rw",
+    "rw-client",
+    "scan",
+    "secrets",
+    "security",
+    "service",
+    "service-list",
+    "sindex",
+    "skew",
+    "smd",
+    "socket",
+    "storage",
+    "tls",
+    "truncate",
+    "tsvc",
+    "udf",
+    "vault",
+    "vmapx",
+    "xdr",
+    "xdr-client",
+    "xmem",
 ];
 
 const FACILITIES: &[&str] = &[
@@ -596,10 +658,9 @@ fn check_logging(v: &Value, path: &str, out: &mut Vec<FieldError>) {
                         out.push(wrong(&kp, "a string", value));
                     }
                 }
-                "facility" | "path" | "tag" if !syslog => out.push(FieldError::new(
-                    &kp,
-                    format!("{key} applies only to the log sink named syslog"),
-                )),
+                "facility" | "path" | "tag" if !syslog => {
+                    out.push(FieldError::new(&kp, format!("{key} applies only to the log sink named syslog")))
+                }
                 "facility" => check_value(value, Enum(FACILITIES), &kp, None, out),
                 "path" | "tag" => check_value(value, Str, &kp, None, out),
                 context if LOG_CONTEXTS.contains(&context) => match value.as_str() {
@@ -634,10 +695,8 @@ fn unknown<'a>(path: &str, key: &str, known: impl Iterator<Item = &'a str>, sect
 pub(crate) fn suggestion<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> String {
     let key_l = key.to_ascii_lowercase();
     let limit = if key_l.len() >= 6 { 2.max(key_l.len() / 4) } else { 1 };
-    let best = known
-        .map(|k| (edit_distance(&key_l, k), k))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, k)| (*d, k.len()));
+    let best =
+        known.map(|k| (edit_distance(&key_l, k), k)).filter(|(d, _)| *d <= limit).min_by_key(|(d, k)| (*d, k.len()));
     match best {
         Some((_, k)) => format!("; did you mean {k:?}?"),
         None => String::new(),
@@ -653,8 +712,8 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {

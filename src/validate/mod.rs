@@ -266,7 +266,10 @@ fn check_racks(spec: &AerospikeClusterSpec, major: Option<u64>, out: &mut Vec<Fi
     for (i, rack) in rc.racks.iter().enumerate() {
         let path = format!("spec.rackConfig.racks[{i}]");
         if let Some(first) = ids.insert(rack.id, i) {
-            out.push(FieldError::new(format!("{path}.id"), format!("rack id {} is already used by racks[{first}]", rack.id)));
+            out.push(FieldError::new(
+                format!("{path}.id"),
+                format!("rack id {} is already used by racks[{first}]", rack.id),
+            ));
         }
         if rack.id == 0 && (rc.racks.len() > 1 || !is_bare_default_rack(rack)) {
             out.push(FieldError::new(
@@ -343,7 +346,10 @@ pub(crate) fn rack_views<'a>(c: &'a AerospikeCluster, out: &mut Vec<FieldError>)
             let index = rack.map(|_| i);
             let id = rack.map_or(0, |r| r.id);
             let own = rack.and_then(|r| r.aerospike_config.as_ref()).filter(|v| !v.is_null());
-            let config = global.and_then(|g| {
+            // A rack overriding network or security is refused as such (check_racks); its merged config would
+            // only add confusing conflicts with the global defaults.
+            let overrides_shared = own.is_some_and(|o| o.get("network").is_some() || o.get("security").is_some());
+            let config = global.filter(|_| !overrides_shared).and_then(|g| {
                 let mut merged = match own {
                     Some(r) => conf::merge_rack_config(g, r),
                     None => g.clone(),
@@ -388,11 +394,7 @@ fn dig<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
 
 /// Index of the namespace named `name` in a config's namespaces list.
 fn ns_index(config: Option<&Value>, name: &str) -> Option<usize> {
-    config?
-        .get("namespaces")?
-        .as_array()?
-        .iter()
-        .position(|ns| ns.get("name").and_then(Value::as_str) == Some(name))
+    config?.get("namespaces")?.as_array()?.iter().position(|ns| ns.get("name").and_then(Value::as_str) == Some(name))
 }
 
 /// The spec path of a namespace field (`keys` below the namespace entry) as the user wrote it: the rack's
@@ -413,10 +415,9 @@ pub(crate) fn ns_path(spec: &AerospikeClusterSpec, rack: &RackView, name: &str, 
     }
     if let Some(g) = global
         && let Some(i) = ns_index(Some(g), name)
+        && (defines(g, i) || in_rack.is_none() || rack.path().is_none())
     {
-        if defines(g, i) || in_rack.is_none() || rack.path().is_none() {
-            return global_path(i);
-        }
+        return global_path(i);
     }
     match in_rack {
         Some((_, i)) if rack.path().is_some() => rack_path(i),
@@ -455,7 +456,7 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
             .storage
             .volumes
             .iter()
-            .filter(|v| !v.source.persistent_volume.as_ref().is_some_and(|pv| pv.volume_mode == "Block"))
+            .filter(|v| v.source.persistent_volume.as_ref().is_none_or(|pv| pv.volume_mode != "Block"))
             .filter_map(|v| v.aerospike.as_ref().map(|a| a.path.as_str()))
             .collect();
         let mut used: BTreeMap<String, String> = BTreeMap::new();
@@ -537,7 +538,9 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
                     continue;
                 }
                 let mounts: Vec<(usize, &str)> = match it.get("mounts") {
-                    Some(Value::Array(items)) => items.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|s| (i, s))).collect(),
+                    Some(Value::Array(items)) => {
+                        items.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|s| (i, s))).collect()
+                    }
                     Some(Value::String(s)) => vec![(0, s.as_str())],
                     _ => Vec::new(),
                 };
@@ -575,7 +578,10 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
             if !all_names.contains(ns) {
                 out.push(FieldError::new(
                     format!("spec.rackConfig.namespaces[{i}]"),
-                    format!("no namespace named {ns:?} in aerospikeConfig{}", keys::suggestion(ns, all_names.iter().map(String::as_str))),
+                    format!(
+                        "no namespace named {ns:?} in aerospikeConfig{}",
+                        keys::suggestion(ns, all_names.iter().map(String::as_str))
+                    ),
                 ));
             }
         }
@@ -648,7 +654,10 @@ fn check_batches(spec: &AerospikeClusterSpec, racks: &[RackView], out: &mut Vec<
             } else if ns.replication_factor < 2 && reported.insert(ns.name.clone()) {
                 out.push(FieldError::new(
                     &path,
-                    format!("namespace {:?} has replication-factor 1: batches need a second copy in another rack", ns.name),
+                    format!(
+                        "namespace {:?} has replication-factor 1: batches need a second copy in another rack",
+                        ns.name
+                    ),
                 ));
             }
         }
@@ -772,7 +781,10 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
                 }
                 Some((name, scoped)) if parts.len() > 1 => {
                     if !scoped {
-                        out.push(FieldError::new(&pp, format!("{name} is a global privilege: it takes no namespace or set")));
+                        out.push(FieldError::new(
+                            &pp,
+                            format!("{name} is a global privilege: it takes no namespace or set"),
+                        ));
                     } else if !namespaces.contains(parts[1]) {
                         out.push(FieldError::new(&pp, format!("no namespace named {:?} in aerospikeConfig", parts[1])));
                     } else if parts.len() == 3 && parts[2].trim().is_empty() {
@@ -833,7 +845,9 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
                 format!("required: the password of user {:?} comes from this Secret (key password)", user.name),
             ));
         }
-        if user.name == "admin" && user.roles.iter().any(|r| r == "sys-admin") && user.roles.iter().any(|r| r == "user-admin")
+        if user.name == "admin"
+            && user.roles.iter().any(|r| r == "sys-admin")
+            && user.roles.iter().any(|r| r == "user-admin")
         {
             admin_ok = true;
         }

@@ -51,7 +51,7 @@ mod tests {
         assert_eq!(parse("2Gi"), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
         assert_eq!(parse("1.5G"), Some(1.5e9));
         assert_eq!(parse("1e3"), Some(1000.0));
-        assert_eq!(parse("64Mi").unwrap() < parse("1Gi").unwrap(), true);
+        assert!(parse("64Mi").unwrap() < parse("1Gi").unwrap());
         assert_eq!(parse("abc"), None);
         assert_eq!(parse("1Zi"), None);
         assert_eq!(parse(""), None);

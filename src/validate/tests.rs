@@ -73,11 +73,7 @@ fn set(v: &mut Value, pointer: &str, value: Value) {
         }
         Value::Array(a) => {
             let i: usize = key.parse().unwrap();
-            if i == a.len() {
-                a.push(value)
-            } else {
-                a[i] = value
-            }
+            if i == a.len() { a.push(value) } else { a[i] = value }
         }
         _ => panic!("{parent} is a scalar"),
     }
@@ -124,9 +120,24 @@ fn display_is_path_colon_message() {
 
 #[test]
 fn image_edition_and_version() {
-    refused(&with("/spec/image", json!("aerospike/aerospike-server:7.1.0.0")), None, "spec.image", "not an Aerospike Enterprise or Federal image");
-    refused(&with("/spec/image", json!("aerospike/aerospike-server-enterprise:5.7.0.17")), None, "spec.image", "older than 6.0");
-    refused(&with("/spec/image", json!("aerospike/aerospike-server-enterprise:latest")), None, "spec.image", "tag \"latest\" does not name a server version");
+    refused(
+        &with("/spec/image", json!("aerospike/aerospike-server:7.1.0.0")),
+        None,
+        "spec.image",
+        "not an Aerospike Enterprise or Federal image",
+    );
+    refused(
+        &with("/spec/image", json!("aerospike/aerospike-server-enterprise:5.7.0.17")),
+        None,
+        "spec.image",
+        "older than 6.0",
+    );
+    refused(
+        &with("/spec/image", json!("aerospike/aerospike-server-enterprise:latest")),
+        None,
+        "spec.image",
+        "tag \"latest\" does not name a server version",
+    );
     refused(&with("/spec/image", json!("aerospike/aerospike-server-enterprise")), None, "spec.image", "without a tag");
     accepted(&with("/spec/image", json!("aerospike/aerospike-server-enterprise:6.0.0.1")), None);
     accepted(&with("/spec/image", json!("registry.local:5000/aerospike/aerospike-server-enterprise:7.2.0.1")), None);
@@ -142,7 +153,12 @@ fn keys_removed_in_7_are_refused_for_7_images_only() {
     let mut v = valid_json();
     v["spec"]["aerospikeConfig"]["namespaces"][1]["memory-size"] = json!(1073741824);
     v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] = json!({"type": "memory"});
-    refused(&cluster(v.clone()), None, "spec.aerospikeConfig.namespaces[1].memory-size", "removed in Aerospike server 7.0");
+    refused(
+        &cluster(v.clone()),
+        None,
+        "spec.aerospikeConfig.namespaces[1].memory-size",
+        "removed in Aerospike server 7.0",
+    );
     v["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:6.4.0.7");
     accepted(&cluster(v), None);
 }
@@ -171,9 +187,19 @@ fn cluster_name_rules() {
 #[test]
 fn size_and_int_or_percent_fields() {
     refused(&with("/spec/size", json!(0)), None, "spec.size", "not between 1 and 256");
-    refused(&with("/spec/maxUnavailable", json!("lots")), None, "spec.maxUnavailable", "neither a number nor a percentage");
+    refused(
+        &with("/spec/maxUnavailable", json!("lots")),
+        None,
+        "spec.maxUnavailable",
+        "neither a number nor a percentage",
+    );
     refused(&with("/spec/maxUnavailable", json!(-1)), None, "spec.maxUnavailable", "negative");
-    refused(&with("/spec/rackConfig/maxIgnorablePods", json!("120%")), None, "spec.rackConfig.maxIgnorablePods", "percentage");
+    refused(
+        &with("/spec/rackConfig/maxIgnorablePods", json!("120%")),
+        None,
+        "spec.rackConfig.maxIgnorablePods",
+        "percentage",
+    );
     accepted(&with("/spec/rackConfig/maxIgnorablePods", json!("10%")), None);
 }
 
@@ -202,15 +228,27 @@ fn strong_consistency_replication_factor_vs_size() {
 #[test]
 fn strong_consistency_namespaces_are_the_same_in_every_rack() {
     let mut v = valid_json();
-    v["spec"]["rackConfig"]["racks"][1]["aerospikeConfig"] = json!({"namespaces": [{"name": "test", "strong-consistency": true}]});
-    refused(&cluster(v.clone()), None, "spec.rackConfig.racks[1].aerospikeConfig.namespaces", "same strong-consistency namespaces");
-    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] = json!({"namespaces": [{"name": "test", "strong-consistency": true}]});
+    v["spec"]["rackConfig"]["racks"][1]["aerospikeConfig"] =
+        json!({"namespaces": [{"name": "test", "strong-consistency": true}]});
+    refused(
+        &cluster(v.clone()),
+        None,
+        "spec.rackConfig.racks[1].aerospikeConfig.namespaces",
+        "same strong-consistency namespaces",
+    );
+    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] =
+        json!({"namespaces": [{"name": "test", "strong-consistency": true}]});
     accepted(&cluster(v), None);
 }
 
 #[test]
 fn max_unavailable_below_the_smallest_replication_factor() {
-    refused(&with("/spec/maxUnavailable", json!(2)), None, "spec.maxUnavailable", "not below the smallest replication factor 2");
+    refused(
+        &with("/spec/maxUnavailable", json!(2)),
+        None,
+        "spec.maxUnavailable",
+        "not below the smallest replication factor 2",
+    );
     refused(&with("/spec/maxUnavailable", json!("50%")), None, "spec.maxUnavailable", "50% (2 pods of 3)");
     accepted(&with("/spec/maxUnavailable", json!(1)), None);
     accepted(&with("/spec/maxUnavailable", json!("33%")), None);
@@ -245,11 +283,22 @@ fn namespace_devices_are_block_volumes_of_the_rack_storage() {
     // a rack with its own storage is checked against it
     let mut v = valid_json();
     v["spec"]["rackConfig"]["racks"][1]["storage"] = json!({"volumes": []});
-    refused(&cluster(v), None, "spec.aerospikeConfig.namespaces[0].storage-engine.devices[0]", "spec.rackConfig.racks[1].storage.volumes");
+    refused(
+        &cluster(v),
+        None,
+        "spec.aerospikeConfig.namespaces[0].storage-engine.devices[0]",
+        "spec.rackConfig.racks[1].storage.volumes",
+    );
     // one device, one namespace
     let mut v = valid_json();
-    v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] = json!({"type": "device", "devices": ["/dev/xvdf"]});
-    refused(&cluster(v), None, "spec.aerospikeConfig.namespaces[1].storage-engine.devices[0]", "already used by namespace \"test\"");
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] =
+        json!({"type": "device", "devices": ["/dev/xvdf"]});
+    refused(
+        &cluster(v),
+        None,
+        "spec.aerospikeConfig.namespaces[1].storage-engine.devices[0]",
+        "already used by namespace \"test\"",
+    );
 }
 
 #[test]
@@ -273,12 +322,22 @@ fn namespace_files_live_on_filesystem_volumes() {
     v["spec"]["aerospikeConfig"]["namespaces"][1]["storage-engine"] = file_ns("/opt/aerospike/data/mem.dat");
     v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] =
         json!({"namespaces": [{"name": "mem", "storage-engine": {"files": ["/mnt/mem.dat"]}}]});
-    refused(&cluster(v), None, "spec.rackConfig.racks[0].aerospikeConfig.namespaces[0].storage-engine.files[0]", "not on a volume");
+    refused(
+        &cluster(v),
+        None,
+        "spec.rackConfig.racks[0].aerospikeConfig.namespaces[0].storage-engine.files[0]",
+        "not on a volume",
+    );
 }
 
 #[test]
 fn rack_enabled_namespaces_exist() {
-    refused(&with("/spec/rackConfig/namespaces", json!(["tset"])), None, "spec.rackConfig.namespaces[0]", "did you mean \"test\"?");
+    refused(
+        &with("/spec/rackConfig/namespaces", json!(["tset"])),
+        None,
+        "spec.rackConfig.namespaces[0]",
+        "did you mean \"test\"?",
+    );
     accepted(&with("/spec/rackConfig/namespaces", json!(["test", "mem"])), None);
 }
 
@@ -297,7 +356,12 @@ fn racks_cannot_override_network_or_security() {
 
 #[test]
 fn rack_id_zero_is_reserved() {
-    refused(&with("/spec/rackConfig/racks/0/id", json!(0)), None, "spec.rackConfig.racks[0].id", "reserved for the default rack");
+    refused(
+        &with("/spec/rackConfig/racks/0/id", json!(0)),
+        None,
+        "spec.rackConfig.racks[0].id",
+        "reserved for the default rack",
+    );
 }
 
 #[test]
@@ -308,7 +372,12 @@ fn batch_sizes_need_two_racks() {
     v["spec"]["rackConfig"]["namespaces"] = json!(["test", "mem"]);
     accepted(&cluster(v.clone()), None);
     v["spec"]["rackConfig"]["racks"] = json!([{"id": 1}]);
-    refused(&cluster(v.clone()), None, "spec.rackConfig.rollingUpdateBatchSize", "needs at least two racks (there are 1)");
+    refused(
+        &cluster(v.clone()),
+        None,
+        "spec.rackConfig.rollingUpdateBatchSize",
+        "needs at least two racks (there are 1)",
+    );
     refused(&cluster(v.clone()), None, "spec.rackConfig.scaleDownBatchSize", "needs at least two racks");
     // and every namespace rack-aware
     v["spec"]["rackConfig"]["racks"] = json!([{"id": 1}, {"id": 2}]);
@@ -380,7 +449,12 @@ fn unknown_and_mistyped_keys() {
         "spec.aerospikeConfig.namespaces[0].conflict-resolution-policy",
         "did you mean \"generation\"?",
     );
-    refused(&with("/spec/aerospikeConfig/servce", json!({})), None, "spec.aerospikeConfig.servce", "did you mean \"service\"?");
+    refused(
+        &with("/spec/aerospikeConfig/servce", json!({})),
+        None,
+        "spec.aerospikeConfig.servce",
+        "did you mean \"service\"?",
+    );
     // rack overrides are checked too
     refused(
         &with("/spec/rackConfig/racks/1/aerospikeConfig", json!({"service": {"migrate-thread": 2}})),
@@ -414,7 +488,12 @@ fn syslog_fields_only_on_syslog() {
 
 #[test]
 fn access_control_admin_roles_and_secrets() {
-    refused(&with("/spec/aerospikeAccessControl", json!(null)), None, "spec.aerospikeAccessControl", "required when security is enabled");
+    refused(
+        &with("/spec/aerospikeAccessControl", json!(null)),
+        None,
+        "spec.aerospikeAccessControl",
+        "required when security is enabled",
+    );
     refused(
         &with("/spec/aerospikeAccessControl/users/0/roles", json!(["sys-admin"])),
         None,
@@ -470,8 +549,14 @@ fn access_control_admin_roles_and_secrets() {
         "enable-quotas",
     );
     let mut pki = valid_json();
-    pki["spec"]["aerospikeAccessControl"]["users"][1] = json!({"name": "app", "authMode": "PKIOnly", "secretName": "s", "roles": ["reader"]});
-    refused(&cluster(pki.clone()), None, "spec.aerospikeAccessControl.users[1].secretName", "must be empty for a PKIOnly user");
+    pki["spec"]["aerospikeAccessControl"]["users"][1] =
+        json!({"name": "app", "authMode": "PKIOnly", "secretName": "s", "roles": ["reader"]});
+    refused(
+        &cluster(pki.clone()),
+        None,
+        "spec.aerospikeAccessControl.users[1].secretName",
+        "must be empty for a PKIOnly user",
+    );
     pki["spec"]["aerospikeAccessControl"]["users"][1].as_object_mut().unwrap().remove("secretName");
     accepted(&cluster(pki), None);
     // without security, access control is not required
@@ -492,13 +577,19 @@ fn limits_not_below_requests() {
         "limit 1Gi is below the request 2Gi",
     );
     refused(
-        &with("/spec/podSpec/aerospikeInitContainer", json!({"resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "100m"}}})),
+        &with(
+            "/spec/podSpec/aerospikeInitContainer",
+            json!({"resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "100m"}}}),
+        ),
         None,
         "spec.podSpec.aerospikeInitContainer.resources.limits.cpu",
         "below the request 500m",
     );
     refused(
-        &with("/spec/podSpec/sidecars", json!([{"name": "exporter", "image": "x:1", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}])),
+        &with(
+            "/spec/podSpec/sidecars",
+            json!([{"name": "exporter", "image": "x:1", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}]),
+        ),
         None,
         "spec.podSpec.sidecars[0].resources.limits.cpu",
         "below the request 2",
@@ -525,11 +616,26 @@ fn tls_names_and_ports_are_immutable() {
     accepted(&old, None);
     let mut v = tls.clone();
     v["spec"]["aerospikeConfig"]["network"]["service"]["tls-name"] = json!("t2");
-    refused(&cluster(v), Some(&old), "spec.aerospikeConfig.network.service.tls-name", "cannot change from \"t1\" to \"t2\"");
+    refused(
+        &cluster(v),
+        Some(&old),
+        "spec.aerospikeConfig.network.service.tls-name",
+        "cannot change from \"t1\" to \"t2\"",
+    );
     let mut v = tls.clone();
     v["spec"]["aerospikeConfig"]["network"]["service"]["tls-port"] = json!(4334);
-    refused(&cluster(v), Some(&old), "spec.aerospikeConfig.network.service.tls-port", "cannot change from 4333 to 4334");
-    refused(&with("/spec/aerospikeConfig/network/heartbeat/port", json!(3012)), Some(&valid()), "spec.aerospikeConfig.network.heartbeat.port", "cannot change");
+    refused(
+        &cluster(v),
+        Some(&old),
+        "spec.aerospikeConfig.network.service.tls-port",
+        "cannot change from 4333 to 4334",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/network/heartbeat/port", json!(3012)),
+        Some(&valid()),
+        "spec.aerospikeConfig.network.heartbeat.port",
+        "cannot change",
+    );
     // with both a plain and a TLS port, one may go
     let mut v = tls.clone();
     v["spec"]["aerospikeConfig"]["network"]["service"].as_object_mut().unwrap().remove("port");
@@ -584,7 +690,12 @@ fn persistent_volumes_change_only_with_a_new_revision() {
     let pv = json!({"name": "data", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
         "aerospike": {"path": "/data"}});
     let added = with("/spec/storage/volumes/3", pv.clone());
-    refused(&added, Some(&valid()), "spec.storage.volumes[3]", "persistent volume \"data\" is added without a new revision of rack 1, 2");
+    refused(
+        &added,
+        Some(&valid()),
+        "spec.storage.volumes[3]",
+        "persistent volume \"data\" is added without a new revision of rack 1, 2",
+    );
     // a new revision on every rack using the global storage allows it
     let mut v = valid_json();
     v["spec"]["storage"]["volumes"].as_array_mut().unwrap().push(pv);
@@ -607,7 +718,13 @@ fn persistent_volumes_change_only_with_a_new_revision() {
     );
     // policies and non-persistent volumes may change
     accepted(&with("/spec/storage/volumes/0/cascadeDelete", json!(true)), Some(&valid()));
-    accepted(&with("/spec/storage/volumes/3", json!({"name": "extra", "source": {"emptyDir": {}}, "aerospike": {"path": "/x"}})), Some(&valid()));
+    accepted(
+        &with(
+            "/spec/storage/volumes/3",
+            json!({"name": "extra", "source": {"emptyDir": {}}, "aerospike": {"path": "/x"}}),
+        ),
+        Some(&valid()),
+    );
 }
 
 #[test]
@@ -628,8 +745,18 @@ fn build_refusals_come_with_their_paths() {
         "spec.podSpec.sidecars[0].name",
         "operator container",
     );
-    refused(&with("/spec/aerospikeConfig/network/heartbeat/mode", json!("multicast")), None, "spec.aerospikeConfig.network.heartbeat.mode", "mesh");
-    refused(&with("/spec/aerospikeConfig/network/fabric", json!(null)), None, "spec.aerospikeConfig.network.fabric", "missing");
+    refused(
+        &with("/spec/aerospikeConfig/network/heartbeat/mode", json!("multicast")),
+        None,
+        "spec.aerospikeConfig.network.heartbeat.mode",
+        "mesh",
+    );
+    refused(
+        &with("/spec/aerospikeConfig/network/fabric", json!(null)),
+        None,
+        "spec.aerospikeConfig.network.fabric",
+        "missing",
+    );
 }
 
 // --- the applied view ---------------------------------------------------------------------------------------
@@ -711,7 +838,8 @@ fn defaults_apply_to_the_default_rack_and_rack_overrides() {
 fn defaulting_is_idempotent_and_does_not_change_what_is_built() {
     let ctx = crate::build::BuildContext { init_image: "op:1".into() };
     let mut v = valid_json();
-    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] = json!({"namespaces": [{"name": "mem", "replication-factor": 3}]});
+    v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] =
+        json!({"namespaces": [{"name": "mem", "replication-factor": 3}]});
     for c in [valid(), cluster(v)] {
         let mut once = c.clone();
         default_cluster(&mut once);

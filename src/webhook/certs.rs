@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     SanType,
@@ -193,7 +193,8 @@ pub fn renew(s: &Stored, names: &[String], now: OffsetDateTime) -> anyhow::Resul
     let key = KeyPair::generate().context("generating the webhook serving key")?;
     let mut p = CertificateParams::default();
     p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name.push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("aerospike-operator-webhook"));
+    p.distinguished_name
+        .push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("aerospike-operator-webhook"));
     p.subject_alt_names = names
         .iter()
         .map(|n| match n.parse::<IpAddr>() {
@@ -205,7 +206,8 @@ pub fn renew(s: &Stored, names: &[String], now: OffsetDateTime) -> anyhow::Resul
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     p.use_authority_key_identifier_extension = true;
     p.not_before = not_before;
-    let cert_not_after = (now + CERT_LIFETIME).min(OffsetDateTime::from_unix_timestamp(next.ca_not_after).unwrap_or(now + CERT_LIFETIME));
+    let cert_not_after = (now + CERT_LIFETIME)
+        .min(OffsetDateTime::from_unix_timestamp(next.ca_not_after).unwrap_or(now + CERT_LIFETIME));
     p.not_after = cert_not_after;
     let cert = p.signed_by(&key, &issuer).context("signing the webhook serving certificate")?;
     next.cert_pem = cert.pem();
@@ -231,8 +233,12 @@ pub async fn ensure(client: &Client, namespace: &str, names: &[String]) -> anyho
         let result = match &existing {
             None => api.create(&PostParams::default(), &next.to_secret(namespace, None)).await,
             Some(s) => {
-                api.replace(SECRET_NAME, &PostParams::default(), &next.to_secret(namespace, s.metadata.resource_version.clone()))
-                    .await
+                api.replace(
+                    SECRET_NAME,
+                    &PostParams::default(),
+                    &next.to_secret(namespace, s.metadata.resource_version.clone()),
+                )
+                .await
             }
         };
         match result {

@@ -110,11 +110,17 @@ impl WebhookArgs {
             (Some(_), Some(_)) => anyhow::bail!("--webhook-service and --webhook-url exclude each other"),
         };
         if self.webhook_register && target.is_none() {
-            anyhow::bail!("--webhook-register needs --webhook-service name.namespace or --webhook-url https://HOST:PORT");
+            anyhow::bail!(
+                "--webhook-register needs --webhook-service name.namespace or --webhook-url https://HOST:PORT"
+            );
         }
         Ok(Some(WebhookConfig {
             addr: self.webhook_addr,
-            certs: if self.webhook_self_signed { CertSource::SelfSigned } else { CertSource::Dir(self.webhook_cert_dir.clone()) },
+            certs: if self.webhook_self_signed {
+                CertSource::SelfSigned
+            } else {
+                CertSource::Dir(self.webhook_cert_dir.clone())
+            },
             register: self.webhook_register,
             target,
             namespace: namespace.to_string(),
@@ -126,10 +132,10 @@ impl WebhookArgs {
 // ---------------------------------------------------------------------------------------------------------------
 // Admission.
 
-fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, AdmissionResponse> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-        .map_err(|e| AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")))?;
-    review.try_into().map_err(|_| AdmissionResponse::invalid("AdmissionReview without a request"))
+fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(|e| format!("not an AdmissionReview: {e}"))?;
+    review.try_into().map_err(|_| "AdmissionReview without a request".to_string())
 }
 
 fn cluster_of(obj: &DynamicObject, namespace: Option<&String>) -> Result<(Value, AerospikeCluster), String> {
@@ -201,10 +207,7 @@ pub fn validate_review(req: &AdmissionRequest<DynamicObject>) -> AdmissionRespon
         Err(e) => return deny(req, format!("spec: cannot read the AerospikeCluster: {e}")),
     };
     let old = match (&req.operation, &req.old_object) {
-        (Operation::Update, Some(o)) => match cluster_of(o, req.namespace.as_ref()) {
-            Ok(x) => Some(x),
-            Err(_) => None,
-        },
+        (Operation::Update, Some(o)) => cluster_of(o, req.namespace.as_ref()).ok(),
         _ => None,
     };
     if let Some((old_raw, _)) = &old {
@@ -232,7 +235,7 @@ pub fn review(path: &str, body: &[u8]) -> Vec<u8> {
     let response = match parse_review(body) {
         Ok(req) if path == MUTATE_PATH => mutate(&req),
         Ok(req) => validate_review(&req),
-        Err(invalid) => invalid,
+        Err(reason) => AdmissionResponse::invalid(reason),
     };
     serde_json::to_vec(&response.into_review()).unwrap_or_default()
 }
@@ -259,11 +262,17 @@ pub async fn serve(
 
 /// Runs the webhook server with its certificate management and (optionally) its registration, until
 /// `shutdown`. With a certificate directory that is still empty, it waits for the files before listening.
-pub async fn run(client: Client, cfg: WebhookConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    client: Client,
+    cfg: WebhookConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = tls::CertStore::new();
-    let names = cfg.target.as_ref().map(register::Target::certificate_names).unwrap_or_else(|| {
-        vec!["localhost".to_string(), "127.0.0.1".to_string()]
-    });
+    let names = cfg
+        .target
+        .as_ref()
+        .map(register::Target::certificate_names)
+        .unwrap_or_else(|| vec!["localhost".to_string(), "127.0.0.1".to_string()]);
     let ca_bundle: Option<Vec<u8>> = match &cfg.certs {
         CertSource::Dir(dir) => {
             let mut last = None;

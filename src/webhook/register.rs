@@ -8,8 +8,8 @@ use k8s_openapi::api::admissionregistration::v1::{
     ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use tracing::info;
 
 use super::{MUTATE_PATH, VALIDATE_PATH};
@@ -112,7 +112,9 @@ fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
         labels: Some(
-            [(crate::build::LABEL_MANAGED_BY.to_string(), crate::build::MANAGER_NAME.to_string())].into_iter().collect(),
+            [(crate::build::LABEL_MANAGED_BY.to_string(), crate::build::MANAGER_NAME.to_string())]
+                .into_iter()
+                .collect(),
         ),
         ..Default::default()
     }
@@ -253,6 +255,9 @@ mod tests {
         let u = Target::parse_url("https://127.0.0.1:9443").unwrap();
         let v = serde_json::to_value(validating_configuration(&u, None)).unwrap();
         assert_eq!(v["webhooks"][0]["name"], "vaerospikecluster.kb.io");
-        assert_eq!(v["webhooks"][0]["clientConfig"], json!({"url": "https://127.0.0.1:9443/validate-asdb-aerospike-com-v1-aerospikecluster"}));
+        assert_eq!(
+            v["webhooks"][0]["clientConfig"],
+            json!({"url": "https://127.0.0.1:9443/validate-asdb-aerospike-com-v1-aerospikecluster"})
+        );
     }
 }

@@ -141,7 +141,8 @@ fn flags() {
     let cfg = t.w.config("ops").unwrap().unwrap();
     assert_eq!(cfg.addr, "0.0.0.0:9443".parse().unwrap());
     assert_eq!(cfg.certs, CertSource::Dir(DEFAULT_CERT_DIR.into()));
-    let t = T::parse_from(["t", "--webhook-self-signed", "--webhook-register", "--webhook-url", "https://127.0.0.1:9443"]);
+    let t =
+        T::parse_from(["t", "--webhook-self-signed", "--webhook-register", "--webhook-url", "https://127.0.0.1:9443"]);
     let cfg = t.w.config("ops").unwrap().unwrap();
     assert_eq!(cfg.certs, CertSource::SelfSigned);
     assert_eq!(cfg.target, Some(register::Target::Url("https://127.0.0.1:9443".into())));
@@ -176,7 +177,10 @@ fn client(cas: &[&str]) -> TlsConnector {
     TlsConnector::from(Arc::new(cfg))
 }
 
-async fn connect(tls: &TlsConnector, addr: SocketAddr) -> std::io::Result<(TlsStream<TcpStream>, CertificateDer<'static>)> {
+async fn connect(
+    tls: &TlsConnector,
+    addr: SocketAddr,
+) -> std::io::Result<(TlsStream<TcpStream>, CertificateDer<'static>)> {
     let tcp = TcpStream::connect(addr).await?;
     let stream = tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await?;
     let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned().expect("a server certificate");
@@ -184,7 +188,12 @@ async fn connect(tls: &TlsConnector, addr: SocketAddr) -> std::io::Result<(TlsSt
 }
 
 /// One HTTP/1.1 request on an open connection; returns the status code and body.
-async fn request(stream: &mut TlsStream<TcpStream>, path: &str, body: &[u8], close: bool) -> std::io::Result<(u16, Vec<u8>)> {
+async fn request(
+    stream: &mut TlsStream<TcpStream>,
+    path: &str,
+    body: &[u8],
+    close: bool,
+) -> std::io::Result<(u16, Vec<u8>)> {
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
         body.len(),
@@ -242,7 +251,8 @@ async fn certificate_rotation_drops_no_request() {
     let mut last = None;
     assert_eq!(tls::reload_from_dir(&store, &dir, &mut last), tls::Reload::Loaded);
     tokio::spawn(tls::watch_dir(store.clone(), dir.clone(), Duration::from_millis(50), last));
-    let listener = tls::TlsListener::bind("127.0.0.1:0".parse().unwrap(), tls::server_config(store).unwrap()).await.unwrap();
+    let listener =
+        tls::TlsListener::bind("127.0.0.1:0".parse().unwrap(), tls::server_config(store).unwrap()).await.unwrap();
     let addr = axum::serve::Listener::local_addr(&listener).unwrap();
     tokio::spawn(serve(listener, std::future::pending()));
 
@@ -256,7 +266,8 @@ async fn certificate_rotation_drops_no_request() {
     // Two clients opening a new connection per request...
     let mut tasks = Vec::new();
     for _ in 0..2 {
-        let (connector, body, stop, ok, failed) = (connector.clone(), body.clone(), stop.clone(), ok.clone(), failed.clone());
+        let (connector, body, stop, ok, failed) =
+            (connector.clone(), body.clone(), stop.clone(), ok.clone(), failed.clone());
         let (saw_a, saw_b, cert_a, cert_b) = (saw_a.clone(), saw_b.clone(), cert_a.clone(), cert_b.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
@@ -276,7 +287,10 @@ async fn certificate_rotation_drops_no_request() {
                         }
                     }
                     other => {
-                        eprintln!("request failed: {:?}", other.map(|(_, s, r)| (s, String::from_utf8_lossy(&r).to_string())));
+                        eprintln!(
+                            "request failed: {:?}",
+                            other.map(|(_, s, r)| (s, String::from_utf8_lossy(&r).to_string()))
+                        );
                         failed.fetch_add(1, Ordering::SeqCst);
                     }
                 }
@@ -299,7 +313,7 @@ async fn certificate_rotation_drops_no_request() {
         })
     };
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let before_rotation = ok.load(Ordering::SeqCst);
     write_atomically(&dir, "tls.crt", &b.cert_pem);
     write_atomically(&dir, "tls.key", &b.key_pem);
@@ -316,7 +330,7 @@ async fn certificate_rotation_drops_no_request() {
     }
     // After B was seen, every new connection presents B.
     let a_after = saw_a.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
         t.await.unwrap();
@@ -334,7 +348,10 @@ async fn certificate_rotation_drops_no_request() {
     assert_eq!(failed, 0);
     assert!(before_rotation > 0 && saw_a.load(Ordering::SeqCst) > 0);
     assert!(saw_b.load(Ordering::SeqCst) > 0);
-    assert!(saw_a.load(Ordering::SeqCst) <= a_after + 2, "certificate A after B was served (beyond in-flight handshakes)");
+    assert!(
+        saw_a.load(Ordering::SeqCst) <= a_after + 2,
+        "certificate A after B was served (beyond in-flight handshakes)"
+    );
     assert_eq!(keep_alive_cert, cert_a, "the keep-alive connection was opened before the rotation");
     assert!(keep_alive_served > 10);
 }

@@ -212,7 +212,7 @@ pub async fn watch_dir(store: Arc<CertStore>, dir: PathBuf, every: Duration, mut
             seen = now;
             pending = true;
         }
-        if pending || round % 10 == 0 {
+        if pending || round.is_multiple_of(10) {
             pending = reload_from_dir(&store, &dir, &mut last) == Reload::NotReady;
         }
     }

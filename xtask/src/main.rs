@@ -33,6 +33,9 @@ enum Task {
     Cluster(xtask::cluster::ClusterArgs),
     /// The Aerospike simulator for the local control plane (run it, or set its fault knobs).
     Simulator(xtask::simulator::SimulatorArgs),
+    /// The main job locally: control plane + OLM, the operator installed from our catalog, a sample cluster
+    /// reconciled (`demo down` stops it all).
+    Demo(xtask::demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,5 +61,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Scorecard => xtask::scorecard::run(&root),
         Task::Cluster(args) => xtask::cluster::run(args),
         Task::Simulator(args) => xtask::simulator::run(args),
+        Task::Demo(args) => xtask::demo::run(&root, args),
     }
 }

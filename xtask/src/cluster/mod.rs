@@ -950,6 +950,9 @@ enum ClusterCommand {
         /// Do not start the Aerospike simulator and provisioner.
         #[arg(long)]
         no_simulator: bool,
+        /// Also run OLM (its CRDs, the olm and catalog operators) and `opm serve` of this repository's catalog.
+        #[arg(long)]
+        olm: bool,
     },
     /// Stop the processes recorded in the state folder (by pid) and remove the folder.
     Down {
@@ -979,10 +982,17 @@ pub fn default_state_dir() -> PathBuf {
 /// Entry point of `cargo xtask cluster`.
 pub fn run(args: ClusterArgs) -> Result<()> {
     match args.command {
-        ClusterCommand::Up { nodes, state_dir, timeout, migration_ms, no_simulator } => {
+        ClusterCommand::Up { nodes, state_dir, timeout, migration_ms, no_simulator, olm } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            runtime.block_on(up(dir, nodes, Duration::from_secs(timeout), migration_ms, !no_simulator))
+            runtime.block_on(up(dir.clone(), nodes, Duration::from_secs(timeout), migration_ms, !no_simulator))?;
+            if olm {
+                match runtime.block_on(crate::olm::up_detached(&dir, &crate::project::default_root())) {
+                    Ok(address) => println!("  OLM up; catalog served at CATALOG_ADDRESS={address}"),
+                    Err(e) => return Err(e.context("OLM did not start; the cluster stays up")),
+                }
+            }
+            Ok(())
         }
         ClusterCommand::Down { state_dir } => down(&state_dir.unwrap_or_else(default_state_dir)),
         ClusterCommand::Env { state_dir } => {
@@ -990,6 +1000,9 @@ pub fn run(args: ClusterArgs) -> Result<()> {
             let state = StateFile::read(&dir)?
                 .ok_or_else(|| anyhow!("no cluster in {}; start one with `cargo xtask cluster up`", dir.display()))?;
             println!("export KUBECONFIG={}", state.kubeconfig.display());
+            if let Some(address) = crate::olm::catalog_address_in(&dir)? {
+                println!("export CATALOG_ADDRESS={address}");
+            }
             Ok(())
         }
         ClusterCommand::Status { state_dir } => {
