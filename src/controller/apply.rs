@@ -2,7 +2,7 @@
 //! the hash of what we want (so an unchanged cluster costs no writes).
 use std::fmt::Debug;
 
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -51,6 +51,28 @@ where
     match api.delete(name, &dp).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delete one incarnation of an object: only while its name still belongs to `uid` (a delete precondition), so a
+/// decision taken on a cached copy never hits a newer object of the same name (a StatefulSet pod recreated since
+/// the copy was cached). Returns false when the name now belongs to another incarnation; "already gone" is
+/// success.
+pub async fn delete_incarnation<K>(api: &Api<K>, name: &str, uid: &str) -> Result<bool, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+        ..Default::default()
+    };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(true),
+        // "Precondition failed: UID in precondition: ..., UID in object meta: ..."
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -189,7 +189,14 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             stores: stores.clone(),
         });
         let ready = ready.clone();
-        let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over
+        // the merged streams (see `NoSharedBackoff`).
+        let (cluster_store, cluster_writer) = reflector::store();
+        let cluster_stream = reflector::reflector(cluster_writer, watcher(api, watcher::Config::default().any_semantic()))
+            .default_backoff()
+            .applied_objects();
+        let controller = Controller::for_stream(cluster_stream, cluster_store)
+            .trigger_backoff(NoSharedBackoff)
             .owns_stream(sts_stream)
             .owns_stream(svc_stream)
             .owns_stream(cm_stream)
@@ -218,6 +225,27 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
     }
     futures::future::join_all(runs).await;
     Ok(())
+}
+
+/// The controller's backoff over its merged watch streams: none. By default kube-runtime pauses *all* of a
+/// controller's input streams after an error from *any* of them, for an exponential backoff (up to 30 s plus
+/// jitter) that only resets on the next event. The streams also drive the reflectors behind [`Stores`], so when
+/// the API server goes away every watch fails, the shared backoff escalates, and the caches (pods included) stay
+/// frozen for minutes after the API server is back, while requeued reconciles keep acting on that stale view
+/// (old pod IPs, pods already deleted). Every stream above backs off on its own instead (`default_backoff`), so one
+/// failing watch never holds up the others and none retries in a tight loop.
+struct NoSharedBackoff;
+
+impl Iterator for NoSharedBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoSharedBackoff {
+    fn reset(&mut self) {}
 }
 
 fn error_policy(cluster: Arc<AerospikeCluster>, error: &Error, ctx: Arc<Context>) -> Action {

@@ -55,6 +55,8 @@ pub(super) async fn step(
 
     // 1. StatefulSets: create and scale up at once; scale-down waits for the safety checks below.
     let mut shrinks = Vec::new();
+    // Racks whose StatefulSet controller may still work from an older template (see `template_observed`).
+    let mut unobserved: Vec<i32> = Vec::new();
     for (rack, sts) in desired.racks.iter().zip(&desired.stateful_sets) {
         let existing = ctx.stores.stateful_sets.get(&ObjectRef::new(&rack.name).within(&ns));
         let current = existing.as_ref().and_then(|s| s.spec.as_ref()?.replicas).unwrap_or(0);
@@ -64,6 +66,10 @@ pub(super) async fn step(
         }
         let mut sts = sts.clone();
         sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
+        // The hash `apply` stamps on it.
+        if !template_observed(existing.as_deref(), &build::desired_hash(&sts)) {
+            unobserved.push(rack.id);
+        }
         if apply::apply(&sts_api, &ctx.stores.stateful_sets, sts).await? && existing.as_ref().is_some_and(|_| replicas > current) {
             publish(ctx, cluster, EventType::Normal, "ScaledUp", "Scale", &format!("rack {}: {} -> {} pods", rack.id, current, replicas)).await;
         }
@@ -136,6 +142,13 @@ pub(super) async fn step(
             Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))))
         }
         RestartStep::Restart { rack_id, pods: batch } => {
+            if unobserved.contains(&rack_id) {
+                // A pod deleted now could be recreated from the previous template, and need a second restart.
+                return Ok(in_progress(
+                    "WaitingForStatefulSet",
+                    format!("waiting for the StatefulSet controller to observe the new template of rack {rack_id}"),
+                ));
+            }
             let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
             let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();
             let batch_addrs: Vec<SocketAddr> =
@@ -145,7 +158,16 @@ pub(super) async fn step(
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
             for (pod, reason) in &batch {
-                apply::delete(&pod_api, pod).await?;
+                // Only the incarnation that was checked: the cache may lag behind (e.g. after an API server
+                // restart), and the name may already belong to a pod recreated since.
+                let uid = pods.iter().find(|p| p.name_any() == *pod).and_then(|p| p.uid());
+                let deleted = match &uid {
+                    Some(uid) => apply::delete_incarnation(&pod_api, pod, uid).await?,
+                    None => apply::delete(&pod_api, pod).await.map(|()| true)?,
+                };
+                if !deleted {
+                    return Ok(in_progress("RollingRestart", format!("{pod} was replaced since it was checked; re-examining")));
+                }
                 ctx.metrics.restarts.inc();
                 publish(ctx, cluster, EventType::Normal, "PodRestarted", "RollingRestart", &format!("restarting {pod} in rack {rack_id}: {}", reason.as_str())).await;
             }
@@ -180,6 +202,16 @@ pub(super) async fn step(
             })
         }
     }
+}
+
+/// Whether the StatefulSet controller works from the template we apply: the cached StatefulSet carries the
+/// desired hash `hash` and its status has observed that generation. Until then, a pod deleted for a restart may be
+/// recreated from the previous template (the controller's own cache can lag, e.g. after an API server restart).
+fn template_observed(sts: Option<&StatefulSet>, hash: &str) -> bool {
+    let Some(sts) = sts else { return false };
+    let stamped = sts.annotations().get(apply::ANNOTATION_DESIRED_HASH).map(String::as_str) == Some(hash);
+    let observed = sts.status.as_ref().and_then(|s| s.observed_generation);
+    stamped && observed.is_some() && observed >= sts.metadata.generation
 }
 
 /// Every node answers, the cluster is stable with no migrations, then the batch is quiesced.

@@ -339,7 +339,6 @@ impl State {
     /// Removes a node from its cluster (the pod is gone or not running).
     fn leave(&mut self, key: &PodKey, duration: Duration) -> Option<Node> {
         let node = self.nodes.remove(key)?;
-        eprintln!("SIMDBG leave {}/{} uid={} ip={}", key.0, key.1, node.uid, node.ip);
         node.task.abort();
         self.record(key, &node.uid, What::Left);
         if let Some(c) = self.clusters.get_mut(&node.cluster) {
@@ -771,7 +770,7 @@ async fn watch_pods(
     let mut events = watcher::watcher(pods, watcher::Config::default().labels(POD_SELECTOR)).default_backoff().boxed();
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Init) => { eprintln!("SIMDBG Init"); seen = Some(HashSet::new()) }
+            Ok(Event::Init) => seen = Some(HashSet::new()),
             Ok(Event::InitApply(pod)) => {
                 if let Some(seen) = &mut seen {
                     seen.insert(pod_key(&pod));
@@ -779,7 +778,6 @@ async fn watch_pods(
                 on_pod(&inner, &client, &opts, &pod).await;
             }
             Ok(Event::InitDone) => {
-                eprintln!("SIMDBG InitDone seen={seen:?}");
                 // After a re-list (e.g. the apiserver restarted), pods that disappeared meanwhile leave.
                 if let Some(seen) = seen.take() {
                     let duration = inner.migration_duration();
@@ -795,7 +793,6 @@ async fn watch_pods(
             }
             Ok(Event::Apply(pod)) => on_pod(&inner, &client, &opts, &pod).await,
             Ok(Event::Delete(pod)) => {
-                eprintln!("SIMDBG Delete {:?} uid={:?}", pod.metadata.name, pod.metadata.uid);
                 let duration = inner.migration_duration();
                 let mut state = inner.lock();
                 let key = pod_key(&pod);
@@ -828,13 +825,6 @@ async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, po
     let key = pod_key(pod);
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let ip = running_ip(pod);
-    eprintln!(
-        "SIMDBG on_pod {}/{} uid={} rv={:?} ip={:?} phase={:?} podIP={:?} del={}",
-        key.0, key.1, uid, pod.metadata.resource_version, ip,
-        pod.status.as_ref().and_then(|s| s.phase.clone()),
-        pod.status.as_ref().and_then(|s| s.pod_ip.clone()),
-        pod.metadata.deletion_timestamp.is_some()
-    );
     let duration = inner.migration_duration();
     {
         let mut state = inner.lock();
@@ -868,14 +858,12 @@ async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, po
     let mut state = inner.lock();
     // A pod event may have raced us while the spec was fetched.
     if state.nodes.contains_key(&key) {
-        eprintln!("SIMDBG race: {}/{} already a node", key.0, key.1);
         return;
     }
     // Another pod may still hold this address (kwok recycles IPs): it is gone, so it leaves now.
     let holder: Option<PodKey> =
         state.nodes.iter().find(|(_, n)| n.ip == ip && n.port == spec.port).map(|(k, _)| k.clone());
     if let Some(holder) = holder {
-        eprintln!("SIMDBG {}/{} takes {ip} from holder {}/{}", key.0, key.1, holder.0, holder.1);
         state.leave(&holder, duration);
     }
     let task = tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), addr, opts.log_commands));
@@ -907,7 +895,6 @@ async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, po
     cluster.spec = spec;
     cluster.members.insert(key.clone());
     State::rebalance(cluster, duration);
-    eprintln!("SIMDBG join {}/{} uid={uid} ip={ip}", key.0, key.1);
     state.record(&key, &uid, What::Joined { ip, node_id });
 }
 
