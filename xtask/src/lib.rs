@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`.
 pub mod tools;
 
+pub mod bench;
 pub mod bundle;
 pub mod catalog;
 pub mod cluster;

@@ -36,6 +36,9 @@ enum Task {
     /// The main job locally: control plane + OLM, the operator installed from our catalog, a sample cluster
     /// reconciled (`demo down` stops it all).
     Demo(xtask::demo::DemoArgs),
+    /// Benchmark the operator against the local control plane (100 clusters to Completed, RSS, CPU, API
+    /// requests per unchanged reconcile); writes target/bench/cluster-scale.json.
+    Bench(xtask::bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,5 +65,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Cluster(args) => xtask::cluster::run(args),
         Task::Simulator(args) => xtask::simulator::run(args),
         Task::Demo(args) => xtask::demo::run(&root, args),
+        Task::Bench(args) => xtask::bench::run(&root, args),
     }
 }
