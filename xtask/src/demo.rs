@@ -281,7 +281,23 @@ async fn kube_client(kubeconfig: &Path) -> Result<Client> {
 /// `cargo build -p aerospike-kubernetes-operator`, showing cargo's last line; returns the binary's path.
 async fn build_operator(root: &Path, log: &Path, p: &mut Progress) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut child = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // `cargo xtask` (cargo run) gave this process the variables cargo sets for a crate (CARGO_PKG_NAME=xtask,
+    // CARGO_MANIFEST_DIR, ...). Build scripts that watch them (ring's does) would see them change and rebuild,
+    // and the next plain `cargo build` would rebuild again: leave them out.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*k,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_RUSTC_CURRENT_DIR" | "OUT_DIR"
+            )
+        {
+            command.env_remove(&key);
+        }
+    }
+    let mut child = command
         .args(["build", "-p", PACKAGE, "--message-format=json-render-diagnostics"])
         .current_dir(root)
         .stdin(Stdio::null())

@@ -27,7 +27,7 @@
 //! exit.
 //!
 //! State folder (the cluster's): `olm-operator.log`, `catalog-operator.log`, `opm-serve.log` (and
-//! `opm-serve-<port>.log` for more catalogs), `olm.json` (pids and the catalog address). Detached runs (`cluster up
+//! `opm-serve-<n>.log` for more catalogs), `olm.json` (pids and the catalog address). Detached runs (`cluster up
 //! --olm`, `demo`) also add their processes to the cluster's `state.json`, so `cargo xtask cluster down` stops them.
 use std::collections::BTreeMap;
 use std::ffi::OsString;

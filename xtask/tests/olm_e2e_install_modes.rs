@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ServiceAccount};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
@@ -148,6 +148,16 @@ async fn assert_installed(env: &Env, client: &Client, ns: &str, csv: &DynamicObj
     Api::<ServiceAccount>::namespaced(client.clone(), ns).get(PACKAGE).await.expect("the operator's ServiceAccount");
     let watch = olm::watch_namespace(client, ns, PACKAGE).await.unwrap();
     assert_eq!(watch, expected_targets, "WATCH_NAMESPACE resolves to the OperatorGroup's targets");
+    // The pods themselves (fake, on kwok's nodes) carry the annotation the Downward API reads.
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("app.kubernetes.io/name=aerospike-kubernetes-operator"))
+        .await
+        .unwrap()
+        .items;
+    assert!(!pods.is_empty(), "no operator pods in {ns}");
+    for p in &pods {
+        assert_eq!(p.annotations().get(TARGET_NAMESPACES_ANNOTATION), Some(&watch), "pod {}", p.name_any());
+    }
     watch
 }
 
@@ -181,6 +191,18 @@ async fn assert_rbac(client: &Client, ns: &str, allowed: &[&str], denied: &[&str
         "{user} may list aerospikeclusters cluster-wide"
     );
     assert!(olm::can_i(client, &user, "list", "", "nodes", None).await.unwrap(), "{user} cannot list nodes");
+}
+
+/// Waits for OLM's copy of the CSV (status.reason Copied) in `target`.
+async fn copied_csv(env: &Env, client: &Client, ns: &str, target: &str) -> DynamicObject {
+    let api = olm::olm_api(client, OlmKind::ClusterServiceVersion, Some(target));
+    env.olm
+        .wait(client, ns, &format!("the copied CSV in {target}"), INSTALL_TIMEOUT, || {
+            let api = api.clone();
+            async move { Ok(api.get_opt(&csv_name()).await?.filter(|c| c.data["status"]["reason"] == "Copied")) }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -223,8 +245,8 @@ async fn single_namespace_install_and_the_operator_reconciles_the_alm_example() 
         "no RoleBinding in {target} for {ns}/{PACKAGE}"
     );
     // The operator's copied CSV shows in the target namespace.
-    let copied = olm::olm_api(&client, OlmKind::ClusterServiceVersion, Some(target)).get(&csv_name()).await.unwrap();
-    assert_eq!(copied.data["status"]["reason"], "Copied");
+    let copied = copied_csv(env, &client, ns, target).await;
+    assert_eq!(copied.labels().get("olm.copiedFrom").map(String::as_str), Some(ns));
 
     // Flow 6: the operator as the ServiceAccount OLM created, watching what OLM computed.
     let kubeconfig =
@@ -278,12 +300,7 @@ async fn multi_namespace_install_copies_csvs_and_scopes_rbac() {
         aerospike_kubernetes_operator::controller::Scope::Namespaces(vec!["ns1".into(), "ns2".into()])
     );
     for target in ["ns1", "ns2"] {
-        let copied = olm::wait_for(&format!("the copied CSV in {target}"), INSTALL_TIMEOUT, || {
-            let api = olm::olm_api(&client, OlmKind::ClusterServiceVersion, Some(target));
-            async move { Ok(api.get_opt(&csv_name()).await?.filter(|c| c.data["status"]["reason"] == "Copied")) }
-        })
-        .await
-        .unwrap();
+        let copied = copied_csv(env, &client, ns, target).await;
         assert_eq!(copied.labels().get("olm.copiedFrom").map(String::as_str), Some(ns));
     }
     assert!(
