@@ -97,14 +97,22 @@ impl Scope {
         if list.is_empty() { Scope::All } else { Scope::Namespaces(list) }
     }
 
-    fn apis<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
-        &self,
-        client: &Client,
-    ) -> Vec<Api<K>> {
+    /// One entry per watch: `None` watches all namespaces.
+    fn watches(&self) -> Vec<Option<String>> {
         match self {
-            Scope::All => vec![Api::all(client.clone())],
-            Scope::Namespaces(ns) => ns.iter().map(|n| Api::namespaced(client.clone(), n)).collect(),
+            Scope::All => vec![None],
+            Scope::Namespaces(ns) => ns.iter().cloned().map(Some).collect(),
         }
+    }
+}
+
+fn scoped_api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Api<K> {
+    match namespace {
+        Some(n) => Api::namespaced(client.clone(), n),
+        None => Api::all(client.clone()),
     }
 }
 
@@ -118,7 +126,8 @@ pub struct RunConfig {
 
 /// Fail fast with a clear message when the CRD is missing or RBAC forbids listing clusters.
 pub async fn preflight(client: &Client, scope: &Scope) -> anyhow::Result<()> {
-    for api in scope.apis::<AerospikeCluster>(client) {
+    for ns in scope.watches() {
+        let api: Api<AerospikeCluster> = scoped_api(client, ns.as_deref());
         match api.list(&ListParams::default().limit(1)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => anyhow::bail!(
@@ -141,26 +150,12 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(cfg.instance.clone()) };
     let ready = Arc::new(ready);
     let mut runs = Vec::new();
-    let apis = cfg.scope.apis::<AerospikeCluster>(&client);
-    let scopes: Vec<Option<String>> = match &cfg.scope {
-        Scope::All => vec![None],
-        Scope::Namespaces(ns) => ns.iter().cloned().map(Some).collect(),
-    };
-    for (api, ns) in apis.into_iter().zip(scopes) {
+    for ns in cfg.scope.watches() {
+        let ns = ns.as_deref();
         let ctx_client = client.clone();
-        let api_for = |c: &Client| -> (Api<StatefulSet>, Api<Service>, Api<ConfigMap>, Api<PodDisruptionBudget>, Api<Pod>) {
-            match &ns {
-                Some(n) => (
-                    Api::namespaced(c.clone(), n),
-                    Api::namespaced(c.clone(), n),
-                    Api::namespaced(c.clone(), n),
-                    Api::namespaced(c.clone(), n),
-                    Api::namespaced(c.clone(), n),
-                ),
-                None => (Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone())),
-            }
-        };
-        let (sts_api, svc_api, cm_api, pdb_api, pod_api) = api_for(&client);
+        let api: Api<AerospikeCluster> = scoped_api(&client, ns);
+        let (sts_api, svc_api, cm_api, pdb_api, pod_api): (Api<StatefulSet>, Api<Service>, Api<ConfigMap>, Api<PodDisruptionBudget>, Api<Pod>) =
+            (scoped_api(&client, ns), scoped_api(&client, ns), scoped_api(&client, ns), scoped_api(&client, ns), scoped_api(&client, ns));
         let owned = watcher::Config::default().labels(&format!("{}={}", build::LABEL_MANAGED_BY, build::MANAGER_NAME));
         let pods_cfg = watcher::Config::default().labels(&format!("{}={}", build::LABEL_APP, build::APP_NAME));
         let (sts_store, sts_writer) = reflector::store();
@@ -272,6 +267,7 @@ async fn reconcile(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<
 }
 
 /// What the reconcile concluded, for status and events.
+#[derive(Clone)]
 struct Outcome {
     phase: Phase,
     progressing: (bool, String, String),
@@ -341,19 +337,8 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
 
     let pods = observe_pods(&ctx, &name, &ns);
     let outcome = rollout::step(&cluster, &ctx, &desired, &pods).await?;
-    write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone_meta()).await?;
+    write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone()).await?;
     Ok(Action::requeue(outcome.requeue))
-}
-
-impl Outcome {
-    fn clone_meta(&self) -> Outcome {
-        Outcome {
-            phase: self.phase,
-            progressing: self.progressing.clone(),
-            degraded: self.degraded.clone(),
-            requeue: self.requeue,
-        }
-    }
 }
 
 /// The cluster's pods from the cache, newest view.
