@@ -279,8 +279,40 @@ fn bundle_file(name: &str) -> String {
     format!("{}/bundles/{name}.yaml", paths::CATALOG_PACKAGE)
 }
 
+/// `cargo xtask catalog`'s flags: [`CatalogArgs`] and the bundle image of the release.
+#[derive(clap::Args, Debug, Default)]
+pub struct CatalogCommand {
+    #[command(flatten)]
+    pub args: CatalogArgs,
+    /// The pushed bundle image of this release by digest (`REPOSITORY@sha256:...`, as `cargo xtask image bundle
+    /// --push` prints it): what a production catalog serves. Default: the image the catalog already names for this
+    /// release, else the tag `<bundle repository>:v<version>`.
+    #[arg(long, value_name = "REF@sha256:DIGEST", conflicts_with = "manifests_only")]
+    pub bundle_image: Option<String>,
+}
+
+/// Checks that `image` names an image by sha256 digest.
+pub fn check_digest_reference(image: &str) -> Result<()> {
+    let digest = image.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+    let repo = image.rsplit_once('@').map(|(r, _)| r).unwrap_or_default();
+    if repo.is_empty() || hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        bail!("--bundle-image `{image}`: name the bundle image by digest, REPOSITORY@sha256:<64 hex digits>");
+    }
+    crate::image::registry::parse_reference(image).map_err(|e| anyhow::anyhow!("--bundle-image: {e}"))?;
+    Ok(())
+}
+
 /// The catalog with bundle/ added as a release (or updated, while it is the unreleased head).
 pub fn with_release(root: &Path) -> Result<(Catalog, Bundle)> {
+    with_release_image(root, None)
+}
+
+/// [`with_release`], naming the release's bundle image `bundle_image` (see [`CatalogCommand::bundle_image`]).
+pub fn with_release_image(root: &Path, bundle_image: Option<&str>) -> Result<(Catalog, Bundle)> {
+    if let Some(image) = bundle_image {
+        check_digest_reference(image)?;
+    }
     let bundle_dir = root.join(paths::BUNDLE);
     if !bundle_dir.join("manifests").is_dir() {
         bail!("{}/manifests: missing (run `cargo xtask bundle` first)", paths::BUNDLE);
@@ -288,8 +320,17 @@ pub fn with_release(root: &Path) -> Result<(Catalog, Bundle)> {
     let contents = bundle::read_dir(&bundle_dir)?;
     let version = semver::Version::parse(contents.csv["spec"]["version"].as_str().unwrap_or_default())
         .with_context(|| format!("{}/manifests: CSV spec.version is not a semantic version", paths::BUNDLE))?;
-    let rendered = render_bundle_dir(&bundle_dir, &project::bundle_image(&version))?;
     let mut catalog = Catalog::load(root, paths::CATALOG)?;
+    let name = contents.csv["metadata"]["name"].as_str().unwrap_or_default();
+    // Keep the image a release already has (a pinned digest stays pinned when the catalog is regenerated).
+    let image = match bundle_image {
+        Some(i) => i.to_string(),
+        None => match catalog.bundle(name).map(|b| b.doc.image.clone()).filter(|i| !i.is_empty()) {
+            Some(i) => i,
+            None => project::bundle_image(&version),
+        },
+    };
+    let rendered = render_bundle_dir(&bundle_dir, &image)?;
 
     // The bundle document.
     let file = bundle_file(&rendered.name);
@@ -404,7 +445,12 @@ pub fn stage(catalog: &Catalog, staged: &mut Staged, dir: &str, image_less: bool
 }
 
 pub fn run(root: &Path, args: &CatalogArgs) -> Result<()> {
-    let (catalog, added) = with_release(root)?;
+    run_command(root, &CatalogCommand { args: CatalogArgs { manifests_only: args.manifests_only, out: args.out.clone() }, bundle_image: None })
+}
+
+pub fn run_command(root: &Path, command: &CatalogCommand) -> Result<()> {
+    let args = &command.args;
+    let (catalog, added) = with_release_image(root, command.bundle_image.as_deref())?;
     let mut staged = Staged::new(root);
     if args.manifests_only {
         let out_dir = if args.out.is_absolute() { args.out.clone() } else { root.join(&args.out) };

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod demo;
 pub mod examples;
 pub mod graph;
+pub mod image;
 pub mod manifests;
 pub mod olm;
 pub mod out;

@@ -22,7 +22,7 @@ enum Task {
     /// Write the OLM bundle of a release (bundle/, bundle.Dockerfile).
     Bundle(xtask::bundle::BundleArgs),
     /// Add bundle/ to the file-based catalog (catalog/, catalog.Dockerfile).
-    Catalog(xtask::catalog::CatalogArgs),
+    Catalog(xtask::catalog::CatalogCommand),
     /// Write the OLM install examples (config/examples/ and its README).
     Examples,
     /// Check config/, bundle/ and catalog/ (upgrade graph, drift), then run operator-sdk and opm if built.
@@ -36,6 +36,9 @@ enum Task {
     /// The main job locally: control plane + OLM, the operator installed from our catalog, a sample cluster
     /// reconciled (`demo down` stops it all).
     Demo(xtask::demo::DemoArgs),
+    /// Build an OCI image without Docker (operator, bundle, catalog, opm-base), reproducibly; write its layout
+    /// and/or push it (`image dockerfiles` writes Dockerfile and catalog.Dockerfile).
+    Image(xtask::image::ImageArgs),
     /// Benchmark the operator against the local control plane (100 clusters to Completed, RSS, CPU, API
     /// requests per unchanged reconcile); writes target/bench/cluster-scale.json.
     Bench(xtask::bench::BenchArgs),
@@ -58,7 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Tools(args) => xtask::tools::run(args),
         Task::Manifests(args) => xtask::manifests::run(&root, &args),
         Task::Bundle(args) => xtask::bundle::run(&root, &args),
-        Task::Catalog(args) => xtask::catalog::run(&root, &args),
+        Task::Catalog(args) => xtask::catalog::run_command(&root, &args),
         Task::Examples => xtask::examples::run(&root),
         Task::Validate(args) => xtask::validate::run(&root, &args),
         Task::Scorecard => xtask::scorecard::run(&root),
@@ -66,5 +69,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Simulator(args) => xtask::simulator::run(args),
         Task::Demo(args) => xtask::demo::run(&root, args),
         Task::Bench(args) => xtask::bench::run(&root, args),
+        Task::Image(args) => xtask::image::run(&root, &args),
     }
 }

@@ -145,6 +145,76 @@ pub fn ensure(tool: Tool) -> Result<PathBuf> {
     Ok(cache.dir(artifact).join("bin").join(tool.name()))
 }
 
+/// A statically linked build of `tool` (CGO_ENABLED=0), for images that have no C library: only opm links C in
+/// its usual build (sqlite, for the deprecated sqlite index; file-based catalogs do not need it).
+pub fn ensure_static(tool: Tool) -> Result<PathBuf> {
+    let unit = tool.unit();
+    if !unit.cgo() {
+        return ensure(tool);
+    }
+    let cache = Cache::new()?;
+    let artifact = Artifact::Static(unit);
+    cache.ensure(artifact)?;
+    Ok(cache.dir(artifact).join("bin").join(tool.name()))
+}
+
+/// Debian packages the image tests drive (binary, package): a registry, skopeo, buildah, podman and runc.
+pub const IMAGE_PACKAGES: &[(&str, &str)] = &[
+    ("docker-registry", "docker-registry"),
+    ("skopeo", "skopeo"),
+    ("buildah", "buildah"),
+    ("podman", "podman"),
+    ("runc", "runc"),
+];
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// Installs the Debian packages of `packages` whose binary is not on PATH (`apt-get install`, as root; once per
+/// machine). Parallel callers wait for one install: apt refuses, rather than waits, when another holds its lock.
+pub fn ensure_debian_packages(packages: &[(&str, &str)]) -> Result<()> {
+    let missing = || -> Vec<&str> { packages.iter().filter(|(bin, _)| !on_path(bin)).map(|(_, p)| *p).collect() };
+    if missing().is_empty() {
+        return Ok(());
+    }
+    let locks = cache_root()?.join("locks");
+    fs::create_dir_all(&locks).with_context(|| format!("creating {}", locks.display()))?;
+    let lock_path = locks.join("apt.lock");
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    let names = missing();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let apt = |args: &[&str]| -> Result<()> {
+        eprintln!("running: apt-get {}", args.join(" "));
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+            .context("running apt-get (these tools are Debian packages; install them yourself on other systems)")?;
+        if !status.success() {
+            bail!("`apt-get {}` failed ({status}); it needs root and a reachable Debian mirror", args.join(" "));
+        }
+        Ok(())
+    };
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(&names);
+    // A fresh machine may have no package lists yet: update once and retry.
+    if apt(&install).is_err() {
+        apt(&["update"])?;
+        apt(&install)?;
+    }
+    let still = missing();
+    if !still.is_empty() {
+        bail!("installed {} but {} still not on PATH", names.join(" "), still.join(" "));
+    }
+    Ok(())
+}
+
 /// The path of `tool` if a completed build of the pinned version is in the cache.
 pub fn installed(tool: Tool) -> Option<PathBuf> {
     let cache = Cache::new().ok()?;
@@ -376,6 +446,8 @@ impl Unit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Artifact {
     Build(Unit),
+    /// The unit built without cgo (static binaries).
+    Static(Unit),
     OlmCrds,
 }
 
@@ -383,6 +455,7 @@ impl Artifact {
     fn dir_name(self) -> String {
         match self {
             Artifact::Build(unit) => format!("{}-{}", unit.key(), unit.version()),
+            Artifact::Static(unit) => format!("{}-static-{}", unit.key(), unit.version()),
             Artifact::OlmCrds => format!("olm-crds-{OLM_API_VERSION}"),
         }
     }
@@ -390,6 +463,7 @@ impl Artifact {
     fn label(self) -> String {
         match self {
             Artifact::Build(unit) => unit.label(),
+            Artifact::Static(unit) => format!("{} (static, no cgo)", unit.label()),
             Artifact::OlmCrds => {
                 format!("OLM CRDs (github.com/operator-framework/api {OLM_API_VERSION})")
             }
@@ -404,6 +478,12 @@ impl Artifact {
                 unit.module(),
                 unit.version(),
                 unit.cgo(),
+                unit.build_args(Path::new("BIN"))
+            ),
+            Artifact::Static(unit) => format!(
+                "rev={RECIPE_REVISION} {}@{} cgo=false args={:?}",
+                unit.module(),
+                unit.version(),
                 unit.build_args(Path::new("BIN"))
             ),
             Artifact::OlmCrds => format!(
@@ -448,7 +528,7 @@ impl Cache {
     fn is_complete(&self, artifact: Artifact) -> bool {
         let dir = self.dir(artifact);
         let outputs_present = match artifact {
-            Artifact::Build(unit) => unit
+            Artifact::Build(unit) | Artifact::Static(unit) => unit
                 .tools()
                 .iter()
                 .all(|t| dir.join("bin").join(t.name()).is_file()),
@@ -518,7 +598,7 @@ impl Cache {
 
         let start = Instant::now();
         match artifact {
-            Artifact::Build(_) => eprintln!(
+            Artifact::Build(_) | Artifact::Static(_) => eprintln!(
                 "building {} from Go modules (first time only)...",
                 artifact.label()
             ),
@@ -527,7 +607,7 @@ impl Cache {
         let go_version = go.run(&src, &["env".into(), "GOVERSION".into()], true)?;
         let go_version = String::from_utf8_lossy(&go_version).trim().to_string();
         match artifact {
-            Artifact::Build(unit) => build_unit(&go, unit, &dir, &src)?,
+            Artifact::Build(unit) | Artifact::Static(unit) => build_unit(&go, unit, &dir, &src)?,
             Artifact::OlmCrds => fetch_olm_crds(&go, &dir, &src)?,
         }
         let elapsed = start.elapsed();
@@ -541,7 +621,7 @@ impl Cache {
         fs::write(&tmp, serde_json::to_string_pretty(&stamp)?)?;
         fs::rename(&tmp, dir.join("stamp.json"))?;
         match artifact {
-            Artifact::Build(_) => {
+            Artifact::Build(_) | Artifact::Static(_) => {
                 eprintln!("built {} in {}", artifact.label(), format_duration(elapsed))
             }
             Artifact::OlmCrds => eprintln!(
@@ -812,7 +892,8 @@ pub struct ToolsArgs {
 enum ToolsCommand {
     /// Build tools into the cache unless already there (`all`: every tool and the OLM CRDs).
     Install {
-        /// Tool names, `olm-crds`, or `all`.
+        /// Tool names, `olm-crds`, `images` (Debian packages docker-registry, skopeo, buildah, podman, runc,
+        /// installed with apt-get), or `all` (every Go tool and the OLM CRDs).
         #[arg(value_name = "NAME|all", required = true)]
         names: Vec<String>,
     },
@@ -830,13 +911,19 @@ enum ToolsCommand {
 enum Target {
     Tool(Tool),
     OlmCrds,
+    /// The Debian packages of the image tests.
+    ImagePackages,
 }
 
 const OLM_CRDS: &str = "olm-crds";
+const IMAGES: &str = "images";
 
 fn parse_target(name: &str) -> Result<Target> {
     if name == OLM_CRDS {
         return Ok(Target::OlmCrds);
+    }
+    if name == IMAGES {
+        return Ok(Target::ImagePackages);
     }
     match name.parse() {
         Ok(tool) => Ok(Target::Tool(tool)),
@@ -844,7 +931,7 @@ fn parse_target(name: &str) -> Result<Target> {
             let names: Vec<&str> = Tool::ALL
                 .iter()
                 .map(|t| t.name())
-                .chain([OLM_CRDS])
+                .chain([OLM_CRDS, IMAGES])
                 .collect();
             bail!("unknown tool `{name}` (known: {})", names.join(", "))
         }
@@ -855,6 +942,10 @@ fn ensure_target(target: Target) -> Result<PathBuf> {
     match target {
         Target::Tool(tool) => ensure(tool),
         Target::OlmCrds => olm_crds_dir(),
+        Target::ImagePackages => {
+            ensure_debian_packages(IMAGE_PACKAGES)?;
+            Ok(PathBuf::from("/usr/bin"))
+        }
     }
 }
 

@@ -45,6 +45,7 @@ pub fn drift(root: &Path) -> Result<Vec<String>> {
     let (cat, _) = catalog::with_release(root)?;
     catalog::stage(&cat, &mut staged, paths::CATALOG, false)?;
     staged.file(paths::CATALOG_DOCKERFILE, crate::templates::catalog_dockerfile()?);
+    staged.file("Dockerfile", crate::templates::operator_dockerfile()?);
     let mut problems = Vec::new();
     for (rel, want) in staged.files() {
         match std::fs::read(root.join(rel)) {
