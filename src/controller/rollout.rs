@@ -168,6 +168,7 @@ pub(super) async fn step(
                 if !deleted {
                     return Ok(in_progress("RollingRestart", format!("{pod} was replaced since it was checked; re-examining")));
                 }
+                info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
                 ctx.metrics.restarts.inc();
                 publish(ctx, cluster, EventType::Normal, "PodRestarted", "RollingRestart", &format!("restarting {pod} in rack {rack_id}: {}", reason.as_str())).await;
             }

@@ -58,7 +58,13 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
         assert_eq!(image(&p), IMAGE_NEW);
     }
     for (pod, uids) in &watch.uids {
-        assert_eq!(uids.len(), 2, "{pod} restarted exactly once: {uids:?}");
+        assert_eq!(
+            uids.len(),
+            2,
+            "{pod} restarted exactly once:\n{}\nevents: {:#?}",
+            watch.describe(pod),
+            event_reasons(&env.client, &env.ns, "aero").await
+        );
         let history = env.sim.history_for(&format!("{}/{pod}", env.ns));
         let old = &uids[0];
         let quiesced = history.iter().position(|r| &r.uid == old && matches!(&r.what, What::Command { command, .. } if command == "quiesce:"));
