@@ -579,7 +579,6 @@ pub fn webhook_definitions() -> Result<Vec<WebhookDefinition>> {
                 type_: type_.into(),
                 generate_name: text("/name"),
                 deployment_name: PACKAGE.into(),
-                // The Service OLM makes listens on the pod's own port: no privileged port anywhere.
                 container_port: project::WEBHOOK_PORT,
                 target_port: project::WEBHOOK_PORT,
                 webhook_path: text("/clientConfig/service/path"),

@@ -27,8 +27,7 @@ use serde_json::{Value, json};
 
 use crate::out::{self, Staged};
 use crate::project::{
-    self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_PORT, WEBHOOK_SERVICE,
-    WEBHOOK_SERVICE_PORT, paths,
+    self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_PORT, WEBHOOK_SERVICE, paths,
 };
 use crate::{csv, scorecard, schema_check};
 
@@ -144,7 +143,7 @@ pub fn deployment_spec(image: &str, watch: WatchNamespaces) -> DeploymentSpec {
         args.extend([
             "--webhook-self-signed".to_string(),
             "--webhook-register".to_string(),
-            format!("--webhook-service={WEBHOOK_SERVICE}.{OPERATOR_NAMESPACE}:{WEBHOOK_SERVICE_PORT}"),
+            format!("--webhook-service={WEBHOOK_SERVICE}.{OPERATOR_NAMESPACE}:{WEBHOOK_PORT}"),
         ]);
     }
     let container = Container {
@@ -266,7 +265,7 @@ pub fn webhook_service() -> Service {
             selector: Some(operator_labels()),
             ports: Some(vec![ServicePort {
                 name: Some("webhook".to_string()),
-                port: WEBHOOK_SERVICE_PORT,
+                port: WEBHOOK_PORT,
                 protocol: Some("TCP".to_string()),
                 target_port: Some(IntOrString::String("webhook".to_string())),
                 ..Default::default()
@@ -283,7 +282,7 @@ fn webhook_objects() -> Vec<Value> {
     let target = webhook::register::Target::Service {
         name: WEBHOOK_SERVICE.to_string(),
         namespace: OPERATOR_NAMESPACE.to_string(),
-        port: WEBHOOK_SERVICE_PORT,
+        port: WEBHOOK_PORT,
     };
     vec![
         typed(&webhook_service()),

@@ -20,9 +20,9 @@ pub const CONTAINER: &str = "manager";
 /// Metrics and health ports of the operator binary (`--metrics-addr`, `--health-addr` defaults).
 pub const METRICS_PORT: i32 = 8080;
 pub const HEALTH_PORT: i32 = 8081;
-/// Port of the admission webhook server (`--webhook-addr` default) and of the Service in front of it.
+/// Port of the admission webhook server (`--webhook-addr` default), also the port of the Services in front of it
+/// (ours in config/webhook, OLM's from webhookdefinitions): no privileged port anywhere.
 pub const WEBHOOK_PORT: i32 = 9443;
-pub const WEBHOOK_SERVICE_PORT: i32 = 443;
 /// The webhook Service of the plain install (under OLM, OLM creates `<deployment>-service` itself).
 pub const WEBHOOK_SERVICE: &str = "aerospike-kubernetes-operator-webhook";
 /// Operating systems and architectures the operator image is built for.
