@@ -49,6 +49,8 @@ use proc::{Mode, Proc, Record, Spec};
 
 pub use nodes::{REGION, ZONES, node_name};
 
+/// kwok's pod stages (see the file for why they are ours).
+const KWOK_POD_STAGES: &str = include_str!("kwok-pod-stages.yaml");
 /// Component names, also the stem of their log files.
 pub const ETCD: &str = "etcd";
 pub const APISERVER: &str = "kube-apiserver";
@@ -410,8 +412,11 @@ impl Plane {
     fn kwok_spec(&self) -> Spec {
         let home = self.dir.join("kwok-home");
         let _ = fs::create_dir_all(&home);
+        let stages = self.dir.join("kwok-pod-stages.yaml");
+        let _ = fs::write(&stages, KWOK_POD_STAGES);
         let args = vec![
             os(format!("--kubeconfig={}", self.dir.join(format!("{KWOK}.kubeconfig")).display())),
+            os(format!("--config={}", stages.display())),
             os("--manage-all-nodes=false"),
             os(format!(
                 "--manage-nodes-with-annotation-selector={}={}",
