@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use serde_json::json;
 use tracing::info;
 
-use super::{apply, info_addr, pod_view, publish, pvc_api, rack_targets, Context, Error, Outcome, BLOCKED_POLL, PROGRESS_POLL, RESYNC};
+use super::{apply, info_addr, pod_view, publish, publish_related, pvc_api, rack_targets, Context, Error, Outcome, BLOCKED_POLL, PROGRESS_POLL, RESYNC};
 use crate::api::{AerospikeCluster, Phase};
 use crate::build::{self, Desired};
 use crate::info::safety::{self, QuiesceOptions, SafetyError};
@@ -170,7 +170,9 @@ pub(super) async fn step(
                 }
                 info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
                 ctx.metrics.restarts.inc();
-                publish(ctx, cluster, EventType::Normal, "PodRestarted", "RollingRestart", &format!("restarting {pod} in rack {rack_id}: {}", reason.as_str())).await;
+                let related = pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                let note = format!("restarting {pod} in rack {rack_id}: {}", reason.as_str());
+                publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note).await;
             }
             Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
         }

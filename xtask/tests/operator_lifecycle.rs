@@ -73,8 +73,16 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
     }
     assert!(watch.max_unavailable <= 1, "at most maxUnavailable pods down, saw {}", watch.max_unavailable);
     let reasons = event_reasons(&env.client, &env.ns, "aero").await;
-    // The Recorder folds repeats into one Event series, so look for the reason, not a count.
+    // The Recorder folds repeats into one Event series per related object: one series per restarted pod.
     assert!(reasons.iter().any(|(r, _)| r == "PodRestarted"), "{reasons:?}");
+    let mut restarted: Vec<String> = event_relations(&env.client, &env.ns, "aero")
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "PodRestarted")
+        .map(|(_, pod)| pod)
+        .collect();
+    restarted.sort();
+    assert_eq!(restarted, watch.uids.keys().cloned().collect::<Vec<_>>(), "a PodRestarted Event names each pod");
 
     // A reconcile with nothing changed writes nothing: trigger one and compare resourceVersions.
     let before = versions(&env).await;

@@ -232,6 +232,19 @@ pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<(String
         .collect()
 }
 
+/// (reason, related object's name) of the Events about AerospikeCluster `name` that name a related object.
+pub async fn event_relations(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| Some((e.reason.unwrap_or_default(), e.related?.name?)))
+        .collect()
+}
+
 /// Watches pods while a rollout runs: every uid seen per pod name, and the worst unavailability.
 pub struct RolloutObserver {
     pub uids: BTreeMap<String, Vec<String>>,
