@@ -138,4 +138,8 @@ impl AerospikeClusterSpec {
     pub fn max_unavailable(&self) -> IntOrString {
         self.max_unavailable.clone().unwrap_or(IntOrString::Int(1))
     }
+    /// A `security` section (even empty) in aerospikeConfig enables security.
+    pub fn security_enabled(&self) -> bool {
+        self.aerospike_config.as_ref().and_then(|c| c.get("security")).is_some_and(|s| !s.is_null())
+    }
 }

@@ -402,12 +402,27 @@ pub(crate) fn info_addr(pod: &Pod, port: u16) -> Option<SocketAddr> {
 }
 
 async fn publish(ctx: &Context, cluster: &AerospikeCluster, type_: EventType, reason: &str, action: &str, note: &str) {
+    publish_related(ctx, cluster, None, type_, reason, action, note).await
+}
+
+/// An Event about the cluster that also names the object it concerns (e.g. the restarted pod). The recorder folds
+/// repeats into one series per (reason, object, related object), keeping the first note: naming the pod gives
+/// each pod its own series, so `kubectl describe` shows which pods were restarted, not only the first.
+async fn publish_related(
+    ctx: &Context,
+    cluster: &AerospikeCluster,
+    related: Option<k8s_openapi::api::core::v1::ObjectReference>,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
     let event = KubeEvent {
         type_,
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
         action: action.into(),
-        secondary: None,
+        secondary: related,
     };
     if let Err(e) = ctx.recorder.publish(&event, &cluster.object_ref(&())).await {
         warn!(error = %e, reason, "could not publish event");

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -12,10 +12,11 @@ use kube::ResourceExt;
 use serde_json::json;
 use tracing::info;
 
-use super::{apply, info_addr, pod_view, publish, pvc_api, rack_targets, Context, Error, Outcome, BLOCKED_POLL, PROGRESS_POLL, RESYNC};
+use super::{apply, info_addr, pod_view, publish, publish_related, pvc_api, rack_targets, Context, Error, Outcome, BLOCKED_POLL, PROGRESS_POLL, RESYNC};
 use crate::api::{AerospikeCluster, Phase};
 use crate::build::{self, Desired};
 use crate::info::safety::{self, QuiesceOptions, SafetyError};
+use crate::info::{auth, InfoClient};
 use std::time::Duration;
 use crate::plan::{self, PodView, RestartStep};
 
@@ -114,7 +115,11 @@ pub(super) async fn step(
         let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
         let batch: Vec<SocketAddr> =
             pods.iter().filter(|p| removed_names.contains(&p.name_any())).filter_map(|p| addr_of(p)).collect();
-        if let Err(e) = safe_to_disrupt(ctx, &all, views.len(), &batch).await {
+        let info = match info_client(cluster, ctx, &ns).await {
+            Ok(info) => info,
+            Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+        };
+        if let Err(e) = safe_to_disrupt(info.as_ref(), &all, views.len(), &batch).await {
             return Ok(block(ctx, cluster, "ScaleDownBlocked", &e).await);
         }
         match &shrink.desired {
@@ -153,7 +158,11 @@ pub(super) async fn step(
             let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();
             let batch_addrs: Vec<SocketAddr> =
                 pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect();
-            if let Err(e) = safe_to_disrupt(ctx, &all, views.len(), &batch_addrs).await {
+            let info = match info_client(cluster, ctx, &ns).await {
+                Ok(info) => info,
+                Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+            };
+            if let Err(e) = safe_to_disrupt(info.as_ref(), &all, views.len(), &batch_addrs).await {
                 return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -168,8 +177,11 @@ pub(super) async fn step(
                 if !deleted {
                     return Ok(in_progress("RollingRestart", format!("{pod} was replaced since it was checked; re-examining")));
                 }
+                info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
                 ctx.metrics.restarts.inc();
-                publish(ctx, cluster, EventType::Normal, "PodRestarted", "RollingRestart", &format!("restarting {pod} in rack {rack_id}: {}", reason.as_str())).await;
+                let related = pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                let note = format!("restarting {pod} in rack {rack_id}: {}", reason.as_str());
+                publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note).await;
             }
             Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
         }
@@ -188,7 +200,11 @@ pub(super) async fn step(
                 // removed pods where the policy says so.
                 let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
                 if all.len() > 1 {
-                    if let Err(e) = safety::undo_quiesce(ctx.info.as_ref(), &all).await {
+                    let info = match info_client(cluster, ctx, &ns).await {
+                        Ok(info) => info,
+                        Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+                    };
+                    if let Err(e) = safety::undo_quiesce(info.as_ref(), &all).await {
                         return Ok(block(ctx, cluster, "QuiesceUndoFailed", &e).await);
                     }
                 }
@@ -215,13 +231,57 @@ fn template_observed(sts: Option<&StatefulSet>, hash: &str) -> bool {
 }
 
 /// Every node answers, the cluster is stable with no migrations, then the batch is quiesced.
-async fn safe_to_disrupt(ctx: &Context, all: &[SocketAddr], expected: usize, batch: &[SocketAddr]) -> Result<(), SafetyError> {
-    safety::check_cluster_stable(ctx.info.as_ref(), all, expected).await?;
+/// The info client for `cluster`. With security enabled it logs in as `admin`: with the password in the admin
+/// user's Secret first, then with the default one, which a server keeps until access control changes it.
+async fn info_client(cluster: &AerospikeCluster, ctx: &Context, ns: &str) -> Result<Arc<dyn InfoClient>, String> {
+    if !cluster.spec.security_enabled() {
+        return Ok(ctx.info.clone());
+    }
+    let mut passwords = Vec::new();
+    let admin = cluster
+        .spec
+        .aerospike_access_control
+        .as_ref()
+        .and_then(|ac| ac.users.iter().find(|u| u.name == auth::DEFAULT_ADMIN_USER));
+    if let Some(user) = admin {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        let what = format!("Secret {ns}/{} (password of user admin in spec.aerospikeAccessControl)", user.secret_name);
+        let secret = secrets
+            .get_opt(&user.secret_name)
+            .await
+            .map_err(|e| format!("reading the {what}: {e}"))?
+            .ok_or_else(|| format!("the {what} does not exist"))?;
+        let password = secret
+            .data
+            .and_then(|d| d.get("password").cloned())
+            .ok_or_else(|| format!("the {what} has no key `password`"))?;
+        passwords.push(String::from_utf8(password.0).map_err(|_| format!("the {what}: `password` is not UTF-8"))?);
+    }
+    if !passwords.iter().any(|p| p == auth::DEFAULT_ADMIN_PASSWORD) {
+        passwords.push(auth::DEFAULT_ADMIN_PASSWORD.to_string());
+    }
+    // bcrypt costs tens of milliseconds the first time for each password: off the async workers.
+    let logins = tokio::task::spawn_blocking(move || {
+        passwords.iter().map(|p| auth::credentials(auth::DEFAULT_ADMIN_USER, p)).collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| format!("computing the login credential: {e}"))?
+    .map_err(|e| format!("the admin password: {e}"))?;
+    Ok(ctx.info.with_logins(logins).unwrap_or_else(|| ctx.info.clone()))
+}
+
+async fn safe_to_disrupt(
+    info: &dyn InfoClient,
+    all: &[SocketAddr],
+    expected: usize,
+    batch: &[SocketAddr],
+) -> Result<(), SafetyError> {
+    safety::check_cluster_stable(info, all, expected).await?;
     if all.len() > 1 && !batch.is_empty() && batch.len() < all.len() {
         // Short, bounded polls: if the quiesce is not effective yet we return and requeue; repeating it is
         // harmless (quiesce is idempotent), and the reconcile never parks for long.
         let options = QuiesceOptions { poll_interval: Duration::from_millis(200), attempts: 10 };
-        safety::quiesce_batch_with(ctx.info.as_ref(), all, batch, options).await?;
+        safety::quiesce_batch_with(info, all, batch, options).await?;
     }
     Ok(())
 }
@@ -235,7 +295,13 @@ async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &Safe
 }
 
 fn safety_reason(e: &SafetyError) -> &'static str {
+    use crate::info::InfoErrorKind;
     match e {
+        SafetyError::Unreachable { cause, .. } | SafetyError::Failed { cause, .. }
+            if matches!(cause.kind, InfoErrorKind::LoginRefused(_)) =>
+        {
+            "LoginRefused"
+        }
         SafetyError::Unreachable { .. } => "NodeUnreachable",
         SafetyError::MigrationsPending { .. } | SafetyError::MigrationsNotAllowed { .. } => "MigrationsPending",
         SafetyError::QuiesceNotPending { .. } | SafetyError::QuiesceNotEffective { .. } | SafetyError::NoPrincipal { .. } => {

@@ -27,6 +27,13 @@ pub trait InfoClient: Send + Sync {
         addr: SocketAddr,
         commands: &'a [String],
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, InfoError>>;
+
+    /// The same client logging in on every connection, trying `logins` in order until one is accepted (for
+    /// clusters with security enabled). `None` when this client cannot log in (test fakes), which then serves
+    /// as it is.
+    fn with_logins(&self, _logins: Vec<Credentials>) -> Option<std::sync::Arc<dyn InfoClient>> {
+        None
+    }
 }
 
 /// A failed info exchange. The message always names the command(s) and the node address, e.g.
@@ -57,7 +64,7 @@ pub enum InfoErrorKind {
     Io { stage: Stage, error: std::io::Error },
     #[error("protocol error: {0}")]
     Protocol(WireError),
-    #[error("login refused with result code {0}")]
+    #[error("login refused with result code {0}{hint}", hint = login_hint(*.0))]
     LoginRefused(u8),
     #[error("the node answered {0}")]
     Server(String),
@@ -129,14 +136,17 @@ impl InfoError {
     }
 }
 
+fn login_hint(code: u8) -> &'static str {
+    if code == super::wire::ADMIN_RESULT_INVALID_CREDENTIAL { " (user or password not accepted)" } else { "" }
+}
+
 /// Joins commands for error messages.
 pub(crate) fn describe_commands(commands: &[String]) -> String {
     commands.join(", ")
 }
 
 /// Login material for clusters with security enabled: the user and the credential, i.e. the
-/// bcrypt hash of the password (cost 10, salt `$2a$10$7EqJtq98hPqEX7fNZaFWoO`), computed by the
-/// caller (this module has no bcrypt).
+/// bcrypt hash of the password (cost 10, salt `$2a$10$7EqJtq98hPqEX7fNZaFWoO`; see [`super::auth`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
@@ -156,12 +166,13 @@ impl fmt::Debug for Credentials {
 /// The connect is bounded by `connect_timeout`; everything after it (login, sending, reading the
 /// header and the body) shares one `io_timeout` budget, so a request never takes longer than
 /// `connect_timeout + io_timeout`. With [`Credentials`], every connection logs in first (admin
-/// LOGIN); result 0 and 52 (security not enabled) both count as success.
+/// LOGIN); result 0 and 52 (security not enabled) both count as success. With several, a refused
+/// login is retried on a new connection with the next one.
 #[derive(Debug, Clone)]
 pub struct TcpInfoClient {
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
-    pub credentials: Option<Credentials>,
+    pub credentials: Vec<Credentials>,
 }
 
 impl Default for TcpInfoClient {
@@ -175,19 +186,38 @@ impl TcpInfoClient {
         TcpInfoClient {
             connect_timeout,
             io_timeout,
-            credentials: None,
+            credentials: Vec::new(),
         }
     }
 
+    /// Adds a login to try (after those already added).
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = Some(credentials);
+        self.credentials.push(credentials);
         self
+    }
+
+    async fn exchange_logged_in(
+        &self,
+        addr: SocketAddr,
+        commands: &[String],
+    ) -> Result<BTreeMap<String, String>, InfoErrorKind> {
+        let Some((last, first)) = self.credentials.split_last() else {
+            return self.exchange(addr, commands, None).await;
+        };
+        for creds in first {
+            match self.exchange(addr, commands, Some(creds)).await {
+                Err(InfoErrorKind::LoginRefused(_)) => continue,
+                other => return other,
+            }
+        }
+        self.exchange(addr, commands, Some(last)).await
     }
 
     async fn exchange(
         &self,
         addr: SocketAddr,
         commands: &[String],
+        login: Option<&Credentials>,
     ) -> Result<BTreeMap<String, String>, InfoErrorKind> {
         // Encode first: a bad command must not cost a connection.
         let request = wire::encode_info_request(commands).map_err(|e| match e {
@@ -209,7 +239,7 @@ impl TcpInfoClient {
         let _ = stream.set_nodelay(true);
         let deadline = Instant::now() + self.io_timeout;
 
-        if let Some(creds) = &self.credentials {
+        if let Some(creds) = login {
             let login = wire::encode_login_request(&creds.user, creds.credential.as_bytes())
                 .map_err(InfoErrorKind::Protocol)?;
             self.write_all(&mut stream, &login, deadline, Stage::Login)
@@ -303,13 +333,17 @@ fn io_kind(stage: Stage, error: std::io::Error) -> InfoErrorKind {
 }
 
 impl InfoClient for TcpInfoClient {
+    fn with_logins(&self, logins: Vec<Credentials>) -> Option<std::sync::Arc<dyn InfoClient>> {
+        Some(std::sync::Arc::new(TcpInfoClient { credentials: logins, ..self.clone() }))
+    }
+
     fn request<'a>(
         &'a self,
         addr: SocketAddr,
         commands: &'a [String],
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, InfoError>> {
         Box::pin(async move {
-            let result = self.exchange(addr, commands).await;
+            let result = self.exchange_logged_in(addr, commands).await;
             match result {
                 Ok(map) => {
                     tracing::trace!(%addr, commands = ?commands, "info request answered");

@@ -9,7 +9,9 @@
 //! - [`safety`]: the checks that gate destructive steps and the quiesce sequence; their error
 //!   texts are written for Kubernetes conditions and Events.
 //! - [`server`]: a small info server for tests and the simulator.
+//! - [`auth`]: the bcrypt credential LOGIN sends to clusters with security enabled.
 
+pub mod auth;
 pub mod client;
 pub mod ops;
 pub mod safety;

@@ -38,6 +38,8 @@ pub const ADMIN_FIELD_CREDENTIAL: u8 = 3;
 pub const ADMIN_RESULT_OK: u8 = 0;
 /// Admin result code: security is not enabled on the server (clients treat it as success).
 pub const ADMIN_RESULT_SECURITY_NOT_ENABLED: u8 = 52;
+/// Admin result: the user or credential is not accepted.
+pub const ADMIN_RESULT_INVALID_CREDENTIAL: u8 = 65;
 
 /// Why bytes could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -284,6 +286,25 @@ pub fn encode_login_request(user: &str, credential: &[u8]) -> Result<Vec<u8>, Wi
     Ok(with_header(MSG_TYPE_ADMIN, body))
 }
 
+/// The fields of an admin message body (after the protocol header): (field id, data) in order.
+pub fn admin_fields(body: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, WireError> {
+    let count = admin_header_byte(body, 3)? as usize;
+    let mut rest = &body[ADMIN_HEADER_LEN..];
+    let mut fields = Vec::with_capacity(count);
+    for _ in 0..count {
+        if rest.len() < 5 {
+            return Err(WireError::Truncated { expected: 5, got: rest.len() });
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len == 0 || rest.len() < 4 + len {
+            return Err(WireError::Truncated { expected: (4 + len) as u64, got: rest.len() });
+        }
+        fields.push((rest[4], rest[5..4 + len].to_vec()));
+        rest = &rest[4 + len..];
+    }
+    Ok(fields)
+}
+
 /// The command byte of an admin request body (after the protocol header).
 pub fn admin_command(body: &[u8]) -> Result<u8, WireError> {
     admin_header_byte(body, 2)
@@ -466,6 +487,11 @@ mod tests {
     #[test]
     fn admin_messages() {
         let login = encode_login_request("admin", b"$2a$10$hash").unwrap();
+        let fields = admin_fields(split_message(&login, MSG_TYPE_ADMIN).unwrap()).unwrap();
+        assert_eq!(fields, vec![(ADMIN_FIELD_USER, b"admin".to_vec()), (ADMIN_FIELD_CREDENTIAL, b"$2a$10$hash".to_vec())]);
+        let mut cut = split_message(&login, MSG_TYPE_ADMIN).unwrap().to_vec();
+        cut.truncate(cut.len() - 3);
+        assert!(admin_fields(&cut).is_err(), "a truncated field is refused, not read past the end");
         let body = split_message(&login, MSG_TYPE_ADMIN).unwrap();
         assert_eq!(admin_command(body).unwrap(), ADMIN_LOGIN);
         assert_eq!(body[3], 2);

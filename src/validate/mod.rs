@@ -702,7 +702,7 @@ const PRIVILEGES: &[(&str, bool)] = &[
 ];
 
 fn security_enabled(spec: &AerospikeClusterSpec) -> bool {
-    spec.aerospike_config.as_ref().and_then(|c| c.get("security")).is_some_and(|s| !s.is_null())
+    spec.security_enabled()
 }
 
 fn valid_whitelist(entry: &str) -> bool {

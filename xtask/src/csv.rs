@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aerospike_kubernetes_operator::rbac;
+use aerospike_kubernetes_operator::webhook::register;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
+use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
 use k8s_openapi::api::apps::v1::DeploymentSpec;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde::{Deserialize, Serialize};
@@ -66,6 +68,27 @@ pub struct CsvSpec {
     pub install: Install,
     pub customresourcedefinitions: CrdDescriptions,
     pub related_images: Vec<RelatedImage>,
+    /// Admission webhooks OLM creates for us: it mints the serving certificate, mounts it at the operator's
+    /// default --webhook-cert-dir, creates the Service and the configurations scoped to the OperatorGroup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhookdefinitions: Vec<WebhookDefinition>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDefinition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub generate_name: String,
+    pub deployment_name: String,
+    pub container_port: i32,
+    pub target_port: i32,
+    pub webhook_path: String,
+    pub admission_review_versions: Vec<String>,
+    pub failure_policy: String,
+    pub side_effects: String,
+    pub timeout_seconds: i32,
+    pub rules: Vec<RuleWithOperations>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -537,6 +560,39 @@ pub fn alm_examples(samples: &[(String, Value)]) -> String {
     serde_json::to_string_pretty(&examples).expect("values serialise")
 }
 
+/// The CSV's webhookdefinitions, read off the configurations the operator itself registers outside OLM (one
+/// source for names, paths, rules and policies).
+pub fn webhook_definitions() -> Result<Vec<WebhookDefinition>> {
+    let target = register::Target::Service {
+        name: format!("{PACKAGE}-service"),
+        namespace: OPERATOR_NAMESPACE.into(),
+        port: project::WEBHOOK_PORT,
+    };
+    let mutating = out::value(&register::mutating_configuration(&target, None));
+    let validating = out::value(&register::validating_configuration(&target, None));
+    let mut defs = Vec::new();
+    for (type_, config) in [("MutatingAdmissionWebhook", mutating), ("ValidatingAdmissionWebhook", validating)] {
+        for w in config["webhooks"].as_array().into_iter().flatten() {
+            let field = |pointer: &str| w.pointer(pointer).cloned().unwrap_or(Value::Null);
+            let text = |pointer: &str| field(pointer).as_str().unwrap_or_default().to_string();
+            defs.push(WebhookDefinition {
+                type_: type_.into(),
+                generate_name: text("/name"),
+                deployment_name: PACKAGE.into(),
+                container_port: project::WEBHOOK_PORT,
+                target_port: project::WEBHOOK_PORT,
+                webhook_path: text("/clientConfig/service/path"),
+                admission_review_versions: serde_json::from_value(field("/admissionReviewVersions"))?,
+                failure_policy: text("/failurePolicy"),
+                side_effects: text("/sideEffects"),
+                timeout_seconds: field("/timeoutSeconds").as_i64().unwrap_or(10) as i32,
+                rules: serde_json::from_value(field("/rules"))?,
+            });
+        }
+    }
+    Ok(defs)
+}
+
 /// The CSV of one release.
 pub fn build(base: &CsvBase, release: &Release, samples: &[(String, Value)]) -> Result<ClusterServiceVersion> {
     let crds = manifests::crd_values();
@@ -590,6 +646,7 @@ pub fn build(base: &CsvBase, release: &Release, samples: &[(String, Value)]) -> 
         },
         customresourcedefinitions: CrdDescriptions { owned: owned_crds(base, &crds)? },
         related_images: vec![RelatedImage { name: PACKAGE.into(), image }],
+        webhookdefinitions: webhook_definitions()?,
     };
     Ok(ClusterServiceVersion {
         api_version: API_VERSION.into(),

@@ -475,6 +475,11 @@ async fn start_operator(
             std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&kubeconfig_path)?;
         std::io::Write::write_all(&mut f, kubeconfig.as_bytes())?;
     }
+    // The admission webhooks as OLM wires them: its certificate (mirrored as the pod's volume would hold it) on
+    // the ClusterIP of its webhook Service, which the local plane's loopback Service CIDR makes reachable here.
+    let webhook_addr = olm::webhook_service_address(client, operator_ns).await?;
+    let cert_dir = dir.join("webhook-certs");
+    olm::mirror_webhook_certificate(client, operator_ns, &cert_dir).await?;
     let health = format!("127.0.0.1:{}", net::free_port()?);
     let metrics = format!("127.0.0.1:{}", net::free_port()?);
     let env = [
@@ -484,6 +489,8 @@ async fn start_operator(
         ("POD_NAME", format!("{PACKAGE}-demo")),
         ("HEALTH_ADDR", health.clone()),
         ("METRICS_ADDR", metrics),
+        ("WEBHOOK_ADDR", webhook_addr.to_string()),
+        ("WEBHOOK_CERT_DIR", cert_dir.display().to_string()),
         ("LOG_FORMAT", "text".to_string()),
         ("NO_COLOR", "1".to_string()),
     ];

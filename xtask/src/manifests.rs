@@ -8,7 +8,7 @@ use aerospike_kubernetes_operator::api::{
     PersistentVolumeSpec, Rack, RackConfig, ServerVolumeAttachment, StorageSpec, UserSpec, VolumeMethod,
     VolumePolicy, VolumeSource, VolumeSpec,
 };
-use aerospike_kubernetes_operator::rbac;
+use aerospike_kubernetes_operator::{rbac, webhook};
 use anyhow::{Result, bail};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
@@ -26,7 +26,9 @@ use k8s_openapi::Resource;
 use serde_json::{Value, json};
 
 use crate::out::{self, Staged};
-use crate::project::{self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, paths};
+use crate::project::{
+    self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_PORT, WEBHOOK_SERVICE, paths,
+};
 use crate::{csv, scorecard, schema_check};
 
 #[derive(clap::Args, Debug, Default)]
@@ -124,22 +126,31 @@ pub fn deployment_spec(image: &str, watch: WatchNamespaces) -> DeploymentSpec {
             env_from_field("WATCH_NAMESPACE", "metadata.annotations['olm.targetNamespaces']")
         }
     };
+    let mut args: Vec<String> = [
+        "run",
+        "--leader-elect",
+        &format!("--metrics-addr=0.0.0.0:{METRICS_PORT}"),
+        &format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
+        &format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
+        "--log-format=json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if watch == WatchNamespaces::All {
+        // Plain install: no OLM to mint the certificate and register the webhooks, so the operator does both
+        // (no cert-manager). Under OLM the certificate is mounted at the default --webhook-cert-dir.
+        args.extend([
+            "--webhook-self-signed".to_string(),
+            "--webhook-register".to_string(),
+            format!("--webhook-service={WEBHOOK_SERVICE}.{OPERATOR_NAMESPACE}:{WEBHOOK_PORT}"),
+        ]);
+    }
     let container = Container {
         name: CONTAINER.to_string(),
         image: Some(image.to_string()),
         image_pull_policy: Some("IfNotPresent".to_string()),
-        args: Some(
-            [
-                "run",
-                "--leader-elect",
-                &format!("--metrics-addr=0.0.0.0:{METRICS_PORT}"),
-                &format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
-                "--log-format=json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        ),
+        args: Some(args),
         env: Some(vec![watch_env, env_from_field("POD_NAMESPACE", "metadata.namespace")]),
         ports: Some(vec![
             ContainerPort {
@@ -151,6 +162,12 @@ pub fn deployment_spec(image: &str, watch: WatchNamespaces) -> DeploymentSpec {
             ContainerPort {
                 name: Some("health".to_string()),
                 container_port: HEALTH_PORT,
+                protocol: Some("TCP".to_string()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some("webhook".to_string()),
+                container_port: WEBHOOK_PORT,
                 protocol: Some("TCP".to_string()),
                 ..Default::default()
             },
@@ -240,11 +257,46 @@ pub fn metrics_service(namespace: Option<&str>) -> Service {
     }
 }
 
+/// The Service in front of the webhook port of a plain install (config/webhook).
+pub fn webhook_service() -> Service {
+    Service {
+        metadata: meta(WEBHOOK_SERVICE, Some(OPERATOR_NAMESPACE)),
+        spec: Some(ServiceSpec {
+            selector: Some(operator_labels()),
+            ports: Some(vec![ServicePort {
+                name: Some("webhook".to_string()),
+                port: WEBHOOK_PORT,
+                protocol: Some("TCP".to_string()),
+                target_port: Some(IntOrString::String("webhook".to_string())),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The webhook configurations of a plain install, pointing at [`webhook_service`]. Their caBundle is left
+/// empty: the operator (`--webhook-self-signed --webhook-register`) fills it and keeps it current.
+fn webhook_objects() -> Vec<Value> {
+    let target = webhook::register::Target::Service {
+        name: WEBHOOK_SERVICE.to_string(),
+        namespace: OPERATOR_NAMESPACE.to_string(),
+        port: WEBHOOK_PORT,
+    };
+    vec![
+        typed(&webhook_service()),
+        typed(&webhook::register::mutating_configuration(&target, None)),
+        typed(&webhook::register::validating_configuration(&target, None)),
+    ]
+}
+
 /// Rules of the ClusterRole of a plain install: cluster rules plus the namespaced rules (bound cluster-wide, so
 /// the operator can watch every namespace).
 pub fn manager_cluster_rules() -> Vec<PolicyRule> {
     let mut rules = rbac::cluster_rules();
     rules.extend(rbac::namespaced_rules());
+    rules.extend(rbac::webhook_rules().cluster);
     rules
 }
 
@@ -262,6 +314,7 @@ fn rbac_objects() -> Result<Vec<(&'static str, Vec<Value>)>> {
     let cluster_rules = manager_cluster_rules();
     check_no_wildcards(&cluster_rules, "cluster_rules/namespaced_rules")?;
     check_no_wildcards(&rbac::leader_election_rules(), "leader_election_rules")?;
+    check_no_wildcards(&rbac::webhook_rules().own_namespace, "webhook_rules")?;
     let subject = Subject {
         kind: "ServiceAccount".to_string(),
         name: PACKAGE.to_string(),
@@ -283,10 +336,21 @@ fn rbac_objects() -> Result<Vec<(&'static str, Vec<Value>)>> {
     let le_binding = RoleBinding {
         metadata: meta(&le_name, Some(OPERATOR_NAMESPACE)),
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: le_name.clone() },
-        subjects: Some(vec![subject]),
+        subjects: Some(vec![subject.clone()]),
+    };
+    let wh_name = format!("{PACKAGE}-webhook");
+    let wh_role = Role {
+        metadata: meta(&wh_name, Some(OPERATOR_NAMESPACE)),
+        rules: Some(rbac::webhook_rules().own_namespace),
+    };
+    let wh_binding = RoleBinding {
+        metadata: meta(&wh_name, Some(OPERATOR_NAMESPACE)),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: wh_name.clone() },
+        subjects: Some(vec![subject.clone()]),
     };
     Ok(vec![
         ("service_account.yaml", vec![typed(&sa)]),
+        ("webhook_role.yaml", vec![typed(&wh_role), typed(&wh_binding)]),
         ("cluster_role.yaml", vec![typed(&role)]),
         ("cluster_role_binding.yaml", vec![typed(&binding)]),
         ("leader_election_role.yaml", vec![typed(&le_role), typed(&le_binding)]),
@@ -532,6 +596,9 @@ pub fn generate(staged: &mut Staged) -> Result<()> {
 
     staged.own_dir(paths::CONFIG_MANAGER);
     staged.file(format!("{}/manager.yaml", paths::CONFIG_MANAGER), out::to_yaml_stream(&manager_objects(&version))?);
+
+    staged.own_dir(paths::CONFIG_WEBHOOK);
+    staged.file(format!("{}/webhook.yaml", paths::CONFIG_WEBHOOK), out::to_yaml_stream(&webhook_objects())?);
 
     staged.own_dir(paths::CONFIG_SAMPLES);
     for (file, sample) in samples() {

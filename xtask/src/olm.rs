@@ -1185,9 +1185,121 @@ pub async fn describe(client: &Client, namespace: &str) -> String {
 /// Stopped on drop.
 pub struct InProcessOperator {
     task: tokio::task::JoinHandle<Result<()>>,
+    webhook: Option<WebhookTasks>,
+}
+
+struct WebhookTasks {
+    server: tokio::task::JoinHandle<Result<()>>,
+    mirror: tokio::task::JoinHandle<()>,
+    cert_dir: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The Service OLM creates in front of the operator's webhook port for the CSV's webhookdefinitions.
+pub fn webhook_service_name() -> String {
+    format!("{PACKAGE}-service")
+}
+
+/// The Secret with the serving certificate OLM mints for that Service (tls.crt, tls.key, olmCAKey), mounted
+/// into the operator's pods at the default --webhook-cert-dir.
+pub fn webhook_secret_name() -> String {
+    format!("{}-cert", webhook_service_name())
+}
+
+/// Where OLM's webhook Service sends the API server: its ClusterIP and port. With the local control plane's
+/// loopback Service CIDR, a process on this machine can listen there in place of the operator's pod.
+pub async fn webhook_service_address(admin: &Client, install_ns: &str) -> Result<std::net::SocketAddr> {
+    let svc = Api::<k8s_openapi::api::core::v1::Service>::namespaced(admin.clone(), install_ns)
+        .get(&webhook_service_name())
+        .await
+        .with_context(|| format!("OLM's webhook Service {install_ns}/{}", webhook_service_name()))?;
+    let spec = svc.spec.context("the webhook Service has no spec")?;
+    let ip: std::net::IpAddr =
+        spec.cluster_ip.as_deref().context("the webhook Service has no ClusterIP")?.parse().context("ClusterIP")?;
+    let port = spec.ports.as_ref().and_then(|p| p.first()).map(|p| p.port).context("the webhook Service has no port")?;
+    Ok(std::net::SocketAddr::new(ip, u16::try_from(port)?))
+}
+
+/// Copies OLM's webhook certificate Secret into `dir` as tls.crt and tls.key (what the kubelet does for the
+/// operator pod's volume); files are replaced atomically and only when they change. Returns whether anything
+/// was written.
+pub async fn mirror_webhook_certificate(admin: &Client, install_ns: &str, dir: &Path) -> Result<bool> {
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), install_ns)
+        .get(&webhook_secret_name())
+        .await
+        .with_context(|| format!("OLM's webhook certificate Secret {install_ns}/{}", webhook_secret_name()))?;
+    let data = secret.data.unwrap_or_default();
+    let mut wrote = false;
+    fs::create_dir_all(dir)?;
+    for key in ["tls.crt", "tls.key"] {
+        let value = data.get(key).with_context(|| format!("Secret {} has no {key}", webhook_secret_name()))?;
+        let path = dir.join(key);
+        if fs::read(&path).ok().as_deref() != Some(&value.0[..]) {
+            let tmp = dir.join(format!(".{key}.tmp"));
+            fs::write(&tmp, &value.0)?;
+            fs::rename(&tmp, &path)?;
+            wrote = true;
+        }
+    }
+    Ok(wrote)
 }
 
 impl InProcessOperator {
+    /// The operator as OLM deploys it with webhookdefinitions: the controllers, plus the admission webhooks served
+    /// with the certificate OLM minted (mirrored from its Secret, as the pod's volume would be, and followed when
+    /// OLM rotates it) on the ClusterIP of the Service OLM made, so the API server's calls through OLM's webhook
+    /// configurations reach it.
+    pub async fn start_with_olm_webhooks(
+        client: Client,
+        watch_namespace: &str,
+        admin: &Client,
+        install_ns: &str,
+    ) -> Result<InProcessOperator> {
+        use aerospike_kubernetes_operator::webhook::{self, CertSource, WebhookConfig};
+        let addr = webhook_service_address(admin, install_ns).await?;
+        // A previous in-process operator on this address may still be closing its listener.
+        wait_for(&format!("{addr} to be free"), Duration::from_secs(30), || async {
+            Ok(std::net::TcpListener::bind(addr).ok().map(drop))
+        })
+        .await?;
+        let dir = std::env::temp_dir().join(format!("ako-olm-webhook-{}-{install_ns}", std::process::id()));
+        mirror_webhook_certificate(admin, install_ns, &dir).await?;
+        let mirror = tokio::spawn({
+            let (admin, ns, dir) = (admin.clone(), install_ns.to_string(), dir.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if let Err(e) = mirror_webhook_certificate(&admin, &ns, &dir).await {
+                        eprintln!("mirroring OLM's webhook certificate: {e:#}");
+                    }
+                }
+            }
+        });
+        let cfg = WebhookConfig {
+            addr,
+            certs: CertSource::Dir(dir.clone()),
+            register: false,
+            target: None,
+            namespace: install_ns.to_string(),
+            dir_poll: Duration::from_millis(500),
+        };
+        // A graceful stop frees the address for the next operator started on it (an upgrade test restarts it).
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(webhook::run(client.clone(), cfg, async move {
+            let _ = stopped.await;
+        }));
+        wait_for(&format!("the webhook server on {addr}"), Duration::from_secs(30), || async {
+            if server.is_finished() {
+                bail!("the webhook server stopped");
+            }
+            Ok(tokio::net::TcpStream::connect(addr).await.ok().map(|_| ()))
+        })
+        .await?;
+        let mut op = InProcessOperator::start(client, watch_namespace).await?;
+        op.webhook = Some(WebhookTasks { server, mirror, cert_dir: dir, stop });
+        Ok(op)
+    }
+
     pub async fn start(client: Client, watch_namespace: &str) -> Result<InProcessOperator> {
         use aerospike_kubernetes_operator::build::BuildContext;
         use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
@@ -1203,13 +1315,16 @@ impl InProcessOperator {
             metrics: Metrics::default(),
             instance: format!("in-process-{}", std::process::id()),
         };
-        Ok(InProcessOperator { task: tokio::spawn(controller::run(client, cfg, || {})) })
+        Ok(InProcessOperator { task: tokio::spawn(controller::run(client, cfg, || {})), webhook: None })
     }
 
-    /// Fails if the controllers have stopped (with their error).
+    /// Fails if the controllers (or the webhook server) have stopped.
     pub fn ensure_running(&mut self) -> Result<()> {
         if self.task.is_finished() {
             bail!("the in-process operator stopped");
+        }
+        if self.webhook.as_ref().is_some_and(|w| w.server.is_finished()) {
+            bail!("the in-process operator's webhook server stopped");
         }
         Ok(())
     }
@@ -1218,6 +1333,11 @@ impl InProcessOperator {
 impl Drop for InProcessOperator {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(w) = self.webhook.take() {
+            let _ = w.stop.send(());
+            w.mirror.abort();
+            let _ = fs::remove_dir_all(&w.cert_dir);
+        }
     }
 }
 

@@ -20,6 +20,11 @@ pub const CONTAINER: &str = "manager";
 /// Metrics and health ports of the operator binary (`--metrics-addr`, `--health-addr` defaults).
 pub const METRICS_PORT: i32 = 8080;
 pub const HEALTH_PORT: i32 = 8081;
+/// Port of the admission webhook server (`--webhook-addr` default), also the port of the Services in front of it
+/// (ours in config/webhook, OLM's from webhookdefinitions): no privileged port anywhere.
+pub const WEBHOOK_PORT: i32 = 9443;
+/// The webhook Service of the plain install (under OLM, OLM creates `<deployment>-service` itself).
+pub const WEBHOOK_SERVICE: &str = "aerospike-kubernetes-operator-webhook";
 /// Operating systems and architectures the operator image is built for.
 pub const ARCHITECTURES: &[&str] = &["amd64", "arm64"];
 pub const OPERATING_SYSTEMS: &[&str] = &["linux"];
@@ -56,6 +61,7 @@ pub mod paths {
     pub const CONFIG_CRD: &str = "config/crd";
     pub const CONFIG_RBAC: &str = "config/rbac";
     pub const CONFIG_MANAGER: &str = "config/manager";
+    pub const CONFIG_WEBHOOK: &str = "config/webhook";
     pub const CONFIG_SAMPLES: &str = "config/samples";
     pub const CONFIG_SCORECARD: &str = "config/scorecard";
     pub const CONFIG_EXAMPLES: &str = "config/examples";

@@ -15,6 +15,12 @@
 //!   version is the image tag, namespaces (and strong-consistency, replication-factor, service port) come from the
 //!   AerospikeCluster's `spec.aerospikeConfig`.
 //!
+//! - security: when `spec.aerospikeConfig` has a `security` section, a node accepts info requests only on a
+//!   connection that logged in (admin LOGIN as `admin` with bcrypt of [`SimulatorOptions::admin_password`],
+//!   "admin" unless set: the password a server keeps until access control changes it); a wrong login is
+//!   answered with result 65 and an info request without one closes the connection. Without security, a login
+//!   is answered with 52 (security not enabled), which clients accept.
+//!
 //! Fault knobs ([`Fault`]), per pod or per cluster, set in-process ([`Simulator::set_fault`]) or through a JSON file
 //! that the `cargo xtask simulator fault` command writes: a node that accepts connections and never answers
 //! ([`NoAnswer::Hang`]) or refuses them ([`NoAnswer::Refuse`]), migrations that never finish, slow answers.
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aerospike_kubernetes_operator::build as ako_build;
 use aerospike_kubernetes_operator::info::wire::{self, Header};
-use aerospike_kubernetes_operator::info::{InfoHandler, ServerVersion};
+use aerospike_kubernetes_operator::info::{InfoHandler, ServerVersion, auth};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -72,6 +78,8 @@ pub struct SimulatorOptions {
     pub faults_file: Option<PathBuf>,
     /// Print every request line to stderr.
     pub log_commands: bool,
+    /// The admin password of clusters with security enabled.
+    pub admin_password: String,
 }
 
 impl Default for SimulatorOptions {
@@ -83,6 +91,7 @@ impl Default for SimulatorOptions {
             default_port: 3000,
             faults_file: None,
             log_commands: false,
+            admin_password: "admin".into(),
         }
     }
 }
@@ -220,6 +229,7 @@ struct NamespaceInfo {
 struct ClusterSpec {
     namespaces: Vec<NamespaceInfo>,
     port: u16,
+    security: bool,
 }
 
 struct Node {
@@ -270,6 +280,10 @@ impl Inner {
 
     fn migration_duration(&self) -> Duration {
         self.opts.lock().unwrap_or_else(|e| e.into_inner()).migration_duration
+    }
+
+    fn admin_password(&self) -> String {
+        self.opts.lock().unwrap_or_else(|e| e.into_inner()).admin_password.clone()
     }
 
     fn fault_of(&self, key: &PodKey) -> Fault {
@@ -604,6 +618,8 @@ struct NodeHandler {
     inner: Arc<Inner>,
     key: PodKey,
     uid: String,
+    /// Security is enabled: info needs a LOGIN as `admin` with the simulator's current admin password.
+    secured: bool,
 }
 
 impl InfoHandler for NodeHandler {
@@ -654,6 +670,11 @@ impl Simulator {
     pub fn clear_faults(&self) {
         self.inner.lock().api_faults.clear();
         self.inner.bump_faults();
+    }
+
+    /// Changes the admin password secured nodes accept from the next login on (as if access control changed it).
+    pub fn set_admin_password(&self, password: &str) {
+        self.inner.opts.lock().unwrap_or_else(|e| e.into_inner()).admin_password = password.to_string();
     }
 
     /// Changes how long migrations run after the next membership changes.
@@ -845,6 +866,7 @@ async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, po
     let cr = pod.labels().get(ako_build::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
     let cluster_key = (key.0.clone(), cr.clone());
     let spec = cluster_spec(client, &key.0, &cr, opts).await;
+
     let rack_id: i32 = pod.labels().get(ako_build::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(0);
     let node_id = ako_build::pod_node_id(pod)
         .unwrap_or_else(|| {
@@ -866,7 +888,7 @@ async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, po
     if let Some(holder) = holder {
         state.leave(&holder, duration);
     }
-    let task = tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), addr, opts.log_commands));
+    let task = tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), addr, spec.security, opts.log_commands));
     state.nodes.insert(
         key.clone(),
         Node {
@@ -915,6 +937,7 @@ async fn cluster_spec(client: &Client, namespace: &str, name: &str, opts: &Simul
     let default = ClusterSpec {
         namespaces: vec![NamespaceInfo { name: "test".into(), strong_consistency: false, replication_factor: 2 }],
         port: opts.default_port,
+        security: false,
     };
     let gvk = GroupVersionKind::gvk("asdb.aerospike.com", "v1", "AerospikeCluster");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "aerospikeclusters");
@@ -944,13 +967,21 @@ async fn cluster_spec(client: &Client, namespace: &str, name: &str, opts: &Simul
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(opts.default_port),
+        security: !config["security"].is_null(),
     }
 }
 
 // -----------------------------------------------------------------------------------------------------------------
 // Serving one node.
 
-async fn node_task(inner: Arc<Inner>, key: PodKey, uid: String, addr: SocketAddr, log_commands: bool) {
+async fn node_task(
+    inner: Arc<Inner>,
+    key: PodKey,
+    uid: String,
+    addr: SocketAddr,
+    secured: bool,
+    log_commands: bool,
+) {
     let mut changed = inner.faults_changed.subscribe();
     let mut warned = false;
     loop {
@@ -971,7 +1002,8 @@ async fn node_task(inner: Arc<Inner>, key: PodKey, uid: String, addr: SocketAddr
                 continue;
             }
         };
-        let handler = Arc::new(NodeHandler { inner: inner.clone(), key: key.clone(), uid: uid.clone() });
+        let handler =
+            Arc::new(NodeHandler { inner: inner.clone(), key: key.clone(), uid: uid.clone(), secured });
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
@@ -996,6 +1028,7 @@ async fn node_task(inner: Arc<Inner>, key: PodKey, uid: String, addr: SocketAddr
 
 async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHandler>, log_commands: bool) {
     let _ = socket.set_nodelay(true);
+    let mut logged_in = false;
     loop {
         let mut header = [0u8; wire::HEADER_LEN];
         if socket.read_exact(&mut header).await.is_err() {
@@ -1039,6 +1072,13 @@ async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHandler>, log_
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
         }
+        if msg_type == wire::MSG_TYPE_INFO && handler.secured && !logged_in {
+            let mut state = handler.inner.lock();
+            for c in &commands {
+                state.record(&handler.key, &handler.uid, What::Command { command: c.clone(), answered: false });
+            }
+            return; // a secured node does not answer an unauthenticated connection
+        }
         let reply = if msg_type == wire::MSG_TYPE_INFO {
             let answers: Vec<(String, String)> = commands
                 .into_iter()
@@ -1055,9 +1095,35 @@ async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHandler>, log_
                 Err(_) => return,
             }
         } else {
-            // A login (the client has credentials): security is not enabled here, which clients accept.
             let Ok(command) = wire::admin_command(&body) else { return };
-            wire::encode_admin_reply(command, wire::ADMIN_RESULT_SECURITY_NOT_ENABLED)
+            if !handler.secured {
+                // Security is not enabled here, which clients accept as a login.
+                wire::encode_admin_reply(command, wire::ADMIN_RESULT_SECURITY_NOT_ENABLED)
+            } else {
+                // bcrypt is slow (cached per password): off the async workers.
+                let password = handler.inner.admin_password();
+                let expected = tokio::task::spawn_blocking(move || auth::credentials(auth::DEFAULT_ADMIN_USER, &password))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|c| c.credential)
+                    .unwrap_or_default();
+                {
+                    let fields = wire::admin_fields(&body).unwrap_or_default();
+                    let field = |id: u8| fields.iter().find(|(f, _)| *f == id).map(|(_, d)| d.as_slice());
+                    logged_in = command == wire::ADMIN_LOGIN
+                        && field(wire::ADMIN_FIELD_USER) == Some(auth::DEFAULT_ADMIN_USER.as_bytes())
+                        && !expected.is_empty()
+                        && field(wire::ADMIN_FIELD_CREDENTIAL) == Some(expected.as_bytes());
+                    handler.inner.lock().record(
+                        &handler.key,
+                        &handler.uid,
+                        What::Command { command: format!("login:accepted={logged_in}"), answered: true },
+                    );
+                    let result = if logged_in { wire::ADMIN_RESULT_OK } else { wire::ADMIN_RESULT_INVALID_CREDENTIAL };
+                    wire::encode_admin_reply(command, result)
+                }
+            }
         };
         if socket.write_all(&reply).await.is_err() {
             return;

@@ -159,3 +159,94 @@ async fn a_component_not_ready_in_time_is_named_with_its_log_and_nothing_is_left
     assert!(state.processes.is_empty(), "{:?}", state.processes);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fake kubelet ends each deleted pod once: a StatefulSet pod deleted N times has exactly N+1 incarnations,
+/// each Ready with a loopback IP. (kwok's built-in stages deleted by name a second time, which now and then killed
+/// the incarnation the StatefulSet had just recreated.) Services get loopback ClusterIPs from the cluster's range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_pod_deletion_ends_exactly_one_incarnation_and_services_get_loopback_cluster_ips() {
+    use futures::StreamExt;
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::{Pod, Service};
+    use kube::runtime::watcher;
+
+    let cluster = LocalCluster::start(ClusterOptions::default()).await.unwrap();
+    let client = cluster.client().await;
+    let ns = "incarnations";
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap()).await.unwrap();
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2, "podManagementPolicy": "Parallel", "updateStrategy": {"type": "OnDelete"},
+            "serviceName": "web", "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "example.com/c:1"}],
+                                  "terminationGracePeriodSeconds": 30}}
+        }
+    }))
+    .unwrap();
+    Api::<StatefulSet>::namespaced(client.clone(), ns).create(&PostParams::default(), &sts).await.unwrap();
+
+    // Every incarnation of web-1, from a watch (so none is missed however short it lives).
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watch = tokio::spawn({
+        let (pods, seen) = (pods.clone(), seen.clone());
+        async move {
+            let cfg = watcher::Config::default().fields("metadata.name=web-1");
+            let mut events = watcher(pods, cfg).boxed();
+            while let Some(Ok(event)) = events.next().await {
+                if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event {
+                    let uid = p.metadata.uid.unwrap_or_default();
+                    let mut seen = seen.lock().unwrap();
+                    if !seen.contains(&uid) {
+                        seen.push(uid);
+                    }
+                }
+            }
+        }
+    });
+    let ready_incarnation = |previous: Option<String>| {
+        let pods = pods.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(p) = pods.get_opt("web-1").await.unwrap() {
+                    let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
+                        cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                    });
+                    let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+                    if ready && p.metadata.deletion_timestamp.is_none() && p.metadata.uid != previous {
+                        assert!(ip.starts_with("127."), "pod IP {ip}");
+                        return p.metadata.uid.unwrap();
+                    }
+                }
+                assert!(std::time::Instant::now() < deadline, "web-1 not recreated and Ready in time");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let mut uid = ready_incarnation(None).await;
+    const DELETIONS: usize = 12;
+    for _ in 0..DELETIONS {
+        pods.delete("web-1", &Default::default()).await.unwrap();
+        uid = ready_incarnation(Some(uid)).await;
+    }
+    // Give a stray second delete every chance to land before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), DELETIONS + 1, "incarnations of web-1: {seen:?}");
+    assert_eq!(seen.last(), Some(&uid), "the last incarnation is the one still running");
+
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "probe"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 9443}]}
+    }))
+    .unwrap();
+    let svc = Api::<Service>::namespaced(client.clone(), ns).create(&PostParams::default(), &svc).await.unwrap();
+    let ip: std::net::Ipv4Addr = svc.spec.unwrap().cluster_ip.unwrap().parse().unwrap();
+    let octet = cluster.pod_cidr().split('.').nth(1).unwrap().parse::<u8>().unwrap();
+    assert!(ip.is_loopback() && ip.octets()[1] == octet && (192..208).contains(&ip.octets()[2]), "ClusterIP {ip}");
+}

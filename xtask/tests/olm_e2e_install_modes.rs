@@ -13,11 +13,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, DynamicObject, ListParams};
+use kube::api::{DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use xtask::cluster::{ClusterOptions, LocalCluster};
@@ -193,6 +194,50 @@ async fn assert_rbac(client: &Client, ns: &str, allowed: &[&str], denied: &[&str
     assert!(olm::can_i(client, &user, "list", "", "nodes", None).await.unwrap(), "{user} cannot list nodes");
 }
 
+/// OLM turned the CSV's webhookdefinitions into a Mutating and a Validating configuration owned by the CSV, each
+/// with its CA, our path and rules, through its Service in `ns`, scoped to the OperatorGroup's namespaces; and it
+/// mounts the serving certificate where the operator reads it by default.
+async fn assert_olm_webhooks(client: &Client, ns: &str, target: &str) {
+    use aerospike_kubernetes_operator::webhook::{self, register};
+    let owned = ListParams::default().labels(&format!("olm.owner={},olm.owner.namespace={ns}", csv_name()));
+    let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone()).list(&owned).await.unwrap().items;
+    let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone()).list(&owned).await.unwrap().items;
+    assert_eq!((mutating.len(), validating.len()), (1, 1), "one configuration of each kind owned by the CSV");
+    let m = &mutating[0].webhooks.as_ref().unwrap()[0];
+    let v = &validating[0].webhooks.as_ref().unwrap()[0];
+    for (name, expected, path, config, selector) in [
+        (&m.name, register::MUTATING_WEBHOOK, webhook::MUTATE_PATH, &m.client_config, &m.namespace_selector),
+        (&v.name, register::VALIDATING_WEBHOOK, webhook::VALIDATE_PATH, &v.client_config, &v.namespace_selector),
+    ] {
+        assert_eq!(name, expected);
+        let svc = config.service.as_ref().expect("a Service-backed webhook");
+        assert_eq!((svc.name.as_str(), svc.namespace.as_str()), (olm::webhook_service_name().as_str(), ns));
+        assert_eq!(svc.path.as_deref(), Some(path));
+        assert!(config.ca_bundle.as_ref().is_some_and(|b| !b.0.is_empty()), "OLM injected a caBundle");
+        // OLM labels the OperatorGroup's namespaces and selects them.
+        let selector = selector.as_ref().expect("a namespaceSelector");
+        let labels = Api::<Namespace>::all(client.clone()).get(target).await.unwrap().labels().clone();
+        let key = selector.match_labels.iter().flatten().map(|(k, _)| k.clone()).next().expect("selector labels");
+        assert!(labels.contains_key(&key), "{target} carries {key}: {labels:?}");
+    }
+    let d = Api::<Deployment>::namespaced(client.clone(), ns).get(PACKAGE).await.unwrap();
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    // OLM mounts the Secret twice (also for API services); one volume of it must sit at the cert dir.
+    let volumes: Vec<&str> = pod
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(olm::webhook_secret_name().as_str()))
+        .map(|v| v.name.as_str())
+        .collect();
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap_or_default();
+    assert!(
+        mounts.iter().any(|m| volumes.contains(&m.name.as_str()) && m.mount_path == webhook::DEFAULT_CERT_DIR),
+        "mounted at {}: {mounts:?}",
+        webhook::DEFAULT_CERT_DIR
+    );
+}
+
 /// Waits for OLM's copy of the CSV (status.reason Copied) in `target`.
 async fn copied_csv(env: &Env, client: &Client, ns: &str, target: &str) -> DynamicObject {
     let api = olm::olm_api(client, OlmKind::ClusterServiceVersion, Some(target));
@@ -254,7 +299,7 @@ async fn single_namespace_install_and_the_operator_reconciles_the_alm_example() 
             .await
             .unwrap();
     let operator_client = olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap();
-    let mut operator = InProcessOperator::start(operator_client, &watch).await.unwrap();
+    let mut operator = InProcessOperator::start_with_olm_webhooks(operator_client, &watch, &client, ns).await.unwrap();
     let _sim =
         Simulator::start(client.clone(), SimulatorOptions { namespace: Some(target.into()), ..Default::default() })
             .await;
@@ -262,8 +307,37 @@ async fn single_namespace_install_and_the_operator_reconciles_the_alm_example() 
     let mut example = olm::alm_examples(&csv).unwrap().into_iter().next().expect("at least one alm-example");
     let name = example["metadata"]["name"].as_str().unwrap().to_string();
     example["metadata"]["namespace"] = target.into();
-    olm::apply(&client, &example).await.unwrap();
+
+    // Admission through what OLM made of the CSV's webhookdefinitions: its configurations (scoped to the
+    // OperatorGroup's targets, its CA injected), its Service, its certificate served by the operator.
+    assert_olm_webhooks(&client, ns, target).await;
     let clusters = olm::aerospike_clusters(&client, target);
+    let mut refused = example.clone();
+    refused["metadata"]["name"] = "refused".into();
+    refused["spec"]["image"] = "aerospike/aerospike-server-enterprise:5.7.0.17".into();
+    let err = clusters
+        .create(&PostParams::default(), &serde_json::from_value(refused).unwrap())
+        .await
+        .expect_err("server 5.7 is refused by the validating webhook");
+    let msg = err.to_string();
+    assert!(msg.contains("vaerospikecluster.kb.io") && msg.contains("spec.image"), "{msg}");
+    // The same object elsewhere (no OperatorGroup targets it) never reaches this installation's webhooks.
+    olm::ensure_namespace(&client, "not-targeted").await.unwrap();
+    let mut elsewhere = example.clone();
+    elsewhere["metadata"] = json!({"name": "elsewhere", "namespace": "not-targeted"});
+    elsewhere["spec"]["image"] = "aerospike/aerospike-server-enterprise:5.7.0.17".into();
+    olm::aerospike_clusters(&client, "not-targeted")
+        .create(&PostParams::default(), &serde_json::from_value(elsewhere).unwrap())
+        .await
+        .expect("webhooks are scoped to the OperatorGroup's target namespaces");
+
+    olm::apply(&client, &example).await.unwrap();
+    // The defaulting webhook filled in what the reference defaults.
+    let created = clusters.get(&name).await.unwrap();
+    let spec = &created.data["spec"];
+    assert_eq!(spec["aerospikeConfig"]["service"]["cluster-name"], json!(name), "{spec:#}");
+    assert_eq!(spec["aerospikeConfig"]["network"]["heartbeat"]["mode"], "mesh");
+    assert_eq!(spec["maxUnavailable"], 1);
     let size = example["spec"]["size"].as_i64().unwrap();
     let done = olm::wait_for(&format!("AerospikeCluster {target}/{name} Completed"), RECONCILE_TIMEOUT, || {
         let (clusters, name) = (clusters.clone(), name.clone());
@@ -330,7 +404,9 @@ async fn uninstall_removes_the_operator_and_keeps_the_crd_clusters_and_pvcs() {
             .await
             .unwrap();
     let mut operator =
-        InProcessOperator::start(olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(), &watch).await.unwrap();
+        InProcessOperator::start_with_olm_webhooks(olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(), &watch, &client, ns)
+            .await
+            .unwrap();
     let _sim =
         Simulator::start(client.clone(), SimulatorOptions { namespace: Some(target.into()), ..Default::default() })
             .await;

@@ -276,7 +276,14 @@ async fn automatic_upgrade_follows_replaces_and_existing_clusters_survive_the_cr
         )
         .await
         .unwrap();
-        InProcessOperator::start(olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(), &watch).await.unwrap()
+        InProcessOperator::start_with_olm_webhooks(
+            olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(),
+            &watch,
+            &client,
+            NS,
+        )
+        .await
+        .unwrap()
     };
     let sim =
         Simulator::start(client.clone(), SimulatorOptions { namespace: Some(TARGET.into()), ..Default::default() })

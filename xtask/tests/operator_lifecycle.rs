@@ -58,7 +58,13 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
         assert_eq!(image(&p), IMAGE_NEW);
     }
     for (pod, uids) in &watch.uids {
-        assert_eq!(uids.len(), 2, "{pod} restarted exactly once: {uids:?}");
+        assert_eq!(
+            uids.len(),
+            2,
+            "{pod} restarted exactly once:\n{}\nevents: {:#?}",
+            watch.describe(pod),
+            event_reasons(&env.client, &env.ns, "aero").await
+        );
         let history = env.sim.history_for(&format!("{}/{pod}", env.ns));
         let old = &uids[0];
         let quiesced = history.iter().position(|r| &r.uid == old && matches!(&r.what, What::Command { command, .. } if command == "quiesce:"));
@@ -67,8 +73,16 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
     }
     assert!(watch.max_unavailable <= 1, "at most maxUnavailable pods down, saw {}", watch.max_unavailable);
     let reasons = event_reasons(&env.client, &env.ns, "aero").await;
-    // The Recorder folds repeats into one Event series, so look for the reason, not a count.
+    // The Recorder folds repeats into one Event series per related object: one series per restarted pod.
     assert!(reasons.iter().any(|(r, _)| r == "PodRestarted"), "{reasons:?}");
+    let mut restarted: Vec<String> = event_relations(&env.client, &env.ns, "aero")
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "PodRestarted")
+        .map(|(_, pod)| pod)
+        .collect();
+    restarted.sort();
+    assert_eq!(restarted, watch.uids.keys().cloned().collect::<Vec<_>>(), "a PodRestarted Event names each pod");
 
     // A reconcile with nothing changed writes nothing: trigger one and compare resourceVersions.
     let before = versions(&env).await;
@@ -335,5 +349,90 @@ async fn input_only_the_operator_can_judge_is_reported_and_other_clusters_keep_g
     fixed["spec"]["aerospikeConfig"]["network"]["heartbeat"]["mode"] = json!("mesh");
     patch_spec(&env.client, &env.ns, "bad", json!({"aerospikeConfig": fixed["spec"]["aerospikeConfig"]})).await;
     wait_completed(&env.client, &env.ns, "bad", T).await;
+    finish(&env, op).await;
+}
+
+/// A cluster with security enabled: the operator's safety checks log in as `admin` (bcrypt of the password, with
+/// the fixed salt), first with the password in the admin user's Secret, then with the default one a server keeps
+/// until access control changes it. The rollout goes through either way; with neither accepted it stops before
+/// deleting any pod, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secured_cluster_rolls_after_logging_in_and_an_unknown_password_stops_it() {
+    use k8s_openapi::api::core::v1::Secret;
+    let env = env("e2e-secured").await;
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "auth-secret"}, "stringData": {"password": "from-the-secret"}
+    }))
+    .unwrap();
+    secrets.create(&Default::default(), &secret).await.unwrap();
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut manifest = cluster_manifest("sec", &env.ns, 3);
+    manifest["spec"]["aerospikeConfig"]["security"] = json!({});
+    manifest["spec"]["aerospikeAccessControl"] =
+        json!({"users": [{"name": "admin", "secretName": "auth-secret", "roles": ["sys-admin", "user-admin"]}]});
+    create(&env.client, &env.ns, &manifest).await;
+    wait_completed(&env.client, &env.ns, "sec", T).await;
+    env.sim.wait_for_members(&env.ns, "sec", 3, T).await.unwrap();
+
+    // 1. The server still has the default password: the Secret's is refused, the default one is accepted.
+    let logins = |pod: &str| -> Vec<String> {
+        env.sim
+            .history_for(&format!("{}/{pod}", env.ns))
+            .into_iter()
+            .filter_map(|r| match r.what {
+                What::Command { command, .. } if command.starts_with("login:") => Some(command),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut watch = RolloutObserver::new();
+    watch.observe(&env.client, &env.ns, "sec", 3).await;
+    patch_spec(&env.client, &env.ns, "sec", json!({"image": IMAGE_NEW})).await;
+    watch.until_completed(&env.client, &env.ns, "sec", 3, T).await;
+    for (pod, uids) in &watch.uids {
+        assert_eq!(uids.len(), 2, "{pod} restarted exactly once:\n{}", watch.describe(pod));
+    }
+    let seen = logins("sec-0-0");
+    assert!(
+        seen.windows(2).any(|w| w == ["login:accepted=false", "login:accepted=true"]),
+        "the Secret's password first, then the default: {seen:?}"
+    );
+    // Info was only ever answered after a login: no unauthenticated request got an answer.
+    let history = env.sim.history_for(&format!("{}/sec-0-0", env.ns));
+    assert!(
+        !history.iter().any(|r| matches!(&r.what, What::Command { command, answered: false } if !command.starts_with("login:"))),
+        "every info request logged in first"
+    );
+
+    // 2. The server now has the Secret's password: accepted at the first try.
+    env.sim.set_admin_password("from-the-secret");
+    let before = logins("sec-0-1").len();
+    watch = RolloutObserver::new();
+    watch.observe(&env.client, &env.ns, "sec", 3).await;
+    patch_spec(&env.client, &env.ns, "sec", json!({"image": IMAGE_OLD})).await;
+    watch.until_completed(&env.client, &env.ns, "sec", 3, T).await;
+    let after: Vec<String> = logins("sec-0-1").split_off(before);
+    assert!(!after.is_empty() && after.iter().all(|l| l == "login:accepted=true"), "{after:?}");
+
+    // 3. Neither password works: nothing is deleted, the condition and an Event say the login was refused.
+    env.sim.set_admin_password("changed-behind-our-back");
+    let uids: Vec<_> = pods(&env.client, &env.ns, "sec").await.iter().map(|p| p.uid()).collect();
+    patch_spec(&env.client, &env.ns, "sec", json!({"image": IMAGE_NEW})).await;
+    let c = wait_for("Degraded=True", T, || async {
+        let c = api(&env.client, &env.ns).get("sec").await.ok()?;
+        (condition(&c, "Degraded")?.0 == "True").then_some(c)
+    })
+    .await;
+    let (_, reason, message) = condition(&c, "Degraded").unwrap();
+    assert_eq!(reason, "RollingRestartBlocked");
+    assert!(message.contains("login refused with result code 65"), "{message}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let now: Vec<_> = pods(&env.client, &env.ns, "sec").await.iter().map(|p| p.uid()).collect();
+    assert_eq!(now, uids, "no pod deleted without a login");
+    let events = event_reasons(&env.client, &env.ns, "sec").await;
+    assert!(events.iter().any(|(r, _)| r == "LoginRefused"), "{events:?}");
+    env.sim.set_admin_password("admin");
+    wait_completed(&env.client, &env.ns, "sec", T).await;
     finish(&env, op).await;
 }

@@ -67,7 +67,7 @@ async fn operator_killed_mid_rollout_finishes_without_restarting_a_pod_twice() {
     let op = start_operator(&env.client, ns_scope(&env.ns));
     watch.until_completed(&env.client, &env.ns, "aero", 4, T).await;
     for (pod, uids) in &watch.uids {
-        assert_eq!(uids.len(), 2, "{pod} restarted exactly once across the operator restart: {uids:?}");
+        assert_eq!(uids.len(), 2, "{pod} restarted exactly once across the operator restart:\n{}", watch.describe(pod));
     }
     assert!(pods(&env.client, &env.ns, "aero").await.iter().all(|p| image(p) == IMAGE_NEW));
     finish(&env, op).await;

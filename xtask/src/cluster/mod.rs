@@ -49,9 +49,8 @@ use proc::{Mode, Proc, Record, Spec};
 
 pub use nodes::{REGION, ZONES, node_name};
 
-/// The Service CIDR and the `kubernetes` Service's ClusterIP in it.
-const SERVICE_CIDR: &str = "10.96.0.0/16";
-const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+/// kwok's pod stages (see the file for why they are ours).
+const KWOK_POD_STAGES: &str = include_str!("kwok-pod-stages.yaml");
 /// Component names, also the stem of their log files.
 pub const ETCD: &str = "etcd";
 pub const APISERVER: &str = "kube-apiserver";
@@ -185,12 +184,13 @@ impl Plane {
         let bins = tokio::task::spawn_blocking(Bins::ensure).await.context("locating the tools")??;
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = std::path::absolute(&dir)?;
+        let claim = CidrClaim::acquire(std::process::id())?;
         let pki = tokio::task::spawn_blocking({
             let pki_dir = dir.join("pki");
-            move || Pki::generate(&pki_dir, SERVICE_IP)
+            let service_ip = claim.kubernetes_service_ip();
+            move || Pki::generate(&pki_dir, service_ip)
         })
         .await??;
-        let claim = CidrClaim::acquire(std::process::id())?;
         let mut plane = Plane {
             mode,
             dir,
@@ -344,7 +344,7 @@ impl Plane {
             os("--service-account-issuer=https://kubernetes.default.svc.cluster.local"),
             self.pki_arg("service-account-key-file", "sa.pub"),
             self.pki_arg("service-account-signing-key-file", "sa.key"),
-            os(format!("--service-cluster-ip-range={SERVICE_CIDR}")),
+            os(format!("--service-cluster-ip-range={}", self.claim.service_cidr())),
             os("--authorization-mode=RBAC"),
             os("--allow-privileged=true"),
             // The apiserver would publish 127.0.0.1 as the `kubernetes` Service endpoint, which validation refuses
@@ -388,7 +388,7 @@ impl Plane {
             self.pki_arg("root-ca-file", "ca.crt"),
             self.pki_arg("cluster-signing-cert-file", "ca.crt"),
             self.pki_arg("cluster-signing-key-file", "ca.key"),
-            os(format!("--service-cluster-ip-range={SERVICE_CIDR}")),
+            os(format!("--service-cluster-ip-range={}", self.claim.service_cidr())),
             os("--kube-api-qps=200"),
             os("--kube-api-burst=400"),
             os("--profiling=false"),
@@ -412,8 +412,11 @@ impl Plane {
     fn kwok_spec(&self) -> Spec {
         let home = self.dir.join("kwok-home");
         let _ = fs::create_dir_all(&home);
+        let stages = self.dir.join("kwok-pod-stages.yaml");
+        let _ = fs::write(&stages, KWOK_POD_STAGES);
         let args = vec![
             os(format!("--kubeconfig={}", self.dir.join(format!("{KWOK}.kubeconfig")).display())),
+            os(format!("--config={}", stages.display())),
             os("--manage-all-nodes=false"),
             os(format!(
                 "--manage-nodes-with-annotation-selector={}={}",

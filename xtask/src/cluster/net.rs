@@ -91,6 +91,18 @@ impl CidrClaim {
         format!("127.{}.0.0/16", self.octet)
     }
 
+    /// The Service CIDR `127.<octet>.192.0/20`: ClusterIPs are local addresses too, so a test can serve a
+    /// Service-backed webhook (the API server dials ClusterIP:port) from a process bound to the ClusterIP. kwok
+    /// hands out pod IPs from the bottom of the /16 and nodes sit at the top, far from this range.
+    pub fn service_cidr(&self) -> String {
+        format!("127.{}.192.0/20", self.octet)
+    }
+
+    /// The `kubernetes` Service's ClusterIP (first of the Service CIDR), named in the API server's certificate.
+    pub fn kubernetes_service_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(127, self.octet, 192, 1)
+    }
+
     /// The address of fake node `i` (outside the range kwok hands to pods, which starts at the bottom).
     pub fn node_ip(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::new(127, self.octet, 255, (i % 250 + 1) as u8)

@@ -93,6 +93,10 @@ pub async fn env(ns: &str) -> Env {
 /// The operator's controller, in-process, watching `scope`. Aborting the handle is a crash: every
 /// future is dropped wherever it was.
 pub fn start_operator(client: &Client, scope: Scope) -> JoinHandle<()> {
+    // The operator's log goes to the test's captured output, shown when a test fails (AKO_TEST_LOG sets the
+    // filter, e.g. aerospike_kubernetes_operator=debug).
+    let filter = std::env::var("AKO_TEST_LOG").unwrap_or_else(|_| "aerospike_kubernetes_operator=info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     let client = client.clone();
     tokio::spawn(async move {
         let cfg = RunConfig {
@@ -228,15 +232,37 @@ pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<(String
         .collect()
 }
 
+/// (reason, related object's name) of the Events about AerospikeCluster `name` that name a related object.
+pub async fn event_relations(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| Some((e.reason.unwrap_or_default(), e.related?.name?)))
+        .collect()
+}
+
 /// Watches pods while a rollout runs: every uid seen per pod name, and the worst unavailability.
 pub struct RolloutObserver {
     pub uids: BTreeMap<String, Vec<String>>,
     pub max_unavailable: usize,
+    /// What each incarnation looked like when first seen (for failure messages): image, revision, node, age.
+    pub seen: BTreeMap<String, String>,
+    start: Instant,
 }
 
 impl RolloutObserver {
     pub fn new() -> Self {
-        RolloutObserver { uids: BTreeMap::new(), max_unavailable: 0 }
+        RolloutObserver { uids: BTreeMap::new(), max_unavailable: 0, seen: BTreeMap::new(), start: Instant::now() }
+    }
+
+    /// The incarnations of `pod` as first seen, for an assertion message.
+    pub fn describe(&self, pod: &str) -> String {
+        let uids = self.uids.get(pod).cloned().unwrap_or_default();
+        uids.iter().map(|u| format!("{u}: {}", self.seen.get(u).map(String::as_str).unwrap_or("?"))).collect::<Vec<_>>().join("\n")
     }
 
     pub async fn observe(&mut self, client: &Client, ns: &str, name: &str, size: usize) {
@@ -245,7 +271,15 @@ impl RolloutObserver {
             let uid = p.uid().unwrap_or_default();
             let seen = self.uids.entry(p.name_any()).or_default();
             if !seen.contains(&uid) {
-                seen.push(uid);
+                seen.push(uid.clone());
+                let image = p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone());
+                let revision = p.labels().get("controller-revision-hash").cloned();
+                let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+                self.seen.insert(
+                    uid,
+                    format!("first seen at {:?}: image {image:?}, revision {revision:?}, node {node:?}, ready {}, deleting {}",
+                        self.start.elapsed(), ready(p), p.metadata.deletion_timestamp.is_some()),
+                );
             }
         }
         let ready = pods.iter().filter(|p| ready(p)).count();
