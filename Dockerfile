@@ -6,7 +6,7 @@ WORKDIR /src
 COPY . .
 # Static glibc: the runtime image has no C library. --target keeps the flag off build scripts and proc-macros.
 RUN target="$(uname -m)-unknown-linux-gnu" \
- && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" -p aerospike-kubernetes-operator \
+ && RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=/usr/local/cargo=/cargo --remap-path-prefix=/src=/src" cargo build --release --locked --target "$target" -p aerospike-kubernetes-operator \
  && mkdir -p /out/tmp /out/etc "$(dirname /out/usr/local/bin/aerospike-kubernetes-operator)" "$(dirname /out/licenses/LICENSE)" \
  && cp "target/$target/release/aerospike-kubernetes-operator" /out/usr/local/bin/aerospike-kubernetes-operator \
  && cp LICENSE /out/licenses/LICENSE \

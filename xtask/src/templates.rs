@@ -60,6 +60,8 @@ pub fn operator_dockerfile() -> Result<String> {
     let spec = image::operator_spec(&version);
     let mut c = Context::new();
     c.insert("package", PACKAGE);
+    // The rust image's cargo home, and the build stage's WORKDIR.
+    c.insert("rustflags", &image::operator_rustflags("/usr/local/cargo", "/src").join(" "));
     c.insert("operator_image", &project::operator_image(&version));
     c.insert("builder", image::RUST_BUILDER_IMAGE);
     c.insert("binary", image::OPERATOR_BINARY);

@@ -167,9 +167,12 @@ pub const IMAGE_PACKAGES: &[(&str, &str)] = &[
     ("runc", "runc"),
 ];
 
+/// On PATH, or in the sbin folders Debian puts some of these in (runc) and a user's PATH may lack.
 fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .any(|d| d.join(bin).is_file())
 }
 
 /// Installs the Debian packages of `packages` whose binary is not on PATH (`apt-get install`, as root; once per
@@ -191,6 +194,8 @@ pub fn ensure_debian_packages(packages: &[(&str, &str)]) -> Result<()> {
     let apt = |args: &[&str]| -> Result<()> {
         eprintln!("running: apt-get {}", args.join(" "));
         let status = Command::new("apt-get")
+            // Wait for a dpkg lock held by apt-daily or unattended-upgrades on a fresh machine, not fail at once.
+            .args(["-o", "DPkg::Lock::Timeout=600"])
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdin(Stdio::null())

@@ -42,9 +42,42 @@ impl Drop for TempDir {
     }
 }
 
+/// Runs `cmd` to completion, at most 10 minutes (a hung podman, buildah or skopeo fails the test instead of
+/// hanging the run), and asserts it succeeded.
 fn run(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut b);
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut b);
+        b
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{shown}: {e}")) {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{shown}: still running after 10 minutes; killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() };
     assert!(
         out.status.success(),
         "{shown}: {}\nstdout: {}\nstderr: {}",
@@ -94,8 +127,10 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("starting docker-registry");
-        wait_port(&addr, "docker-registry");
-        Registry { child, addr, _dir: dir }
+        // Owned before waiting, so a registry that never listens is still stopped (Drop) when the test fails.
+        let registry = Registry { child, addr, _dir: dir };
+        wait_port(&registry.addr, "docker-registry");
+        registry
     }
 
     fn reference(&self, repo: &str, tag: &str) -> String {
@@ -111,14 +146,19 @@ impl Drop for Registry {
 }
 
 /// podman with its own storage (vfs) in a temp folder, runc and cgroupfs (what works on these machines).
+/// One podman at a time: rootful podman shares its lock segment across storage roots, and a fresh root's first
+/// run resets it, which could pull the locks from under another test's running container.
 struct Podman {
     dir: TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Podman {
     fn new(name: &str) -> Podman {
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         ensure_tools();
-        Podman { dir: TempDir::new(&format!("podman-{name}")) }
+        let guard = ONE.lock().unwrap_or_else(|p| p.into_inner());
+        Podman { dir: TempDir::new(&format!("podman-{name}")), _one_at_a_time: guard }
     }
 
     fn cmd(&self) -> Command {
@@ -350,6 +390,9 @@ fn operator_image_is_static_small_reproducible_and_runs_as_non_root_under_podman
 
 #[test]
 fn catalog_image_on_a_local_opm_base_serves_olm() {
+    // Wait for the operator's release build (another test starts it) rather than race it: on two cores the
+    // OLM waits below would otherwise share the CPU with an LTO build.
+    let _ = operator_binary();
     let root = root();
     let base_one = image::opm_base_image().unwrap();
     let base_two = image::opm_base_image().unwrap();
@@ -368,7 +411,10 @@ fn catalog_image_on_a_local_opm_base_serves_olm() {
     let one = image::catalog_image(&catalog_dir, &pulled_base).unwrap();
     let two = image::catalog_image(&catalog_dir, &base_one).unwrap();
     assert_eq!(one.manifest.digest, two.manifest.digest, "two builds of the catalog image differ");
-    assert_eq!(one.layers[..base_one.layers.len()].len(), base_one.layers.len());
+    // The base's layers, unchanged, then one layer with the catalog.
+    assert_eq!(one.layers.len(), base_one.layers.len() + 1);
+    let digests = |layers: &[xtask::image::oci::Blob]| layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>();
+    assert_eq!(digests(&one.layers[..base_one.layers.len()]), digests(&base_one.layers));
 
     let reference = reg.reference("aerospike-kubernetes-operator-catalog", "test");
     registry::push(&one, &reference).unwrap();

@@ -20,7 +20,10 @@ pub fn check_static(data: &[u8], what: &str) -> Result<()> {
         d => bail!("{what}: unknown ELF data encoding {d}"),
     };
     let get = |off: usize, n: usize| -> Result<u64> {
-        let b = data.get(off..off + n).ok_or_else(|| anyhow::anyhow!("{what}: truncated ELF header"))?;
+        let b = off
+            .checked_add(n)
+            .and_then(|end| data.get(off..end))
+            .ok_or_else(|| anyhow::anyhow!("{what}: truncated ELF header"))?;
         let mut v = 0u64;
         for i in 0..n {
             let byte = if le { b[n - 1 - i] } else { b[i] };
@@ -34,7 +37,9 @@ pub fn check_static(data: &[u8], what: &str) -> Result<()> {
         (get(0x1c, 4)? as usize, get(0x2a, 2)? as usize, get(0x2c, 2)? as usize)
     };
     for i in 0..phnum {
-        if get(phoff + i * phentsize, 4)? as u32 == PT_INTERP {
+        let at = i.checked_mul(phentsize).and_then(|o| o.checked_add(phoff));
+        let at = at.ok_or_else(|| anyhow::anyhow!("{what}: corrupt ELF program header table"))?;
+        if get(at, 4)? as u32 == PT_INTERP {
             bail!(
                 "{what} is dynamically linked (it has an ELF interpreter), so it cannot run in a FROM scratch image; \
                  build it statically (Rust: RUSTFLAGS=\"-C target-feature=+crt-static\" with --target; Go: CGO_ENABLED=0)"

@@ -194,17 +194,35 @@ pub fn host_target() -> String {
     format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
 }
 
+/// The rustc flags of the operator's release build (here and in the Dockerfile): static glibc, and the paths of
+/// the dependency sources and of the checkout mapped to fixed names, so the binary (and the image digest) does not
+/// depend on where the repository or the cargo home are.
+pub fn operator_rustflags(cargo_home: &str, checkout: &str) -> Vec<String> {
+    vec![
+        "-C".into(),
+        "target-feature=+crt-static".into(),
+        format!("--remap-path-prefix={cargo_home}=/cargo"),
+        format!("--remap-path-prefix={checkout}=/src"),
+    ]
+}
+
 /// `cargo build --release --target <host>` of the operator with crt-static; returns the binary. `--target` keeps
 /// the static flag off build scripts and proc-macros (they must stay dynamic to be loaded by the compiler).
 pub fn build_operator_binary(root: &Path) -> Result<PathBuf> {
     let target = host_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("image: cargo build --release --target {target} -p {PACKAGE} (static glibc)...");
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let flags = operator_rustflags(&cargo_home.to_string_lossy(), &root.to_string_lossy());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(root)
         .args(["build", "--release", "--locked", "--target", &target, "-p", PACKAGE])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        // The encoded form keeps paths with spaces whole.
+        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"))
+        .env_remove("RUSTFLAGS");
     // The variables cargo sets for the program it runs (`cargo run`, `cargo test`): some build scripts (ring's)
     // rerun when they change, so a build from a test and one from the command line would rebuild each other's.
     for (key, _) in std::env::vars_os() {

@@ -183,9 +183,18 @@ impl Image {
         self.layers.iter().map(|l| l.data.len() as u64).sum()
     }
 
-    /// Writes the image as an OCI image layout in `dir` (replacing what is there), tagged `tag`.
+    /// Writes the image as an OCI image layout in `dir`, tagged `tag`. `dir` must be absent, empty or an earlier
+    /// OCI layout (which is replaced): never a folder that holds something else, e.g. `--layout .`.
     pub fn write_layout(&self, dir: &Path, tag: &str) -> Result<()> {
         if dir.exists() {
+            let empty = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.next().is_none();
+            if !empty && !dir.join("oci-layout").is_file() {
+                anyhow::bail!(
+                    "{} exists and is not an OCI image layout (no oci-layout file): refusing to replace it; name a new \
+                     or empty folder",
+                    dir.display()
+                );
+            }
             std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
         }
         let blobs = dir.join("blobs/sha256");

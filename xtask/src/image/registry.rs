@@ -216,10 +216,31 @@ pub fn pull(source: &str) -> Result<Image> {
         let accepted = [
             super::oci::MANIFEST_MEDIA_TYPE,
             "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
         ];
-        let (data, digest) =
+        let (mut data, mut digest) =
             client.pull_manifest_raw(&reference, &auth, &accepted).await.map_err(|e| explain(e, &registry, &what))?;
-        let parsed: serde_json::Value = serde_json::from_slice(&data).context("parsing the manifest")?;
+        let mut parsed: serde_json::Value = serde_json::from_slice(&data).context("parsing the manifest")?;
+        if let Some(entries) = parsed["manifests"].as_array() {
+            // A multi-platform index: this machine's linux image.
+            let arch = match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                other => other,
+            };
+            let entry = entries
+                .iter()
+                .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
+                .with_context(|| format!("{what}: the index has no linux/{arch} image"))?;
+            let platform_digest = entry["digest"].as_str().context("index entry without a digest")?.to_string();
+            let by_digest = reference.clone_with_digest(platform_digest);
+            (data, digest) = client
+                .pull_manifest_raw(&by_digest, &auth, &accepted[..2])
+                .await
+                .map_err(|e| explain(e, &registry, &what))?;
+            parsed = serde_json::from_slice(&data).context("parsing the platform manifest")?;
+        }
         let media_type = parsed["mediaType"].as_str().unwrap_or(super::oci::MANIFEST_MEDIA_TYPE).to_string();
         let manifest = Blob { media_type, digest, data: data.to_vec() };
         let mut blobs = Vec::new();
