@@ -181,25 +181,12 @@ pub fn plan(root: &Path, args: &BundleArgs) -> Result<Plan> {
             }
         }
     };
-    let created_at = args.created_at.as_deref().map(|c| if c == "now" { now_rfc3339() } else { c.to_string() });
+    let created_at = args.created_at.as_deref().map(|c| if c == "now" { out::rfc3339(time::OffsetDateTime::now_utc()) } else { c.to_string() });
     Ok(Plan {
         release: Release { version, replaces, skip_range: args.skip_range.clone(), created_at },
         channels,
         default_channel,
     })
-}
-
-fn now_rfc3339() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// The bundle annotations (also the LABELs of bundle.Dockerfile).

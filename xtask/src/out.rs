@@ -294,3 +294,17 @@ mod tests {
         fs::remove_dir_all(&tmp).unwrap();
     }
 }
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds): the CSV's createdAt and an image's created time.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}

@@ -100,37 +100,49 @@ fn wait_port(addr: &str, what: &str) {
 struct Registry {
     child: Child,
     addr: String,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Registry {
     fn start(name: &str) -> Registry {
+        Registry::start_with(name, None)
+    }
+
+    /// A registry; with `htpasswd` (an htpasswd file's text), one that demands those credentials.
+    fn start_with(name: &str, htpasswd: Option<&str>) -> Registry {
         ensure_tools();
         let dir = TempDir::new(&format!("registry-{name}"));
         let port = xtask::cluster::net::free_port().unwrap();
         let addr = format!("127.0.0.1:{port}");
-        let config = dir.0.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.0.join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.0.join("data").display()
+        );
+        if let Some(text) = htpasswd {
+            let path = dir.0.join("htpasswd");
+            std::fs::write(&path, text).unwrap();
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", path.display()));
+        }
+        let config_path = dir.0.join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.0.join("registry.log")).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
-            .arg(&config)
+            .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("starting docker-registry");
         // Owned before waiting, so a registry that never listens is still stopped (Drop) when the test fails.
-        let registry = Registry { child, addr, _dir: dir };
+        let registry = Registry { child, addr, dir };
         wait_port(&registry.addr, "docker-registry");
         registry
+    }
+
+    /// The registry's own temp folder.
+    fn dir(&self) -> &Path {
+        &self.dir.0
     }
 
     fn reference(&self, repo: &str, tag: &str) -> String {
@@ -282,7 +294,7 @@ fn bundle_image_is_reproducible_and_opm_renders_it_from_the_registry() {
 
     // opm pulls the image from the registry and renders the same bundle as from the folder.
     let opm = tools::ensure(Tool::Opm).unwrap();
-    let out = run(Command::new(&opm).args(["render", &reference, "--use-http", "-o", "json"]).current_dir(&reg._dir.0));
+    let out = run(Command::new(&opm).args(["render", &reference, "--use-http", "-o", "json"]).current_dir(reg.dir()));
     let mut from_image: Value = serde_json::from_slice(&out.stdout).unwrap();
     let out = run(Command::new(&opm).arg("render").arg(root.join(paths::BUNDLE)).args(["-o", "json"]));
     let mut from_dir: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -495,35 +507,11 @@ fn push_uses_credentials_from_the_auth_file_and_reports_refusals() {
     ensure_tools();
     // A registry with htpasswd auth: wrong credentials are refused with an error naming the registry; the right
     // ones, read from an auth file, push.
-    let dir = TempDir::new("auth");
-    let htpasswd = dir.0.join("htpasswd");
     // bcrypt of "secret" (the registry accepts only bcrypt entries).
-    std::fs::write(&htpasswd, "ako:$2b$05$l2rZPWPs7wFSi4dTV8zBr.BU6X6AxnMhP5bdEgbco1s91wGHA8MJC\n").unwrap();
-    let port = xtask::cluster::net::free_port().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let config = dir.0.join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-            dir.0.join("data").display(),
-            htpasswd.display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.0.join("registry.log")).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let reg = Registry { child, addr: addr.clone(), _dir: TempDir::new("auth-unused") };
-    wait_port(&addr, "docker-registry (auth)");
+    let reg = Registry::start_with("auth", Some("ako:$2b$05$l2rZPWPs7wFSi4dTV8zBr.BU6X6AxnMhP5bdEgbco1s91wGHA8MJC\n"));
+    let addr = reg.addr.clone();
     let (img, _) = image::bundle_image(&root()).unwrap();
-    let auth_file = dir.0.join("auth.json");
+    let auth_file = reg.dir().join("auth.json");
     let auth = |user_pass: &str| {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD.encode(user_pass);

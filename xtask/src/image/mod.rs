@@ -149,15 +149,7 @@ pub fn source_date_epoch() -> Result<u64> {
 
 fn rfc3339(epoch: u64) -> Result<String> {
     let t = time::OffsetDateTime::from_unix_timestamp(epoch as i64).context("SOURCE_DATE_EPOCH out of range")?;
-    Ok(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
+    Ok(crate::out::rfc3339(t))
 }
 
 /// /etc/passwd and /etc/group lines naming root and the non-root user, for programs that look users up.

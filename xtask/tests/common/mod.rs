@@ -219,30 +219,23 @@ pub async fn stateful_sets(client: &Client, ns: &str, name: &str) -> BTreeMap<St
         .collect()
 }
 
-/// Reasons of the Events regarding the cluster `name`.
-pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+/// The Events regarding the cluster `name`.
+async fn events_about(client: &Client, ns: &str, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default())
-        .await
-        .expect("list events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect()
+    let events = api.list(&ListParams::default()).await.expect("list events").items;
+    events.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
 }
 
-/// (reason, related object's name) of the Events about AerospikeCluster `name` that name a related object.
+/// (reason, note) of the Events regarding the cluster `name`.
+pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let events = events_about(client, ns, name).await;
+    events.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
+}
+
+/// (reason, related object's name) of the Events about cluster `name` that name a related object.
 pub async fn event_relations(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default())
-        .await
-        .expect("list events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .filter_map(|e| Some((e.reason.unwrap_or_default(), e.related?.name?)))
-        .collect()
+    let events = events_about(client, ns, name).await;
+    events.into_iter().filter_map(|e| Some((e.reason.unwrap_or_default(), e.related?.name?))).collect()
 }
 
 /// Watches pods while a rollout runs: every uid seen per pod name, and the worst unavailability.
