@@ -63,17 +63,33 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
 }
 
 /// Resolve a count or percentage against `total`; percentages round up and every batch is at least 1.
+/// User numbers: arithmetic saturates (a percentage such as `99999999999999999%` means "all"), never overflows.
 pub fn resolve_batch(value: Option<&IntOrString>, total: i32, default: i32) -> i32 {
     let n = match value {
         None => default,
         Some(IntOrString::Int(i)) => *i,
         Some(IntOrString::String(s)) => match s.trim_end_matches('%').parse::<i64>() {
-            Ok(p) if s.ends_with('%') => ((p * total as i64 + 99) / 100) as i32,
-            Ok(p) => p as i32,
+            Ok(p) if s.ends_with('%') => {
+                let scaled = p.saturating_mul(i64::from(total.max(0))).saturating_add(99) / 100;
+                scaled.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+            }
+            Ok(p) => p.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
             Err(_) => default,
         },
     };
     n.max(1)
+}
+
+/// The pods a set of StatefulSets should have (`(name, replicas)`: ordinals `0..replicas`) that are not observed.
+/// A pod that was deleted and never recreated (refused by a ResourceQuota, an admission policy, Pod Security
+/// admission) is missing: the cluster is smaller than the spec asks, and no further pod may be disrupted.
+pub fn missing_pods(stateful_sets: &[(String, i32)], pods: &[PodView]) -> Vec<String> {
+    let observed: std::collections::BTreeSet<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+    stateful_sets
+        .iter()
+        .flat_map(|(sts, replicas)| (0..*replicas).map(move |o| format!("{sts}-{o}")))
+        .filter(|name| !observed.contains(name.as_str()))
+        .collect()
 }
 
 /// The next step of a rolling restart.
@@ -123,7 +139,7 @@ pub fn next_restart(
     if !not_ready.is_empty() {
         return RestartStep::WaitForReady { not_ready };
     }
-    let cluster_size: i32 = racks.iter().map(|r| r.size).sum();
+    let cluster_size: i32 = racks.iter().fold(0i32, |sum, r| sum.saturating_add(r.size));
     let budget = resolve_batch(Some(max_unavailable), cluster_size, 1);
     let batch = resolve_batch(rolling_update_batch_size, rack.size, 1).min(budget) as usize;
     RestartStep::Restart {
@@ -150,6 +166,32 @@ pub fn next_scale_down(current: i32, desired: i32, scale_down_batch_size: Option
     let batch = resolve_batch(scale_down_batch_size, current, 1);
     let replicas = (current - batch).max(desired);
     Some(ScaleDown { replicas, removed: (replicas..current).rev().collect() })
+}
+
+/// Which volume, StatefulSet and ordinal a PVC belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimOwner {
+    pub volume: String,
+    pub stateful_set: String,
+    pub ordinal: i32,
+}
+
+/// A StatefulSet's PVC is named `<volume>-<statefulset>-<ordinal>`. Match `claim` exactly against the candidate
+/// volumes and StatefulSets of its rack (never by prefix alone, which would confuse `data` with `data-aero` or rack 1
+/// with rack 10); None when nothing or more than one pair matches.
+pub fn claim_owner(claim: &str, volumes: &[String], stateful_sets: &[String]) -> Option<ClaimOwner> {
+    let mut found = None;
+    for volume in volumes {
+        for sts in stateful_sets {
+            let Some(rest) = claim.strip_prefix(&format!("{volume}-{sts}-")) else { continue };
+            let Ok(ordinal) = rest.parse::<i32>() else { continue };
+            if found.is_some() {
+                return None;
+            }
+            found = Some(ClaimOwner { volume: volume.clone(), stateful_set: sts.clone(), ordinal });
+        }
+    }
+    found
 }
 
 /// The ordinal of a StatefulSet pod from its name (`<sts>-<n>`).
@@ -259,6 +301,47 @@ mod tests {
         assert_eq!(next_scale_down(3, 2, Some(&two)), Some(ScaleDown { replicas: 2, removed: vec![2] }));
         let half = IntOrString::String("50%".into());
         assert_eq!(next_scale_down(4, 0, Some(&half)), Some(ScaleDown { replicas: 2, removed: vec![3, 2] }));
+    }
+
+    #[test]
+    fn user_numbers_never_overflow() {
+        // Each of these panicked with "attempt to multiply with overflow" (debug) before the arithmetic saturated.
+        let huge = IntOrString::String(format!("{}%", i64::MAX));
+        assert_eq!(resolve_batch(Some(&huge), 3, 1), i32::MAX);
+        let huge_count = IntOrString::String(format!("{}", i64::MAX));
+        assert_eq!(resolve_batch(Some(&huge_count), 3, 1), i32::MAX);
+        let negative = IntOrString::String(format!("{}%", i64::MIN));
+        assert_eq!(resolve_batch(Some(&negative), 3, 1), 1);
+        assert_eq!(resolve_batch(Some(&IntOrString::Int(i32::MIN)), 3, 1), 1);
+        let pods: Vec<_> = (0..3).map(|i| pod(1, i, "old", "c2")).collect();
+        let step = next_restart(&[rack(1, 3), rack(2, i32::MAX)], &pods, Some(&huge), &huge);
+        assert_eq!(names(&step).len(), 3);
+        assert_eq!(next_scale_down(3, 0, Some(&huge)), Some(ScaleDown { replicas: 0, removed: vec![2, 1, 0] }));
+    }
+
+    #[test]
+    fn missing_pods_are_the_ordinals_below_replicas_not_observed() {
+        let pods = vec![pod(0, 0, "new", "c2"), pod(0, 1, "new", "c2")];
+        let pods: Vec<PodView> = pods.into_iter().map(|mut p| {
+            p.name = format!("aero-0-{}", p.ordinal);
+            p
+        }).collect();
+        assert_eq!(missing_pods(&[("aero-0".into(), 3)], &pods), vec!["aero-0-2"]);
+        assert_eq!(missing_pods(&[("aero-0".into(), 2)], &pods), Vec::<String>::new());
+        assert_eq!(missing_pods(&[("aero-0".into(), 1), ("aero-1".into(), 1)], &pods), vec!["aero-1-0"]);
+    }
+
+    #[test]
+    fn claims_match_their_volume_and_stateful_set_exactly() {
+        let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let owner = claim_owner("data-aero-1-2", &v(&["data", "wal"]), &v(&["aero-1", "aero-10"]));
+        assert_eq!(owner, Some(ClaimOwner { volume: "data".into(), stateful_set: "aero-1".into(), ordinal: 2 }));
+        // Rack 10's claim is not rack 1's, though it starts with `data-aero-1`.
+        assert_eq!(claim_owner("data-aero-10-0", &v(&["data"]), &v(&["aero-1"])), None);
+        // A volume whose name extends another's.
+        let owner = claim_owner("data-x-aero-1-0", &v(&["data", "data-x"]), &v(&["aero-1"]));
+        assert_eq!(owner.map(|o| o.volume), Some("data-x".into()));
+        assert_eq!(claim_owner("data-aero-1-zero", &v(&["data"]), &v(&["aero-1"])), None);
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub fn namespaced_rules() -> Vec<PolicyRule> {
         rule("apps", &["statefulsets"], MANAGE),
         rule("", &["services", "configmaps"], MANAGE),
         rule("policy", &["poddisruptionbudgets"], MANAGE),
-        // Pods are deleted one batch at a time to roll them; PVCs only where cascadeDelete says so.
+        // Pods are deleted one batch at a time to roll them; PVCs only where cascadeDelete says so, and labelled
+        // with their volume (patch) so that each is judged by its own rack's policy.
         rule("", &["pods"], &["get", "list", "watch", "delete"]),
-        rule("", &["persistentvolumeclaims"], &["get", "list", "watch", "delete"]),
+        rule("", &["persistentvolumeclaims"], &["get", "list", "watch", "patch", "delete"]),
         // Passwords of Aerospike users referenced by aerospikeAccessControl.
         rule("", &["secrets"], READ),
         rule("events.k8s.io", &["events"], &["create", "patch"]),

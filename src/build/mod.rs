@@ -37,6 +37,8 @@ pub const APP_NAME: &str = "aerospike-cluster";
 pub const LABEL_CR: &str = "aerospike.com/cr";
 /// Label on rack objects (ConfigMap, StatefulSet, pods, PVCs): the rack id.
 pub const LABEL_RACK: &str = "aerospike.com/rack-id";
+/// On PVCs: the volume of spec.storage (or the rack's storage) the claim is for; added by the operator.
+pub const LABEL_VOLUME: &str = "aerospike.com/volume";
 /// Label on every object the operator creates.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`LABEL_MANAGED_BY`].

@@ -45,6 +45,8 @@ pub enum Error {
     Finalizer(String),
     #[error("object has no namespace")]
     NoNamespace,
+    #[error("reconcile panicked (a bug; the other clusters keep going): {0}")]
+    Panic(String),
 }
 
 impl Error {
@@ -55,6 +57,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Finalizer(_) => "finalizer",
             Error::NoNamespace => "no_namespace",
+            Error::Panic(_) => "panic",
         }
     }
 }
@@ -77,6 +80,9 @@ pub struct Context {
     pub recorder: Recorder,
     pub build: BuildContext,
     pub stores: Stores,
+    /// Since when each missing pod (`<ns>/<cluster>/<pod>`) has been missing: a pod being recreated is normal, one
+    /// that stays missing is reported (see `rollout::missing_gate`). In memory: a restart only resets the grace.
+    pub missing_since: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 /// Which namespaces to watch: all, or an explicit list (OLM's OwnNamespace, SingleNamespace and
@@ -182,6 +188,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             recorder: Recorder::new(ctx_client.clone(), reporter.clone()),
             build: cfg.build.clone(),
             stores: stores.clone(),
+            missing_since: Default::default(),
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over
@@ -250,6 +257,28 @@ fn error_policy(cluster: Arc<AerospikeCluster>, error: &Error, ctx: Arc<Context>
 }
 
 async fn reconcile(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    contain_panics(reconcile_unguarded(cluster, ctx)).await
+}
+
+/// A panic in one reconcile becomes that reconcile's error (logged, counted, retried with the error policy's
+/// backoff) instead of unwinding through the controller and ending the process, and with it every other cluster.
+async fn contain_panics<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            tracing::error!(panic = %msg, "reconcile panicked");
+            Err(Error::Panic(msg))
+        }
+    }
+}
+
+async fn reconcile_unguarded(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_timer();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
@@ -555,4 +584,26 @@ async fn cleanup(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Ac
 
 pub(crate) fn pvc_api(ctx: &Context, ns: &str) -> Api<PersistentVolumeClaim> {
     Api::namespaced(ctx.client.clone(), ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_reconcile_is_an_error_not_the_end_of_the_process() {
+        let failed: Result<(), Error> = contain_panics(async {
+            let batch: i32 = std::hint::black_box(i32::MAX);
+            let _ = batch + 1; // overflows with debug assertions
+            Ok(())
+        })
+        .await;
+        match failed {
+            Err(Error::Panic(msg)) => assert!(msg.contains("overflow"), "{msg}"),
+            other => panic!("expected Error::Panic, got {:?}", other.map_err(|e| e.to_string())),
+        }
+        assert_eq!(Error::Panic(String::new()).metric_label(), "panic");
+        let fine: Result<i32, Error> = contain_panics(async { Ok(7) }).await;
+        assert_eq!(fine.ok(), Some(7));
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use tracing::info;
 
 use super::{apply, info_addr, pod_view, publish, publish_related, pvc_api, rack_targets, Context, Error, Outcome, BLOCKED_POLL, PROGRESS_POLL, RESYNC};
-use crate::api::{AerospikeCluster, Phase};
+use crate::api::{AerospikeCluster, Phase, StorageSpec};
 use crate::build::{self, Desired};
 use crate::info::safety::{self, QuiesceOptions, SafetyError};
 use crate::info::{auth, InfoClient};
@@ -58,6 +58,9 @@ pub(super) async fn step(
     let mut shrinks = Vec::new();
     // Racks whose StatefulSet controller may still work from an older template (see `template_observed`).
     let mut unobserved: Vec<i32> = Vec::new();
+    // Every StatefulSet of the cluster with the replicas it runs now: the pods that must exist and be Ready
+    // before anything is disrupted.
+    let mut replicas_now: Vec<(String, i32)> = Vec::new();
     for (rack, sts) in desired.racks.iter().zip(&desired.stateful_sets) {
         let existing = ctx.stores.stateful_sets.get(&ObjectRef::new(&rack.name).within(&ns));
         let current = existing.as_ref().and_then(|s| s.spec.as_ref()?.replicas).unwrap_or(0);
@@ -65,6 +68,7 @@ pub(super) async fn step(
         if replicas < current || (existing.is_some() && rack.size < current) {
             shrinks.push(Shrink { sts: rack.name.clone(), rack_id: rack.id, current, target: rack.size, desired: Some(sts.clone()) });
         }
+        replicas_now.push((rack.name.clone(), replicas));
         let mut sts = sts.clone();
         sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
         // The hash `apply` stamps on it.
@@ -87,6 +91,7 @@ pub(super) async fn step(
         let current = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         let rack_id = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(-1);
         let has_pods = pods.iter().any(|p| pod_view(p).is_some_and(|v| v.rack_id == rack_id));
+        replicas_now.push((sts.name_any(), current));
         if current > 0 {
             shrinks.push(Shrink { sts: sts.name_any(), rack_id, current, target: 0, desired: None });
         } else if !has_pods {
@@ -103,11 +108,18 @@ pub(super) async fn step(
         desired.racks.iter().find(|r| r.id == rack_id).map(|r| crate::conf::service_port(&r.config)).unwrap_or(3000)
     };
     let addr_of = |p: &Pod| pod_view(p).and_then(|v| info_addr(p, port_of(v.rack_id)));
+    // The size the safety checks hold the Aerospike cluster to: what the StatefulSets should run, never merely the
+    // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
+    let expected_size = replicas_now.iter().fold(0usize, |sum, (_, r)| sum.saturating_add((*r).max(0) as usize));
+    let missing = plan::missing_pods(&replicas_now, &views);
 
     // 2. Scale down one batch.
     if let Some(shrink) = shrinks.first() {
         if !not_ready.is_empty() {
             return Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))));
+        }
+        if let Some(outcome) = missing_gate(ctx, cluster, &ns, &missing).await {
+            return Ok(outcome);
         }
         let sd = plan::next_scale_down(shrink.current, shrink.target, rack_config.scale_down_batch_size.as_ref())
             .expect("a shrink has current > target");
@@ -119,8 +131,18 @@ pub(super) async fn step(
             Ok(info) => info,
             Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
         };
-        if let Err(e) = safe_to_disrupt(info.as_ref(), &all, views.len(), &batch).await {
-            return Ok(block(ctx, cluster, "ScaleDownBlocked", &e).await);
+        // Two passes: quiesce the removed nodes (which starts migrating their partitions away), and only once
+        // they are effectively quiesced and no migration is left anywhere, lower the replicas. Removing a node
+        // earlier would lose the partitions it still holds alone (replication factor 1, or a second failure).
+        match removed_ready_to_leave(info.as_ref(), &all, expected_size, &batch).await {
+            Ok(None) => {}
+            Ok(Some(state)) => {
+                return Ok(in_progress(
+                    "WaitingForMigrations",
+                    format!("removing {}: {state}; they leave once their data has migrated", removed_names.join(", ")),
+                ));
+            }
+            Err(e) => return Ok(block(ctx, cluster, "ScaleDownBlocked", &e).await),
         }
         match &shrink.desired {
             Some(sts) => {
@@ -147,6 +169,9 @@ pub(super) async fn step(
             Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))))
         }
         RestartStep::Restart { rack_id, pods: batch } => {
+            if let Some(outcome) = missing_gate(ctx, cluster, &ns, &missing).await {
+                return Ok(outcome);
+            }
             if unobserved.contains(&rack_id) {
                 // A pod deleted now could be recreated from the previous template, and need a second restart.
                 return Ok(in_progress(
@@ -162,7 +187,7 @@ pub(super) async fn step(
                 Ok(info) => info,
                 Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
             };
-            if let Err(e) = safe_to_disrupt(info.as_ref(), &all, views.len(), &batch_addrs).await {
+            if let Err(e) = safe_to_disrupt(info.as_ref(), &all, expected_size, &batch_addrs).await {
                 return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -286,6 +311,66 @@ async fn safe_to_disrupt(
     Ok(())
 }
 
+/// Whether the nodes of a scale-down batch may leave now (None) or what the rollout waits for (Some). They may leave
+/// once effectively quiesced (a previous pass quiesced them) and the cluster, held to its expected size, is stable
+/// with no migration left. Otherwise the cluster is checked and the batch quiesced now, which starts migrating
+/// their partitions away, and the next pass waits for those migrations.
+async fn removed_ready_to_leave(
+    info: &dyn InfoClient,
+    all: &[SocketAddr],
+    expected: usize,
+    batch: &[SocketAddr],
+) -> Result<Option<String>, SafetyError> {
+    if all.len() < 2 || batch.is_empty() || batch.len() >= all.len() {
+        // Nothing to hand partitions to (or nothing to remove): no quiesce, no migration to wait for.
+        safety::check_cluster_stable(info, all, expected).await?;
+        return Ok(None);
+    }
+    if safety::effectively_quiesced(info, batch).await? {
+        return match safety::check_cluster_stable(info, all, expected).await {
+            Ok(_) => Ok(None),
+            // Expected after the quiesce: the partitions are moving off the batch.
+            Err(SafetyError::MigrationsPending { node, remaining }) => {
+                Ok(Some(format!("{remaining} partitions still migrating (reported by {node})")))
+            }
+            Err(e) => Err(e),
+        };
+    }
+    safety::check_cluster_stable(info, all, expected).await?;
+    let options = QuiesceOptions { poll_interval: Duration::from_millis(200), attempts: 10 };
+    safety::quiesce_batch_with(info, all, batch, options).await?;
+    Ok(Some("quiesced, migrations starting".to_string()))
+}
+
+/// How long a pod may be missing before the rollout reports it as a fault rather than a pod being recreated.
+const MISSING_POD_GRACE: Duration = Duration::from_secs(20);
+
+/// No disruptive step while a pod the StatefulSets should run does not exist. A pod being recreated is a normal
+/// moment of a rollout (in progress); one missing for longer than [`MISSING_POD_GRACE`] gets a `Degraded`
+/// condition and a Warning Event naming it and the likely causes.
+async fn missing_gate(ctx: &Context, cluster: &AerospikeCluster, ns: &str, missing: &[String]) -> Option<Outcome> {
+    let prefix = format!("{ns}/{}/", cluster.name_any());
+    let key = |pod: &str| format!("{prefix}{pod}");
+    let now = tokio::time::Instant::now();
+    let longest = {
+        let mut since = ctx.missing_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.retain(|k, _| !k.starts_with(&prefix) || missing.iter().any(|m| key(m) == *k));
+        missing.iter().map(|m| now - *since.entry(key(m)).or_insert(now)).max()
+    }?;
+    let names = missing.join(", ");
+    if longest < MISSING_POD_GRACE {
+        return Some(in_progress("WaitingForPods", format!("waiting for pods to be created: {names}")));
+    }
+    let msg = format!(
+        "no pod is restarted or removed while pods of the cluster are missing: {names} (missing for {}s; the \
+         StatefulSet's Events say why it cannot create them, e.g. a ResourceQuota, an admission policy or Pod \
+         Security admission)",
+        longest.as_secs()
+    );
+    publish(ctx, cluster, EventType::Warning, "PodMissing", "RollingRestart", &msg).await;
+    Some(blocked("PodsMissing", msg))
+}
+
 /// Report a refused disruptive step: the condition names the step (`reason`), the Event names the cause, so
 /// that different causes are not folded into one Event series.
 async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &SafetyError) -> Outcome {
@@ -311,8 +396,30 @@ fn safety_reason(e: &SafetyError) -> &'static str {
     }
 }
 
-/// Delete PVCs whose volume policy says cascadeDelete: all of the cluster's (`desired` None, on deletion),
-/// or those of pods beyond their rack's size (after a scale-down).
+/// The storage in force for a rack: the spec's (the rack's own, else the cluster's), or for a rack no longer in the
+/// spec, the last applied one recorded in status.
+fn rack_storage(cluster: &AerospikeCluster, rack_id: i32) -> StorageSpec {
+    let spec = &cluster.spec;
+    let racks = spec.rack_config().racks;
+    if racks.is_empty() && rack_id == 0 {
+        return spec.storage();
+    }
+    if let Some(rack) = racks.iter().find(|r| r.id == rack_id) {
+        return rack.storage.clone().unwrap_or_else(|| spec.storage());
+    }
+    let status = cluster.status.as_ref();
+    let applied = status.and_then(|s| s.rack_config.as_ref()).and_then(|rc| rc.racks.iter().find(|r| r.id == rack_id));
+    applied
+        .and_then(|r| r.storage.clone())
+        .or_else(|| status.and_then(|s| s.storage.clone()))
+        .unwrap_or_else(|| spec.storage())
+}
+
+/// Delete PVCs whose volume policy says cascadeDelete: all of the cluster's (`desired` None, on deletion), or those
+/// of pods beyond their rack's size (after a scale-down). Each PVC is judged by its own rack's storage policy: its
+/// rack comes from the `aerospike.com/rack-id` label its StatefulSet gave it, its volume from the
+/// `aerospike.com/volume` label, which the operator adds on first sight (claim templates of existing StatefulSets
+/// cannot change). A PVC that matches no volume of its rack exactly is never deleted.
 pub(super) async fn delete_cascading_pvcs(
     cluster: &AerospikeCluster,
     ctx: &Context,
@@ -320,37 +427,56 @@ pub(super) async fn delete_cascading_pvcs(
 ) -> Result<usize, Error> {
     let name = cluster.name_any();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
-    let storage = cluster.spec.storage();
-    let mut cascading: Vec<String> = Vec::new();
-    let mut all_volumes = storage.volumes.clone();
-    for rack in cluster.spec.rack_config().racks {
-        if let Some(s) = rack.storage {
-            all_volumes.extend(s.volumes);
-        }
-    }
-    for v in &all_volumes {
-        if v.source.persistent_volume.is_some() && v.effective_policy(&storage).cascade_delete {
-            cascading.push(v.name.clone());
-        }
-    }
-    if cascading.is_empty() {
-        return Ok(0);
-    }
     let api = pvc_api(ctx, &ns);
     let pvcs = api.list(&ListParams::default().labels(&format!("{}={}", build::LABEL_CR, name))).await?;
+    // Candidate StatefulSet names per rack: the spec's, the applied ones in status, and those that exist.
+    let mut stateful_sets: Vec<(i32, String)> = Vec::new();
+    let mut rack_ids: Vec<(i32, String)> = Vec::new();
+    for rc in [Some(cluster.spec.rack_config()), cluster.status.as_ref().and_then(|s| s.rack_config.clone())].into_iter().flatten() {
+        let racks = if rc.racks.is_empty() { vec![crate::api::Rack { id: 0, ..Default::default() }] } else { rc.racks };
+        rack_ids.extend(racks.iter().map(|r| (r.id, r.revision.clone())));
+    }
+    for (id, revision) in rack_ids {
+        stateful_sets.push((id, build::rack_name(&name, id, &revision)));
+    }
+    for sts in ctx.stores.stateful_sets.state() {
+        if sts.namespace().as_deref() == Some(ns.as_str()) && sts.labels().get(build::LABEL_CR) == Some(&name) {
+            if let Some(id) = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok()) {
+                stateful_sets.push((id, sts.name_any()));
+            }
+        }
+    }
+    stateful_sets.sort();
+    stateful_sets.dedup();
+
     let mut deleted = 0;
     for pvc in pvcs {
         let pvc_name = pvc.name_any();
-        let Some(volume) = cascading.iter().find(|v| pvc_name.starts_with(&format!("{v}-{name}-"))) else { continue };
+        let Some(rack_id) = pvc.labels().get(build::LABEL_RACK).and_then(|r| r.parse::<i32>().ok()) else { continue };
+        let storage = rack_storage(cluster, rack_id);
+        let labelled = pvc.labels().get(build::LABEL_VOLUME).cloned();
+        let volumes: Vec<String> = match &labelled {
+            Some(v) => vec![v.clone()],
+            None => storage.volumes.iter().filter(|v| v.source.persistent_volume.is_some()).map(|v| v.name.clone()).collect(),
+        };
+        let candidates: Vec<String> =
+            stateful_sets.iter().filter(|(id, _)| *id == rack_id).map(|(_, n)| n.clone()).collect();
+        let Some(owner) = plan::claim_owner(&pvc_name, &volumes, &candidates) else { continue };
+        if labelled.is_none() && pvc.metadata.deletion_timestamp.is_none() {
+            let patch = json!({"metadata": {"labels": {build::LABEL_VOLUME: owner.volume}}});
+            api.patch(&pvc_name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        }
+        let Some(volume) = storage.volumes.iter().find(|v| v.name == owner.volume) else { continue };
+        if !volume.effective_policy(&storage).cascade_delete {
+            continue;
+        }
         if let Some(desired) = desired {
-            // `<volume>-<sts>-<ordinal>`: keep it while its ordinal is within the rack's size.
-            let rest = &pvc_name[volume.len() + 1..];
-            let Some((sts, ordinal)) = rest.rsplit_once('-') else { continue };
-            let Ok(ordinal) = ordinal.parse::<i32>() else { continue };
-            if desired.racks.iter().any(|r| r.name == sts && ordinal < r.size) {
+            // Keep it while its ordinal is within the rack's size, or while its pod still exists.
+            if desired.racks.iter().any(|r| r.name == owner.stateful_set && owner.ordinal < r.size) {
                 continue;
             }
-            if ctx.stores.pods.get(&ObjectRef::new(&format!("{sts}-{ordinal}")).within(&ns)).is_some() {
+            let pod = format!("{}-{}", owner.stateful_set, owner.ordinal);
+            if ctx.stores.pods.get(&ObjectRef::new(&pod).within(&ns)).is_some() {
                 continue;
             }
         }

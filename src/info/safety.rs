@@ -421,6 +421,21 @@ pub async fn quiesce_batch_with(
     })
 }
 
+/// Whether every node of `batch` reports `effective_is_quiesced=true` for each namespace it holds partitions of
+/// (the namespaces [`quiesce_batch_with`] verifies): a quiesce sent earlier has taken effect.
+pub async fn effectively_quiesced(client: &dyn InfoClient, batch: &[SocketAddr]) -> Result<bool, SafetyError> {
+    let plan = on_all(batch, |node| namespaces_to_verify(client, node)).await?;
+    for (&node, namespaces) in batch.iter().zip(&plan) {
+        for ns in namespaces {
+            let stats = AerospikeNode::new(client, node).namespace_stats(ns).await.map_err(SafetyError::from_info)?;
+            if stats.effective_is_quiesced != Some(true) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 fn show<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "missing".to_string(), |v| v.to_string())
 }
