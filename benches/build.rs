@@ -1,9 +1,9 @@
 //! Speed of the pure parts the reconcile runs every time: building the desired state of a large cluster and
 //! rendering aerospike.conf. Run with `cargo bench --bench build`.
 use aerospike_kubernetes_operator::api::{AerospikeCluster, AerospikeClusterSpec, Rack, RackConfig};
-use aerospike_kubernetes_operator::build::{desired_state, BuildContext};
+use aerospike_kubernetes_operator::build::{BuildContext, desired_state};
 use aerospike_kubernetes_operator::conf;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
 
@@ -22,9 +22,7 @@ fn config() -> serde_json::Value {
 }
 
 fn big_cluster() -> AerospikeCluster {
-    let racks = (1..=8)
-        .map(|id| Rack { id, zone: format!("zone-{id}"), ..Default::default() })
-        .collect();
+    let racks = (1..=8).map(|id| Rack { id, zone: format!("zone-{id}"), ..Default::default() }).collect();
     let mut c = AerospikeCluster::new(
         "bench",
         AerospikeClusterSpec {
@@ -43,9 +41,15 @@ fn big_cluster() -> AerospikeCluster {
 fn benches(c: &mut Criterion) {
     let cluster = big_cluster();
     let ctx = BuildContext { init_image: "operator:bench".into() };
-    c.bench_function("desired_state 256 nodes 8 racks", |b| b.iter(|| desired_state(black_box(&cluster), &ctx).unwrap()));
+    c.bench_function("desired_state 256 nodes 8 racks", |b| {
+        b.iter(|| desired_state(black_box(&cluster), &ctx).unwrap())
+    });
     let mut cfg = config();
-    conf::apply_defaults(&mut cfg, &conf::DefaultsContext { cluster_name: "bench".into(), rack_id: 1, rack_namespaces: Some(vec!["test".into()]) }).unwrap();
+    conf::apply_defaults(
+        &mut cfg,
+        &conf::DefaultsContext { cluster_name: "bench".into(), rack_id: 1, rack_namespaces: Some(vec!["test".into()]) },
+    )
+    .unwrap();
     c.bench_function("render aerospike.conf", |b| b.iter(|| conf::render(black_box(&cfg)).unwrap()));
 }
 

@@ -144,7 +144,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let cfg = RunConfig {
         scope,
         build: BuildContext { init_image: args.init_image.clone() },
-        info: Arc::new(TcpInfoClient::new(Duration::from_millis(args.info_timeout_ms), Duration::from_millis(args.info_timeout_ms))),
+        info: Arc::new(TcpInfoClient::new(
+            Duration::from_millis(args.info_timeout_ms),
+            Duration::from_millis(args.info_timeout_ms),
+        )),
         metrics,
         instance,
     };

@@ -51,8 +51,16 @@ impl Default for Metrics {
             "Time spent in one reconciliation",
             duration.clone(),
         );
-        registry.register("aerospike_operator_pod_restarts", "Aerospike pods restarted by the operator", restarts.clone());
-        registry.register("aerospike_ako_aerospikecluster_phase", "AerospikeCluster phase (1 = current)", phase.clone());
+        registry.register(
+            "aerospike_operator_pod_restarts",
+            "Aerospike pods restarted by the operator",
+            restarts.clone(),
+        );
+        registry.register(
+            "aerospike_ako_aerospikecluster_phase",
+            "AerospikeCluster phase (1 = current)",
+            phase.clone(),
+        );
         Metrics { reconciles, failures, duration, phase, restarts, registry: Arc::new(registry) }
     }
 }

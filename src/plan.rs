@@ -168,6 +168,139 @@ pub fn next_scale_down(current: i32, desired: i32, scale_down_batch_size: Option
     Some(ScaleDown { replicas, removed: (replicas..current).rev().collect() })
 }
 
+/// One StatefulSet of the cluster: what it runs now and what the spec asks of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RackSet {
+    pub name: String,
+    pub rack_id: i32,
+    /// Replicas the spec asks for; None for a rack removed from the spec (drained to 0, then deleted).
+    pub desired: Option<i32>,
+    /// Replicas it runs now (scale-ups are applied at once, before the rollout decides).
+    pub replicas: i32,
+    /// The StatefulSet controller works from the template last applied (a pod deleted before that could be
+    /// recreated from the previous template and need a second restart).
+    pub template_observed: bool,
+}
+
+/// What the rollout decides from: the StatefulSets, the pods, what each rack should run, and the spec's limits.
+#[derive(Clone, Debug)]
+pub struct Rollout<'a> {
+    pub sets: &'a [RackSet],
+    pub pods: &'a [PodView],
+    pub targets: &'a [RackTarget],
+    pub rolling_update_batch_size: Option<&'a IntOrString>,
+    pub scale_down_batch_size: Option<&'a IntOrString>,
+    pub max_unavailable: &'a IntOrString,
+}
+
+/// The one step a reconcile takes next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    /// Pods are not Ready or are terminating: no disruptive step until they are.
+    WaitForPods { not_ready: Vec<String> },
+    /// Pods the StatefulSets should run do not exist: no disruptive step (the cluster is smaller than it looks).
+    PodsMissing { missing: Vec<String> },
+    /// Lower `stateful_set` from `from` to `replicas`, removing the pods `removed` (after quiescing them).
+    ScaleDown { stateful_set: String, rack_id: i32, from: i32, replicas: i32, removed: Vec<String>, rack_removed: bool },
+    /// The rack's StatefulSet controller has not observed the new template yet.
+    WaitForTemplate { rack_id: i32 },
+    /// Restart these pods of one rack (after the data-plane safety checks).
+    Restart { rack_id: i32, pods: Vec<(String, RestartReason)> },
+    /// Every pod runs the desired spec, but not every pod of the desired size exists and is Ready yet.
+    WaitForSize { pods: usize, expected: i32, not_ready: Vec<String> },
+    /// Every pod exists, is Ready and runs the desired spec.
+    Done { size: i32 },
+}
+
+/// The size the safety checks hold the Aerospike cluster to: what the StatefulSets run, never merely the pods that
+/// happen to exist (a pod that never came back would make a smaller cluster look healthy).
+pub fn expected_size(sets: &[RackSet]) -> usize {
+    sets.iter().fold(0usize, |sum, s| sum.saturating_add(s.replicas.max(0) as usize))
+}
+
+/// Decide the next step. Order: a scale-down batch (first rack needing one), else a restart batch, else done; no
+/// disruptive step while a pod is unready, terminating or missing.
+pub fn next_step(r: &Rollout) -> Next {
+    let mut not_ready: Vec<String> =
+        r.pods.iter().filter(|p| !p.ready || p.terminating).map(|p| p.name.clone()).collect();
+    not_ready.sort();
+    let replicas: Vec<(String, i32)> = r.sets.iter().map(|s| (s.name.clone(), s.replicas)).collect();
+    let missing = missing_pods(&replicas, r.pods);
+    let shrink = r.sets.iter().find(|s| s.replicas > s.desired.unwrap_or(0));
+    if let Some(set) = shrink {
+        if !not_ready.is_empty() {
+            return Next::WaitForPods { not_ready };
+        }
+        if !missing.is_empty() {
+            return Next::PodsMissing { missing };
+        }
+        let target = set.desired.unwrap_or(0);
+        if let Some(sd) = next_scale_down(set.replicas, target, r.scale_down_batch_size) {
+            return Next::ScaleDown {
+                stateful_set: set.name.clone(),
+                rack_id: set.rack_id,
+                from: set.replicas,
+                replicas: sd.replicas,
+                removed: sd.removed.iter().map(|o| format!("{}-{o}", set.name)).collect(),
+                rack_removed: set.desired.is_none(),
+            };
+        }
+    }
+    match next_restart(r.targets, r.pods, r.rolling_update_batch_size, r.max_unavailable) {
+        RestartStep::WaitForReady { not_ready } => Next::WaitForPods { not_ready },
+        RestartStep::Restart { rack_id, pods } => {
+            if !missing.is_empty() {
+                Next::PodsMissing { missing }
+            } else if r.sets.iter().any(|s| s.rack_id == rack_id && s.desired.is_some() && !s.template_observed) {
+                Next::WaitForTemplate { rack_id }
+            } else {
+                Next::Restart { rack_id, pods }
+            }
+        }
+        RestartStep::Done => {
+            let expected = r.sets.iter().filter_map(|s| s.desired).fold(0i32, i32::saturating_add);
+            if r.pods.len() != expected.max(0) as usize || !not_ready.is_empty() {
+                Next::WaitForSize { pods: r.pods.len(), expected, not_ready }
+            } else {
+                Next::Done { size: expected }
+            }
+        }
+    }
+}
+
+/// How migrations have moved for one cluster: the fewest partitions seen remaining, when that number last went
+/// down, and when migrations were last seen at all. Migrations after a membership change are normal and can run for
+/// hours on a real cluster; only migrations that stop moving are a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrationProgress {
+    pub fewest_remaining: u64,
+    pub last_progress: std::time::Instant,
+    pub last_seen: std::time::Instant,
+}
+
+impl MigrationProgress {
+    /// Record `remaining` partitions seen at `now`; returns how long migrations have not moved. A sighting after a
+    /// quiet spell longer than `forget_after` starts afresh (a new membership change, not the old one stalled).
+    pub fn observe(
+        entry: &mut Option<MigrationProgress>,
+        remaining: u64,
+        now: std::time::Instant,
+        forget_after: std::time::Duration,
+    ) -> std::time::Duration {
+        let fresh = MigrationProgress { fewest_remaining: remaining, last_progress: now, last_seen: now };
+        let e = match entry {
+            Some(e) if now.saturating_duration_since(e.last_seen) <= forget_after => e,
+            _ => entry.insert(fresh),
+        };
+        if remaining < e.fewest_remaining {
+            e.fewest_remaining = remaining;
+            e.last_progress = now;
+        }
+        e.last_seen = now;
+        now.saturating_duration_since(e.last_progress)
+    }
+}
+
 /// Which volume, StatefulSet and ordinal a PVC belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimOwner {
@@ -322,10 +455,13 @@ mod tests {
     #[test]
     fn missing_pods_are_the_ordinals_below_replicas_not_observed() {
         let pods = vec![pod(0, 0, "new", "c2"), pod(0, 1, "new", "c2")];
-        let pods: Vec<PodView> = pods.into_iter().map(|mut p| {
-            p.name = format!("aero-0-{}", p.ordinal);
-            p
-        }).collect();
+        let pods: Vec<PodView> = pods
+            .into_iter()
+            .map(|mut p| {
+                p.name = format!("aero-0-{}", p.ordinal);
+                p
+            })
+            .collect();
         assert_eq!(missing_pods(&[("aero-0".into(), 3)], &pods), vec!["aero-0-2"]);
         assert_eq!(missing_pods(&[("aero-0".into(), 2)], &pods), Vec::<String>::new());
         assert_eq!(missing_pods(&[("aero-0".into(), 1), ("aero-1".into(), 1)], &pods), vec!["aero-1-0"]);
@@ -342,6 +478,122 @@ mod tests {
         let owner = claim_owner("data-x-aero-1-0", &v(&["data", "data-x"]), &v(&["aero-1"]));
         assert_eq!(owner.map(|o| o.volume), Some("data-x".into()));
         assert_eq!(claim_owner("data-aero-1-zero", &v(&["data"]), &v(&["aero-1"])), None);
+    }
+
+    fn set(name: &str, rack_id: i32, desired: Option<i32>, replicas: i32) -> RackSet {
+        RackSet { name: name.into(), rack_id, desired, replicas, template_observed: true }
+    }
+
+    /// Pods `aero-<rack>-<ordinal>` of rack 1 for ordinals `0..n`, on the given image.
+    fn rack_pods(n: i32, image: &str) -> Vec<PodView> {
+        (0..n).map(|i| pod(1, i, image, "c2")).collect()
+    }
+
+    fn decide(sets: &[RackSet], pods: &[PodView], targets: &[RackTarget]) -> Next {
+        let one = IntOrString::Int(1);
+        next_step(&Rollout {
+            sets,
+            pods,
+            targets,
+            rolling_update_batch_size: None,
+            scale_down_batch_size: None,
+            max_unavailable: &one,
+        })
+    }
+
+    #[test]
+    fn step_done_when_every_pod_exists_ready_and_current() {
+        let sets = [set("aero-1", 1, Some(3), 3)];
+        assert_eq!(decide(&sets, &rack_pods(3, "new"), &[rack(1, 3)]), Next::Done { size: 3 });
+        assert_eq!(expected_size(&sets), 3);
+    }
+
+    #[test]
+    fn step_restarts_one_stale_pod_then_waits_for_it() {
+        let sets = [set("aero-1", 1, Some(3), 3)];
+        let next = decide(&sets, &rack_pods(3, "old"), &[rack(1, 3)]);
+        assert_eq!(next, Next::Restart { rack_id: 1, pods: vec![("aero-1-2".into(), RestartReason::Image)] });
+        let mut pods = rack_pods(3, "old");
+        pods[2].terminating = true;
+        assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::WaitForPods { not_ready: vec!["aero-1-2".into()] });
+    }
+
+    #[test]
+    fn step_stops_while_a_pod_is_missing() {
+        // aero-1-2 was restarted and never recreated: the two pods left look like a healthy cluster.
+        let sets = [set("aero-1", 1, Some(3), 3)];
+        let pods = rack_pods(2, "old");
+        assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::PodsMissing { missing: vec!["aero-1-2".into()] });
+        // Also before a scale-down batch.
+        let sets = [set("aero-1", 1, Some(1), 3)];
+        assert_eq!(decide(&sets, &pods, &[rack(1, 1)]), Next::PodsMissing { missing: vec!["aero-1-2".into()] });
+        // With nothing left to restart, a missing pod means waiting for the size.
+        let sets = [set("aero-1", 1, Some(3), 3)];
+        let next = decide(&sets, &rack_pods(2, "new"), &[rack(1, 3)]);
+        assert_eq!(next, Next::WaitForSize { pods: 2, expected: 3, not_ready: vec![] });
+    }
+
+    #[test]
+    fn step_scales_down_before_restarting_and_drains_removed_racks() {
+        let sets = [set("aero-1", 1, Some(1), 3)];
+        let next = decide(&sets, &rack_pods(3, "old"), &[rack(1, 1)]);
+        let want = Next::ScaleDown {
+            stateful_set: "aero-1".into(),
+            rack_id: 1,
+            from: 3,
+            replicas: 2,
+            removed: vec!["aero-1-2".into()],
+            rack_removed: false,
+        };
+        assert_eq!(next, want);
+        let mut pods = rack_pods(3, "new");
+        pods.push(pod(2, 0, "new", "c2"));
+        let sets = [set("aero-1", 1, Some(3), 3), set("aero-2", 2, None, 1)];
+        match decide(&sets, &pods, &[rack(1, 3)]) {
+            Next::ScaleDown { stateful_set, replicas: 0, rack_removed: true, removed, .. } => {
+                assert_eq!((stateful_set.as_str(), removed), ("aero-2", vec!["aero-2-0".to_string()]));
+            }
+            other => panic!("expected the removed rack to drain, got {other:?}"),
+        }
+        let mut pods = rack_pods(3, "new");
+        pods[0].ready = false;
+        assert_eq!(
+            decide(&[set("aero-1", 1, Some(1), 3)], &pods, &[rack(1, 1)]),
+            Next::WaitForPods { not_ready: vec!["aero-1-0".into()] }
+        );
+    }
+
+    #[test]
+    fn step_waits_for_the_statefulset_to_observe_the_template() {
+        let mut s = set("aero-1", 1, Some(3), 3);
+        s.template_observed = false;
+        assert_eq!(decide(&[s.clone()], &rack_pods(3, "old"), &[rack(1, 3)]), Next::WaitForTemplate { rack_id: 1 });
+        // Nothing to restart: an unobserved template does not hold up completion checks.
+        assert_eq!(decide(&[s], &rack_pods(3, "new"), &[rack(1, 3)]), Next::Done { size: 3 });
+    }
+
+    #[test]
+    fn migrations_that_keep_moving_never_stall() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let forget = Duration::from_secs(60);
+        let mut e = None;
+        assert_eq!(MigrationProgress::observe(&mut e, 100, t0, forget), Duration::ZERO);
+        // Same number 30 s later: stalled for 30 s.
+        assert_eq!(
+            MigrationProgress::observe(&mut e, 100, t0 + Duration::from_secs(30), forget),
+            Duration::from_secs(30)
+        );
+        // One partition fewer: moving again.
+        assert_eq!(MigrationProgress::observe(&mut e, 99, t0 + Duration::from_secs(40), forget), Duration::ZERO);
+        // A higher count (a new rebalance) is not progress, and does not reset the stall clock.
+        assert_eq!(
+            MigrationProgress::observe(&mut e, 500, t0 + Duration::from_secs(50), forget),
+            Duration::from_secs(10)
+        );
+        // After a quiet spell longer than `forget`, a sighting starts afresh.
+        assert_eq!(MigrationProgress::observe(&mut e, 500, t0 + Duration::from_secs(200), forget), Duration::ZERO);
+        assert_eq!(e.unwrap().fewest_remaining, 500);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! The operator's HTTP endpoints: /healthz (the process is alive), /readyz (caches synced and, with leader
 //! election, either leading or standing by), /metrics (Prometheus text format).
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 
 use crate::metrics::Metrics;
 
@@ -37,7 +37,11 @@ pub fn router(health: Health, metrics: Metrics) -> Router {
         .route(
             "/readyz",
             get(|State(s): State<AppState>| async move {
-                if s.health.is_ready() { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") }
+                if s.health.is_ready() {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
             }),
         )
         .route(
@@ -55,9 +59,8 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Logging setup: human-readable or JSON lines, level from RUST_LOG (default info).
-use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum LogFormat {

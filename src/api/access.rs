@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::schema;
 use super::ObjectMetaTemplate;
+use super::schema;
 
 /// Roles and users the operator creates in Aerospike (security enabled).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::schema;
 use super::{
-    AccessControlSpec, AerospikeClusterStatus, AerospikePodSpec, NetworkPolicy, OperationSpec,
-    OperatorClientCertSpec, RackConfig, SeedsFinderServices, ServiceSpec, StorageSpec, ValidationPolicy,
+    AccessControlSpec, AerospikeClusterStatus, AerospikePodSpec, NetworkPolicy, OperationSpec, OperatorClientCertSpec,
+    RackConfig, SeedsFinderServices, ServiceSpec, StorageSpec, ValidationPolicy,
 };
 
 /// Desired state of an Aerospike cluster.
@@ -33,7 +33,12 @@ use super::{
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyPods"),
     printcolumn(name = "Image", type_ = "string", json_path = ".spec.image"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "MultiPodPerHost", type_ = "boolean", json_path = ".spec.podSpec.multiPodPerHost", priority = "1"),
+    printcolumn(
+        name = "MultiPodPerHost",
+        type_ = "boolean",
+        json_path = ".spec.podSpec.multiPodPerHost",
+        priority = "1"
+    ),
     printcolumn(name = "HostNetwork", type_ = "boolean", json_path = ".spec.podSpec.hostNetwork", priority = "1"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]

@@ -24,25 +24,20 @@ pub const FINALIZER: &str = "asdb.aerospike.com/storage-finalizer";
 /// Every CRD this operator serves, ready to apply.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crd = AerospikeCluster::crd();
-    crd.metadata.annotations = Some(
-        [("aerospike-kubernetes-operator/version".to_string(), env!("CARGO_PKG_VERSION").to_string())].into(),
-    );
+    crd.metadata.annotations =
+        Some([("aerospike-kubernetes-operator/version".to_string(), env!("CARGO_PKG_VERSION").to_string())].into());
     vec![crd]
 }
 
 /// The CRDs as one multi-document YAML stream (what `aerospike-kubernetes-operator crd` prints).
 pub fn crds_yaml() -> String {
-    crds()
-        .iter()
-        .map(|c| serde_yaml::to_string(c).expect("CRD serialises"))
-        .collect::<Vec<_>>()
-        .join("---\n")
+    crds().iter().map(|c| serde_yaml::to_string(c).expect("CRD serialises")).collect::<Vec<_>>().join("---\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     fn spec_schema() -> Value {
         let crd = serde_json::to_value(&crds()[0]).unwrap();
@@ -78,7 +73,8 @@ mod tests {
         let v = &crd["spec"]["versions"][0];
         assert_eq!(v["subresources"]["scale"]["specReplicasPath"], ".spec.size");
         assert_eq!(v["subresources"]["scale"]["labelSelectorPath"], ".status.selector");
-        let cols: Vec<_> = v["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        let cols: Vec<_> =
+            v["additionalPrinterColumns"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
         for c in ["Size", "Ready", "Image", "Phase", "Age"] {
             assert!(cols.contains(&json!(c)), "missing column {c}");
         }
@@ -146,8 +142,19 @@ mod required_tests {
         }
         // Required fields inside embedded Kubernetes types are upstream's business.
         let embedded = [
-            ".sidecars[]", ".initContainers[]", ".affinity.", ".tolerations", ".securityContext.", ".dnsConfig.",
-            ".resources.", ".selector.", ".emptyDir.", ".secret.", ".configMap.", ".hostPath", ".conditions[]",
+            ".sidecars[]",
+            ".initContainers[]",
+            ".affinity.",
+            ".tolerations",
+            ".securityContext.",
+            ".dnsConfig.",
+            ".resources.",
+            ".selector.",
+            ".emptyDir.",
+            ".secret.",
+            ".configMap.",
+            ".hostPath",
+            ".conditions[]",
             ".imagePullSecrets[]",
         ];
         ours.retain(|p| !embedded.iter().any(|e| p.contains(e)));

@@ -2,8 +2,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, LocalObjectReference, PodDNSConfig, PodSecurityContext, ResourceRequirements,
-    SecurityContext, Toleration,
+    Affinity, Container, LocalObjectReference, PodDNSConfig, PodSecurityContext, ResourceRequirements, SecurityContext,
+    Toleration,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

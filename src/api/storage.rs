@@ -7,8 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::schema;
 use super::ObjectMetaTemplate;
+use super::schema;
 
 /// How a volume is initialised on first use or wiped after a storage format change.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
@@ -217,11 +217,7 @@ pub struct MountOptions {
 impl VolumeSpec {
     /// Policy in force for this volume: its own setting, else the class default, else the built-in default.
     pub fn effective_policy(&self, storage: &StorageSpec) -> EffectivePolicy {
-        let block = self
-            .source
-            .persistent_volume
-            .as_ref()
-            .is_some_and(|pv| pv.volume_mode == "Block");
+        let block = self.source.persistent_volume.as_ref().is_some_and(|pv| pv.volume_mode == "Block");
         let class = if block { &storage.block_volume_policy } else { &storage.filesystem_volume_policy };
         let class = class.clone().unwrap_or_default();
         EffectivePolicy {

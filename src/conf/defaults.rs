@@ -3,9 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ACCESS_ADDRESS_PLACEHOLDER, ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER, ConfError,
-    NODE_ID_PLACEHOLDER, ROOT_PATH, TLS_ACCESS_ADDRESS_PLACEHOLDER,
-    TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER, child_path, index_path, number_as_i128,
+    ACCESS_ADDRESS_PLACEHOLDER, ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER, ConfError, NODE_ID_PLACEHOLDER, ROOT_PATH,
+    TLS_ACCESS_ADDRESS_PLACEHOLDER, TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER, child_path, index_path, number_as_i128,
 };
 
 /// What [`apply_defaults`] needs to know about the cluster and the rack.
@@ -40,11 +39,7 @@ pub struct DefaultsContext {
 pub fn apply_defaults(config: &mut Value, ctx: &DefaultsContext) -> Result<(), ConfError> {
     let found = super::type_name(config);
     let Value::Object(root) = config else {
-        return Err(ConfError::WrongType {
-            path: ROOT_PATH.to_string(),
-            expected: "an object",
-            found,
-        });
+        return Err(ConfError::WrongType { path: ROOT_PATH.to_string(), expected: "an object", found });
     };
     namespace_defaults(root, ctx)?;
     service_defaults(root, ctx)?;
@@ -82,9 +77,7 @@ fn equivalent(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => a.as_f64() == b.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equivalent(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equivalent(p, q)),
         (Value::String(s), Value::Array(l)) | (Value::Array(l), Value::String(s)) => {
             l.len() == 1 && l[0].as_str() == Some(s.as_str())
         }
@@ -100,12 +93,7 @@ fn describe(v: &Value) -> String {
 }
 
 /// Sets `key` to `value`; an existing different value is a conflict.
-fn set_managed(
-    map: &mut Map<String, Value>,
-    key: &str,
-    value: Value,
-    path: &str,
-) -> Result<(), ConfError> {
+fn set_managed(map: &mut Map<String, Value>, key: &str, value: Value, path: &str) -> Result<(), ConfError> {
     if let Some(existing) = map.get(key).filter(|v| !v.is_null())
         && !equivalent(existing, &value)
     {
@@ -119,10 +107,7 @@ fn set_managed(
     Ok(())
 }
 
-fn namespace_defaults(
-    root: &mut Map<String, Value>,
-    ctx: &DefaultsContext,
-) -> Result<(), ConfError> {
+fn namespace_defaults(root: &mut Map<String, Value>, ctx: &DefaultsContext) -> Result<(), ConfError> {
     let path = child_path(ROOT_PATH, "namespaces");
     let list = match root.get_mut("namespaces") {
         None | Some(Value::Null) => return Ok(()),
@@ -134,11 +119,7 @@ fn namespace_defaults(
         let ns_path = index_path(&path, i);
         let found = super::type_name(entry);
         let Value::Object(ns) = entry else {
-            return Err(ConfError::WrongType {
-                path: ns_path,
-                expected: "an object",
-                found,
-            });
+            return Err(ConfError::WrongType { path: ns_path, expected: "an object", found });
         };
         let name_path = child_path(&ns_path, "name");
         let name = match ns.get("name") {
@@ -151,11 +132,7 @@ fn namespace_defaults(
         };
         if rack_namespaces.contains(&name) {
             // rack-id 0 was written by older releases for every namespace: replace it.
-            if ctx.rack_id != 0
-                && ns
-                    .get("rack-id")
-                    .is_some_and(|v| number_as_i128(v) == Some(0))
-            {
+            if ctx.rack_id != 0 && ns.get("rack-id").is_some_and(|v| number_as_i128(v) == Some(0)) {
                 ns.remove("rack-id");
             }
             set_managed(ns, "rack-id", json!(ctx.rack_id), &ns_path)?;
@@ -180,10 +157,7 @@ fn port_field(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<
         None | Some(Value::Null) => Ok(None),
         Some(v) => match number_as_i128(v) {
             Some(p) if (0..=65535).contains(&p) => Ok(Some(v.clone())),
-            _ => Err(ConfError::invalid(
-                child_path(path, key),
-                format!("{} is not a valid port", describe(v)),
-            )),
+            _ => Err(ConfError::invalid(child_path(path, key), format!("{} is not a valid port", describe(v)))),
         },
     }
 }
@@ -197,27 +171,12 @@ fn network_defaults(root: &mut Map<String, Value>) -> Result<(), ConfError> {
     match port_field(service, "port", &path)? {
         Some(port) => {
             set_managed(service, "access-port", port.clone(), &path)?;
-            set_managed(
-                service,
-                "access-addresses",
-                json!([ACCESS_ADDRESS_PLACEHOLDER]),
-                &path,
-            )?;
+            set_managed(service, "access-addresses", json!([ACCESS_ADDRESS_PLACEHOLDER]), &path)?;
             set_managed(service, "alternate-access-port", port, &path)?;
-            set_managed(
-                service,
-                "alternate-access-addresses",
-                json!([ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER]),
-                &path,
-            )?;
+            set_managed(service, "alternate-access-addresses", json!([ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER]), &path)?;
         }
         None => {
-            for key in [
-                "access-port",
-                "access-addresses",
-                "alternate-access-port",
-                "alternate-access-addresses",
-            ] {
+            for key in ["access-port", "access-addresses", "alternate-access-port", "alternate-access-addresses"] {
                 service.remove(key);
             }
         }
@@ -226,23 +185,14 @@ fn network_defaults(root: &mut Map<String, Value>) -> Result<(), ConfError> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()).filter(|s| !s.is_empty()),
         Some(other) => {
-            return Err(ConfError::wrong_type(
-                child_path(&path, "tls-name"),
-                "a string",
-                other,
-            ));
+            return Err(ConfError::wrong_type(child_path(&path, "tls-name"), "a string", other));
         }
     };
     let tls_port = port_field(service, "tls-port", &path)?;
     match (tls_name, tls_port) {
         (Some(_), Some(port)) => {
             set_managed(service, "tls-access-port", port.clone(), &path)?;
-            set_managed(
-                service,
-                "tls-access-addresses",
-                json!([TLS_ACCESS_ADDRESS_PLACEHOLDER]),
-                &path,
-            )?;
+            set_managed(service, "tls-access-addresses", json!([TLS_ACCESS_ADDRESS_PLACEHOLDER]), &path)?;
             set_managed(service, "tls-alternate-access-port", port, &path)?;
             set_managed(
                 service,
@@ -250,10 +200,7 @@ fn network_defaults(root: &mut Map<String, Value>) -> Result<(), ConfError> {
                 json!([TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER]),
                 &path,
             )?;
-            if service
-                .get("tls-authenticate-client")
-                .is_none_or(Value::is_null)
-            {
+            if service.get("tls-authenticate-client").is_none_or(Value::is_null) {
                 service.insert("tls-authenticate-client".to_string(), json!("any"));
             }
         }
@@ -288,16 +235,9 @@ fn logging_defaults(root: &mut Map<String, Value>) -> Result<(), ConfError> {
         None => return Err(ConfError::missing(path)),
     };
     if let Some((i, bad)) = list.iter().enumerate().find(|(_, v)| !v.is_object()) {
-        return Err(ConfError::wrong_type(
-            index_path(&path, i),
-            "an object",
-            bad,
-        ));
+        return Err(ConfError::wrong_type(index_path(&path, i), "an object", bad));
     }
-    if !list
-        .iter()
-        .any(|e| e.get("name").and_then(Value::as_str) == Some("console"))
-    {
+    if !list.iter().any(|e| e.get("name").and_then(Value::as_str) == Some("console")) {
         list.push(json!({"name": "console", "any": "info"}));
     }
     Ok(())
@@ -309,11 +249,7 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     fn ctx() -> DefaultsContext {
-        DefaultsContext {
-            cluster_name: "aerocluster".into(),
-            rack_id: 0,
-            rack_namespaces: None,
-        }
+        DefaultsContext { cluster_name: "aerocluster".into(), rack_id: 0, rack_namespaces: None }
     }
 
     fn base() -> Value {
@@ -348,11 +284,7 @@ mod tests {
 
     #[test]
     fn idempotent() {
-        let c = DefaultsContext {
-            rack_id: 2,
-            rack_namespaces: Some(vec!["test".into()]),
-            ..ctx()
-        };
+        let c = DefaultsContext { rack_id: 2, rack_namespaces: Some(vec!["test".into()]), ..ctx() };
         let once = apply(base(), &c).unwrap();
         let twice = apply(once.clone(), &c).unwrap();
         assert_eq!(once, twice);
@@ -372,12 +304,10 @@ mod tests {
         );
         // a user tls-authenticate-client is kept
         let mut v = base();
-        v["network"]["service"] = json!({"port": 3000, "tls-name": "svc", "tls-port": 4333, "tls-authenticate-client": ["cli"]});
+        v["network"]["service"] =
+            json!({"port": 3000, "tls-name": "svc", "tls-port": 4333, "tls-authenticate-client": ["cli"]});
         let v = apply(v, &ctx()).unwrap();
-        assert_eq!(
-            v["network"]["service"]["tls-authenticate-client"],
-            json!(["cli"])
-        );
+        assert_eq!(v["network"]["service"]["tls-authenticate-client"], json!(["cli"]));
         // tls-port without tls-name: no tls defaults, stale tls access keys removed
         let mut v = base();
         v["network"]["service"] = json!({"port": 3000, "tls-port": 4333, "tls-access-port": 1});
@@ -400,10 +330,10 @@ mod tests {
     fn equal_user_values_are_accepted() {
         let mut v = base();
         v["service"] = json!({"cluster-name": "aerocluster", "node-id": "ENV_NODE_ID"});
-        v["network"]["service"] =
-            json!({"port": 3000.0, "access-port": 3000, "access-addresses": "<access-address>"});
+        v["network"]["service"] = json!({"port": 3000.0, "access-port": 3000, "access-addresses": "<access-address>"});
         v["network"]["heartbeat"]["mode"] = json!("mesh");
-        v["logging"] = json!([{"name": "/var/log/aerospike.log", "any": "info"}, {"name": "console", "any": "warning"}]);
+        v["logging"] =
+            json!([{"name": "/var/log/aerospike.log", "any": "info"}, {"name": "console", "any": "warning"}]);
         let v = apply(v, &ctx()).unwrap();
         assert_eq!(v["logging"].as_array().unwrap().len(), 2);
     }
@@ -411,22 +341,10 @@ mod tests {
     #[test]
     fn contradictions_are_errors_naming_the_path() {
         let cases: Vec<(Value, &str)> = vec![
-            (
-                json!({"network": {"heartbeat": {"mode": "multicast"}}}),
-                "aerospikeConfig.network.heartbeat.mode",
-            ),
-            (
-                json!({"service": {"cluster-name": "other"}}),
-                "aerospikeConfig.service.cluster-name",
-            ),
-            (
-                json!({"service": {"node-id": "a1"}}),
-                "aerospikeConfig.service.node-id",
-            ),
-            (
-                json!({"network": {"service": {"access-port": 3001}}}),
-                "aerospikeConfig.network.service.access-port",
-            ),
+            (json!({"network": {"heartbeat": {"mode": "multicast"}}}), "aerospikeConfig.network.heartbeat.mode"),
+            (json!({"service": {"cluster-name": "other"}}), "aerospikeConfig.service.cluster-name"),
+            (json!({"service": {"node-id": "a1"}}), "aerospikeConfig.service.node-id"),
+            (json!({"network": {"service": {"access-port": 3001}}}), "aerospikeConfig.network.service.access-port"),
             (
                 json!({"network": {"service": {"alternate-access-addresses": ["1.2.3.4"]}}}),
                 "aerospikeConfig.network.service.alternate-access-addresses",
@@ -443,10 +361,7 @@ mod tests {
             assert!(e.to_string().starts_with(path), "{e}");
         }
         let e = apply(
-            crate::conf::merge_rack_config(
-                &base(),
-                &json!({"network": {"heartbeat": {"mode": "multicast"}}}),
-            ),
+            crate::conf::merge_rack_config(&base(), &json!({"network": {"heartbeat": {"mode": "multicast"}}})),
             &ctx(),
         )
         .unwrap_err();
@@ -459,84 +374,42 @@ mod tests {
     #[test]
     fn shape_errors_name_the_path() {
         let e = apply(json!("x"), &ctx()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "aerospikeConfig: expected an object, found a string"
-        );
+        assert_eq!(e.to_string(), "aerospikeConfig: expected an object, found a string");
         let mut v = base();
         v["namespaces"] = json!({"test": {}});
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().path(),
-            "aerospikeConfig.namespaces"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().path(), "aerospikeConfig.namespaces");
         let mut v = base();
         v["namespaces"] = json!([{"name": "a"}, {"replication-factor": 1}]);
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().to_string(),
-            "aerospikeConfig.namespaces[1].name: missing"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().to_string(), "aerospikeConfig.namespaces[1].name: missing");
         let mut v = base();
         v["network"].as_object_mut().unwrap().remove("fabric");
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().to_string(),
-            "aerospikeConfig.network.fabric: missing"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().to_string(), "aerospikeConfig.network.fabric: missing");
         let mut v = base();
         v.as_object_mut().unwrap().remove("network");
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().to_string(),
-            "aerospikeConfig.network: missing"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().to_string(), "aerospikeConfig.network: missing");
         let mut v = base();
         v["network"]["service"]["port"] = json!("3000");
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().path(),
-            "aerospikeConfig.network.service.port"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().path(), "aerospikeConfig.network.service.port");
         let mut v = base();
         v["logging"] = json!([{"name": "console"}, 3]);
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().path(),
-            "aerospikeConfig.logging[1]"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().path(), "aerospikeConfig.logging[1]");
         let mut v = base();
         v["service"] = json!([]);
-        assert_eq!(
-            apply(v, &ctx()).unwrap_err().path(),
-            "aerospikeConfig.service"
-        );
+        assert_eq!(apply(v, &ctx()).unwrap_err().path(), "aerospikeConfig.service");
     }
 
     #[test]
     fn rack_id_on_rack_enabled_namespaces_only() {
         let mut v = base();
-        v["namespaces"] =
-            json!([{"name": "a"}, {"name": "b", "rack-id": 7}, {"name": "c", "rack-id": 0}]);
-        let c = DefaultsContext {
-            rack_id: 3,
-            rack_namespaces: Some(vec!["a".into(), "c".into()]),
-            ..ctx()
-        };
+        v["namespaces"] = json!([{"name": "a"}, {"name": "b", "rack-id": 7}, {"name": "c", "rack-id": 0}]);
+        let c = DefaultsContext { rack_id: 3, rack_namespaces: Some(vec!["a".into(), "c".into()]), ..ctx() };
         let out = apply(v.clone(), &c).unwrap();
-        assert_eq!(
-            out["namespaces"],
-            json!([{"name": "a", "rack-id": 3}, {"name": "b"}, {"name": "c", "rack-id": 3}])
-        );
+        assert_eq!(out["namespaces"], json!([{"name": "a", "rack-id": 3}, {"name": "b"}, {"name": "c", "rack-id": 3}]));
         // not set: no rack-id anywhere
         let out = apply(v.clone(), &ctx()).unwrap();
-        assert_eq!(
-            out["namespaces"],
-            json!([{"name": "a"}, {"name": "b"}, {"name": "c"}])
-        );
+        assert_eq!(out["namespaces"], json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]));
         // a different user rack-id on a rack-enabled namespace is a conflict
-        let c = DefaultsContext {
-            rack_id: 3,
-            rack_namespaces: Some(vec!["b".into()]),
-            ..ctx()
-        };
-        assert_eq!(
-            apply(v, &c).unwrap_err().path(),
-            "aerospikeConfig.namespaces[1].rack-id"
-        );
+        let c = DefaultsContext { rack_id: 3, rack_namespaces: Some(vec!["b".into()]), ..ctx() };
+        assert_eq!(apply(v, &c).unwrap_err().path(), "aerospikeConfig.namespaces[1].rack-id");
     }
 }

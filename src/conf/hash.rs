@@ -30,9 +30,7 @@ pub fn config_hash(rendered: &str) -> String {
         text = text.replace(&found, "rack-id    0");
     }
     for key in BENCHMARK_KEYS {
-        if let Some(found) =
-            find_key_then_last(&text, key, |rest| rest.rfind("true").map(|i| i + 4))
-        {
+        if let Some(found) = find_key_then_last(&text, key, |rest| rest.rfind("true").map(|i| i + 4)) {
             text = text.replace(&found, key);
         }
     }
@@ -42,11 +40,7 @@ pub fn config_hash(rendered: &str) -> String {
 /// Emulates the leftmost match of `<key>.*<tail>` where `.` does not match a line break: the first
 /// occurrence of `key` whose remaining line satisfies `tail_end`, extended to the end `tail_end` gives
 /// (measured from just after the key; greedy, so the last possible end on the line).
-fn find_key_then_last(
-    text: &str,
-    key: &str,
-    tail_end: impl Fn(&str) -> Option<usize>,
-) -> Option<String> {
+fn find_key_then_last(text: &str, key: &str, tail_end: impl Fn(&str) -> Option<usize>) -> Option<String> {
     let mut from = 0;
     while let Some(pos) = text[from..].find(key) {
         let start = from + pos;
@@ -76,46 +70,33 @@ mod tests {
     #[test]
     fn known_ripemd160_vectors() {
         assert_eq!(config_hash(""), "9c1185a5c5e9fc54612808977ee8f548b2258d31");
-        assert_eq!(
-            config_hash("abc"),
-            "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc"
-        );
+        assert_eq!(config_hash("abc"), "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc");
     }
 
     #[test]
     fn rack_id_is_normalised() {
-        let a = "\nnamespace a {\n    rack-id    1\n    replication-factor    2\n}\n\nnamespace b {\n    rack-id    1\n}\n";
-        let b = "\nnamespace a {\n    rack-id    2\n    replication-factor    2\n}\n\nnamespace b {\n    rack-id    2\n}\n";
-        let zero = "\nnamespace a {\n    rack-id    0\n    replication-factor    2\n}\n\nnamespace b {\n    rack-id    0\n}\n";
+        let a =
+            "\nnamespace a {\n    rack-id    1\n    replication-factor    2\n}\n\nnamespace b {\n    rack-id    1\n}\n";
+        let b =
+            "\nnamespace a {\n    rack-id    2\n    replication-factor    2\n}\n\nnamespace b {\n    rack-id    2\n}\n";
+        let zero =
+            "\nnamespace a {\n    rack-id    0\n    replication-factor    2\n}\n\nnamespace b {\n    rack-id    0\n}\n";
         assert_eq!(config_hash(a), config_hash(b));
         assert_eq!(config_hash(a), config_hash(zero));
-        assert_ne!(
-            config_hash(a),
-            config_hash("\nnamespace a {\n    rack-id    1\n    replication-factor    3\n}\n")
-        );
+        assert_ne!(config_hash(a), config_hash("\nnamespace a {\n    rack-id    1\n    replication-factor    3\n}\n"));
     }
 
     #[test]
     fn rack_id_replacement_is_textual_like_the_reference() {
         // First match is "rack-id    1"; ReplaceAll also hits the prefix of "rack-id    12".
         let text = "rack-id    1\nrack-id    12\n";
-        assert_eq!(
-            config_hash(text),
-            config_hash("rack-id    0\nrack-id    02\n")
-        );
+        assert_eq!(config_hash(text), config_hash("rack-id    0\nrack-id    02\n"));
         // A rack-id occurrence without a digit on its line is skipped.
         assert_eq!(
-            find_key_then_last(
-                "x rack-id none\n  rack-id    42 z\n",
-                "rack-id",
-                last_digit_end
-            ),
+            find_key_then_last("x rack-id none\n  rack-id    42 z\n", "rack-id", last_digit_end),
             Some("rack-id    42".to_string())
         );
-        assert_eq!(
-            find_key_then_last("rack-id\n5", "rack-id", last_digit_end),
-            None
-        );
+        assert_eq!(find_key_then_last("rack-id\n5", "rack-id", last_digit_end), None);
     }
 
     #[test]
@@ -123,9 +104,6 @@ mod tests {
         let with_true = "\nnamespace a {\n    enable-benchmarks-read    true\n    enable-benchmarks-write    true\n}\n";
         let bare = "\nnamespace a {\n    enable-benchmarks-read\n    enable-benchmarks-write\n}\n";
         assert_eq!(config_hash(with_true), config_hash(bare));
-        assert_eq!(
-            config_hash(bare),
-            hex::encode(Ripemd160::digest(bare.as_bytes()))
-        );
+        assert_eq!(config_hash(bare), hex::encode(Ripemd160::digest(bare.as_bytes())));
     }
 }

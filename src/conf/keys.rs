@@ -25,10 +25,7 @@ const PLURAL_TO_SINGULAR: &[(&str, &str)] = &[
     ("ship-sets", "ship-set"),
     ("tls-access-addresses", "tls-access-address"),
     ("tls-addresses", "tls-address"),
-    (
-        "tls-alternate-access-addresses",
-        "tls-alternate-access-address",
-    ),
+    ("tls-alternate-access-addresses", "tls-alternate-access-address"),
     ("tls-mesh-seed-address-ports", "tls-mesh-seed-address-port"),
     // legacy XDR
     ("dc-node-address-ports", "dc-node-address-port"),
@@ -72,11 +69,7 @@ const LIST_FIELDS: &[&str] = &[
 
 /// The conf (singular) name of a CR key; unchanged when the key has no plural form.
 pub(crate) fn singular(key: &str) -> &str {
-    PLURAL_TO_SINGULAR
-        .iter()
-        .find(|(p, _)| *p == key)
-        .map(|(_, s)| *s)
-        .unwrap_or(key)
+    PLURAL_TO_SINGULAR.iter().find(|(p, _)| *p == key).map(|(_, s)| *s).unwrap_or(key)
 }
 
 /// Whether `key` (plural or singular) names a list field.
@@ -101,8 +94,7 @@ pub(crate) fn list_separator(singular_key: &str) -> Option<char> {
 
 /// Whether a scalar string under `key` is kept as a scalar although `key` is a list field (1.1).
 pub(crate) fn string_stays_scalar(key: &str, value: &str) -> bool {
-    key == "feature-key-file"
-        || (key == "tls-authenticate-client" && (value == "any" || value == "false"))
+    key == "feature-key-file" || (key == "tls-authenticate-client" && (value == "any" || value == "false"))
 }
 
 /// Singular names of the sections written as `<name> <entry name> {` from a list of objects (1.2).
@@ -142,14 +134,8 @@ mod tests {
     fn plural_keys_become_singular() {
         assert_eq!(singular("dcs"), "dc");
         assert_eq!(singular("addresses"), "address");
-        assert_eq!(
-            singular("tls-alternate-access-addresses"),
-            "tls-alternate-access-address"
-        );
-        assert_eq!(
-            singular("mesh-seed-address-ports"),
-            "mesh-seed-address-port"
-        );
+        assert_eq!(singular("tls-alternate-access-addresses"), "tls-alternate-access-address");
+        assert_eq!(singular("mesh-seed-address-ports"), "mesh-seed-address-port");
         assert_eq!(singular("namespaces"), "namespace");
         for unchanged in [
             "logging",

@@ -43,9 +43,7 @@ fn merge_value(key: &str, global: &Value, rack: &Value) -> Value {
                 Value::Object(merge_maps(g, r))
             }
         }
-        (Value::Array(g), Value::Array(r)) if is_object_list(g, r) => {
-            Value::Array(merge_named_lists(g, r))
-        }
+        (Value::Array(g), Value::Array(r)) if is_object_list(g, r) => Value::Array(merge_named_lists(g, r)),
         _ => rack.clone(),
     }
 }
@@ -58,9 +56,7 @@ fn storage_kinds_differ(g: &Map<String, Value>, r: &Map<String, Value>) -> bool 
 
 /// Both lists hold only objects, and at least one is non-empty.
 fn is_object_list(g: &[Value], r: &[Value]) -> bool {
-    (!g.is_empty() || !r.is_empty())
-        && g.iter().all(Value::is_object)
-        && r.iter().all(Value::is_object)
+    (!g.is_empty() || !r.is_empty()) && g.iter().all(Value::is_object) && r.iter().all(Value::is_object)
 }
 
 fn name_of(v: &Value) -> Option<&str> {
@@ -70,12 +66,10 @@ fn name_of(v: &Value) -> Option<&str> {
 fn merge_named_lists(global: &[Value], rack: &[Value]) -> Vec<Value> {
     let mut out: Vec<Value> = global
         .iter()
-        .map(
-            |g| match name_of(g).and_then(|n| rack.iter().find(|r| name_of(r) == Some(n))) {
-                Some(r) => merge_value("", g, r),
-                None => g.clone(),
-            },
-        )
+        .map(|g| match name_of(g).and_then(|n| rack.iter().find(|r| name_of(r) == Some(n))) {
+            Some(r) => merge_value("", g, r),
+            None => g.clone(),
+        })
         .collect();
     for r in rack {
         let matched = name_of(r).is_some_and(|n| global.iter().any(|g| name_of(g) == Some(n)));
@@ -94,7 +88,8 @@ mod tests {
 
     #[test]
     fn maps_merge_recursively_and_scalars_are_replaced() {
-        let g = json!({"service": {"proto-fd-max": 15000, "cluster-name": "c"}, "network": {"service": {"port": 3000}}});
+        let g =
+            json!({"service": {"proto-fd-max": 15000, "cluster-name": "c"}, "network": {"service": {"port": 3000}}});
         let r = json!({"service": {"proto-fd-max": 18000}, "security": {}});
         assert_eq!(
             merge_rack_config(&g, &r),
@@ -153,8 +148,7 @@ mod tests {
                 {"type": "device", "files": ["/opt/a.dat"], "filesize": 1073741824, "data-in-memory": true}}]})
         );
         // same kind on both sides: merged
-        let r2 =
-            json!({"namespaces": [{"name": "a", "storage-engine": {"files": ["/opt/b.dat"]}}]});
+        let r2 = json!({"namespaces": [{"name": "a", "storage-engine": {"files": ["/opt/b.dat"]}}]});
         assert_eq!(
             merge_rack_config(&g, &r2),
             json!({"namespaces": [{"name": "a", "storage-engine":
@@ -174,10 +168,7 @@ mod tests {
                 "node-address-ports": ["3.3.3.3:3000"]}]}})
         );
         // a scalar list replaced by an empty list
-        assert_eq!(
-            merge_rack_config(&json!({"a": ["x"]}), &json!({"a": []})),
-            json!({"a": []})
-        );
+        assert_eq!(merge_rack_config(&json!({"a": ["x"]}), &json!({"a": []})), json!({"a": []}));
     }
 
     #[test]
@@ -185,16 +176,10 @@ mod tests {
         let g = json!({"service": {"a": 1}});
         assert_eq!(merge_rack_config(&g, &Value::Null), g);
         assert_eq!(merge_rack_config(&Value::Null, &g), g);
-        assert_eq!(
-            merge_rack_config(&g, &json!({"service": {"a": null}})),
-            json!({"service": {"a": null}})
-        );
+        assert_eq!(merge_rack_config(&g, &json!({"service": {"a": null}})), json!({"service": {"a": null}}));
         assert_eq!(merge_rack_config(&g, &json!({})), g);
         // type changes: the rack wins
-        assert_eq!(
-            merge_rack_config(&g, &json!({"service": "x"})),
-            json!({"service": "x"})
-        );
+        assert_eq!(merge_rack_config(&g, &json!({"service": "x"})), json!({"service": "x"}));
         // an empty object list on the rack side keeps the global entries
         let gl = json!({"logging": [{"name": "console", "any": "info"}]});
         assert_eq!(merge_rack_config(&gl, &json!({"logging": []})), gl);

@@ -30,8 +30,8 @@ pub use hash::config_hash;
 pub use merge::merge_rack_config;
 pub use pod::{PodContext, finalize_for_pod, node_id};
 pub use query::{
-    NamespaceInfo, fabric_port, fabric_tls_port, heartbeat_port, heartbeat_tls_port, namespaces,
-    service_port, service_tls,
+    NamespaceInfo, fabric_port, fabric_tls_port, heartbeat_port, heartbeat_tls_port, namespaces, service_port,
+    service_tls,
 };
 pub use render::render;
 
@@ -60,18 +60,10 @@ pub enum ConfError {
     Missing { path: String },
     /// A field has the wrong JSON type.
     #[error("{path}: expected {expected}, found {found}")]
-    WrongType {
-        path: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { path: String, expected: &'static str, found: &'static str },
     /// A user value contradicts a value the operator sets itself.
     #[error("{path}: value {found} conflicts with the operator-managed value {expected}")]
-    Conflict {
-        path: String,
-        found: String,
-        expected: String,
-    },
+    Conflict { path: String, found: String, expected: String },
     /// Any other invalid value.
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
@@ -92,23 +84,12 @@ impl ConfError {
         ConfError::Missing { path: path.into() }
     }
 
-    pub(crate) fn wrong_type(
-        path: impl Into<String>,
-        expected: &'static str,
-        found: &Value,
-    ) -> Self {
-        ConfError::WrongType {
-            path: path.into(),
-            expected,
-            found: type_name(found),
-        }
+    pub(crate) fn wrong_type(path: impl Into<String>, expected: &'static str, found: &Value) -> Self {
+        ConfError::WrongType { path: path.into(), expected, found: type_name(found) }
     }
 
     pub(crate) fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfError::Invalid {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        ConfError::Invalid { path: path.into(), reason: reason.into() }
     }
 }
 
@@ -172,9 +153,5 @@ pub(crate) fn number_as_i128(v: &Value) -> Option<i128> {
         return Some(i as i128);
     }
     let f = n.as_f64()?;
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30 {
-        Some(f as i128)
-    } else {
-        None
-    }
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30 { Some(f as i128) } else { None }
 }

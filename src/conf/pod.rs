@@ -100,18 +100,10 @@ pub fn finalize_for_pod(template: &str, pod: &PodContext) -> String {
     let fallback_ip: Vec<String> = if !pod.pod_ip.is_empty() {
         vec![pod.pod_ip.clone()]
     } else {
-        pod.host_ip
-            .iter()
-            .filter(|ip| !ip.is_empty())
-            .cloned()
-            .collect()
+        pod.host_ip.iter().filter(|ip| !ip.is_empty()).cloned().collect()
     };
     let pick = |primary: &[String], fallback: &[String]| -> Vec<String> {
-        if primary.is_empty() {
-            fallback.to_vec()
-        } else {
-            primary.to_vec()
-        }
+        if primary.is_empty() { fallback.to_vec() } else { primary.to_vec() }
     };
     let access = pick(&pod.access_ips, &fallback_ip);
     let alternate = pick(&pod.alternate_access_ips, &access);
@@ -119,21 +111,9 @@ pub fn finalize_for_pod(template: &str, pod: &PodContext) -> String {
     let tls_alternate = pick(&pod.tls_alternate_access_ips, &alternate);
     let placeholders: [(&str, &str, &[String]); 4] = [
         ("access-address", super::ACCESS_ADDRESS_PLACEHOLDER, &access),
-        (
-            "alternate-access-address",
-            super::ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER,
-            &alternate,
-        ),
-        (
-            "tls-access-address",
-            super::TLS_ACCESS_ADDRESS_PLACEHOLDER,
-            &tls_access,
-        ),
-        (
-            "tls-alternate-access-address",
-            super::TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER,
-            &tls_alternate,
-        ),
+        ("alternate-access-address", super::ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER, &alternate),
+        ("tls-access-address", super::TLS_ACCESS_ADDRESS_PLACEHOLDER, &tls_access),
+        ("tls-alternate-access-address", super::TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER, &tls_alternate),
     ];
     let ports: [(&str, Option<u16>); 4] = [
         ("access-port", pod.access_port),
@@ -152,10 +132,7 @@ pub fn finalize_for_pod(template: &str, pod: &PodContext) -> String {
         let key = fields.next().unwrap_or("");
         let value = fields.next();
 
-        if let Some((_, _, ips)) = placeholders
-            .iter()
-            .find(|(k, p, _)| *k == key && value == Some(*p))
-        {
+        if let Some((_, _, ips)) = placeholders.iter().find(|(k, p, _)| *k == key && value == Some(*p)) {
             for ip in ips.iter() {
                 push_line(&mut out, indent, key, ip);
             }
@@ -182,26 +159,12 @@ pub fn finalize_for_pod(template: &str, pod: &PodContext) -> String {
                     push_line(&mut out, &inner, "tls-address", host_ip);
                 }
             }
-            for peer in pod
-                .peers
-                .iter()
-                .filter(|p| !p.is_empty() && !is_self(p, &pod.self_fqdn))
-            {
+            for peer in pod.peers.iter().filter(|p| !p.is_empty() && !is_self(p, &pod.self_fqdn)) {
                 if let Some(port) = pod.heartbeat_port {
-                    push_line(
-                        &mut out,
-                        &inner,
-                        "mesh-seed-address-port",
-                        &format!("{peer} {port}"),
-                    );
+                    push_line(&mut out, &inner, "mesh-seed-address-port", &format!("{peer} {port}"));
                 }
                 if let Some(port) = pod.tls_heartbeat_port {
-                    push_line(
-                        &mut out,
-                        &inner,
-                        "tls-mesh-seed-address-port",
-                        &format!("{peer} {port}"),
-                    );
+                    push_line(&mut out, &inner, "tls-mesh-seed-address-port", &format!("{peer} {port}"));
                 }
             }
         } else if body == "fabric {" {
@@ -236,10 +199,7 @@ mod tests {
     const TEMPLATE: &str = "\nnamespace test {\n    rack-id    1\n    replication-factor    2\n}\n\nnetwork {\n\n    fabric {\n        port    3001\n    }\n\n    heartbeat {\n        mode    mesh\n        port    3002\n    }\n\n    service {\n        access-address    <access-address>\n        access-port    3000\n        alternate-access-address    <alternate-access-address>\n        alternate-access-port    3000\n        port    3000\n    }\n}\n\nservice {\n    cluster-name    aerocluster\n    node-id    ENV_NODE_ID\n}\n";
 
     fn peers() -> Vec<String> {
-        ["x-0-0", "x-0-1", "x-0-10", "x-0-2"]
-            .iter()
-            .map(|p| format!("{p}.x.ns"))
-            .collect()
+        ["x-0-0", "x-0-1", "x-0-10", "x-0-2"].iter().map(|p| format!("{p}.x.ns")).collect()
     }
 
     #[test]
@@ -282,10 +242,7 @@ mod tests {
              mesh-seed-address-port    x-0-1.x.ns 3002\n        mesh-seed-address-port    x-0-2.x.ns 3002\n    }\n}\n"
         );
         // A bare pod name as self works too.
-        let pod = PodContext {
-            self_fqdn: "x-0-1".into(),
-            ..pod
-        };
+        let pod = PodContext { self_fqdn: "x-0-1".into(), ..pod };
         assert!(!finalize_for_pod("    heartbeat {\n", &pod).contains("x-0-1.x.ns"));
         assert!(finalize_for_pod("    heartbeat {\n", &pod).contains("x-0-10.x.ns"));
     }
@@ -314,10 +271,7 @@ mod tests {
 
     #[test]
     fn no_ip_at_all_drops_the_placeholder_line() {
-        let out = finalize_for_pod(
-            "    access-address    <access-address>\n    x    1",
-            &PodContext::default(),
-        );
+        let out = finalize_for_pod("    access-address    <access-address>\n    x    1", &PodContext::default());
         assert_eq!(out, "    x    1");
     }
 }

@@ -38,11 +38,7 @@ fn port_at(config: &Value, path: &[&str]) -> Option<u16> {
 fn string_list(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
     }
 }
@@ -54,13 +50,8 @@ pub fn service_port(config: &Value) -> u16 {
 
 /// `network.service.tls-name` and `tls-port` when both are set.
 pub fn service_tls(config: &Value) -> Option<(String, u16)> {
-    let name = at(config, &["network", "service", "tls-name"])?
-        .as_str()
-        .filter(|s| !s.is_empty())?;
-    Some((
-        name.to_string(),
-        port_at(config, &["network", "service", "tls-port"])?,
-    ))
+    let name = at(config, &["network", "service", "tls-name"])?.as_str().filter(|s| !s.is_empty())?;
+    Some((name.to_string(), port_at(config, &["network", "service", "tls-port"])?))
 }
 
 /// `network.heartbeat.port`.
@@ -95,11 +86,7 @@ pub fn namespaces(config: &Value) -> Vec<NamespaceInfo> {
             let engine = ns.get("storage-engine");
             NamespaceInfo {
                 index,
-                name: ns
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                name: ns.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
                 replication_factor: ns
                     .get("replication-factor")
                     .and_then(number_as_i128)
@@ -112,9 +99,7 @@ pub fn namespaces(config: &Value) -> Vec<NamespaceInfo> {
                 },
                 storage_engine: match engine {
                     Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Object(m)) => {
-                        m.get("type").and_then(Value::as_str).map(str::to_string)
-                    }
+                    Some(Value::Object(m)) => m.get("type").and_then(Value::as_str).map(str::to_string),
                     _ => None,
                 },
                 devices: string_list(engine.and_then(|e| e.get("devices"))),
@@ -142,19 +127,10 @@ mod tests {
         assert_eq!(fabric_tls_port(&c), None);
         let empty = json!({});
         assert_eq!(service_port(&empty), 3000);
-        assert_eq!(
-            service_port(&json!({"network": {"service": {"port": "x"}}})),
-            3000
-        );
-        assert_eq!(
-            service_port(&json!({"network": {"service": {"port": 70000}}})),
-            3000
-        );
+        assert_eq!(service_port(&json!({"network": {"service": {"port": "x"}}})), 3000);
+        assert_eq!(service_port(&json!({"network": {"service": {"port": 70000}}})), 3000);
         assert_eq!(heartbeat_port(&json!({"network": "x"})), None);
-        assert_eq!(
-            service_tls(&json!({"network": {"service": {"tls-port": 4333}}})),
-            None
-        );
+        assert_eq!(service_tls(&json!({"network": {"service": {"tls-port": 4333}}})), None);
     }
 
     #[test]

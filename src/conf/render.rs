@@ -8,8 +8,8 @@
 use serde_json::{Map, Value};
 
 use super::keys::{
-    is_list_field, is_named_section, is_typed_section, list_separator, must_be_object,
-    must_be_object_list, must_be_object_or_string, singular, string_stays_scalar,
+    is_list_field, is_named_section, is_typed_section, list_separator, must_be_object, must_be_object_list,
+    must_be_object_or_string, singular, string_stays_scalar,
 };
 use super::{ConfError, ROOT_PATH, child_path, format_number, index_path};
 
@@ -27,9 +27,7 @@ const MAX_DEPTH: usize = 32;
 /// braces or control characters; values or section names containing control characters (a line break
 /// would inject configuration); section names containing whitespace or braces.
 pub fn render(config: &Value) -> Result<String, ConfError> {
-    let map = config
-        .as_object()
-        .ok_or_else(|| ConfError::wrong_type(ROOT_PATH, "an object", config))?;
+    let map = config.as_object().ok_or_else(|| ConfError::wrong_type(ROOT_PATH, "an object", config))?;
     let mut out = String::new();
     write_body(&mut out, map, 0, ROOT_PATH, None)?;
     Ok(out)
@@ -92,37 +90,22 @@ fn check_key(key: &str, path: &str) -> Result<(), ConfError> {
     if key.is_empty() {
         return Err(ConfError::invalid(path, "empty key"));
     }
-    if key
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}' || c == '#')
-    {
-        return Err(ConfError::invalid(
-            path,
-            "key contains whitespace, a brace, '#' or a control character",
-        ));
+    if key.chars().any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}' || c == '#') {
+        return Err(ConfError::invalid(path, "key contains whitespace, a brace, '#' or a control character"));
     }
     Ok(())
 }
 
 fn check_text(text: &str, path: &str) -> Result<(), ConfError> {
     if text.chars().any(char::is_control) {
-        return Err(ConfError::invalid(
-            path,
-            "value contains a control character (e.g. a line break)",
-        ));
+        return Err(ConfError::invalid(path, "value contains a control character (e.g. a line break)"));
     }
     Ok(())
 }
 
 fn check_section_name(name: &str, path: &str) -> Result<(), ConfError> {
-    if name
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}' || c == '#')
-    {
-        return Err(ConfError::invalid(
-            path,
-            "name contains whitespace, a brace, '#' or a control character",
-        ));
+    if name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}' || c == '#') {
+        return Err(ConfError::invalid(path, "name contains whitespace, a brace, '#' or a control character"));
     }
     Ok(())
 }
@@ -147,29 +130,15 @@ fn is_dropped(key: &str, value: &str) -> bool {
 }
 
 /// A scalar field line, after the drop rules. `secrets-address-port` has its colons replaced by spaces.
-fn write_scalar_field(
-    out: &mut String,
-    depth: usize,
-    key: &str,
-    v: &Value,
-    path: &str,
-) -> Result<(), ConfError> {
+fn write_scalar_field(out: &mut String, depth: usize, key: &str, v: &Value, path: &str) -> Result<(), ConfError> {
     let Some(text) = scalar_text(v) else {
-        return Err(ConfError::wrong_type(
-            path,
-            "a string, number or boolean",
-            v,
-        ));
+        return Err(ConfError::wrong_type(path, "a string, number or boolean", v));
     };
     check_text(&text, path)?;
     if is_dropped(key, &text) {
         return Ok(());
     }
-    let text = if key == "secrets-address-port" {
-        text.replace(':', " ")
-    } else {
-        text
-    };
+    let text = if key == "secrets-address-port" { text.replace(':', " ") } else { text };
     field_line(out, depth, key, &text);
     Ok(())
 }
@@ -228,11 +197,7 @@ fn write_body(
                 return Err(ConfError::wrong_type(path, "a list", value));
             };
             if let Some((i, bad)) = items.iter().enumerate().find(|(_, v)| !v.is_object()) {
-                return Err(ConfError::wrong_type(
-                    index_path(&path, i),
-                    "an object",
-                    bad,
-                ));
+                return Err(ConfError::wrong_type(index_path(&path, i), "an object", bad));
             }
             continue;
         }
@@ -240,10 +205,7 @@ fn write_body(
             Value::Object(_) | Value::Null => {}
             Value::Array(items) => match classify(items) {
                 ListKind::Strings => {
-                    let strs = items
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.as_str().map(|s| (i, s)));
+                    let strs = items.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|s| (i, s)));
                     write_string_list(out, depth, key, strs, &path)?;
                 }
                 ListKind::Mixed => {
@@ -363,12 +325,7 @@ fn write_named_sections(
 
 /// `logging {` with one block per entry in CR order: `console` and `syslog` bare, every other name as
 /// `file <name>`. Inside: `facility`, `path` and `tag` as fields, every other key as a context line.
-fn write_logging(
-    out: &mut String,
-    depth: usize,
-    items: &[Value],
-    path: &str,
-) -> Result<(), ConfError> {
+fn write_logging(out: &mut String, depth: usize, items: &[Value], path: &str) -> Result<(), ConfError> {
     open_section(out, depth, "logging");
     for (i, item) in items.iter().enumerate() {
         let path = index_path(path, i);
@@ -378,11 +335,7 @@ fn write_logging(
         let Some(name) = entry_name(entry, &path)? else {
             continue;
         };
-        let header = if name == "console" || name == "syslog" {
-            name.to_string()
-        } else {
-            format!("file {name}")
-        };
+        let header = if name == "console" || name == "syslog" { name.to_string() } else { format!("file {name}") };
         open_section(out, depth + 1, &header);
         let mut keys: Vec<&String> = entry.keys().collect();
         keys.sort();
@@ -455,10 +408,7 @@ mod tests {
         );
         // List elements are printed verbatim, as in the reference (a string under a list field is a list).
         let v = json!({"service": {"tls-authenticate-client": "NULL", "access-addresses": [""]}});
-        assert_eq!(
-            r(v),
-            "\nservice {\n    access-address    \n    tls-authenticate-client    NULL\n}\n"
-        );
+        assert_eq!(r(v), "\nservice {\n    access-address    \n    tls-authenticate-client    NULL\n}\n");
     }
 
     #[test]
@@ -474,10 +424,7 @@ mod tests {
     #[test]
     fn secrets_address_port_colons_become_spaces() {
         let v = json!({"service": {"secrets-address-port": "secrets.svc:3005:tlsname"}});
-        assert_eq!(
-            r(v),
-            "\nservice {\n    secrets-address-port    secrets.svc 3005 tlsname\n}\n"
-        );
+        assert_eq!(r(v), "\nservice {\n    secrets-address-port    secrets.svc 3005 tlsname\n}\n");
     }
 
     #[test]
@@ -501,10 +448,7 @@ mod tests {
 
     #[test]
     fn empty_maps_skipped_except_security() {
-        assert_eq!(
-            r(json!({"mod-lua": {}, "security": {}, "xdr": {}})),
-            "\nsecurity {\n}\n"
-        );
+        assert_eq!(r(json!({"mod-lua": {}, "security": {}, "xdr": {}})), "\nsecurity {\n}\n");
         assert_eq!(r(json!({})), "");
     }
 
@@ -540,26 +484,11 @@ mod tests {
 
     #[test]
     fn wrong_shapes_name_the_path() {
-        assert_eq!(
-            err(json!([1])).to_string(),
-            "aerospikeConfig: expected an object, found a list"
-        );
-        assert_eq!(
-            err(json!({"namespaces": {"test": {}}})).path(),
-            "aerospikeConfig.namespaces"
-        );
-        assert_eq!(
-            err(json!({"namespaces": ["test"]})).path(),
-            "aerospikeConfig.namespaces[0]"
-        );
-        assert_eq!(
-            err(json!({"network": "x"})).path(),
-            "aerospikeConfig.network"
-        );
-        assert_eq!(
-            err(json!({"network": {"heartbeat": [1]}})).path(),
-            "aerospikeConfig.network.heartbeat"
-        );
+        assert_eq!(err(json!([1])).to_string(), "aerospikeConfig: expected an object, found a list");
+        assert_eq!(err(json!({"namespaces": {"test": {}}})).path(), "aerospikeConfig.namespaces");
+        assert_eq!(err(json!({"namespaces": ["test"]})).path(), "aerospikeConfig.namespaces[0]");
+        assert_eq!(err(json!({"network": "x"})).path(), "aerospikeConfig.network");
+        assert_eq!(err(json!({"network": {"heartbeat": [1]}})).path(), "aerospikeConfig.network.heartbeat");
         assert_eq!(
             err(json!({"namespaces": [{"name": "a"}, {"name": "b", "storage-engine": {"devices": ["/dev/x"]}}]}))
                 .to_string(),
@@ -569,22 +498,13 @@ mod tests {
             err(json!({"namespaces": [{"name": "a", "storage-engine": 5}]})).path(),
             "aerospikeConfig.namespaces[0].storage-engine"
         );
-        assert_eq!(
-            err(json!({"service": {"x": ["a", 1]}})).path(),
-            "aerospikeConfig.service.x"
-        );
+        assert_eq!(err(json!({"service": {"x": ["a", 1]}})).path(), "aerospikeConfig.service.x");
         assert_eq!(
             err(json!({"service": {"cluster-name": "a\nnamespace evil {"}})).path(),
             "aerospikeConfig.service.cluster-name"
         );
-        assert_eq!(
-            err(json!({"service": {"bad key": 1}})).path(),
-            "aerospikeConfig.service.bad key"
-        );
-        assert_eq!(
-            err(json!({"namespaces": [{"name": "a b"}]})).path(),
-            "aerospikeConfig.namespaces[0].name"
-        );
+        assert_eq!(err(json!({"service": {"bad key": 1}})).path(), "aerospikeConfig.service.bad key");
+        assert_eq!(err(json!({"namespaces": [{"name": "a b"}]})).path(), "aerospikeConfig.namespaces[0].name");
         assert_eq!(
             err(json!({"logging": [{"name": "console", "any": {"x": 1}}]})).path(),
             "aerospikeConfig.logging[0].any"

@@ -53,11 +53,7 @@ service {
 ";
 
 fn ctx(rack_id: i32) -> DefaultsContext {
-    DefaultsContext {
-        cluster_name: "aerocluster".into(),
-        rack_id,
-        rack_namespaces: None,
-    }
+    DefaultsContext { cluster_name: "aerocluster".into(), rack_id, rack_namespaces: None }
 }
 
 fn pipeline(input: &Value, c: &DefaultsContext) -> Result<String, ConfError> {
@@ -155,17 +151,11 @@ fn check_layout(text: &str) {
             depth -= 1;
             assert_eq!(indent, depth * 4, "line {n}: {line:?}");
         } else if !body.contains("    ") && body.ends_with(" {") {
-            assert!(
-                prev_empty,
-                "line {n}: header without a blank line before it: {line:?}"
-            );
+            assert!(prev_empty, "line {n}: header without a blank line before it: {line:?}");
             assert_eq!(indent, depth * 4, "line {n}: {line:?}");
             depth += 1;
         } else {
-            assert!(
-                body.contains("    "),
-                "line {n}: not a field line: {line:?}"
-            );
+            assert!(body.contains("    "), "line {n}: not a field line: {line:?}");
             assert_eq!(indent, depth * 4, "line {n}: {line:?}");
         }
         prev_empty = false;
@@ -193,10 +183,7 @@ fn rack_cluster() -> (Value, Value, Value) {
 }
 
 fn rack_ctx(rack_id: i32) -> DefaultsContext {
-    DefaultsContext {
-        rack_namespaces: Some(vec!["test".into()]),
-        ..ctx(rack_id)
-    }
+    DefaultsContext { rack_namespaces: Some(vec!["test".into()]), ..ctx(rack_id) }
 }
 
 #[test]
@@ -205,23 +192,13 @@ fn racks_differing_only_by_rack_id_hash_alike() {
     let r1 = pipeline(&merge_rack_config(&global, &rack1), &rack_ctx(1)).unwrap();
     let r2 = pipeline(&merge_rack_config(&global, &rack2), &rack_ctx(2)).unwrap();
     assert_ne!(r1, r2);
-    assert!(
-        r1.contains("\nnamespace test {\n    rack-id    1\n"),
-        "{r1}"
-    );
-    assert!(
-        r2.contains("\nnamespace test {\n    rack-id    2\n"),
-        "{r2}"
-    );
+    assert!(r1.contains("\nnamespace test {\n    rack-id    1\n"), "{r1}");
+    assert!(r2.contains("\nnamespace test {\n    rack-id    2\n"), "{r2}");
     assert!(!r1.contains("namespace cache {\n    rack-id"));
     assert_eq!(r1.replace("rack-id    1", "rack-id    2"), r2);
     assert_eq!(config_hash(&r1), config_hash(&r2));
     // A real difference changes the hash.
-    let r3 = pipeline(
-        &merge_rack_config(&global, &json!({"service": {"proto-fd-max": 19000}})),
-        &rack_ctx(1),
-    )
-    .unwrap();
+    let r3 = pipeline(&merge_rack_config(&global, &json!({"service": {"proto-fd-max": 19000}})), &rack_ctx(1)).unwrap();
     assert_ne!(config_hash(&r1), config_hash(&r3));
     // proto-fd-max from the rack
     assert!(r1.contains("    proto-fd-max    18000\n"));
@@ -230,7 +207,8 @@ fn racks_differing_only_by_rack_id_hash_alike() {
 #[test]
 fn rack_storage_override_replaces_files_by_devices() {
     let (global, _, _) = rack_cluster();
-    let rack = json!({"namespaces": [{"name": "test", "storage-engine": {"type": "device", "devices": ["/dev/xvdf"]}}]});
+    let rack =
+        json!({"namespaces": [{"name": "test", "storage-engine": {"type": "device", "devices": ["/dev/xvdf"]}}]});
     let out = pipeline(&merge_rack_config(&global, &rack), &rack_ctx(1)).unwrap();
     assert!(
         out.contains(
@@ -248,9 +226,7 @@ fn rack_storage_override_replaces_files_by_devices() {
 fn pipeline_then_pod_finalisation() {
     let (global, rack1, _) = rack_cluster();
     let template = pipeline(&merge_rack_config(&global, &rack1), &rack_ctx(1)).unwrap();
-    let peers: Vec<String> = (0..11)
-        .map(|i| format!("aerocluster-1-{i}.aerocluster.aerospike"))
-        .collect();
+    let peers: Vec<String> = (0..11).map(|i| format!("aerocluster-1-{i}.aerocluster.aerospike")).collect();
     let pod = PodContext {
         node_id: node_id(1, 0, 1),
         pod_ip: "10.42.0.7".into(),
@@ -264,22 +240,15 @@ fn pipeline_then_pod_finalisation() {
     assert!(conf.contains("        access-address    10.42.0.7\n        access-port    3000\n"));
     assert!(conf.contains("        alternate-access-address    10.42.0.7\n"));
     assert!(!conf.contains("ENV_NODE_ID") && !conf.contains('<'));
-    let seeds: Vec<&str> = conf
-        .lines()
-        .filter(|l| l.contains("mesh-seed-address-port"))
-        .collect();
+    let seeds: Vec<&str> = conf.lines().filter(|l| l.contains("mesh-seed-address-port")).collect();
     assert_eq!(seeds.len(), 10);
+    assert!(!seeds.iter().any(|l| l.ends_with("aerocluster-1-1.aerocluster.aerospike 3002")));
+    assert!(seeds.iter().any(|l| l.ends_with("aerocluster-1-10.aerocluster.aerospike 3002")));
     assert!(
-        !seeds
-            .iter()
-            .any(|l| l.ends_with("aerocluster-1-1.aerocluster.aerospike 3002"))
+        conf.contains(
+            "\n    heartbeat {\n        mesh-seed-address-port    aerocluster-1-0.aerocluster.aerospike 3002\n"
+        )
     );
-    assert!(
-        seeds
-            .iter()
-            .any(|l| l.ends_with("aerocluster-1-10.aerocluster.aerospike 3002"))
-    );
-    assert!(conf.contains("\n    heartbeat {\n        mesh-seed-address-port    aerocluster-1-0.aerocluster.aerospike 3002\n"));
     check_layout(&conf);
 }
 
@@ -290,10 +259,7 @@ fn helpers_read_the_config() {
     assert_eq!(heartbeat_port(&global), Some(3002));
     let ns = namespaces(&global);
     assert_eq!(ns.len(), 2);
-    assert_eq!(
-        ns[0].files,
-        vec!["/opt/aerospike/data/test.dat".to_string()]
-    );
+    assert_eq!(ns[0].files, vec!["/opt/aerospike/data/test.dat".to_string()]);
     assert_eq!(ns[1].replication_factor, 1);
 }
 
@@ -303,11 +269,8 @@ fn errors_always_start_with_their_path() {
         render(&json!(null)).unwrap_err(),
         render(&json!({"namespaces": "test"})).unwrap_err(),
         pipeline(&json!({"namespaces": [{"name": "a"}, {}]}), &ctx(0)).unwrap_err(),
-        pipeline(
-            &json!({"network": {"service": {}, "heartbeat": {"mode": "multicast"}, "fabric": {}}}),
-            &ctx(0),
-        )
-        .unwrap_err(),
+        pipeline(&json!({"network": {"service": {}, "heartbeat": {"mode": "multicast"}, "fabric": {}}}), &ctx(0))
+            .unwrap_err(),
     ];
     let expected = [
         "aerospikeConfig: expected an object, found null",
@@ -456,11 +419,7 @@ fn gen_value(rng: &mut XorShift, depth: usize) -> Value {
         3 | 4 => {
             if rng.below(4) == 0 {
                 let len = rng.below(6);
-                Value::String(
-                    (0..len)
-                        .map(|_| char::from(b' ' + rng.below(95) as u8))
-                        .collect(),
-                )
+                Value::String((0..len).map(|_| char::from(b' ' + rng.below(95) as u8)).collect())
             } else {
                 Value::String(rng.pick(STRINGS).to_string())
             }
@@ -487,10 +446,7 @@ fn gen_object(rng: &mut XorShift, depth: usize) -> Value {
     for _ in 0..rng.below(6) {
         let key = rng.pick(KEYS).to_string();
         let value = if key == "name" && rng.below(2) == 0 {
-            Value::String(
-                rng.pick(&["console", "syslog", "test", "/var/log/a.log", "", "a b"])
-                    .to_string(),
-            )
+            Value::String(rng.pick(&["console", "syslog", "test", "/var/log/a.log", "", "a b"]).to_string())
         } else {
             gen_value(rng, depth)
         };
@@ -527,14 +483,8 @@ fn mutate(rng: &mut XorShift, v: &mut Value, depth: usize) {
 
 fn check_error(e: &ConfError, what: &str, input: &Value) {
     let text = e.to_string();
-    assert!(
-        e.path().starts_with(ROOT_PATH),
-        "{what}: error without a path: {text} for {input}"
-    );
-    assert!(
-        text.starts_with(&format!("{}: ", e.path())),
-        "{what}: message does not start with the path: {text}"
-    );
+    assert!(e.path().starts_with(ROOT_PATH), "{what}: error without a path: {text} for {input}");
+    assert!(text.starts_with(&format!("{}: ", e.path())), "{what}: message does not start with the path: {text}");
 }
 
 fn exercise(v: &Value, base: &Value, c: &DefaultsContext) {
@@ -578,19 +528,14 @@ fn exercise(v: &Value, base: &Value, c: &DefaultsContext) {
         check_error(&e, "render of merged", &merged);
     }
     let _ = namespaces(v);
-    let _ = (
-        service_port(v),
-        heartbeat_port(v),
-        service_tls(v),
-        fabric_port(v),
-        fabric_tls_port(v),
-    );
+    let _ = (service_port(v), heartbeat_port(v), service_tls(v), fabric_port(v), fabric_tls_port(v));
 }
 
 #[test]
 fn arbitrary_and_mutated_configs_never_panic_and_errors_name_a_path() {
     // Golden configs completed with the sections apply_defaults requires.
-    let minimal = json!({"network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}}});
+    let minimal =
+        json!({"network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}}});
     let bases: Vec<Value> = [
         include_str!("testdata/tls.json"),
         include_str!("testdata/xdr.json"),
@@ -606,11 +551,7 @@ fn arbitrary_and_mutated_configs_never_panic_and_errors_name_a_path() {
         "namespaces": [{"name": "test", "replication-factor": 2, "storage-engine": {"type": "memory"}}]
     })])
     .collect();
-    let c = DefaultsContext {
-        cluster_name: "c".into(),
-        rack_id: 1,
-        rack_namespaces: Some(vec!["test".into()]),
-    };
+    let c = DefaultsContext { cluster_name: "c".into(), rack_id: 1, rack_namespaces: Some(vec!["test".into()]) };
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let (mut ok, mut failed) = (0, 0);
     for i in 0..2000 {

@@ -2,11 +2,11 @@
 //! the hash of what we want (so an unchanged cluster costs no writes).
 use std::fmt::Debug;
 
+use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::Resource;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::build;
 
@@ -16,7 +16,10 @@ pub const ANNOTATION_DESIRED_HASH: &str = "aerospike.com/desired-hash";
 /// Stamp `obj` with the hash of its desired content.
 pub fn stamp<K: Resource + Serialize>(obj: &mut K) -> String {
     let hash = build::desired_hash(&*obj);
-    obj.meta_mut().annotations.get_or_insert_with(Default::default).insert(ANNOTATION_DESIRED_HASH.into(), hash.clone());
+    obj.meta_mut()
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(ANNOTATION_DESIRED_HASH.into(), hash.clone());
     hash
 }
 

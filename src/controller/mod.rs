@@ -17,20 +17,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::api::{AerospikeCluster, AerospikeClusterStatus, InstanceSummary, Phase, PodStatus, FINALIZER};
+use crate::api::{AerospikeCluster, AerospikeClusterStatus, FINALIZER, InstanceSummary, Phase, PodStatus};
 use crate::build::{self, BuildContext, Desired};
 use crate::info::InfoClient;
 use crate::metrics::Metrics;
 use crate::plan::{self, PodView, RackTarget};
 pub use apply::FIELD_MANAGER;
-use status::{set_condition, AVAILABLE, DEGRADED, PROGRESSING};
+use status::{AVAILABLE, DEGRADED, PROGRESSING, set_condition};
 
 /// How long a settled cluster waits before the next drift check, and how fast a rollout is re-examined.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -83,6 +83,9 @@ pub struct Context {
     /// Since when each missing pod (`<ns>/<cluster>/<pod>`) has been missing: a pod being recreated is normal, one
     /// that stays missing is reported (see `rollout::missing_gate`). In memory: a restart only resets the grace.
     pub missing_since: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// How each cluster's (`<ns>/<cluster>`) migrations have moved: waiting for migrations is progress, migrations
+    /// that stop moving are a fault (see `rollout::block`).
+    pub migrations: std::sync::Mutex<std::collections::HashMap<String, crate::plan::MigrationProgress>>,
 }
 
 /// Which namespaces to watch: all, or an explicit list (OLM's OwnNamespace, SingleNamespace and
@@ -160,8 +163,19 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let ns = ns.as_deref();
         let ctx_client = client.clone();
         let api: Api<AerospikeCluster> = scoped_api(&client, ns);
-        let (sts_api, svc_api, cm_api, pdb_api, pod_api): (Api<StatefulSet>, Api<Service>, Api<ConfigMap>, Api<PodDisruptionBudget>, Api<Pod>) =
-            (scoped_api(&client, ns), scoped_api(&client, ns), scoped_api(&client, ns), scoped_api(&client, ns), scoped_api(&client, ns));
+        let (sts_api, svc_api, cm_api, pdb_api, pod_api): (
+            Api<StatefulSet>,
+            Api<Service>,
+            Api<ConfigMap>,
+            Api<PodDisruptionBudget>,
+            Api<Pod>,
+        ) = (
+            scoped_api(&client, ns),
+            scoped_api(&client, ns),
+            scoped_api(&client, ns),
+            scoped_api(&client, ns),
+            scoped_api(&client, ns),
+        );
         let owned = watcher::Config::default().labels(&format!("{}={}", build::LABEL_MANAGED_BY, build::MANAGER_NAME));
         let pods_cfg = watcher::Config::default().labels(&format!("{}={}", build::LABEL_APP, build::APP_NAME));
         let (sts_store, sts_writer) = reflector::store();
@@ -169,11 +183,16 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let (cm_store, cm_writer) = reflector::store();
         let (pdb_store, pdb_writer) = reflector::store();
         let (pod_store, pod_writer) = reflector::store();
-        let sts_stream = reflector::reflector(sts_writer, watcher(sts_api, owned.clone())).default_backoff().applied_objects();
-        let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone())).default_backoff().applied_objects();
-        let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, owned.clone())).default_backoff().applied_objects();
-        let pdb_stream = reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone())).default_backoff().applied_objects();
-        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg)).default_backoff().touched_objects();
+        let sts_stream =
+            reflector::reflector(sts_writer, watcher(sts_api, owned.clone())).default_backoff().applied_objects();
+        let svc_stream =
+            reflector::reflector(svc_writer, watcher(svc_api, owned.clone())).default_backoff().applied_objects();
+        let cm_stream =
+            reflector::reflector(cm_writer, watcher(cm_api, owned.clone())).default_backoff().applied_objects();
+        let pdb_stream =
+            reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone())).default_backoff().applied_objects();
+        let pod_stream =
+            reflector::reflector(pod_writer, watcher(pod_api, pods_cfg)).default_backoff().touched_objects();
         let stores = Stores {
             stateful_sets: sts_store,
             services: svc_store,
@@ -189,14 +208,16 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             build: cfg.build.clone(),
             stores: stores.clone(),
             missing_since: Default::default(),
+            migrations: Default::default(),
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over
         // the merged streams (see `NoSharedBackoff`).
         let (cluster_store, cluster_writer) = reflector::store();
-        let cluster_stream = reflector::reflector(cluster_writer, watcher(api, watcher::Config::default().any_semantic()))
-            .default_backoff()
-            .applied_objects();
+        let cluster_stream =
+            reflector::reflector(cluster_writer, watcher(api, watcher::Config::default().any_semantic()))
+                .default_backoff()
+                .applied_objects();
         let controller = Controller::for_stream(cluster_stream, cluster_store)
             .trigger_backoff(NoSharedBackoff)
             .owns_stream(sts_stream)
@@ -377,7 +398,9 @@ fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
         .pods
         .state()
         .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns) && p.labels().get(build::LABEL_CR).map(String::as_str) == Some(name))
+        .filter(|p| {
+            p.namespace().as_deref() == Some(ns) && p.labels().get(build::LABEL_CR).map(String::as_str) == Some(name)
+        })
         .collect();
     pods.sort_by_key(|p| p.name_any());
     pods
@@ -503,9 +526,8 @@ async fn write_status(
             );
         }
         st.pods = map;
-        st.selector = Some(
-            build::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        );
+        st.selector =
+            Some(build::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
         st.ready_pods = Some(ready_pods);
     }
 
@@ -576,7 +598,15 @@ async fn cleanup(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Ac
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let deleted = rollout::delete_cascading_pvcs(&cluster, &ctx, None).await?;
     if deleted > 0 {
-        publish(&ctx, &cluster, EventType::Normal, "PVCsDeleted", "Delete", &format!("deleted {deleted} PVCs with cascadeDelete")).await;
+        publish(
+            &ctx,
+            &cluster,
+            EventType::Normal,
+            "PVCsDeleted",
+            "Delete",
+            &format!("deleted {deleted} PVCs with cascadeDelete"),
+        )
+        .await;
     }
     ctx.metrics.forget(&ns, &name);
     Ok(Action::await_change())

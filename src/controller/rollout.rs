@@ -5,23 +5,31 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::ResourceExt;
 use serde_json::json;
 use tracing::info;
 
-use super::{apply, info_addr, pod_view, publish, publish_related, pvc_api, rack_targets, Context, Error, Outcome, BLOCKED_POLL, PROGRESS_POLL, RESYNC};
+use super::{
+    BLOCKED_POLL, Context, Error, Outcome, PROGRESS_POLL, RESYNC, apply, info_addr, pod_view, publish, publish_related,
+    pvc_api, rack_targets,
+};
 use crate::api::{AerospikeCluster, Phase, StorageSpec};
 use crate::build::{self, Desired};
 use crate::info::safety::{self, QuiesceOptions, SafetyError};
-use crate::info::{auth, InfoClient};
-use std::time::Duration;
+use crate::info::{InfoClient, auth};
 use crate::plan::{self, PodView, RestartStep};
+use std::time::Duration;
 
 fn in_progress(reason: &str, message: String) -> Outcome {
-    Outcome { phase: Phase::InProgress, progressing: (true, reason.into(), message), degraded: None, requeue: PROGRESS_POLL }
+    Outcome {
+        phase: Phase::InProgress,
+        progressing: (true, reason.into(), message),
+        degraded: None,
+        requeue: PROGRESS_POLL,
+    }
 }
 
 fn blocked(reason: &str, message: String) -> Outcome {
@@ -66,7 +74,13 @@ pub(super) async fn step(
         let current = existing.as_ref().and_then(|s| s.spec.as_ref()?.replicas).unwrap_or(0);
         let replicas = if existing.is_none() || rack.size >= current { rack.size } else { current };
         if replicas < current || (existing.is_some() && rack.size < current) {
-            shrinks.push(Shrink { sts: rack.name.clone(), rack_id: rack.id, current, target: rack.size, desired: Some(sts.clone()) });
+            shrinks.push(Shrink {
+                sts: rack.name.clone(),
+                rack_id: rack.id,
+                current,
+                target: rack.size,
+                desired: Some(sts.clone()),
+            });
         }
         replicas_now.push((rack.name.clone(), replicas));
         let mut sts = sts.clone();
@@ -75,8 +89,18 @@ pub(super) async fn step(
         if !template_observed(existing.as_deref(), &build::desired_hash(&sts)) {
             unobserved.push(rack.id);
         }
-        if apply::apply(&sts_api, &ctx.stores.stateful_sets, sts).await? && existing.as_ref().is_some_and(|_| replicas > current) {
-            publish(ctx, cluster, EventType::Normal, "ScaledUp", "Scale", &format!("rack {}: {} -> {} pods", rack.id, current, replicas)).await;
+        if apply::apply(&sts_api, &ctx.stores.stateful_sets, sts).await?
+            && existing.as_ref().is_some_and(|_| replicas > current)
+        {
+            publish(
+                ctx,
+                cluster,
+                EventType::Normal,
+                "ScaledUp",
+                "Scale",
+                &format!("rack {}: {} -> {} pods", rack.id, current, replicas),
+            )
+            .await;
         }
     }
     // Racks removed from the spec: drain to zero in batches, then delete their StatefulSet and ConfigMap.
@@ -116,7 +140,10 @@ pub(super) async fn step(
     // 2. Scale down one batch.
     if let Some(shrink) = shrinks.first() {
         if !not_ready.is_empty() {
-            return Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))));
+            return Ok(in_progress(
+                "WaitingForPods",
+                format!("waiting for pods to be ready: {}", not_ready.join(", ")),
+            ));
         }
         if let Some(outcome) = missing_gate(ctx, cluster, &ns, &missing).await {
             return Ok(outcome);
@@ -155,7 +182,13 @@ pub(super) async fn step(
                 sts_api.patch(&shrink.sts, &PatchParams::default(), &Patch::Merge(&patch)).await?;
             }
         }
-        let msg = format!("rack {}: {} -> {} pods (removing {})", shrink.rack_id, shrink.current, sd.replicas, removed_names.join(", "));
+        let msg = format!(
+            "rack {}: {} -> {} pods (removing {})",
+            shrink.rack_id,
+            shrink.current,
+            sd.replicas,
+            removed_names.join(", ")
+        );
         info!(cluster = %name, "{msg}");
         publish(ctx, cluster, EventType::Normal, "ScaledDown", "Scale", &msg).await;
         return Ok(in_progress("ScalingDown", msg));
@@ -200,13 +233,18 @@ pub(super) async fn step(
                     None => apply::delete(&pod_api, pod).await.map(|()| true)?,
                 };
                 if !deleted {
-                    return Ok(in_progress("RollingRestart", format!("{pod} was replaced since it was checked; re-examining")));
+                    return Ok(in_progress(
+                        "RollingRestart",
+                        format!("{pod} was replaced since it was checked; re-examining"),
+                    ));
                 }
                 info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
                 ctx.metrics.restarts.inc();
-                let related = pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                let related =
+                    pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
                 let note = format!("restarting {pod} in rack {rack_id}: {}", reason.as_str());
-                publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note).await;
+                publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note)
+                    .await;
             }
             Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
         }
@@ -327,14 +365,8 @@ async fn removed_ready_to_leave(
         return Ok(None);
     }
     if safety::effectively_quiesced(info, batch).await? {
-        return match safety::check_cluster_stable(info, all, expected).await {
-            Ok(_) => Ok(None),
-            // Expected after the quiesce: the partitions are moving off the batch.
-            Err(SafetyError::MigrationsPending { node, remaining }) => {
-                Ok(Some(format!("{remaining} partitions still migrating (reported by {node})")))
-            }
-            Err(e) => Err(e),
-        };
+        // Migrations pending here are expected: the partitions are moving off the batch (see `block`).
+        return safety::check_cluster_stable(info, all, expected).await.map(|_| None);
     }
     safety::check_cluster_stable(info, all, expected).await?;
     let options = QuiesceOptions { poll_interval: Duration::from_millis(200), attempts: 10 };
@@ -371,10 +403,35 @@ async fn missing_gate(ctx: &Context, cluster: &AerospikeCluster, ns: &str, missi
     Some(blocked("PodsMissing", msg))
 }
 
+/// How long migrations may go without a single partition finishing before the cluster is reported `Degraded`.
+/// Until then waiting for them is progress: migrations follow every membership change (a scale-up, a restart, the
+/// quiesce of a batch) and run for minutes or hours on a real cluster.
+const MIGRATION_STALL_GRACE: Duration = Duration::from_secs(30);
+
 /// Report a refused disruptive step: the condition names the step (`reason`), the Event names the cause, so
-/// that different causes are not folded into one Event series.
+/// that different causes are not folded into one Event series. Pending migrations that still move are a wait, not
+/// a refusal.
 async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &SafetyError) -> Outcome {
-    let msg = format!("no pod was touched: {e}");
+    let mut msg = format!("no pod was touched: {e}");
+    if let SafetyError::MigrationsPending { remaining, .. } = e {
+        let key = format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any());
+        let stalled = {
+            let mut all = ctx.migrations.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entry = all.get(&key).copied();
+            let stalled = plan::MigrationProgress::observe(
+                &mut entry,
+                *remaining,
+                std::time::Instant::now(),
+                2 * MIGRATION_STALL_GRACE,
+            );
+            all.extend(entry.map(|e| (key, e)));
+            stalled
+        };
+        if stalled < MIGRATION_STALL_GRACE {
+            return in_progress("WaitingForMigrations", format!("waiting for migrations to finish: {e}"));
+        }
+        msg = format!("{msg} (not one partition finished migrating in {}s)", stalled.as_secs());
+    }
     publish(ctx, cluster, EventType::Warning, safety_reason(e), reason, &msg).await;
     blocked(reason, msg)
 }
@@ -389,9 +446,9 @@ fn safety_reason(e: &SafetyError) -> &'static str {
         }
         SafetyError::Unreachable { .. } => "NodeUnreachable",
         SafetyError::MigrationsPending { .. } | SafetyError::MigrationsNotAllowed { .. } => "MigrationsPending",
-        SafetyError::QuiesceNotPending { .. } | SafetyError::QuiesceNotEffective { .. } | SafetyError::NoPrincipal { .. } => {
-            "QuiesceFailed"
-        }
+        SafetyError::QuiesceNotPending { .. }
+        | SafetyError::QuiesceNotEffective { .. }
+        | SafetyError::NoPrincipal { .. } => "QuiesceFailed",
         _ => "ClusterNotStable",
     }
 }
@@ -432,7 +489,10 @@ pub(super) async fn delete_cascading_pvcs(
     // Candidate StatefulSet names per rack: the spec's, the applied ones in status, and those that exist.
     let mut stateful_sets: Vec<(i32, String)> = Vec::new();
     let mut rack_ids: Vec<(i32, String)> = Vec::new();
-    for rc in [Some(cluster.spec.rack_config()), cluster.status.as_ref().and_then(|s| s.rack_config.clone())].into_iter().flatten() {
+    for rc in [Some(cluster.spec.rack_config()), cluster.status.as_ref().and_then(|s| s.rack_config.clone())]
+        .into_iter()
+        .flatten()
+    {
         let racks = if rc.racks.is_empty() { vec![crate::api::Rack { id: 0, ..Default::default() }] } else { rc.racks };
         rack_ids.extend(racks.iter().map(|r| (r.id, r.revision.clone())));
     }
@@ -457,7 +517,12 @@ pub(super) async fn delete_cascading_pvcs(
         let labelled = pvc.labels().get(build::LABEL_VOLUME).cloned();
         let volumes: Vec<String> = match &labelled {
             Some(v) => vec![v.clone()],
-            None => storage.volumes.iter().filter(|v| v.source.persistent_volume.is_some()).map(|v| v.name.clone()).collect(),
+            None => storage
+                .volumes
+                .iter()
+                .filter(|v| v.source.persistent_volume.is_some())
+                .map(|v| v.name.clone())
+                .collect(),
         };
         let candidates: Vec<String> =
             stateful_sets.iter().filter(|(id, _)| *id == rack_id).map(|(_, n)| n.clone()).collect();

@@ -97,20 +97,12 @@ impl fmt::Display for Stage {
 }
 
 fn fmt_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
+    if d.subsec_millis() == 0 && d.as_secs() > 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
 impl InfoError {
     pub fn new(addr: SocketAddr, command: impl Into<String>, kind: InfoErrorKind) -> Self {
-        InfoError {
-            addr,
-            command: command.into(),
-            kind,
-        }
+        InfoError { addr, command: command.into(), kind }
     }
 
     /// True when the node could not be reached or did not finish answering (as opposed to
@@ -129,10 +121,7 @@ impl InfoError {
 
     /// True for timeouts of either the connect or an I/O step.
     pub fn is_timeout(&self) -> bool {
-        matches!(
-            self.kind,
-            InfoErrorKind::ConnectTimeout(_) | InfoErrorKind::Timeout { .. }
-        )
+        matches!(self.kind, InfoErrorKind::ConnectTimeout(_) | InfoErrorKind::Timeout { .. })
     }
 }
 
@@ -155,9 +144,7 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
+        f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
     }
 }
 
@@ -183,11 +170,7 @@ impl Default for TcpInfoClient {
 
 impl TcpInfoClient {
     pub fn new(connect_timeout: Duration, io_timeout: Duration) -> Self {
-        TcpInfoClient {
-            connect_timeout,
-            io_timeout,
-            credentials: Vec::new(),
-        }
+        TcpInfoClient { connect_timeout, io_timeout, credentials: Vec::new() }
     }
 
     /// Adds a login to try (after those already added).
@@ -221,48 +204,36 @@ impl TcpInfoClient {
     ) -> Result<BTreeMap<String, String>, InfoErrorKind> {
         // Encode first: a bad command must not cost a connection.
         let request = wire::encode_info_request(commands).map_err(|e| match e {
-            WireError::InvalidCommand(c) => InfoErrorKind::InvalidArgument(format!(
-                "command {c:?} is empty or has a newline or tab"
-            )),
+            WireError::InvalidCommand(c) => {
+                InfoErrorKind::InvalidArgument(format!("command {c:?} is empty or has a newline or tab"))
+            }
             other => InfoErrorKind::Protocol(other),
         })?;
 
-        let mut stream =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => return Err(InfoErrorKind::ConnectTimeout(self.connect_timeout)),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    return Err(InfoErrorKind::ConnectRefused);
-                }
-                Ok(Err(e)) => return Err(InfoErrorKind::Connect(e)),
-                Ok(Ok(s)) => s,
-            };
+        let mut stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(InfoErrorKind::ConnectTimeout(self.connect_timeout)),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(InfoErrorKind::ConnectRefused);
+            }
+            Ok(Err(e)) => return Err(InfoErrorKind::Connect(e)),
+            Ok(Ok(s)) => s,
+        };
         let _ = stream.set_nodelay(true);
         let deadline = Instant::now() + self.io_timeout;
 
         if let Some(creds) = login {
             let login = wire::encode_login_request(&creds.user, creds.credential.as_bytes())
                 .map_err(InfoErrorKind::Protocol)?;
-            self.write_all(&mut stream, &login, deadline, Stage::Login)
-                .await?;
-            let body = self
-                .read_message(&mut stream, wire::MSG_TYPE_ADMIN, deadline, Stage::Login)
-                .await?;
+            self.write_all(&mut stream, &login, deadline, Stage::Login).await?;
+            let body = self.read_message(&mut stream, wire::MSG_TYPE_ADMIN, deadline, Stage::Login).await?;
             match wire::admin_result(&body).map_err(InfoErrorKind::Protocol)? {
                 wire::ADMIN_RESULT_OK | wire::ADMIN_RESULT_SECURITY_NOT_ENABLED => {}
                 code => return Err(InfoErrorKind::LoginRefused(code)),
             }
         }
 
-        self.write_all(&mut stream, &request, deadline, Stage::SendRequest)
-            .await?;
-        let body = self
-            .read_message(
-                &mut stream,
-                wire::MSG_TYPE_INFO,
-                deadline,
-                Stage::ReadHeader,
-            )
-            .await?;
+        self.write_all(&mut stream, &request, deadline, Stage::SendRequest).await?;
+        let body = self.read_message(&mut stream, wire::MSG_TYPE_INFO, deadline, Stage::ReadHeader).await?;
         wire::parse_info_body(&body).map_err(InfoErrorKind::Protocol)
     }
 
@@ -274,10 +245,7 @@ impl TcpInfoClient {
         stage: Stage,
     ) -> Result<(), InfoErrorKind> {
         match tokio::time::timeout_at(deadline, stream.write_all(bytes)).await {
-            Err(_) => Err(InfoErrorKind::Timeout {
-                stage,
-                timeout: self.io_timeout,
-            }),
+            Err(_) => Err(InfoErrorKind::Timeout { stage, timeout: self.io_timeout }),
             Ok(Err(e)) => Err(io_kind(stage, e)),
             Ok(Ok(())) => Ok(()),
         }
@@ -295,28 +263,16 @@ impl TcpInfoClient {
         let mut header = [0u8; wire::HEADER_LEN];
         match tokio::time::timeout_at(deadline, stream.read_exact(&mut header)).await {
             Err(_) => {
-                return Err(InfoErrorKind::Timeout {
-                    stage,
-                    timeout: self.io_timeout,
-                });
+                return Err(InfoErrorKind::Timeout { stage, timeout: self.io_timeout });
             }
             Ok(Err(e)) => return Err(io_kind(stage, e)),
             Ok(Ok(_)) => {}
         }
-        let len = Header::parse(header)
-            .check(msg_type)
-            .map_err(InfoErrorKind::Protocol)?;
-        let body_stage = if stage == Stage::Login {
-            Stage::Login
-        } else {
-            Stage::ReadBody
-        };
+        let len = Header::parse(header).check(msg_type).map_err(InfoErrorKind::Protocol)?;
+        let body_stage = if stage == Stage::Login { Stage::Login } else { Stage::ReadBody };
         let mut body = vec![0u8; len];
         match tokio::time::timeout_at(deadline, stream.read_exact(&mut body)).await {
-            Err(_) => Err(InfoErrorKind::Timeout {
-                stage: body_stage,
-                timeout: self.io_timeout,
-            }),
+            Err(_) => Err(InfoErrorKind::Timeout { stage: body_stage, timeout: self.io_timeout }),
             Ok(Err(e)) => Err(io_kind(body_stage, e)),
             Ok(Ok(_)) => Ok(body),
         }
@@ -325,9 +281,9 @@ impl TcpInfoClient {
 
 fn io_kind(stage: Stage, error: std::io::Error) -> InfoErrorKind {
     match error.kind() {
-        std::io::ErrorKind::UnexpectedEof
-        | std::io::ErrorKind::ConnectionReset
-        | std::io::ErrorKind::BrokenPipe => InfoErrorKind::Closed { stage },
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            InfoErrorKind::Closed { stage }
+        }
         _ => InfoErrorKind::Io { stage, error },
     }
 }
@@ -399,10 +355,7 @@ mod tests {
             sock.read_to_end(&mut rest).await.unwrap();
             assert!(rest.is_empty());
         });
-        let map = client()
-            .request(addr, &cmds(&["statistics", "namespaces"]))
-            .await
-            .unwrap();
+        let map = client().request(addr, &cmds(&["statistics", "namespaces"])).await.unwrap();
         assert_eq!(map.len(), 2);
         assert_eq!(map["statistics"], "cluster_size=2;cluster_key=A1");
         assert_eq!(map["namespaces"], "test;bar");
@@ -431,27 +384,15 @@ mod tests {
 
         let addr = reply_with(vec![3, 1, 0, 0, 0, 0, 0, 0]).await;
         let err = c.request(addr, &commands).await.unwrap_err();
-        assert!(
-            matches!(err.kind, InfoErrorKind::Protocol(WireError::BadVersion(3))),
-            "{err}"
-        );
+        assert!(matches!(err.kind, InfoErrorKind::Protocol(WireError::BadVersion(3))), "{err}");
 
         let addr = reply_with(vec![2, 3, 0, 0, 0, 0, 0, 0]).await;
         let err = c.request(addr, &commands).await.unwrap_err();
-        assert!(
-            matches!(
-                err.kind,
-                InfoErrorKind::Protocol(WireError::BadType { got: 3, .. })
-            ),
-            "{err}"
-        );
+        assert!(matches!(err.kind, InfoErrorKind::Protocol(WireError::BadType { got: 3, .. })), "{err}");
 
         let addr = reply_with(vec![2, 1, 0, 0, 0, 0x20, 0, 0]).await;
         let err = c.request(addr, &commands).await.unwrap_err();
-        assert!(
-            matches!(err.kind, InfoErrorKind::Protocol(WireError::TooLarge(_))),
-            "{err}"
-        );
+        assert!(matches!(err.kind, InfoErrorKind::Protocol(WireError::TooLarge(_))), "{err}");
         assert!(err.to_string().contains(&addr.to_string()));
         assert!(err.to_string().contains("`node`"));
     }
@@ -462,15 +403,7 @@ mod tests {
         reply.extend_from_slice(b"node\tBB9");
         let addr = reply_with(reply).await;
         let err = client().request(addr, &cmds(&["node"])).await.unwrap_err();
-        assert!(
-            matches!(
-                err.kind,
-                InfoErrorKind::Closed {
-                    stage: Stage::ReadBody
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err.kind, InfoErrorKind::Closed { stage: Stage::ReadBody }), "{err}");
         assert!(err.is_unreachable());
     }
 
@@ -483,19 +416,10 @@ mod tests {
             drop(sock);
         });
         let started = std::time::Instant::now();
-        let err = client()
-            .request(addr, &cmds(&["statistics"]))
-            .await
-            .unwrap_err();
+        let err = client().request(addr, &cmds(&["statistics"])).await.unwrap_err();
         let elapsed = started.elapsed();
         assert!(err.is_timeout(), "{err}");
-        assert!(matches!(
-            err.kind,
-            InfoErrorKind::Timeout {
-                stage: Stage::ReadHeader,
-                ..
-            }
-        ));
+        assert!(matches!(err.kind, InfoErrorKind::Timeout { stage: Stage::ReadHeader, .. }));
         assert!(elapsed >= Duration::from_millis(190), "{elapsed:?}");
         assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
         let text = err.to_string();
@@ -511,24 +435,15 @@ mod tests {
         drop(listener);
         let err = client().request(addr, &cmds(&["node"])).await.unwrap_err();
         assert!(matches!(err.kind, InfoErrorKind::ConnectRefused), "{err}");
-        assert_eq!(
-            err.to_string(),
-            format!("info command `node` on {addr}: connection refused")
-        );
+        assert_eq!(err.to_string(), format!("info command `node` on {addr}: connection refused"));
         assert!(err.is_unreachable());
     }
 
     #[tokio::test]
     async fn invalid_command_does_not_connect() {
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let err = client()
-            .request(addr, &cmds(&["bad\ncommand"]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err.kind, InfoErrorKind::InvalidArgument(_)),
-            "{err}"
-        );
+        let err = client().request(addr, &cmds(&["bad\ncommand"])).await.unwrap_err();
+        assert!(matches!(err.kind, InfoErrorKind::InvalidArgument(_)), "{err}");
     }
 
     #[tokio::test]
@@ -541,10 +456,7 @@ mod tests {
         let server = super::super::server::spawn(listener, handler);
         let c = client();
         for _ in 0..3 {
-            let map = c
-                .request(addr, &cmds(&["node", "build", "namespace/test"]))
-                .await
-                .unwrap();
+            let map = c.request(addr, &cmds(&["node", "build", "namespace/test"])).await.unwrap();
             assert_eq!(map["node"], "BB9020011AC4202");
             assert_eq!(map["build"], "echo:build");
             assert_eq!(map["namespace/test"], "echo:namespace/test");
@@ -571,14 +483,9 @@ mod tests {
             let mut body = vec![0u8; h.length as usize];
             sock.read_exact(&mut body).await.unwrap();
             assert_eq!(wire::admin_command(&body).unwrap(), wire::ADMIN_LOGIN);
-            sock.write_all(&wire::encode_admin_reply(wire::ADMIN_LOGIN, 65))
-                .await
-                .unwrap();
+            sock.write_all(&wire::encode_admin_reply(wire::ADMIN_LOGIN, 65)).await.unwrap();
         });
-        let c = client().with_credentials(Credentials {
-            user: "u".into(),
-            credential: "c".into(),
-        });
+        let c = client().with_credentials(Credentials { user: "u".into(), credential: "c".into() });
         let err = c.request(addr, &cmds(&["node"])).await.unwrap_err();
         assert!(matches!(err.kind, InfoErrorKind::LoginRefused(65)), "{err}");
         assert!(!format!("{c:?}").contains("credential:"));

@@ -19,12 +19,10 @@ pub mod server;
 pub mod wire;
 
 pub use client::{Credentials, InfoClient, InfoError, InfoErrorKind, Stage, TcpInfoClient};
-pub use ops::{
-    AerospikeNode, ConfigContext, NamespaceStats, NodeStatistics, Recluster, Roster, ServerVersion,
-};
+pub use ops::{AerospikeNode, ConfigContext, NamespaceStats, NodeStatistics, Recluster, Roster, ServerVersion};
 pub use safety::{
-    QuiesceOptions, QuiesceOutcome, SafetyError, StableCluster, check_cluster_stable,
-    check_cluster_stable_command, quiesce_batch, quiesce_batch_with, recluster_all, undo_quiesce,
+    QuiesceOptions, QuiesceOutcome, SafetyError, StableCluster, check_cluster_stable, check_cluster_stable_command,
+    quiesce_batch, quiesce_batch_with, recluster_all, undo_quiesce,
 };
 pub use server::{InfoHandler, bind_and_spawn, serve};
 pub use wire::WireError;

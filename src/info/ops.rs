@@ -33,20 +33,11 @@ impl ServerVersion {
     /// Parses the leading dotted numbers; missing parts count as 0. `None` without a major number.
     pub fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();
-        let numeric: &str = raw
-            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .next()
-            .unwrap_or("");
+        let numeric: &str = raw.split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
         let mut parts = numeric.split('.').map(|p| p.parse::<u32>().ok());
         let major = parts.next().flatten()?;
         let mut next = || parts.next().flatten().unwrap_or(0);
-        Some(ServerVersion {
-            major,
-            minor: next(),
-            patch: next(),
-            build: next(),
-            raw: raw.to_string(),
-        })
+        Some(ServerVersion { major, minor: next(), patch: next(), build: next(), raw: raw.to_string() })
     }
 
     /// True when this version is `major.minor` or newer.
@@ -57,11 +48,7 @@ impl ServerVersion {
     /// The parameter naming a namespace in `get-config`/`set-config`: `namespace` from 7.2,
     /// `id` before.
     pub fn namespace_param(&self) -> &'static str {
-        if self.at_least(7, 2) {
-            "namespace"
-        } else {
-            "id"
-        }
+        if self.at_least(7, 2) { "namespace" } else { "id" }
     }
 }
 
@@ -106,13 +93,7 @@ pub struct Roster {
 impl Roster {
     /// True when `node_id` (compared without the `@rack` suffix, ignoring case) is in `roster`.
     pub fn contains_node(&self, node_id: &str) -> bool {
-        self.roster.iter().any(|entry| {
-            entry
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .eq_ignore_ascii_case(node_id)
-        })
+        self.roster.iter().any(|entry| entry.split('@').next().unwrap_or("").eq_ignore_ascii_case(node_id))
     }
 }
 
@@ -142,10 +123,7 @@ fn check_arg(what: &str, value: &str, forbidden: &[char]) -> Result<(), String> 
     if value.is_empty() {
         return Err(format!("{what} is empty"));
     }
-    if let Some(c) = value
-        .chars()
-        .find(|c| forbidden.contains(c) || c.is_control())
-    {
+    if let Some(c) = value.chars().find(|c| forbidden.contains(c) || c.is_control()) {
         return Err(format!("{what} {value:?} contains {c:?}"));
     }
     Ok(())
@@ -170,10 +148,7 @@ impl ConfigContext<'_> {
             ConfigContext::Set { namespace, set } => {
                 check_arg("namespace", namespace, NAME_FORBIDDEN)?;
                 check_arg("set", set, NAME_FORBIDDEN)?;
-                format!(
-                    "context=namespace;{}={namespace};set={set}",
-                    version.namespace_param()
-                )
+                format!("context=namespace;{}={namespace};set={set}", version.namespace_param())
             }
         })
     }
@@ -203,10 +178,7 @@ pub fn roster_set_command(namespace: &str, nodes: &[String]) -> String {
 }
 
 /// `get-config:<context params>`, e.g. `get-config:context=namespace;namespace=test` (7.2+).
-pub fn get_config_command(
-    context: ConfigContext<'_>,
-    version: &ServerVersion,
-) -> Result<String, String> {
+pub fn get_config_command(context: ConfigContext<'_>, version: &ServerVersion) -> Result<String, String> {
     Ok(format!("get-config:{}", context.params(version)?))
 }
 
@@ -219,10 +191,7 @@ pub fn set_config_command(
 ) -> Result<String, String> {
     check_arg("config key", key, NAME_FORBIDDEN)?;
     check_arg("config value", value, VALUE_FORBIDDEN)?;
-    Ok(format!(
-        "set-config:{};{key}={value}",
-        context.params(version)?
-    ))
+    Ok(format!("set-config:{};{key}={value}", context.params(version)?))
 }
 
 /// `tip-clear:host-port-list=<host:port>`.
@@ -244,9 +213,7 @@ fn contains_error(value: &str) -> bool {
 }
 
 fn starts_with_error(value: &str) -> bool {
-    value
-        .get(..5)
-        .is_some_and(|p| p.eq_ignore_ascii_case("error"))
+    value.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("error"))
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -266,9 +233,7 @@ pub struct AerospikeNode<'a> {
 
 impl fmt::Debug for AerospikeNode<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AerospikeNode")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("AerospikeNode").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -289,9 +254,7 @@ impl<'a> AerospikeNode<'a> {
     pub async fn info(&self, command: &str) -> Result<String, InfoError> {
         let commands = [command.to_string()];
         let mut answer = self.client.request(self.addr, &commands).await?;
-        answer
-            .remove(command)
-            .ok_or_else(|| self.error(command, InfoErrorKind::MissingAnswer))
+        answer.remove(command).ok_or_else(|| self.error(command, InfoErrorKind::MissingAnswer))
     }
 
     /// A reading command: values starting with `ERROR` are errors.
@@ -318,10 +281,7 @@ impl<'a> AerospikeNode<'a> {
         if value.trim().eq_ignore_ascii_case("ok") {
             Ok(())
         } else {
-            Err(self.error(
-                command,
-                InfoErrorKind::Unexpected(format!("expected ok, got {value:?}")),
-            ))
+            Err(self.error(command, InfoErrorKind::Unexpected(format!("expected ok, got {value:?}"))))
         }
     }
 
@@ -343,27 +303,16 @@ impl<'a> AerospikeNode<'a> {
         const CMD: &str = "statistics";
         let stats = wire::parse_semicolon_kv(&self.read(CMD).await?);
         let get = |key: &str| {
-            stats.get(key).ok_or_else(|| {
-                self.error(CMD, InfoErrorKind::Unexpected(format!("{key} is missing")))
-            })
+            stats.get(key).ok_or_else(|| self.error(CMD, InfoErrorKind::Unexpected(format!("{key} is missing"))))
         };
         let number = |key: &str| -> Result<u64, InfoError> {
             let v = get(key)?;
-            v.parse().map_err(|_| {
-                self.error(
-                    CMD,
-                    InfoErrorKind::Unexpected(format!("{key}={v} is not a number")),
-                )
-            })
+            v.parse().map_err(|_| self.error(CMD, InfoErrorKind::Unexpected(format!("{key}={v} is not a number"))))
         };
         let boolean = |key: &str| -> Result<bool, InfoError> {
             let v = get(key)?;
-            parse_bool(v).ok_or_else(|| {
-                self.error(
-                    CMD,
-                    InfoErrorKind::Unexpected(format!("{key}={v} is not true or false")),
-                )
-            })
+            parse_bool(v)
+                .ok_or_else(|| self.error(CMD, InfoErrorKind::Unexpected(format!("{key}={v} is not true or false"))))
         };
         Ok(NodeStatistics {
             cluster_key: get("cluster_key")?.clone(),
@@ -385,21 +334,14 @@ impl<'a> AerospikeNode<'a> {
     /// `cluster-stable:size=N;ignore-migrations=false[;namespace=ns]`: the cluster key (hex) when
     /// the node sees a stable cluster of `size` nodes without migrations; any value containing
     /// `error` (e.g. `ERROR::unstable-cluster`) is an error.
-    pub async fn cluster_stable(
-        &self,
-        size: usize,
-        namespace: Option<&str>,
-    ) -> Result<String, InfoError> {
+    pub async fn cluster_stable(&self, size: usize, namespace: Option<&str>) -> Result<String, InfoError> {
         let command = cluster_stable_command(size, namespace);
         if let Some(ns) = namespace {
             check_arg("namespace", ns, NAME_FORBIDDEN).map_err(|d| self.invalid(&command, d))?;
         }
         let key = self.act(&command).await?.trim().to_string();
         if key.is_empty() {
-            return Err(self.error(
-                &command,
-                InfoErrorKind::Unexpected("empty cluster key".into()),
-            ));
+            return Err(self.error(&command, InfoErrorKind::Unexpected("empty cluster key".into())));
         }
         Ok(key)
     }
@@ -429,21 +371,13 @@ impl<'a> AerospikeNode<'a> {
         let command = namespace_stats_command(namespace);
         check_arg("namespace", namespace, NAME_FORBIDDEN).map_err(|d| self.invalid(&command, d))?;
         let raw = wire::parse_semicolon_kv(&self.read(&command).await?);
-        let bad = |key: &str, v: &str| {
-            self.error(
-                &command,
-                InfoErrorKind::Unexpected(format!("{key}={v} cannot be parsed")),
-            )
-        };
+        let bad =
+            |key: &str, v: &str| self.error(&command, InfoErrorKind::Unexpected(format!("{key}={v} cannot be parsed")));
         let boolean = |key: &str| -> Result<Option<bool>, InfoError> {
-            raw.get(key)
-                .map(|v| parse_bool(v).ok_or_else(|| bad(key, v)))
-                .transpose()
+            raw.get(key).map(|v| parse_bool(v).ok_or_else(|| bad(key, v))).transpose()
         };
         let number = |key: &str| -> Result<Option<u64>, InfoError> {
-            raw.get(key)
-                .map(|v| v.parse().map_err(|_| bad(key, v)))
-                .transpose()
+            raw.get(key).map(|v| v.parse().map_err(|_| bad(key, v))).transpose()
         };
         Ok(NamespaceStats {
             pending_quiesce: boolean("pending_quiesce")?,
@@ -458,12 +392,8 @@ impl<'a> AerospikeNode<'a> {
     /// `build`: the server version.
     pub async fn build(&self) -> Result<ServerVersion, InfoError> {
         let value = self.read("build").await?;
-        ServerVersion::parse(&value).ok_or_else(|| {
-            self.error(
-                "build",
-                InfoErrorKind::Unexpected(format!("{value:?} is not a version")),
-            )
-        })
+        ServerVersion::parse(&value)
+            .ok_or_else(|| self.error("build", InfoErrorKind::Unexpected(format!("{value:?} is not a version"))))
     }
 
     /// `roster:namespace=<ns>`.
@@ -472,17 +402,10 @@ impl<'a> AerospikeNode<'a> {
         check_arg("namespace", namespace, NAME_FORBIDDEN).map_err(|d| self.invalid(&command, d))?;
         let fields = wire::parse_kv(&self.read(&command).await?, ':');
         let list = |key: &str| -> Result<Vec<String>, InfoError> {
-            let v = fields.get(key).ok_or_else(|| {
-                self.error(
-                    &command,
-                    InfoErrorKind::Unexpected(format!("{key} is missing")),
-                )
-            })?;
-            Ok(if v == "null" {
-                Vec::new()
-            } else {
-                wire::parse_list(v, ',')
-            })
+            let v = fields
+                .get(key)
+                .ok_or_else(|| self.error(&command, InfoErrorKind::Unexpected(format!("{key} is missing"))))?;
+            Ok(if v == "null" { Vec::new() } else { wire::parse_list(v, ',') })
         };
         Ok(Roster {
             roster: list("roster")?,
@@ -499,8 +422,7 @@ impl<'a> AerospikeNode<'a> {
             return Err(self.invalid(&command, "no roster nodes".into()));
         }
         for node in nodes {
-            check_arg("roster node", node, &[';', ':', '=', ','])
-                .map_err(|d| self.invalid(&command, d))?;
+            check_arg("roster node", node, &[';', ':', '=', ',']).map_err(|d| self.invalid(&command, d))?;
         }
         self.act_ok(&command).await
     }
@@ -511,8 +433,8 @@ impl<'a> AerospikeNode<'a> {
         context: ConfigContext<'_>,
         version: &ServerVersion,
     ) -> Result<BTreeMap<String, String>, InfoError> {
-        let command = get_config_command(context, version)
-            .map_err(|d| self.invalid(&format!("get-config:{context:?}"), d))?;
+        let command =
+            get_config_command(context, version).map_err(|d| self.invalid(&format!("get-config:{context:?}"), d))?;
         Ok(wire::parse_semicolon_kv(&self.read(&command).await?))
     }
 
@@ -522,18 +444,12 @@ impl<'a> AerospikeNode<'a> {
         namespace: &str,
         version: &ServerVersion,
     ) -> Result<bool, InfoError> {
-        let config = self
-            .get_config(ConfigContext::Namespace(namespace), version)
-            .await?;
+        let config = self.get_config(ConfigContext::Namespace(namespace), version).await?;
         match config.get("strong-consistency").map(String::as_str) {
             None => Ok(false),
             Some(v) => parse_bool(v).ok_or_else(|| {
-                let command = get_config_command(ConfigContext::Namespace(namespace), version)
-                    .unwrap_or_default();
-                self.error(
-                    &command,
-                    InfoErrorKind::Unexpected(format!("strong-consistency={v}")),
-                )
+                let command = get_config_command(ConfigContext::Namespace(namespace), version).unwrap_or_default();
+                self.error(&command, InfoErrorKind::Unexpected(format!("strong-consistency={v}")))
             }),
         }
     }
@@ -579,10 +495,7 @@ pub(crate) mod tests {
 
     impl<F> FnClient<F> {
         pub fn new(answer: F) -> Self {
-            FnClient {
-                answer,
-                sent: Mutex::new(Vec::new()),
-            }
+            FnClient { answer, sent: Mutex::new(Vec::new()) }
         }
     }
 
@@ -631,10 +544,7 @@ pub(crate) mod tests {
 
     #[test]
     fn command_strings() {
-        assert_eq!(
-            cluster_stable_command(3, None),
-            "cluster-stable:size=3;ignore-migrations=false"
-        );
+        assert_eq!(cluster_stable_command(3, None), "cluster-stable:size=3;ignore-migrations=false");
         assert_eq!(
             cluster_stable_command(2, Some("test")),
             "cluster-stable:size=2;ignore-migrations=false;namespace=test"
@@ -648,16 +558,12 @@ pub(crate) mod tests {
             "get-config:context=namespace;id=test"
         );
         assert_eq!(
-            set_config_command(ConfigContext::Service, "migrate-fill-delay", "0", &v("6.0"))
-                .unwrap(),
+            set_config_command(ConfigContext::Service, "migrate-fill-delay", "0", &v("6.0")).unwrap(),
             "set-config:context=service;migrate-fill-delay=0"
         );
         assert_eq!(
             set_config_command(
-                ConfigContext::Set {
-                    namespace: "ns",
-                    set: "s1"
-                },
+                ConfigContext::Set { namespace: "ns", set: "s1" },
                 "disable-eviction",
                 "true",
                 &v("6.0")
@@ -671,10 +577,7 @@ pub(crate) mod tests {
             roster_set_command("test", &["A1@1".into(), "B2@1".into()]),
             "roster-set:namespace=test;nodes=A1@1,B2@1"
         );
-        assert_eq!(
-            tip_clear_command("p-0.c.ns:3002"),
-            "tip-clear:host-port-list=p-0.c.ns:3002"
-        );
+        assert_eq!(tip_clear_command("p-0.c.ns:3002"), "tip-clear:host-port-list=p-0.c.ns:3002");
     }
 
     #[tokio::test]
@@ -723,11 +626,7 @@ pub(crate) mod tests {
         assert_eq!(roster.observed_nodes.len(), 3);
         assert!(roster.contains_node("1a0"));
         assert!(!roster.contains_node("1A2"));
-        assert!(
-            node.namespace_strong_consistency("test", &version)
-                .await
-                .unwrap()
-        );
+        assert!(node.namespace_strong_consistency("test", &version).await.unwrap());
         assert_eq!(node.recluster().await.unwrap(), Recluster::NonPrincipal);
 
         // An absent line is reported as such, naming command and address.
@@ -763,22 +662,10 @@ pub(crate) mod tests {
             "info command `cluster-stable:size=3;ignore-migrations=false` on 10.0.0.5:3000: \
              the node answered ERROR::unstable-cluster"
         );
-        assert!(matches!(
-            node.quiesce().await.unwrap_err().kind,
-            InfoErrorKind::Server(_)
-        ));
-        assert!(matches!(
-            node.statistics().await.unwrap_err().kind,
-            InfoErrorKind::Server(_)
-        ));
-        assert!(matches!(
-            node.namespace_stats("nope").await.unwrap_err().kind,
-            InfoErrorKind::Server(_)
-        ));
-        let err = node
-            .set_config(ConfigContext::Service, "migrate-fill-delay", "0", &v("7.2"))
-            .await
-            .unwrap_err();
+        assert!(matches!(node.quiesce().await.unwrap_err().kind, InfoErrorKind::Server(_)));
+        assert!(matches!(node.statistics().await.unwrap_err().kind, InfoErrorKind::Server(_)));
+        assert!(matches!(node.namespace_stats("nope").await.unwrap_err().kind, InfoErrorKind::Server(_)));
+        let err = node.set_config(ConfigContext::Service, "migrate-fill-delay", "0", &v("7.2")).await.unwrap_err();
         assert!(matches!(err.kind, InfoErrorKind::Server(_)));
         let err = node.roster_set("test", &["A@1".into()]).await.unwrap_err();
         assert!(matches!(err.kind, InfoErrorKind::Unexpected(_)), "{err}");
@@ -786,10 +673,7 @@ pub(crate) mod tests {
         // Invalid arguments never reach the node.
         let before = client.sent.lock().unwrap().len();
         assert!(matches!(
-            node.roster_set("test", &["A;B".into()])
-                .await
-                .unwrap_err()
-                .kind,
+            node.roster_set("test", &["A;B".into()]).await.unwrap_err().kind,
             InfoErrorKind::InvalidArgument(_)
         ));
         assert!(node.namespace_stats("a/b").await.is_err());
@@ -801,10 +685,7 @@ pub(crate) mod tests {
         let client = FnClient::new(|_, _: &str| Some("cluster_key=A;cluster_size=x".to_string()));
         let node = AerospikeNode::new(&client, addr());
         let err = node.statistics().await.unwrap_err();
-        assert!(
-            err.to_string().contains("cluster_size=x is not a number"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("cluster_size=x is not a number"), "{err}");
         let client = FnClient::new(|_, _: &str| Some("cluster_size=2".to_string()));
         let node = AerospikeNode::new(&client, addr());
         let err = node.statistics().await.unwrap_err();

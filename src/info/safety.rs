@@ -34,18 +34,9 @@ pub enum SafetyError {
         "node {node} is in cluster {key} but node {reference_node} is in cluster {reference_key}: \
          the nodes have not formed one cluster"
     )]
-    ClusterKeyMismatch {
-        node: SocketAddr,
-        key: String,
-        reference_node: SocketAddr,
-        reference_key: String,
-    },
+    ClusterKeyMismatch { node: SocketAddr, key: String, reference_node: SocketAddr, reference_key: String },
     #[error("node {node} sees a cluster of {reported} nodes but {expected} nodes were queried")]
-    ClusterSizeMismatch {
-        node: SocketAddr,
-        reported: u64,
-        expected: usize,
-    },
+    ClusterSizeMismatch { node: SocketAddr, reported: u64, expected: usize },
     #[error("node {node} reports cluster_integrity=false: the cluster is split or still forming")]
     IntegrityFault { node: SocketAddr },
     #[error("node {node} does not allow migrations yet (migrate_allowed=false)")]
@@ -58,24 +49,13 @@ pub enum SafetyError {
     BatchNodeNotInCluster { node: SocketAddr },
     #[error("the quiesce batch contains all {size} nodes; at least one node must stay unquiesced")]
     BatchIsWholeCluster { size: usize },
-    #[error(
-        "node {node} did not mark namespace {namespace} for quiesce (pending_quiesce={observed})"
-    )]
-    QuiesceNotPending {
-        node: SocketAddr,
-        namespace: String,
-        observed: String,
-    },
+    #[error("node {node} did not mark namespace {namespace} for quiesce (pending_quiesce={observed})")]
+    QuiesceNotPending { node: SocketAddr, namespace: String, observed: String },
     #[error(
         "namespace {namespace} on node {node} is not quiesced after recluster \
          (effective_is_quiesced={effective}, nodes_quiesced={nodes_quiesced})"
     )]
-    QuiesceNotEffective {
-        node: SocketAddr,
-        namespace: String,
-        effective: String,
-        nodes_quiesced: String,
-    },
+    QuiesceNotEffective { node: SocketAddr, namespace: String, effective: String, nodes_quiesced: String },
     #[error("no node answered `recluster:` with ok (only the principal does): {answers}")]
     NoPrincipal { node: SocketAddr, answers: String },
 }
@@ -154,15 +134,9 @@ pub async fn check_cluster_stable(
         return Err(SafetyError::NoNodes);
     }
     if nodes.len() != expected_size {
-        return Err(SafetyError::NodeCountMismatch {
-            queried: nodes.len(),
-            expected: expected_size,
-        });
+        return Err(SafetyError::NodeCountMismatch { queried: nodes.len(), expected: expected_size });
     }
-    let stats = on_all(nodes, |node| async move {
-        AerospikeNode::new(client, node).statistics().await
-    })
-    .await?;
+    let stats = on_all(nodes, |node| async move { AerospikeNode::new(client, node).statistics().await }).await?;
     let all = || nodes.iter().copied().zip(stats.iter());
 
     let (reference_node, reference) = (nodes[0], &stats[0]);
@@ -175,11 +149,7 @@ pub async fn check_cluster_stable(
         });
     }
     if let Some((node, s)) = all().find(|(_, s)| s.cluster_size != nodes.len() as u64) {
-        return Err(SafetyError::ClusterSizeMismatch {
-            node,
-            reported: s.cluster_size,
-            expected: nodes.len(),
-        });
+        return Err(SafetyError::ClusterSizeMismatch { node, reported: s.cluster_size, expected: nodes.len() });
     }
     if let Some((node, _)) = all().find(|(_, s)| !s.cluster_integrity) {
         return Err(SafetyError::IntegrityFault { node });
@@ -188,15 +158,9 @@ pub async fn check_cluster_stable(
         return Err(SafetyError::MigrationsNotAllowed { node });
     }
     if let Some((node, s)) = all().find(|(_, s)| s.migrate_partitions_remaining > 0) {
-        return Err(SafetyError::MigrationsPending {
-            node,
-            remaining: s.migrate_partitions_remaining,
-        });
+        return Err(SafetyError::MigrationsPending { node, remaining: s.migrate_partitions_remaining });
     }
-    Ok(StableCluster {
-        cluster_key: reference.cluster_key.clone(),
-        cluster_size: nodes.len(),
-    })
+    Ok(StableCluster { cluster_key: reference.cluster_key.clone(), cluster_size: nodes.len() })
 }
 
 /// Sends `cluster-stable:size=<nodes.len()>;ignore-migrations=false[;namespace=ns]` to every node
@@ -212,14 +176,8 @@ pub async fn check_cluster_stable_command(
     }
     let size = nodes.len();
     let keys = on_all(nodes, |node| async move {
-        match AerospikeNode::new(client, node)
-            .cluster_stable(size, namespace)
-            .await
-        {
-            Err(InfoError {
-                kind: InfoErrorKind::Server(answer),
-                ..
-            }) => Ok(Err((node, answer))),
+        match AerospikeNode::new(client, node).cluster_stable(size, namespace).await {
+            Err(InfoError { kind: InfoErrorKind::Server(answer), .. }) => Ok(Err((node, answer))),
             other => other.map(Ok),
         }
     })
@@ -240,22 +198,12 @@ pub async fn check_cluster_stable_command(
 
 /// Sends `recluster:` to every node; one of them (the principal) must answer `ok`. Returns the
 /// principal.
-pub async fn recluster_all(
-    client: &dyn InfoClient,
-    nodes: &[SocketAddr],
-) -> Result<SocketAddr, SafetyError> {
+pub async fn recluster_all(client: &dyn InfoClient, nodes: &[SocketAddr]) -> Result<SocketAddr, SafetyError> {
     let Some(&first) = nodes.first() else {
         return Err(SafetyError::NoNodes);
     };
-    let answers = on_all(nodes, |node| async move {
-        AerospikeNode::new(client, node).recluster().await
-    })
-    .await?;
-    if let Some((node, _)) = nodes
-        .iter()
-        .zip(&answers)
-        .find(|(_, a)| **a == Recluster::Principal)
-    {
+    let answers = on_all(nodes, |node| async move { AerospikeNode::new(client, node).recluster().await }).await?;
+    if let Some((node, _)) = nodes.iter().zip(&answers).find(|(_, a)| **a == Recluster::Principal) {
         return Ok(*node);
     }
     let answers = nodes
@@ -268,10 +216,7 @@ pub async fn recluster_all(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    Err(SafetyError::NoPrincipal {
-        node: first,
-        answers,
-    })
+    Err(SafetyError::NoPrincipal { node: first, answers })
 }
 
 /// How long [`quiesce_batch_with`] waits for the server to reflect each step.
@@ -286,10 +231,7 @@ pub struct QuiesceOptions {
 impl Default for QuiesceOptions {
     /// 30 reads 1 s apart per step (the reference polls 30 times, 2 s apart).
     fn default() -> Self {
-        QuiesceOptions {
-            poll_interval: Duration::from_secs(1),
-            attempts: 30,
-        }
+        QuiesceOptions { poll_interval: Duration::from_secs(1), attempts: 30 }
     }
 }
 
@@ -297,10 +239,7 @@ impl Default for QuiesceOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuiesceOutcome {
     /// The batch is quiesced: its nodes hold no partitions any more.
-    Quiesced {
-        cluster_key: String,
-        principal: SocketAddr,
-    },
+    Quiesced { cluster_key: String, principal: SocketAddr },
     /// Nothing was sent: quiesce only makes sense with at least two nodes, and an empty batch has
     /// nothing to quiesce.
     Skipped { reason: &'static str },
@@ -337,17 +276,13 @@ pub async fn quiesce_batch_with(
     options: QuiesceOptions,
 ) -> Result<QuiesceOutcome, SafetyError> {
     if batch.is_empty() {
-        return Ok(QuiesceOutcome::Skipped {
-            reason: "the batch is empty",
-        });
+        return Ok(QuiesceOutcome::Skipped { reason: "the batch is empty" });
     }
     if let Some(&node) = batch.iter().find(|n| !all_nodes.contains(n)) {
         return Err(SafetyError::BatchNodeNotInCluster { node });
     }
     if all_nodes.len() < 2 {
-        return Ok(QuiesceOutcome::Skipped {
-            reason: "a single-node cluster has no node to hand partitions to",
-        });
+        return Ok(QuiesceOutcome::Skipped { reason: "a single-node cluster has no node to hand partitions to" });
     }
     // Duplicates in the batch are ignored.
     let batch: Vec<SocketAddr> = {
@@ -355,9 +290,7 @@ pub async fn quiesce_batch_with(
         batch.iter().copied().filter(|n| seen.insert(*n)).collect()
     };
     if batch.len() >= all_nodes.iter().collect::<BTreeSet<_>>().len() {
-        return Err(SafetyError::BatchIsWholeCluster {
-            size: all_nodes.len(),
-        });
+        return Err(SafetyError::BatchIsWholeCluster { size: all_nodes.len() });
     }
 
     // 1. Read-only checks.
@@ -379,11 +312,7 @@ pub async fn quiesce_batch_with(
                 ns,
                 options,
                 |s| s.pending_quiesce == Some(true),
-                |s| SafetyError::QuiesceNotPending {
-                    node,
-                    namespace: ns.clone(),
-                    observed: show(s.pending_quiesce),
-                },
+                |s| SafetyError::QuiesceNotPending { node, namespace: ns.clone(), observed: show(s.pending_quiesce) },
             )
             .await?;
         }
@@ -400,10 +329,7 @@ pub async fn quiesce_batch_with(
                 node,
                 ns,
                 options,
-                |s| {
-                    s.effective_is_quiesced == Some(true)
-                        && s.nodes_quiesced.is_some_and(|n| n >= 1)
-                },
+                |s| s.effective_is_quiesced == Some(true) && s.nodes_quiesced.is_some_and(|n| n >= 1),
                 |s| SafetyError::QuiesceNotEffective {
                     node,
                     namespace: ns.clone(),
@@ -415,10 +341,7 @@ pub async fn quiesce_batch_with(
         }
     }
     tracing::info!(batch = ?batch, %principal, "Aerospike nodes quiesced");
-    Ok(QuiesceOutcome::Quiesced {
-        cluster_key,
-        principal,
-    })
+    Ok(QuiesceOutcome::Quiesced { cluster_key, principal })
 }
 
 /// Whether every node of `batch` reports `effective_is_quiesced=true` for each namespace it holds partitions of
@@ -441,10 +364,7 @@ fn show<T: ToString>(value: Option<T>) -> String {
 }
 
 /// The namespaces of `node` whose quiesce state must be verified.
-async fn namespaces_to_verify(
-    client: &dyn InfoClient,
-    addr: SocketAddr,
-) -> Result<Vec<String>, InfoError> {
+async fn namespaces_to_verify(client: &dyn InfoClient, addr: SocketAddr) -> Result<Vec<String>, InfoError> {
     let node = AerospikeNode::new(client, addr);
     let namespaces = node.namespaces().await?;
     if namespaces.is_empty() {
@@ -499,10 +419,7 @@ async fn wait_for(
 /// All reads happen first: if any node cannot report its state, nothing is changed. If a
 /// `quiesce-undo:` fails, the nodes undone before it stay undone and no recluster is sent; the
 /// next pass repeats the undo (it is idempotent).
-pub async fn undo_quiesce(
-    client: &dyn InfoClient,
-    nodes: &[SocketAddr],
-) -> Result<Vec<SocketAddr>, SafetyError> {
+pub async fn undo_quiesce(client: &dyn InfoClient, nodes: &[SocketAddr]) -> Result<Vec<SocketAddr>, SafetyError> {
     let pending = on_all(nodes, |addr| async move {
         let node = AerospikeNode::new(client, addr);
         let Some(first) = node.namespaces().await?.into_iter().next() else {
@@ -511,12 +428,7 @@ pub async fn undo_quiesce(
         Ok(node.namespace_stats(&first).await?.pending_quiesce == Some(true))
     })
     .await?;
-    let quiesced: Vec<SocketAddr> = nodes
-        .iter()
-        .zip(pending)
-        .filter(|(_, p)| *p)
-        .map(|(n, _)| *n)
-        .collect();
+    let quiesced: Vec<SocketAddr> = nodes.iter().zip(pending).filter(|(_, p)| *p).map(|(n, _)| *n).collect();
     if quiesced.is_empty() {
         return Ok(quiesced);
     }
@@ -589,20 +501,9 @@ mod tests {
 
     impl FakeCluster {
         fn new(n: usize) -> Self {
-            let order: Vec<SocketAddr> = (0..n)
-                .map(|i| format!("10.0.0.{}:3000", i + 5).parse().unwrap())
-                .collect();
-            let nodes = order
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (*a, FakeNode::new(i, n as u64)))
-                .collect();
-            FakeCluster {
-                nodes: Mutex::new(nodes),
-                order,
-                log: Mutex::new(Vec::new()),
-                recluster_applies: true,
-            }
+            let order: Vec<SocketAddr> = (0..n).map(|i| format!("10.0.0.{}:3000", i + 5).parse().unwrap()).collect();
+            let nodes = order.iter().enumerate().map(|(i, a)| (*a, FakeNode::new(i, n as u64))).collect();
+            FakeCluster { nodes: Mutex::new(nodes), order, log: Mutex::new(Vec::new()), recluster_applies: true }
         }
 
         fn edit(&self, i: usize, f: impl FnOnce(&mut FakeNode)) {
@@ -614,13 +515,7 @@ mod tests {
         }
 
         fn sent(&self, command: &str) -> Vec<SocketAddr> {
-            self.log
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(_, c)| c == command)
-                .map(|(a, _)| *a)
-                .collect()
+            self.log.lock().unwrap().iter().filter(|(_, c)| c == command).map(|(a, _)| *a).collect()
         }
 
         fn answer(&self, addr: SocketAddr, command: &str) -> Option<String> {
@@ -639,24 +534,15 @@ mod tests {
                      migrate_partitions_remaining={};client_read_error=0",
                     n.key, n.size, n.integrity, n.migrate_allowed, n.remaining
                 ),
-                c if c.starts_with("cluster-stable:") => {
-                    n.stable_answer.clone().unwrap_or_else(|| n.key.clone())
-                }
+                c if c.starts_with("cluster-stable:") => n.stable_answer.clone().unwrap_or_else(|| n.key.clone()),
                 "namespaces" => n.namespaces.join(";"),
                 "build" => "7.2.0.1".into(),
                 "node" => n.node_id.clone(),
                 c if c.starts_with("get-config:context=namespace;namespace=") => {
-                    format!(
-                        "replication-factor=2;strong-consistency={}",
-                        n.strong_consistency
-                    )
+                    format!("replication-factor=2;strong-consistency={}", n.strong_consistency)
                 }
                 c if c.starts_with("roster:namespace=") => {
-                    let roster = if n.in_roster {
-                        format!("{}@1", n.node_id)
-                    } else {
-                        "Z9@1".into()
-                    };
+                    let roster = if n.in_roster { format!("{}@1", n.node_id) } else { "Z9@1".into() };
                     format!("roster={roster}:pending_roster=null:observed_nodes={roster}")
                 }
                 "quiesce:" => {
@@ -669,12 +555,7 @@ mod tests {
                     n.pending = false;
                     "ok".into()
                 }
-                "recluster:" => if principal {
-                    "ok"
-                } else {
-                    "ignored-by-non-principal"
-                }
-                .into(),
+                "recluster:" => if principal { "ok" } else { "ignored-by-non-principal" }.into(),
                 c if c.starts_with("namespace/") => format!(
                     "objects=1;pending_quiesce={};effective_is_quiesced={};nodes_quiesced={}",
                     n.pending, n.effective, quiesced
@@ -693,11 +574,7 @@ mod tests {
             Box::pin(async move {
                 let up = self.nodes.lock().unwrap().get(&addr).is_some_and(|n| n.up);
                 if !up {
-                    return Err(InfoError::new(
-                        addr,
-                        commands.join(", "),
-                        InfoErrorKind::ConnectRefused,
-                    ));
+                    return Err(InfoError::new(addr, commands.join(", "), InfoErrorKind::ConnectRefused));
                 }
                 let mut out = BTreeMap::new();
                 for c in commands {
@@ -712,23 +589,14 @@ mod tests {
     }
 
     fn fast() -> QuiesceOptions {
-        QuiesceOptions {
-            poll_interval: Duration::from_millis(1),
-            attempts: 3,
-        }
+        QuiesceOptions { poll_interval: Duration::from_millis(1), attempts: 3 }
     }
 
     #[tokio::test]
     async fn stable_cluster_passes() {
         let c = FakeCluster::new(3);
         let stable = check_cluster_stable(&c, &c.order, 3).await.unwrap();
-        assert_eq!(
-            stable,
-            StableCluster {
-                cluster_key: "A1B2C3".into(),
-                cluster_size: 3
-            }
-        );
+        assert_eq!(stable, StableCluster { cluster_key: "A1B2C3".into(), cluster_size: 3 });
     }
 
     #[tokio::test]
@@ -750,36 +618,13 @@ mod tests {
     async fn size_mismatch() {
         let c = FakeCluster::new(3);
         // Only two of the three nodes queried: they still see three.
-        let err = check_cluster_stable(&c, &c.order[..2], 2)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            SafetyError::ClusterSizeMismatch {
-                reported: 3,
-                expected: 2,
-                ..
-            }
-        ));
-        assert_eq!(
-            err.to_string(),
-            "node 10.0.0.5:3000 sees a cluster of 3 nodes but 2 nodes were queried"
-        );
+        let err = check_cluster_stable(&c, &c.order[..2], 2).await.unwrap_err();
+        assert!(matches!(err, SafetyError::ClusterSizeMismatch { reported: 3, expected: 2, .. }));
+        assert_eq!(err.to_string(), "node 10.0.0.5:3000 sees a cluster of 3 nodes but 2 nodes were queried");
         // Querying fewer nodes than the cluster should have is refused before any request.
-        let err = check_cluster_stable(&c, &c.order[..2], 3)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            SafetyError::NodeCountMismatch {
-                queried: 2,
-                expected: 3
-            }
-        ));
-        assert!(matches!(
-            check_cluster_stable(&c, &[], 0).await,
-            Err(SafetyError::NoNodes)
-        ));
+        let err = check_cluster_stable(&c, &c.order[..2], 3).await.unwrap_err();
+        assert!(matches!(err, SafetyError::NodeCountMismatch { queried: 2, expected: 3 }));
+        assert!(matches!(check_cluster_stable(&c, &[], 0).await, Err(SafetyError::NoNodes)));
     }
 
     #[tokio::test]
@@ -787,13 +632,8 @@ mod tests {
         let c = FakeCluster::new(3);
         c.edit(1, |n| n.remaining = 17);
         let err = check_cluster_stable(&c, &c.order, 3).await.unwrap_err();
-        assert!(
-            matches!(err, SafetyError::MigrationsPending { node, remaining: 17 } if node == c.order[1])
-        );
-        assert_eq!(
-            err.to_string(),
-            "node 10.0.0.6:3000 still has 17 partition migrations to finish"
-        );
+        assert!(matches!(err, SafetyError::MigrationsPending { node, remaining: 17 } if node == c.order[1]));
+        assert_eq!(err.to_string(), "node 10.0.0.6:3000 still has 17 partition migrations to finish");
     }
 
     #[tokio::test]
@@ -816,10 +656,7 @@ mod tests {
         c.edit(1, |n| n.up = false);
         let err = check_cluster_stable(&c, &c.order, 3).await.unwrap_err();
         assert!(matches!(err, SafetyError::Unreachable { node, .. } if node == c.order[1]));
-        assert_eq!(
-            err.to_string(),
-            "node 10.0.0.6:3000 did not answer: connection refused"
-        );
+        assert_eq!(err.to_string(), "node 10.0.0.6:3000 did not answer: connection refused");
         assert_eq!(err.node(), Some(c.order[1]));
     }
 
@@ -832,12 +669,7 @@ mod tests {
                 _addr: SocketAddr,
                 commands: &'a [String],
             ) -> BoxFuture<'a, Result<BTreeMap<String, String>, InfoError>> {
-                Box::pin(async move {
-                    Ok(commands
-                        .iter()
-                        .map(|c| (c.clone(), "cluster_size=1".into()))
-                        .collect())
-                })
+                Box::pin(async move { Ok(commands.iter().map(|c| (c.clone(), "cluster_size=1".into())).collect()) })
             }
         }
         let node: SocketAddr = "10.0.0.9:3000".parse().unwrap();
@@ -861,9 +693,7 @@ mod tests {
                 ),
                 _ => String::new(),
             });
-            let (addr, handle) = server::bind_and_spawn("127.0.0.1:0".parse().unwrap(), handler)
-                .await
-                .unwrap();
+            let (addr, handle) = server::bind_and_spawn("127.0.0.1:0".parse().unwrap(), handler).await.unwrap();
             addrs.push(addr);
             servers.push(handle);
         }
@@ -874,14 +704,8 @@ mod tests {
         servers[2].abort();
         let _ = (&mut servers[2]).await;
         let err = check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
-        assert!(
-            matches!(err, SafetyError::Unreachable { node, .. } if node == addrs[2]),
-            "{err}"
-        );
-        assert_eq!(
-            err.to_string(),
-            format!("node {} did not answer: connection refused", addrs[2])
-        );
+        assert!(matches!(err, SafetyError::Unreachable { node, .. } if node == addrs[2]), "{err}");
+        assert_eq!(err.to_string(), format!("node {} did not answer: connection refused", addrs[2]));
         for s in servers {
             s.abort();
         }
@@ -890,31 +714,13 @@ mod tests {
     #[tokio::test]
     async fn cluster_stable_command_check() {
         let c = FakeCluster::new(3);
-        assert_eq!(
-            check_cluster_stable_command(&c, &c.order, None)
-                .await
-                .unwrap(),
-            "A1B2C3"
-        );
-        assert_eq!(
-            c.sent("cluster-stable:size=3;ignore-migrations=false")
-                .len(),
-            3
-        );
-        c.edit(1, |n| {
-            n.stable_answer = Some("ERROR::unstable-cluster".into())
-        });
-        let err = check_cluster_stable_command(&c, &c.order, None)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "node 10.0.0.6:3000 reports the cluster is not stable: ERROR::unstable-cluster"
-        );
+        assert_eq!(check_cluster_stable_command(&c, &c.order, None).await.unwrap(), "A1B2C3");
+        assert_eq!(c.sent("cluster-stable:size=3;ignore-migrations=false").len(), 3);
+        c.edit(1, |n| n.stable_answer = Some("ERROR::unstable-cluster".into()));
+        let err = check_cluster_stable_command(&c, &c.order, None).await.unwrap_err();
+        assert_eq!(err.to_string(), "node 10.0.0.6:3000 reports the cluster is not stable: ERROR::unstable-cluster");
         c.edit(1, |n| n.stable_answer = Some("B00B".into()));
-        let err = check_cluster_stable_command(&c, &c.order, None)
-            .await
-            .unwrap_err();
+        let err = check_cluster_stable_command(&c, &c.order, None).await.unwrap_err();
         assert!(matches!(err, SafetyError::ClusterKeyMismatch { .. }));
     }
 
@@ -922,16 +728,8 @@ mod tests {
     async fn quiesce_batch_happy_path() {
         let c = FakeCluster::new(3);
         let batch = [c.order[1]];
-        let outcome = quiesce_batch_with(&c, &c.order, &batch, fast())
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome,
-            QuiesceOutcome::Quiesced {
-                cluster_key: "A1B2C3".into(),
-                principal: c.order[0]
-            }
-        );
+        let outcome = quiesce_batch_with(&c, &c.order, &batch, fast()).await.unwrap();
+        assert_eq!(outcome, QuiesceOutcome::Quiesced { cluster_key: "A1B2C3".into(), principal: c.order[0] });
         assert_eq!(c.sent("quiesce:"), vec![c.order[1]]);
         assert_eq!(c.sent("recluster:").len(), 3);
         let n = c.node(1);
@@ -956,17 +754,10 @@ mod tests {
     #[tokio::test]
     async fn quiesce_rejected_by_node() {
         let c = FakeCluster::new(3);
-        c.edit(2, |n| {
-            n.quiesce_answer = "ERROR::quiesce-not-allowed".into()
-        });
+        c.edit(2, |n| n.quiesce_answer = "ERROR::quiesce-not-allowed".into());
         let batch = [c.order[1], c.order[2]];
-        let err = quiesce_batch_with(&c, &c.order, &batch, fast())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, SafetyError::Failed { node, .. } if *node == c.order[2]),
-            "{err}"
-        );
+        let err = quiesce_batch_with(&c, &c.order, &batch, fast()).await.unwrap_err();
+        assert!(matches!(&err, SafetyError::Failed { node, .. } if *node == c.order[2]), "{err}");
         assert_eq!(
             err.to_string(),
             "node 10.0.0.7:3000 failed `quiesce:`: the node answered ERROR::quiesce-not-allowed"
@@ -981,32 +772,19 @@ mod tests {
     async fn quiesce_refused_before_side_effects() {
         // Unstable cluster: nothing is quiesced.
         let c = FakeCluster::new(3);
-        c.edit(0, |n| {
-            n.stable_answer = Some("ERROR::cluster-not-specified-size".into())
-        });
-        let err = quiesce_batch_with(&c, &c.order, &[c.order[1]], fast())
-            .await
-            .unwrap_err();
+        c.edit(0, |n| n.stable_answer = Some("ERROR::cluster-not-specified-size".into()));
+        let err = quiesce_batch_with(&c, &c.order, &[c.order[1]], fast()).await.unwrap_err();
         assert!(matches!(err, SafetyError::Unstable { .. }));
         assert!(c.sent("quiesce:").is_empty());
 
         // Whole cluster, node outside the cluster, single node, empty batch.
         let c = FakeCluster::new(2);
-        let err = quiesce_batch_with(&c, &c.order, &c.order, fast())
-            .await
-            .unwrap_err();
+        let err = quiesce_batch_with(&c, &c.order, &c.order, fast()).await.unwrap_err();
         assert!(matches!(err, SafetyError::BatchIsWholeCluster { size: 2 }));
         let stranger: SocketAddr = "10.9.9.9:3000".parse().unwrap();
-        let err = quiesce_batch_with(&c, &c.order, &[stranger], fast())
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "node 10.9.9.9:3000 is in the quiesce batch but not among the cluster nodes"
-        );
-        let out = quiesce_batch_with(&c, &c.order[..1], &c.order[..1], fast())
-            .await
-            .unwrap();
+        let err = quiesce_batch_with(&c, &c.order, &[stranger], fast()).await.unwrap_err();
+        assert_eq!(err.to_string(), "node 10.9.9.9:3000 is in the quiesce batch but not among the cluster nodes");
+        let out = quiesce_batch_with(&c, &c.order[..1], &c.order[..1], fast()).await.unwrap();
         assert!(matches!(out, QuiesceOutcome::Skipped { .. }));
         let out = quiesce_batch_with(&c, &c.order, &[], fast()).await.unwrap();
         assert!(matches!(out, QuiesceOutcome::Skipped { .. }));
@@ -1017,9 +795,7 @@ mod tests {
     async fn quiesce_not_effective_after_recluster() {
         let mut c = FakeCluster::new(3);
         c.recluster_applies = false;
-        let err = quiesce_batch_with(&c, &c.order, &[c.order[2]], fast())
-            .await
-            .unwrap_err();
+        let err = quiesce_batch_with(&c, &c.order, &[c.order[2]], fast()).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "namespace test on node 10.0.0.7:3000 is not quiesced after recluster \
@@ -1036,9 +812,7 @@ mod tests {
             n.strong_consistency = true;
             n.in_roster = false;
         });
-        quiesce_batch_with(&c, &c.order, &[c.order[1]], fast())
-            .await
-            .unwrap();
+        quiesce_batch_with(&c, &c.order, &[c.order[1]], fast()).await.unwrap();
         assert!(c.sent("namespace/test").is_empty());
         assert_eq!(c.sent("roster:namespace=test"), vec![c.order[1]]);
         assert_eq!(c.sent("node"), vec![c.order[1]]);

@@ -91,10 +91,7 @@ enum ConnectionError {
     UnsupportedType(u8),
 }
 
-async fn serve_connection(
-    mut socket: TcpStream,
-    handler: &dyn InfoHandler,
-) -> Result<(), ConnectionError> {
+async fn serve_connection(mut socket: TcpStream, handler: &dyn InfoHandler) -> Result<(), ConnectionError> {
     let _ = socket.set_nodelay(true);
     loop {
         let mut header = [0u8; wire::HEADER_LEN];
@@ -140,9 +137,7 @@ mod tests {
     use super::*;
 
     async fn start(handler: Arc<dyn InfoHandler>) -> (SocketAddr, JoinHandle<()>) {
-        bind_and_spawn("127.0.0.1:0".parse().unwrap(), handler)
-            .await
-            .unwrap()
+        bind_and_spawn("127.0.0.1:0".parse().unwrap(), handler).await.unwrap()
     }
 
     async fn read_reply(sock: &mut TcpStream) -> (Header, Vec<u8>) {
@@ -164,10 +159,7 @@ mod tests {
             sock.write_all(&request).await.unwrap();
             let (header, body) = read_reply(&mut sock).await;
             assert_eq!((header.version, header.msg_type), (2, 1));
-            assert_eq!(
-                body,
-                format!("{cmd}\t<{cmd}>\nbuild\t<build>\n").into_bytes()
-            );
+            assert_eq!(body, format!("{cmd}\t<{cmd}>\nbuild\t<build>\n").into_bytes());
         }
         server.abort();
     }
@@ -176,16 +168,12 @@ mod tests {
     async fn answers_admin_login_with_security_not_enabled() {
         let (addr, server) = start(Arc::new(|_: &str| String::new())).await;
         let mut sock = TcpStream::connect(addr).await.unwrap();
-        sock.write_all(&wire::encode_login_request("admin", b"x").unwrap())
-            .await
-            .unwrap();
+        sock.write_all(&wire::encode_login_request("admin", b"x").unwrap()).await.unwrap();
         let (header, body) = read_reply(&mut sock).await;
         assert_eq!((header.version, header.msg_type, header.length), (2, 2, 16));
         assert_eq!(wire::admin_result(&body).unwrap(), 52);
         // The same connection then serves info requests.
-        sock.write_all(&wire::encode_info_request(&["node"]).unwrap())
-            .await
-            .unwrap();
+        sock.write_all(&wire::encode_info_request(&["node"]).unwrap()).await.unwrap();
         let (_, body) = read_reply(&mut sock).await;
         assert_eq!(body, b"node\t\n");
         server.abort();
@@ -194,11 +182,7 @@ mod tests {
     #[tokio::test]
     async fn closes_connection_on_bad_header() {
         let (addr, server) = start(Arc::new(|_: &str| String::new())).await;
-        for bad in [
-            [3u8, 1, 0, 0, 0, 0, 0, 0],
-            [2, 3, 0, 0, 0, 0, 0, 0],
-            [2, 1, 0, 0, 0, 0x20, 0, 0],
-        ] {
+        for bad in [[3u8, 1, 0, 0, 0, 0, 0, 0], [2, 3, 0, 0, 0, 0, 0, 0], [2, 1, 0, 0, 0, 0x20, 0, 0]] {
             let mut sock = TcpStream::connect(addr).await.unwrap();
             sock.write_all(&bad).await.unwrap();
             let mut rest = Vec::new();
@@ -215,9 +199,7 @@ mod tests {
     async fn newline_in_handler_value_is_replaced() {
         let (addr, server) = start(Arc::new(|_: &str| "a\nb".to_string())).await;
         let mut sock = TcpStream::connect(addr).await.unwrap();
-        sock.write_all(&wire::encode_info_request(&["x"]).unwrap())
-            .await
-            .unwrap();
+        sock.write_all(&wire::encode_info_request(&["x"]).unwrap()).await.unwrap();
         let (_, body) = read_reply(&mut sock).await;
         assert_eq!(body, b"x\tERROR::value-contains-newline\n");
         server.abort();
@@ -227,9 +209,7 @@ mod tests {
     async fn abort_stops_open_connections() {
         let (addr, server) = start(Arc::new(|_: &str| "v".to_string())).await;
         let mut sock = TcpStream::connect(addr).await.unwrap();
-        sock.write_all(&wire::encode_info_request(&["x"]).unwrap())
-            .await
-            .unwrap();
+        sock.write_all(&wire::encode_info_request(&["x"]).unwrap()).await.unwrap();
         read_reply(&mut sock).await;
         server.abort();
         let _ = server.await;

@@ -76,38 +76,21 @@ pub struct Header {
 impl Header {
     /// A version-2 header of the given type and body length.
     pub fn new(msg_type: u8, length: u64) -> Self {
-        Header {
-            version: PROTO_VERSION,
-            msg_type,
-            length,
-        }
+        Header { version: PROTO_VERSION, msg_type, length }
     }
 
     /// The header bytes. Lengths above 48 bits are not representable; callers never build bodies
     /// that large (they are bounded by [`MAX_BODY_LEN`]), so the top bits are simply cut off.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let len = (self.length & MAX_WIRE_LEN).to_be_bytes(); // 8 bytes, top 2 are zero
-        [
-            self.version,
-            self.msg_type,
-            len[2],
-            len[3],
-            len[4],
-            len[5],
-            len[6],
-            len[7],
-        ]
+        [self.version, self.msg_type, len[2], len[3], len[4], len[5], len[6], len[7]]
     }
 
     /// Splits header bytes into fields without judging them (see [`Header::check`]).
     pub fn parse(bytes: [u8; HEADER_LEN]) -> Self {
         let mut len = [0u8; 8];
         len[2..].copy_from_slice(&bytes[2..]);
-        Header {
-            version: bytes[0],
-            msg_type: bytes[1],
-            length: u64::from_be_bytes(len),
-        }
+        Header { version: bytes[0], msg_type: bytes[1], length: u64::from_be_bytes(len) }
     }
 
     /// Accepts the header only with version 2, the expected type and a body of at most
@@ -117,10 +100,7 @@ impl Header {
             return Err(WireError::BadVersion(self.version));
         }
         if self.msg_type != expected_type {
-            return Err(WireError::BadType {
-                expected: expected_type,
-                got: self.msg_type,
-            });
+            return Err(WireError::BadType { expected: expected_type, got: self.msg_type });
         }
         if self.length > MAX_BODY_LEN {
             return Err(WireError::TooLarge(self.length));
@@ -135,16 +115,10 @@ pub fn split_message(bytes: &[u8], expected_type: u8) -> Result<&[u8], WireError
     let header: [u8; HEADER_LEN] = bytes
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
-        .ok_or(WireError::ShortHeader {
-            needed: HEADER_LEN,
-            got: bytes.len(),
-        })?;
+        .ok_or(WireError::ShortHeader { needed: HEADER_LEN, got: bytes.len() })?;
     let len = Header::parse(header).check(expected_type)?;
     let rest = &bytes[HEADER_LEN..];
-    rest.get(..len).ok_or(WireError::Truncated {
-        expected: len as u64,
-        got: rest.len(),
-    })
+    rest.get(..len).ok_or(WireError::Truncated { expected: len as u64, got: rest.len() })
 }
 
 fn check_command(command: &str) -> Result<(), WireError> {
@@ -203,11 +177,7 @@ pub fn decode_info_response(bytes: &[u8]) -> Result<BTreeMap<String, String>, Wi
 /// skipped). A body without commands yields an empty list.
 pub fn parse_info_request_body(body: &[u8]) -> Result<Vec<String>, WireError> {
     let text = std::str::from_utf8(body).map_err(|_| WireError::NotUtf8)?;
-    Ok(text
-        .split('\n')
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(text.split('\n').filter(|l| !l.is_empty()).map(str::to_string).collect())
 }
 
 /// Server side: decodes a complete info request (header + body) into its command lines.
@@ -217,16 +187,12 @@ pub fn decode_info_request(bytes: &[u8]) -> Result<Vec<String>, WireError> {
 
 /// Server side: encodes an info response, one `<request>\t<value>\n` line per pair, in the order
 /// given. Values must not contain `\n`.
-pub fn encode_info_response<K: AsRef<str>, V: AsRef<str>>(
-    answers: &[(K, V)],
-) -> Result<Vec<u8>, WireError> {
+pub fn encode_info_response<K: AsRef<str>, V: AsRef<str>>(answers: &[(K, V)]) -> Result<Vec<u8>, WireError> {
     let mut body = Vec::new();
     for (command, value) in answers {
         let (command, value) = (command.as_ref(), value.as_ref());
         if value.contains('\n') {
-            return Err(WireError::InvalidValue {
-                command: command.to_string(),
-            });
+            return Err(WireError::InvalidValue { command: command.to_string() });
         }
         body.extend_from_slice(command.as_bytes());
         body.push(b'\t');
@@ -259,11 +225,7 @@ pub fn parse_semicolon_kv(value: &str) -> BTreeMap<String, String> {
 
 /// Splits a list value (`ns1;ns2`, `A@1,B@1`), skipping empty items.
 pub fn parse_list(value: &str, separator: char) -> Vec<String> {
-    value
-        .split(separator)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    value.split(separator).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Encodes an admin LOGIN request with USER and CREDENTIAL fields.
@@ -271,10 +233,7 @@ pub fn encode_login_request(user: &str, credential: &[u8]) -> Result<Vec<u8>, Wi
     let mut body = vec![0u8; ADMIN_HEADER_LEN];
     body[2] = ADMIN_LOGIN;
     body[3] = 2; // field count
-    for (id, data) in [
-        (ADMIN_FIELD_USER, user.as_bytes()),
-        (ADMIN_FIELD_CREDENTIAL, credential),
-    ] {
+    for (id, data) in [(ADMIN_FIELD_USER, user.as_bytes()), (ADMIN_FIELD_CREDENTIAL, credential)] {
         let len = u32::try_from(data.len() + 1).map_err(|_| WireError::FieldTooLong(data.len()))?;
         if u64::from(len) > MAX_BODY_LEN {
             return Err(WireError::FieldTooLong(data.len()));
@@ -317,10 +276,7 @@ pub fn admin_result(body: &[u8]) -> Result<u8, WireError> {
 
 fn admin_header_byte(body: &[u8], index: usize) -> Result<u8, WireError> {
     if body.len() < ADMIN_HEADER_LEN {
-        return Err(WireError::ShortHeader {
-            needed: ADMIN_HEADER_LEN,
-            got: body.len(),
-        });
+        return Err(WireError::ShortHeader { needed: ADMIN_HEADER_LEN, got: body.len() });
     }
     Ok(body[index])
 }
@@ -352,31 +308,16 @@ mod tests {
         let body = b"statistics\nnamespace/test\n";
         assert_eq!(&bytes[..8], &[2, 1, 0, 0, 0, 0, 0, body.len() as u8]);
         assert_eq!(&bytes[8..], body);
-        assert_eq!(
-            decode_info_request(&bytes).unwrap(),
-            vec!["statistics", "namespace/test"]
-        );
+        assert_eq!(decode_info_request(&bytes).unwrap(), vec!["statistics", "namespace/test"]);
     }
 
     #[test]
     fn request_rejects_bad_commands() {
-        assert!(matches!(
-            encode_info_request(&["a\nb"]),
-            Err(WireError::InvalidCommand(_))
-        ));
-        assert!(matches!(
-            encode_info_request(&["a\tb"]),
-            Err(WireError::InvalidCommand(_))
-        ));
-        assert!(matches!(
-            encode_info_request(&[""]),
-            Err(WireError::InvalidCommand(_))
-        ));
+        assert!(matches!(encode_info_request(&["a\nb"]), Err(WireError::InvalidCommand(_))));
+        assert!(matches!(encode_info_request(&["a\tb"]), Err(WireError::InvalidCommand(_))));
+        assert!(matches!(encode_info_request(&[""]), Err(WireError::InvalidCommand(_))));
         let huge = "x".repeat(MAX_BODY_LEN as usize);
-        assert!(matches!(
-            encode_info_request(&[huge]),
-            Err(WireError::TooLarge(_))
-        ));
+        assert!(matches!(encode_info_request(&[huge]), Err(WireError::TooLarge(_))));
     }
 
     #[test]
@@ -396,12 +337,7 @@ mod tests {
 
     #[test]
     fn response_value_with_newline_is_refused() {
-        assert_eq!(
-            encode_info_response(&[("node", "a\nb")]),
-            Err(WireError::InvalidValue {
-                command: "node".into()
-            })
-        );
+        assert_eq!(encode_info_response(&[("node", "a\nb")]), Err(WireError::InvalidValue { command: "node".into() }));
     }
 
     #[test]
@@ -411,10 +347,7 @@ mod tests {
         assert_eq!(map["notab"], "");
         assert_eq!(map["b"], "x\ty");
         assert_eq!(map["last"], "z");
-        assert_eq!(
-            parse_info_body(&[0xff, b'\t', b'1']),
-            Err(WireError::NotUtf8)
-        );
+        assert_eq!(parse_info_body(&[0xff, b'\t', b'1']), Err(WireError::NotUtf8));
         assert!(parse_info_body(b"").unwrap().is_empty());
     }
 
@@ -424,49 +357,25 @@ mod tests {
 
         let mut wrong_version = good.clone();
         wrong_version[0] = 3;
-        assert_eq!(
-            decode_info_response(&wrong_version),
-            Err(WireError::BadVersion(3))
-        );
+        assert_eq!(decode_info_response(&wrong_version), Err(WireError::BadVersion(3)));
 
         let mut wrong_type = good.clone();
         wrong_type[1] = 3;
-        assert_eq!(
-            decode_info_response(&wrong_type),
-            Err(WireError::BadType {
-                expected: 1,
-                got: 3
-            })
-        );
+        assert_eq!(decode_info_response(&wrong_type), Err(WireError::BadType { expected: 1, got: 3 }));
 
         let mut oversized = good.clone();
         oversized[2..8].copy_from_slice(&[0, 0, 0, 0x10, 0, 1]); // 1 MiB + 1
-        assert_eq!(
-            decode_info_response(&oversized),
-            Err(WireError::TooLarge(MAX_BODY_LEN + 1))
-        );
+        assert_eq!(decode_info_response(&oversized), Err(WireError::TooLarge(MAX_BODY_LEN + 1)));
 
         // Exactly 1 MiB is allowed by the header check (then fails as truncated here).
         let mut at_limit = good.clone();
         at_limit[2..8].copy_from_slice(&[0, 0, 0, 0x10, 0, 0]);
-        assert!(matches!(
-            decode_info_response(&at_limit),
-            Err(WireError::Truncated { .. })
-        ));
+        assert!(matches!(decode_info_response(&at_limit), Err(WireError::Truncated { .. })));
 
         let truncated = &good[..good.len() - 2];
-        assert_eq!(
-            decode_info_response(truncated),
-            Err(WireError::Truncated {
-                expected: 9,
-                got: 7
-            })
-        );
+        assert_eq!(decode_info_response(truncated), Err(WireError::Truncated { expected: 9, got: 7 }));
 
-        assert_eq!(
-            decode_info_response(&good[..5]),
-            Err(WireError::ShortHeader { needed: 8, got: 5 })
-        );
+        assert_eq!(decode_info_response(&good[..5]), Err(WireError::ShortHeader { needed: 8, got: 5 }));
     }
 
     #[test]
@@ -488,7 +397,10 @@ mod tests {
     fn admin_messages() {
         let login = encode_login_request("admin", b"$2a$10$hash").unwrap();
         let fields = admin_fields(split_message(&login, MSG_TYPE_ADMIN).unwrap()).unwrap();
-        assert_eq!(fields, vec![(ADMIN_FIELD_USER, b"admin".to_vec()), (ADMIN_FIELD_CREDENTIAL, b"$2a$10$hash".to_vec())]);
+        assert_eq!(
+            fields,
+            vec![(ADMIN_FIELD_USER, b"admin".to_vec()), (ADMIN_FIELD_CREDENTIAL, b"$2a$10$hash".to_vec())]
+        );
         let mut cut = split_message(&login, MSG_TYPE_ADMIN).unwrap().to_vec();
         cut.truncate(cut.len() - 3);
         assert!(admin_fields(&cut).is_err(), "a truncated field is refused, not read past the end");

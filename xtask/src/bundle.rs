@@ -161,7 +161,8 @@ pub fn plan(root: &Path, args: &BundleArgs) -> Result<Plan> {
             Some(target)
         }
         None => {
-            let existing = catalog.channel(&default_channel).and_then(|c| c.doc.entries.iter().find(|e| e.name == name));
+            let existing =
+                catalog.channel(&default_channel).and_then(|c| c.doc.entries.iter().find(|e| e.name == name));
             match existing {
                 // Re-bundling a release the catalog already has keeps its place in the graph.
                 Some(e) => e.replaces.clone(),
@@ -181,7 +182,10 @@ pub fn plan(root: &Path, args: &BundleArgs) -> Result<Plan> {
             }
         }
     };
-    let created_at = args.created_at.as_deref().map(|c| if c == "now" { out::rfc3339(time::OffsetDateTime::now_utc()) } else { c.to_string() });
+    let created_at = args
+        .created_at
+        .as_deref()
+        .map(|c| if c == "now" { out::rfc3339(time::OffsetDateTime::now_utc()) } else { c.to_string() });
     Ok(Plan {
         release: Release { version, replaces, skip_range: args.skip_range.clone(), created_at },
         channels,
@@ -279,10 +283,26 @@ pub fn run(root: &Path, args: &BundleArgs) -> Result<()> {
 }
 
 const OLM_BUNDLE_KINDS: &[&str] = &[
-    "ClusterServiceVersion", "CustomResourceDefinition", "Secret", "ClusterRole", "ClusterRoleBinding",
-    "ConfigMap", "ServiceAccount", "Service", "Role", "RoleBinding", "PrometheusRule", "ServiceMonitor",
-    "PodDisruptionBudget", "PriorityClass", "VerticalPodAutoscaler", "ConsoleYAMLSample", "ConsoleQuickStart",
-    "ConsoleCLIDownload", "ConsoleLink", "NetworkPolicy",
+    "ClusterServiceVersion",
+    "CustomResourceDefinition",
+    "Secret",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "ServiceAccount",
+    "Service",
+    "Role",
+    "RoleBinding",
+    "PrometheusRule",
+    "ServiceMonitor",
+    "PodDisruptionBudget",
+    "PriorityClass",
+    "VerticalPodAutoscaler",
+    "ConsoleYAMLSample",
+    "ConsoleQuickStart",
+    "ConsoleCLIDownload",
+    "ConsoleLink",
+    "NetworkPolicy",
 ];
 
 /// Our own checks of a bundle (what a broken generator or a hand edit would get wrong). Each problem names the
@@ -300,7 +320,11 @@ pub fn check(b: &Contents) -> Vec<String> {
     expect(METADATA_KEY, "metadata/", &mut err);
     expect(PACKAGE_KEY, PACKAGE, &mut err);
     if !b.channels.contains(&b.default_channel) {
-        err(format!("metadata/annotations.yaml: default channel {} is not one of the channels {}", b.default_channel, b.channels.join(",")));
+        err(format!(
+            "metadata/annotations.yaml: default channel {} is not one of the channels {}",
+            b.default_channel,
+            b.channels.join(",")
+        ));
     }
 
     let csv = &b.csv;
@@ -321,7 +345,9 @@ pub fn check(b: &Contents) -> Vec<String> {
         let rv = r.strip_prefix(&format!("{PACKAGE}.v")).and_then(|v| semver::Version::parse(v).ok());
         match (rv, &version) {
             (None, _) => err(format!("{at}: spec.replaces `{r}` is not {PACKAGE}.v<version>")),
-            (Some(rv), Some(v)) if rv >= *v => err(format!("{at}: spec.replaces `{r}` is not older than spec.version {v}")),
+            (Some(rv), Some(v)) if rv >= *v => {
+                err(format!("{at}: spec.replaces `{r}` is not older than spec.version {v}"))
+            }
             _ => {}
         }
     }
@@ -373,7 +399,8 @@ pub fn check(b: &Contents) -> Vec<String> {
     if deployments.is_empty() {
         err(format!("{at}: spec.install.spec.deployments is empty"));
     }
-    let related: Vec<&str> = csv["spec"]["relatedImages"].as_array().into_iter().flatten().filter_map(|r| r["image"].as_str()).collect();
+    let related: Vec<&str> =
+        csv["spec"]["relatedImages"].as_array().into_iter().flatten().filter_map(|r| r["image"].as_str()).collect();
     for (i, d) in deployments.iter().enumerate() {
         let pod = &d["spec"]["template"]["spec"];
         let sa = pod["serviceAccountName"].as_str().unwrap_or("default");
@@ -403,11 +430,16 @@ pub fn check(b: &Contents) -> Vec<String> {
                 err(format!("{at}: metadata.annotations.containerImage must be the manager image {image}"));
             }
             let watch = c["env"].as_array().into_iter().flatten().find(|e| e["name"] == "WATCH_NAMESPACE");
-            if watch.is_none_or(|w| w["valueFrom"]["fieldRef"]["fieldPath"] != "metadata.annotations['olm.targetNamespaces']") {
+            if watch.is_none_or(|w| {
+                w["valueFrom"]["fieldRef"]["fieldPath"] != "metadata.annotations['olm.targetNamespaces']"
+            }) {
                 err(format!("{p}.env: WATCH_NAMESPACE must come from metadata.annotations['olm.targetNamespaces']"));
             }
             let sc = &c["securityContext"];
-            if sc["allowPrivilegeEscalation"] != false || sc["runAsNonRoot"] != true || sc["readOnlyRootFilesystem"] != true {
+            if sc["allowPrivilegeEscalation"] != false
+                || sc["runAsNonRoot"] != true
+                || sc["readOnlyRootFilesystem"] != true
+            {
                 err(format!("{p}.securityContext does not meet the restricted Pod Security Standard"));
             }
         }
@@ -417,14 +449,18 @@ pub fn check(b: &Contents) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|o| (o["name"].as_str().unwrap_or_default().to_string(), o["version"].as_str().unwrap_or_default().to_string()))
+        .map(|o| {
+            (o["name"].as_str().unwrap_or_default().to_string(), o["version"].as_str().unwrap_or_default().to_string())
+        })
         .collect();
     for crd in &b.crds {
         let name = crd["metadata"]["name"].as_str().unwrap_or_default();
         for v in crd["spec"]["versions"].as_array().into_iter().flatten().filter(|v| v["served"] == true) {
             let version = v["name"].as_str().unwrap_or_default();
             if !owned.contains(&(name.to_string(), version.to_string())) {
-                err(format!("{at}: spec.customresourcedefinitions.owned lacks {name} {version}, which the bundle ships"));
+                err(format!(
+                    "{at}: spec.customresourcedefinitions.owned lacks {name} {version}, which the bundle ships"
+                ));
             }
         }
     }
@@ -434,7 +470,9 @@ pub fn check(b: &Contents) -> Vec<String> {
                 && c["spec"]["versions"].as_array().into_iter().flatten().any(|v| v["name"] == version.as_str())
         });
         if !shipped {
-            err(format!("{at}: spec.customresourcedefinitions.owned names {name} {version}, which the bundle does not ship"));
+            err(format!(
+                "{at}: spec.customresourcedefinitions.owned names {name} {version}, which the bundle does not ship"
+            ));
         }
     }
     // alm-examples.
@@ -443,7 +481,9 @@ pub fn check(b: &Contents) -> Vec<String> {
         Some(Err(e)) => err(format!("{at}: metadata.annotations.alm-examples is not a JSON array: {e}")),
         Some(Ok(examples)) => {
             for (i, ex) in examples.iter().enumerate() {
-                if let Err(e) = manifests::check_cr(&b.crds, &format!("{at}: metadata.annotations.alm-examples[{i}]"), ex) {
+                if let Err(e) =
+                    manifests::check_cr(&b.crds, &format!("{at}: metadata.annotations.alm-examples[{i}]"), ex)
+                {
                     err(e.to_string());
                 }
             }
@@ -473,7 +513,9 @@ pub fn check_dockerfile(root: &Path, annotations: &BTreeMap<String, String>) -> 
     if labels != *annotations {
         return vec![format!(
             "{}: LABELs {:?} differ from bundle/metadata/annotations.yaml {:?}",
-            paths::BUNDLE_DOCKERFILE, labels, annotations
+            paths::BUNDLE_DOCKERFILE,
+            labels,
+            annotations
         )];
     }
     Vec::new()

@@ -138,7 +138,12 @@ pub struct Catalog {
 
 fn from_doc<T: serde::de::DeserializeOwned>(file: &str, i: usize, doc: &Value) -> Result<T> {
     serde_json::from_value(doc.clone()).map_err(|e| {
-        anyhow::anyhow!("{file}: document {} ({} {}): {e}", i + 1, doc["schema"].as_str().unwrap_or("?"), doc["name"].as_str().unwrap_or("?"))
+        anyhow::anyhow!(
+            "{file}: document {} ({} {}): {e}",
+            i + 1,
+            doc["schema"].as_str().unwrap_or("?"),
+            doc["name"].as_str().unwrap_or("?")
+        )
     })
 }
 
@@ -155,14 +160,21 @@ impl Catalog {
             let path = base.join(&rel);
             let file = format!("{dir}/{}", rel.display());
             let raw = std::fs::read(&path).with_context(|| format!("{file}: cannot read"))?;
-            let docs = out::read_yaml_stream(&path).map_err(|e| anyhow::anyhow!("{}", e.to_string().replace(&path.display().to_string(), &file)))?;
+            let docs = out::read_yaml_stream(&path)
+                .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace(&path.display().to_string(), &file)))?;
             let single = docs.len() == 1;
             for (i, doc) in docs.iter().enumerate() {
                 let raw = single.then(|| raw.clone());
                 match doc["schema"].as_str() {
-                    Some(SCHEMA_PACKAGE) => catalog.packages.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw }),
-                    Some(SCHEMA_CHANNEL) => catalog.channels.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw }),
-                    Some(SCHEMA_BUNDLE) => catalog.bundles.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw }),
+                    Some(SCHEMA_PACKAGE) => {
+                        catalog.packages.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw })
+                    }
+                    Some(SCHEMA_CHANNEL) => {
+                        catalog.channels.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw })
+                    }
+                    Some(SCHEMA_BUNDLE) => {
+                        catalog.bundles.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw })
+                    }
                     Some(other) => bail!("{file}: document {}: schema {other} is not one this catalog uses", i + 1),
                     None => bail!("{file}: document {}: no `schema` field", i + 1),
                 }
@@ -241,7 +253,12 @@ pub fn render_bundle_dir(dir: &Path, image: &str) -> Result<Bundle> {
     }
     for d in csv["spec"]["install"]["spec"]["deployments"].as_array().into_iter().flatten() {
         let pod = &d["spec"]["template"]["spec"];
-        for c in pod["containers"].as_array().into_iter().flatten().chain(pod["initContainers"].as_array().into_iter().flatten()) {
+        for c in pod["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(pod["initContainers"].as_array().into_iter().flatten())
+        {
             extra.push(c["image"].as_str().unwrap_or_default().to_string());
         }
     }
@@ -371,7 +388,12 @@ pub fn with_release_image(root: &Path, bundle_image: Option<&str>) -> Result<(Ca
             None => {
                 catalog.channels.push(Located {
                     file: format!("{}/channels.yaml", paths::CATALOG_PACKAGE),
-                    doc: Channel { schema: SCHEMA_CHANNEL.into(), package: PACKAGE.into(), name: channel.clone(), entries: vec![] },
+                    doc: Channel {
+                        schema: SCHEMA_CHANNEL.into(),
+                        package: PACKAGE.into(),
+                        name: channel.clone(),
+                        entries: vec![],
+                    },
                     raw: None,
                 });
                 catalog.channels.len() - 1
@@ -428,7 +450,8 @@ pub fn stage(catalog: &Catalog, staged: &mut Staged, dir: &str, image_less: bool
         (Some(raw), false) if package.file == package_file => staged.file(&package_file, raw.clone()),
         _ => staged.file(&package_file, out::to_yaml(&package.doc)?),
     }
-    let mut channels: Vec<&Channel> = catalog.channels.iter().filter(|c| c.doc.package == PACKAGE).map(|c| &c.doc).collect();
+    let mut channels: Vec<&Channel> =
+        catalog.channels.iter().filter(|c| c.doc.package == PACKAGE).map(|c| &c.doc).collect();
     channels.sort_by(|a, b| a.name.cmp(&b.name));
     let values: Vec<Value> = channels.iter().map(|c| out::value(*c)).collect();
     let text = if values.len() == 1 { out::to_yaml(&values[0])? } else { out::to_yaml_stream(&values)? };
@@ -445,7 +468,13 @@ pub fn stage(catalog: &Catalog, staged: &mut Staged, dir: &str, image_less: bool
 }
 
 pub fn run(root: &Path, args: &CatalogArgs) -> Result<()> {
-    run_command(root, &CatalogCommand { args: CatalogArgs { manifests_only: args.manifests_only, out: args.out.clone() }, bundle_image: None })
+    run_command(
+        root,
+        &CatalogCommand {
+            args: CatalogArgs { manifests_only: args.manifests_only, out: args.out.clone() },
+            bundle_image: None,
+        },
+    )
 }
 
 pub fn run_command(root: &Path, command: &CatalogCommand) -> Result<()> {
@@ -463,7 +492,14 @@ pub fn run_command(root: &Path, command: &CatalogCommand) -> Result<()> {
     stage(&catalog, &mut staged, paths::CATALOG, false)?;
     staged.file(paths::CATALOG_DOCKERFILE, templates::catalog_dockerfile()?);
     staged.commit()?;
-    let head = catalog.head(&catalog.packages.iter().find(|p| p.doc.name == PACKAGE).map(|p| p.doc.default_channel.clone()).unwrap_or_default());
+    let head = catalog.head(
+        &catalog
+            .packages
+            .iter()
+            .find(|p| p.doc.name == PACKAGE)
+            .map(|p| p.doc.default_channel.clone())
+            .unwrap_or_default(),
+    );
     eprintln!(
         "catalog: {} bundles in {}/{PACKAGE}; added {}; default channel head {}",
         catalog.bundles.len(),

@@ -20,11 +20,23 @@ use crate::project::{self, ARCHITECTURES, MIN_KUBE_VERSION, OPERATING_SYSTEMS, O
 pub const API_VERSION: &str = "operators.coreos.com/v1alpha1";
 pub const KIND: &str = "ClusterServiceVersion";
 
-pub const CAPABILITY_LEVELS: &[&str] = &["Basic Install", "Seamless Upgrades", "Full Lifecycle", "Deep Insights", "Auto Pilot"];
+pub const CAPABILITY_LEVELS: &[&str] =
+    &["Basic Install", "Seamless Upgrades", "Full Lifecycle", "Deep Insights", "Auto Pilot"];
 pub const CATEGORIES: &[&str] = &[
-    "AI/Machine Learning", "Application Runtime", "Big Data", "Cloud Provider", "Developer Tools", "Database",
-    "Integration & Delivery", "Logging & Tracing", "Monitoring", "Networking", "OpenShift Optional", "Security",
-    "Storage", "Streaming & Messaging",
+    "AI/Machine Learning",
+    "Application Runtime",
+    "Big Data",
+    "Cloud Provider",
+    "Developer Tools",
+    "Database",
+    "Integration & Delivery",
+    "Logging & Tracing",
+    "Monitoring",
+    "Networking",
+    "OpenShift Optional",
+    "Security",
+    "Storage",
+    "Streaming & Messaging",
 ];
 const ICON_MEDIA_TYPES: &[&str] = &["image/gif", "image/jpeg", "image/png", "image/svg+xml"];
 pub const INSTALL_MODES: &[&str] = &["OwnNamespace", "SingleNamespace", "MultiNamespace", "AllNamespaces"];
@@ -301,27 +313,82 @@ pub fn default_base() -> CsvBase {
         .collect(),
         spec_descriptors: vec![
             descriptor("size", "Size", "Number of Aerospike nodes (pods), spread over the racks.", &[&podcount]),
-            descriptor("image", "Server Image", "Aerospike server image (Enterprise or Federal, 6.0 or later).", &[&text]),
-            descriptor("maxUnavailable", "Max Unavailable", "Pods that may be unavailable at once (number or percentage).", &[&text]),
-            descriptor("aerospikeConfig", "Aerospike Configuration", "The Aerospike server configuration (service, network, namespaces, logging, security, xdr).", &[]),
-            descriptor("storage", "Storage", "Volumes attached to the Aerospike pods and their init, wipe and delete policies.", &[]),
+            descriptor(
+                "image",
+                "Server Image",
+                "Aerospike server image (Enterprise or Federal, 6.0 or later).",
+                &[&text],
+            ),
+            descriptor(
+                "maxUnavailable",
+                "Max Unavailable",
+                "Pods that may be unavailable at once (number or percentage).",
+                &[&text],
+            ),
+            descriptor(
+                "aerospikeConfig",
+                "Aerospike Configuration",
+                "The Aerospike server configuration (service, network, namespaces, logging, security, xdr).",
+                &[],
+            ),
+            descriptor(
+                "storage",
+                "Storage",
+                "Volumes attached to the Aerospike pods and their init, wipe and delete policies.",
+                &[],
+            ),
             descriptor("storage.volumes", "Volumes", "Volumes to attach to the pods.", &[]),
-            descriptor("rackConfig", "Rack Configuration", "Rack-aware placement and the pace of rolling changes.", &[]),
+            descriptor(
+                "rackConfig",
+                "Rack Configuration",
+                "Rack-aware placement and the pace of rolling changes.",
+                &[],
+            ),
             descriptor("rackConfig.racks", "Racks", "The racks: zone, region, node label or node of each.", &[]),
-            descriptor("aerospikeAccessControl", "Access Control", "Roles and users created in Aerospike when security is enabled.", &[]),
+            descriptor(
+                "aerospikeAccessControl",
+                "Access Control",
+                "Roles and users created in Aerospike when security is enabled.",
+                &[],
+            ),
             descriptor("podSpec", "Pod Settings", "Additional configuration of the Aerospike pods.", &[]),
-            descriptor("podSpec.multiPodPerHost", "Multiple Pods per Host", "Allow several Aerospike pods on one Kubernetes node. Immutable.", &[&boolean]),
+            descriptor(
+                "podSpec.multiPodPerHost",
+                "Multiple Pods per Host",
+                "Allow several Aerospike pods on one Kubernetes node. Immutable.",
+                &[&boolean],
+            ),
             descriptor("podSpec.hostNetwork", "Host Network", "Use the node's network namespace.", &[&boolean]),
-            descriptor("podSpec.aerospikeContainer.resources", "Server Resources", "CPU and memory requests and limits of the Aerospike server container.", &[&resources]),
+            descriptor(
+                "podSpec.aerospikeContainer.resources",
+                "Server Resources",
+                "CPU and memory requests and limits of the Aerospike server container.",
+                &[&resources],
+            ),
             descriptor("paused", "Paused", "Stop applying changes until set back to false.", &[&boolean]),
         ],
         status_descriptors: vec![
-            descriptor("phase", "Phase", "InProgress while changes roll out, Completed when done, Error when the operator cannot proceed.", &["urn:alm:descriptor:io.kubernetes.phase"]),
-            descriptor("conditions", "Conditions", "Available, Progressing, Degraded and ReconcileSuccess, with reasons and messages.", &["urn:alm:descriptor:io.kubernetes.conditions"]),
+            descriptor(
+                "phase",
+                "Phase",
+                "InProgress while changes roll out, Completed when done, Error when the operator cannot proceed.",
+                &["urn:alm:descriptor:io.kubernetes.phase"],
+            ),
+            descriptor(
+                "conditions",
+                "Conditions",
+                "Available, Progressing, Degraded and ReconcileSuccess, with reasons and messages.",
+                &["urn:alm:descriptor:io.kubernetes.conditions"],
+            ),
             descriptor("size", "Size", "Number of pods of the applied spec.", &[&podcount]),
             descriptor("readyPods", "Ready Pods", "Pods that are Ready.", &["urn:alm:descriptor:text"]),
             descriptor("image", "Server Image", "Server image of the applied spec.", &["urn:alm:descriptor:text"]),
-            descriptor("pods", "Pods", "Per-pod state: addresses, node id, rack and the hashes of what each pod runs.", &[]),
+            descriptor(
+                "pods",
+                "Pods",
+                "Per-pod state: addresses, node id, rack and the hashes of what each pod runs.",
+                &[],
+            ),
         ],
     };
     CsvBase {
@@ -336,10 +403,16 @@ pub fn default_base() -> CsvBase {
                 email: "maintainers@aerospike-rs.dev".into(),
             }],
             links: vec![
-                Link { name: "Source Code".into(), url: "https://github.com/aerospike-rs/aerospike-kubernetes-operator".into() },
+                Link {
+                    name: "Source Code".into(),
+                    url: "https://github.com/aerospike-rs/aerospike-kubernetes-operator".into(),
+                },
                 Link { name: "Aerospike".into(), url: "https://aerospike.com".into() },
             ],
-            keywords: ["aerospike", "database", "nosql", "key-value", "operator"].iter().map(|s| s.to_string()).collect(),
+            keywords: ["aerospike", "database", "nosql", "key-value", "operator"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             icon: vec![Icon {
                 base64data: base64::engine::general_purpose::STANDARD.encode(svg),
                 mediatype: "image/svg+xml".into(),
@@ -355,7 +428,8 @@ pub fn read_base(root: &Path) -> Result<CsvBase> {
     if !path.exists() {
         bail!("{}: missing (run `cargo xtask manifests` to create it)", paths::CSV_BASE);
     }
-    let base: CsvBase = out::read_yaml(&path).map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen(&path.display().to_string(), paths::CSV_BASE, 1)))?;
+    let base: CsvBase = out::read_yaml(&path)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen(&path.display().to_string(), paths::CSV_BASE, 1)))?;
     let f = paths::CSV_BASE;
     let a = &base.metadata.annotations;
     for key in GENERATED_ANNOTATIONS {
@@ -391,7 +465,8 @@ pub fn read_base(root: &Path) -> Result<CsvBase> {
         bail!("{f}: spec.maintainers is empty");
     }
     for (i, m) in s.maintainers.iter().enumerate() {
-        let ok = m.email.split_once('@').is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !m.email.contains(' '));
+        let ok =
+            m.email.split_once('@').is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !m.email.contains(' '));
         if m.name.trim().is_empty() || !ok {
             bail!("{f}: spec.maintainers[{i}]: needs a name and a valid email (found `{}` / `{}`)", m.name, m.email);
         }
@@ -442,8 +517,11 @@ pub fn display_name(field: &str) -> String {
         let prev = i.checked_sub(1).map(|p| chars[p]);
         let next = chars.get(i + 1).copied();
         let boundary = c.is_ascii_uppercase()
-            && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()
-                || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase())));
+            && prev.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+            });
         if boundary && !word.is_empty() {
             words.push(std::mem::take(&mut word));
         }

@@ -52,10 +52,8 @@ impl SkipRange {
 
 /// The head of a channel: the entry that no other entry replaces or skips (None unless exactly one).
 pub fn heads(entries: &[ChannelEntry]) -> Vec<String> {
-    let incoming: BTreeSet<&str> = entries
-        .iter()
-        .flat_map(|e| e.replaces.iter().chain(e.skips.iter()).map(String::as_str))
-        .collect();
+    let incoming: BTreeSet<&str> =
+        entries.iter().flat_map(|e| e.replaces.iter().chain(e.skips.iter()).map(String::as_str)).collect();
     entries.iter().filter(|e| !incoming.contains(e.name.as_str())).map(|e| e.name.clone()).collect()
 }
 
@@ -171,7 +169,10 @@ pub fn check(catalog: &Catalog) -> Vec<String> {
                 }
                 for e in entries {
                     if !seen.contains(e.name.as_str()) {
-                        errors.push(format!("{at}: entry {} is stranded (not reachable from the head {})", e.name, hs[0]));
+                        errors.push(format!(
+                            "{at}: entry {} is stranded (not reachable from the head {})",
+                            e.name, hs[0]
+                        ));
                     }
                 }
             }

@@ -5,31 +5,31 @@ use std::path::Path;
 
 use aerospike_kubernetes_operator::api::{
     self, AccessControlSpec, AerospikeCluster, AerospikeClusterSpec, AerospikePodSpec, NetworkPolicy,
-    PersistentVolumeSpec, Rack, RackConfig, ServerVolumeAttachment, StorageSpec, UserSpec, VolumeMethod,
-    VolumePolicy, VolumeSource, VolumeSpec,
+    PersistentVolumeSpec, Rack, RackConfig, ServerVolumeAttachment, StorageSpec, UserSpec, VolumeMethod, VolumePolicy,
+    VolumeSource, VolumeSpec,
 };
 use aerospike_kubernetes_operator::{rbac, webhook};
 use anyhow::{Result, bail};
+use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
     ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount,
-    ServicePort, ServiceSpec, WeightedPodAffinityTerm,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort,
+    ServiceSpec, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use k8s_openapi::Resource;
 use serde_json::{Value, json};
 
 use crate::out::{self, Staged};
 use crate::project::{
     self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_PORT, WEBHOOK_SERVICE, paths,
 };
-use crate::{csv, scorecard, schema_check};
+use crate::{csv, schema_check, scorecard};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ManifestsArgs {
@@ -114,7 +114,10 @@ fn probe(path: &str, initial_delay: i32, period: i32) -> Probe {
 }
 
 fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
-    BTreeMap::from([("cpu".to_string(), Quantity(cpu.to_string())), ("memory".to_string(), Quantity(memory.to_string()))])
+    BTreeMap::from([
+        ("cpu".to_string(), Quantity(cpu.to_string())),
+        ("memory".to_string(), Quantity(memory.to_string())),
+    ])
 }
 
 /// The operator's Deployment spec: two replicas with leader election, restricted Pod Security Standard.
@@ -325,24 +328,24 @@ fn rbac_objects() -> Result<Vec<(&'static str, Vec<Value>)>> {
     let role = ClusterRole { metadata: meta(PACKAGE, None), rules: Some(cluster_rules), ..Default::default() };
     let binding = ClusterRoleBinding {
         metadata: meta(PACKAGE, None),
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: PACKAGE.into() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: PACKAGE.into(),
+        },
         subjects: Some(vec![subject.clone()]),
     };
     let le_name = format!("{PACKAGE}-leader-election");
-    let le_role = Role {
-        metadata: meta(&le_name, Some(OPERATOR_NAMESPACE)),
-        rules: Some(rbac::leader_election_rules()),
-    };
+    let le_role =
+        Role { metadata: meta(&le_name, Some(OPERATOR_NAMESPACE)), rules: Some(rbac::leader_election_rules()) };
     let le_binding = RoleBinding {
         metadata: meta(&le_name, Some(OPERATOR_NAMESPACE)),
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: le_name.clone() },
         subjects: Some(vec![subject.clone()]),
     };
     let wh_name = format!("{PACKAGE}-webhook");
-    let wh_role = Role {
-        metadata: meta(&wh_name, Some(OPERATOR_NAMESPACE)),
-        rules: Some(rbac::webhook_rules().own_namespace),
-    };
+    let wh_role =
+        Role { metadata: meta(&wh_name, Some(OPERATOR_NAMESPACE)), rules: Some(rbac::webhook_rules().own_namespace) };
     let wh_binding = RoleBinding {
         metadata: meta(&wh_name, Some(OPERATOR_NAMESPACE)),
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: wh_name.clone() },
@@ -538,11 +541,7 @@ pub fn samples() -> Vec<(String, AerospikeCluster)> {
 pub fn schema_for<'a>(crds: &'a [Value], api_version: &str, kind: &str) -> Option<&'a Value> {
     let (group, version) = api_version.split_once('/')?;
     crds.iter().find(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == kind).and_then(|c| {
-        c["spec"]["versions"]
-            .as_array()?
-            .iter()
-            .find(|v| v["name"] == version)
-            .map(|v| &v["schema"]["openAPIV3Schema"])
+        c["spec"]["versions"].as_array()?.iter().find(|v| v["name"] == version).map(|v| &v["schema"]["openAPIV3Schema"])
     })
 }
 

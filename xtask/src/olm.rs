@@ -1216,7 +1216,8 @@ pub async fn webhook_service_address(admin: &Client, install_ns: &str) -> Result
     let spec = svc.spec.context("the webhook Service has no spec")?;
     let ip: std::net::IpAddr =
         spec.cluster_ip.as_deref().context("the webhook Service has no ClusterIP")?.parse().context("ClusterIP")?;
-    let port = spec.ports.as_ref().and_then(|p| p.first()).map(|p| p.port).context("the webhook Service has no port")?;
+    let port =
+        spec.ports.as_ref().and_then(|p| p.first()).map(|p| p.port).context("the webhook Service has no port")?;
     Ok(std::net::SocketAddr::new(ip, u16::try_from(port)?))
 }
 

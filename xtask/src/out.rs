@@ -273,7 +273,10 @@ mod tests {
     #[test]
     fn go_json_matches_go_encoding() {
         let v = json!({"b": [1, 2.5, 1.0, 1e21, 0.0000001], "a": "x <= y && z > 0\u{2028}", "c": null});
-        assert_eq!(go_json(&v), r#"{"a":"x \u003c= y \u0026\u0026 z \u003e 0\u2028","b":[1,2.5,1,1e+21,1e-7],"c":null}"#);
+        assert_eq!(
+            go_json(&v),
+            r#"{"a":"x \u003c= y \u0026\u0026 z \u003e 0\u2028","b":[1,2.5,1,1e+21,1e-7],"c":null}"#
+        );
     }
 
     #[test]

@@ -151,7 +151,8 @@ fn check_array(s: &Map<String, Value>, items: &[Value], path: &str, errors: &mut
                 .unwrap_or_default();
             let mut seen = BTreeSet::new();
             for (i, item) in items.iter().enumerate() {
-                let key: Vec<String> = keys.iter().map(|k| item.get(k).map(Value::to_string).unwrap_or_default()).collect();
+                let key: Vec<String> =
+                    keys.iter().map(|k| item.get(k).map(Value::to_string).unwrap_or_default()).collect();
                 if !seen.insert(key.clone()) {
                     errors.push(format!("{path}[{i}]: duplicate entry with {} = {}", keys.join(","), key.join(",")));
                 }

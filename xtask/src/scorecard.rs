@@ -96,7 +96,9 @@ pub fn check(b: &bundle::Contents) -> Vec<Outcome> {
         .as_str()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
-    let name = |cr: &Value| format!("{} {}", cr["kind"].as_str().unwrap_or("?"), cr["metadata"]["name"].as_str().unwrap_or("?"));
+    let name = |cr: &Value| {
+        format!("{} {}", cr["kind"].as_str().unwrap_or("?"), cr["metadata"]["name"].as_str().unwrap_or("?"))
+    };
     let mut results = Vec::new();
 
     // basic-check-spec: every example has a non-empty spec.
@@ -158,10 +160,9 @@ pub fn check(b: &bundle::Contents) -> Vec<Outcome> {
 
     // olm-spec-descriptors / olm-status-descriptors: every field users set (each example's spec fields, and
     // every top-level spec field of the schema) and every status field of the schema has a descriptor.
-    for (test, section, key) in [
-        ("olm-spec-descriptors", "spec", "specDescriptors"),
-        ("olm-status-descriptors", "status", "statusDescriptors"),
-    ] {
+    for (test, section, key) in
+        [("olm-spec-descriptors", "spec", "specDescriptors"), ("olm-status-descriptors", "status", "statusDescriptors")]
+    {
         let mut errors = Vec::new();
         let kinds: Vec<&str> = csv["spec"]["customresourcedefinitions"]["owned"]
             .as_array()

@@ -974,14 +974,7 @@ async fn cluster_spec(client: &Client, namespace: &str, name: &str, opts: &Simul
 // -----------------------------------------------------------------------------------------------------------------
 // Serving one node.
 
-async fn node_task(
-    inner: Arc<Inner>,
-    key: PodKey,
-    uid: String,
-    addr: SocketAddr,
-    secured: bool,
-    log_commands: bool,
-) {
+async fn node_task(inner: Arc<Inner>, key: PodKey, uid: String, addr: SocketAddr, secured: bool, log_commands: bool) {
     let mut changed = inner.faults_changed.subscribe();
     let mut warned = false;
     loop {
@@ -1002,8 +995,7 @@ async fn node_task(
                 continue;
             }
         };
-        let handler =
-            Arc::new(NodeHandler { inner: inner.clone(), key: key.clone(), uid: uid.clone(), secured });
+        let handler = Arc::new(NodeHandler { inner: inner.clone(), key: key.clone(), uid: uid.clone(), secured });
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
@@ -1102,12 +1094,13 @@ async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHandler>, log_
             } else {
                 // bcrypt is slow (cached per password): off the async workers.
                 let password = handler.inner.admin_password();
-                let expected = tokio::task::spawn_blocking(move || auth::credentials(auth::DEFAULT_ADMIN_USER, &password))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .map(|c| c.credential)
-                    .unwrap_or_default();
+                let expected =
+                    tokio::task::spawn_blocking(move || auth::credentials(auth::DEFAULT_ADMIN_USER, &password))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .map(|c| c.credential)
+                        .unwrap_or_default();
                 {
                     let fields = wire::admin_fields(&body).unwrap_or_default();
                     let field = |id: u8| fields.iter().find(|(f, _)| *f == id).map(|(_, d)| d.as_slice());

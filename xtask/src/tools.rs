@@ -98,9 +98,7 @@ impl Tool {
         match self {
             Tool::Opm => Unit::Opm,
             Tool::OperatorSdk => Unit::OperatorSdk,
-            Tool::KubeApiserver | Tool::KubeControllerManager | Tool::KubeScheduler => {
-                Unit::Kubernetes
-            }
+            Tool::KubeApiserver | Tool::KubeControllerManager | Tool::KubeScheduler => Unit::Kubernetes,
             Tool::Etcd => Unit::Etcd,
             Tool::Kwok => Unit::Kwok,
             Tool::Olm | Tool::Catalog => Unit::Olm,
@@ -130,10 +128,7 @@ impl std::error::Error for UnknownTool {}
 impl FromStr for Tool {
     type Err = UnknownTool;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Tool::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| UnknownTool(s.to_string()))
+        Tool::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| UnknownTool(s.to_string()))
     }
 }
 
@@ -239,19 +234,13 @@ pub fn olm_crds_dir() -> Result<PathBuf> {
 /// The cache root: `$AKO_TOOLS_DIR`, else `$XDG_CACHE_HOME/aerospike-kubernetes-operator/tools`, else
 /// `~/.cache/aerospike-kubernetes-operator/tools`.
 pub fn cache_root() -> Result<PathBuf> {
-    let non_empty = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let root = if let Some(dir) = non_empty("AKO_TOOLS_DIR") {
         dir
     } else {
         let base = match non_empty("XDG_CACHE_HOME") {
             Some(xdg) if xdg.is_absolute() => xdg,
-            _ => non_empty("HOME")
-                .context("neither AKO_TOOLS_DIR nor HOME is set")?
-                .join(".cache"),
+            _ => non_empty("HOME").context("neither AKO_TOOLS_DIR nor HOME is set")?.join(".cache"),
         };
         base.join("aerospike-kubernetes-operator").join("tools")
     };
@@ -275,14 +264,7 @@ enum Unit {
 
 impl Unit {
     #[cfg(test)]
-    const ALL: [Unit; 6] = [
-        Unit::Opm,
-        Unit::OperatorSdk,
-        Unit::Kubernetes,
-        Unit::Etcd,
-        Unit::Kwok,
-        Unit::Olm,
-    ];
+    const ALL: [Unit; 6] = [Unit::Opm, Unit::OperatorSdk, Unit::Kubernetes, Unit::Etcd, Unit::Kwok, Unit::Olm];
 
     /// Folder-name prefix.
     fn key(self) -> &'static str {
@@ -365,10 +347,9 @@ impl Unit {
     fn version_ldflags(self) -> Vec<String> {
         let x = |var: &str, value: &str| format!("-X {var}={value}");
         match self {
-            Unit::Opm => vec![x(
-                "github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion",
-                OPM_VERSION,
-            )],
+            Unit::Opm => {
+                vec![x("github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion", OPM_VERSION)]
+            }
             Unit::OperatorSdk => {
                 let p = "github.com/operator-framework/operator-sdk/internal/version";
                 vec![
@@ -380,34 +361,25 @@ impl Unit {
                 ]
             }
             Unit::Kubernetes => {
-                let minor = KUBERNETES_VERSION
-                    .split('.')
-                    .nth(1)
-                    .expect("vMAJOR.MINOR.PATCH");
+                let minor = KUBERNETES_VERSION.split('.').nth(1).expect("vMAJOR.MINOR.PATCH");
                 // Upstream (hack/lib/version.sh) sets both packages: component-base is what the servers report
                 // on /version, client-go's goes into their clients' User-Agent.
-                [
-                    "k8s.io/component-base/version",
-                    "k8s.io/client-go/pkg/version",
-                ]
-                .into_iter()
-                .flat_map(|p| {
-                    [
-                        x(&format!("{p}.gitVersion"), KUBERNETES_VERSION),
-                        x(&format!("{p}.gitMajor"), "1"),
-                        x(&format!("{p}.gitMinor"), minor),
-                        x(&format!("{p}.gitTreeState"), "clean"),
-                    ]
-                })
-                .collect()
+                ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]
+                    .into_iter()
+                    .flat_map(|p| {
+                        [
+                            x(&format!("{p}.gitVersion"), KUBERNETES_VERSION),
+                            x(&format!("{p}.gitMajor"), "1"),
+                            x(&format!("{p}.gitMinor"), minor),
+                            x(&format!("{p}.gitTreeState"), "clean"),
+                        ]
+                    })
+                    .collect()
             }
             // etcd's and kwok's versions are constants in their sources.
             Unit::Etcd | Unit::Kwok => vec![],
             Unit::Olm => {
-                vec![x(
-                    "github.com/operator-framework/operator-lifecycle-manager/pkg/version.OLMVersion",
-                    OLM_VERSION,
-                )]
+                vec![x("github.com/operator-framework/operator-lifecycle-manager/pkg/version.OLMVersion", OLM_VERSION)]
             }
         }
     }
@@ -491,9 +463,9 @@ impl Artifact {
                 unit.version(),
                 unit.build_args(Path::new("BIN"))
             ),
-            Artifact::OlmCrds => format!(
-                "rev={RECIPE_REVISION} github.com/operator-framework/api@{OLM_API_VERSION} crds"
-            ),
+            Artifact::OlmCrds => {
+                format!("rev={RECIPE_REVISION} github.com/operator-framework/api@{OLM_API_VERSION} crds")
+            }
         };
         hex::encode(Sha256::digest(recipe.as_bytes()))
     }
@@ -515,9 +487,7 @@ struct Cache {
 
 impl Cache {
     fn new() -> Result<Self> {
-        Ok(Cache {
-            root: cache_root()?,
-        })
+        Ok(Cache { root: cache_root()? })
     }
 
     fn dir(&self, artifact: Artifact) -> PathBuf {
@@ -533,16 +503,12 @@ impl Cache {
     fn is_complete(&self, artifact: Artifact) -> bool {
         let dir = self.dir(artifact);
         let outputs_present = match artifact {
-            Artifact::Build(unit) | Artifact::Static(unit) => unit
-                .tools()
-                .iter()
-                .all(|t| dir.join("bin").join(t.name()).is_file()),
+            Artifact::Build(unit) | Artifact::Static(unit) => {
+                unit.tools().iter().all(|t| dir.join("bin").join(t.name()).is_file())
+            }
             Artifact::OlmCrds => dir.join("crds").is_dir(),
         };
-        outputs_present
-            && self
-                .read_stamp(artifact)
-                .is_some_and(|s| s.fingerprint == artifact.fingerprint())
+        outputs_present && self.read_stamp(artifact).is_some_and(|s| s.fingerprint == artifact.fingerprint())
     }
 
     /// Builds `artifact` unless a completed build is present. Holding the per-unit lock while checking the stamp
@@ -563,12 +529,8 @@ impl Cache {
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                eprintln!(
-                    "waiting for another process building {}...",
-                    artifact.label()
-                );
-                lock.lock()
-                    .with_context(|| format!("locking {}", lock_path.display()))?;
+                eprintln!("waiting for another process building {}...", artifact.label());
+                lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
             }
             Err(fs::TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("locking {}", lock_path.display()));
@@ -592,21 +554,14 @@ impl Cache {
         let src = dir.join("src");
         fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
         let log_path = dir.join("build.log");
-        let log =
-            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let go = Go {
-            cache: self,
-            log,
-            log_path,
-            cgo: matches!(artifact, Artifact::Build(u) if u.cgo()),
-        };
+        let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let go = Go { cache: self, log, log_path, cgo: matches!(artifact, Artifact::Build(u) if u.cgo()) };
 
         let start = Instant::now();
         match artifact {
-            Artifact::Build(_) | Artifact::Static(_) => eprintln!(
-                "building {} from Go modules (first time only)...",
-                artifact.label()
-            ),
+            Artifact::Build(_) | Artifact::Static(_) => {
+                eprintln!("building {} from Go modules (first time only)...", artifact.label())
+            }
             Artifact::OlmCrds => eprintln!("fetching {} (first time only)...", artifact.label()),
         }
         let go_version = go.run(&src, &["env".into(), "GOVERSION".into()], true)?;
@@ -617,11 +572,7 @@ impl Cache {
         }
         let elapsed = start.elapsed();
 
-        let stamp = Stamp {
-            fingerprint: artifact.fingerprint(),
-            go_version,
-            build_seconds: elapsed.as_secs(),
-        };
+        let stamp = Stamp { fingerprint: artifact.fingerprint(), go_version, build_seconds: elapsed.as_secs() };
         let tmp = dir.join("stamp.json.tmp");
         fs::write(&tmp, serde_json::to_string_pretty(&stamp)?)?;
         fs::rename(&tmp, dir.join("stamp.json"))?;
@@ -629,11 +580,7 @@ impl Cache {
             Artifact::Build(_) | Artifact::Static(_) => {
                 eprintln!("built {} in {}", artifact.label(), format_duration(elapsed))
             }
-            Artifact::OlmCrds => eprintln!(
-                "fetched {} in {}",
-                artifact.label(),
-                format_duration(elapsed)
-            ),
+            Artifact::OlmCrds => eprintln!("fetched {} in {}", artifact.label(), format_duration(elapsed)),
         }
         Ok(())
     }
@@ -673,17 +620,11 @@ impl Go<'_> {
             .env_remove("GOARCH")
             .stdin(Stdio::null())
             .stderr(self.log.try_clone()?)
-            .stdout(if capture {
-                Stdio::piped()
-            } else {
-                Stdio::from(self.log.try_clone()?)
-            });
+            .stdout(if capture { Stdio::piped() } else { Stdio::from(self.log.try_clone()?) });
         let output = match cmd.output() {
             Ok(output) => output,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                bail!(
-                    "`go` was not found on PATH; the pinned tools are built from Go modules and need Go installed"
-                )
+                bail!("`go` was not found on PATH; the pinned tools are built from Go modules and need Go installed")
             }
             Err(e) => return Err(e).with_context(|| format!("running `{shown}`")),
         };
@@ -714,13 +655,9 @@ impl Go<'_> {
             go_mod: Option<PathBuf>,
             error: Option<String>,
         }
-        let args = ["mod", "download", "-json"]
-            .map(String::from)
-            .into_iter()
-            .chain([format!("{module}@{version}")]);
+        let args = ["mod", "download", "-json"].map(String::from).into_iter().chain([format!("{module}@{version}")]);
         let out = self.run(cwd, &args.collect::<Vec<_>>(), true)?;
-        let d: Downloaded =
-            serde_json::from_slice(&out).context("parsing `go mod download -json` output")?;
+        let d: Downloaded = serde_json::from_slice(&out).context("parsing `go mod download -json` output")?;
         if let Some(e) = d.error {
             bail!("downloading {module}@{version}: {e}");
         }
@@ -738,12 +675,9 @@ fn build_unit(go: &Go, unit: Unit, dir: &Path, src: &Path) -> Result<()> {
     // A stub go.mod so `go mod download` works in module mode here, whatever encloses the cache folder.
     fs::write(src.join("go.mod"), "module ako.tools/wrapper\n")?;
     let (_, go_mod_path) = go.download(src, unit.module(), unit.version())?;
-    let tool_go_mod = fs::read_to_string(&go_mod_path)
-        .with_context(|| format!("reading {}", go_mod_path.display()))?;
+    let tool_go_mod = fs::read_to_string(&go_mod_path).with_context(|| format!("reading {}", go_mod_path.display()))?;
     let replaces = match unit {
-        Unit::Kubernetes => {
-            kubernetes_staging_replaces(&tool_go_mod, &staging_version(KUBERNETES_VERSION)?)
-        }
+        Unit::Kubernetes => kubernetes_staging_replaces(&tool_go_mod, &staging_version(KUBERNETES_VERSION)?),
         _ => Vec::new(),
     };
     let wrapper = wrapper_go_mod(unit.module(), unit.version(), &tool_go_mod, &replaces);
@@ -754,11 +688,7 @@ fn build_unit(go: &Go, unit: Unit, dir: &Path, src: &Path) -> Result<()> {
     for tool in unit.tools() {
         let path = bin.join(tool.name());
         if !path.is_file() {
-            bail!(
-                "`go build` succeeded but {} is missing (see {})",
-                path.display(),
-                go.log_path.display()
-            );
+            bail!("`go build` succeeded but {} is missing (see {})", path.display(), go.log_path.display());
         }
     }
     Ok(())
@@ -876,11 +806,7 @@ fn wrapper_go_mod(module: &str, version: &str, tool_go_mod: &str, replaces: &[St
 
 fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 60 {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
+    if secs >= 60 { format!("{}m{:02}s", secs / 60, secs % 60) } else { format!("{:.1}s", d.as_secs_f64()) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -933,11 +859,7 @@ fn parse_target(name: &str) -> Result<Target> {
     match name.parse() {
         Ok(tool) => Ok(Target::Tool(tool)),
         Err(_) => {
-            let names: Vec<&str> = Tool::ALL
-                .iter()
-                .map(|t| t.name())
-                .chain([OLM_CRDS, IMAGES])
-                .collect();
+            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).chain([OLM_CRDS, IMAGES]).collect();
             bail!("unknown tool `{name}` (known: {})", names.join(", "))
         }
     }
@@ -961,11 +883,7 @@ pub fn run(args: ToolsArgs) -> Result<()> {
             let mut targets = Vec::new();
             for name in &names {
                 let expanded = if name == "all" {
-                    Tool::ALL
-                        .into_iter()
-                        .map(Target::Tool)
-                        .chain([Target::OlmCrds])
-                        .collect()
+                    Tool::ALL.into_iter().map(Target::Tool).chain([Target::OlmCrds]).collect()
                 } else {
                     vec![parse_target(name)?]
                 };
@@ -979,11 +897,7 @@ pub fn run(args: ToolsArgs) -> Result<()> {
             for target in targets {
                 ensure_target(target)?;
             }
-            eprintln!(
-                "tools ready in {} ({})",
-                cache_root()?.display(),
-                format_duration(start.elapsed())
-            );
+            eprintln!("tools ready in {} ({})", cache_root()?.display(), format_duration(start.elapsed()));
         }
         ToolsCommand::Path { name } => {
             let path = ensure_target(parse_target(&name)?)?;
@@ -994,14 +908,7 @@ pub fn run(args: ToolsArgs) -> Result<()> {
             println!("cache: {}", cache.root.display());
             let rows = Tool::ALL
                 .into_iter()
-                .map(|t| {
-                    (
-                        t.name(),
-                        t.version(),
-                        installed(t),
-                        Artifact::Build(t.unit()),
-                    )
-                })
+                .map(|t| (t.name(), t.version(), installed(t), Artifact::Build(t.unit())))
                 .chain([{
                     let a = Artifact::OlmCrds;
                     let dir = cache.is_complete(a).then(|| cache.dir(a).join("crds"));
@@ -1084,21 +991,11 @@ replace (
 
     #[test]
     fn wrapper_go_mod_keeps_go_and_godebug_and_adds_replaces() {
-        let replaces =
-            kubernetes_staging_replaces(KUBERNETES_GO_MOD, &staging_version("v1.33.13").unwrap());
-        let text = wrapper_go_mod(
-            "k8s.io/kubernetes",
-            "v1.33.13",
-            KUBERNETES_GO_MOD,
-            &replaces,
-        );
+        let replaces = kubernetes_staging_replaces(KUBERNETES_GO_MOD, &staging_version("v1.33.13").unwrap());
+        let text = wrapper_go_mod("k8s.io/kubernetes", "v1.33.13", KUBERNETES_GO_MOD, &replaces);
         let directives = go_mod_directives(&text);
         let get = |verb: &str| -> Vec<String> {
-            directives
-                .iter()
-                .filter(|(v, _)| v == verb)
-                .map(|(_, a)| a.clone())
-                .collect()
+            directives.iter().filter(|(v, _)| v == verb).map(|(_, a)| a.clone()).collect()
         };
         assert_eq!(get("module"), ["ako.tools/wrapper"]);
         assert_eq!(get("go"), ["1.24.0"]);
@@ -1147,11 +1044,6 @@ replace (
             assert!(ldflags.contains(x), "{ldflags}");
         }
         assert!(args.contains(&"/bin/".to_string()));
-        assert_eq!(
-            args.iter()
-                .filter(|a| a.starts_with("k8s.io/kubernetes/cmd/"))
-                .count(),
-            3
-        );
+        assert_eq!(args.iter().filter(|a| a.starts_with("k8s.io/kubernetes/cmd/")).count(), 3);
     }
 }

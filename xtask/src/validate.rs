@@ -26,7 +26,10 @@ pub fn regenerate(root: &Path) -> Result<Staged> {
     let mut staged = Staged::new(root);
     manifests::generate(&mut staged)?;
     examples::generate(&mut staged)?;
-    let (bundle, _) = bundle::generate(root, &bundle::BundleArgs { channels: project::DEFAULT_CHANNEL.into(), ..Default::default() })?;
+    let (bundle, _) = bundle::generate(
+        root,
+        &bundle::BundleArgs { channels: project::DEFAULT_CHANNEL.into(), ..Default::default() },
+    )?;
     for (path, contents) in bundle.files() {
         staged.file(path, contents.clone());
     }
@@ -39,8 +42,14 @@ pub fn regenerate(root: &Path) -> Result<Staged> {
 pub fn drift(root: &Path) -> Result<Vec<String>> {
     let mut staged = regenerate(root)?;
     let dirs = [
-        paths::CONFIG_CRD, paths::CONFIG_RBAC, paths::CONFIG_MANAGER, paths::CONFIG_SAMPLES, paths::CONFIG_SCORECARD,
-        paths::CONFIG_EXAMPLES, paths::BUNDLE, paths::CATALOG_PACKAGE,
+        paths::CONFIG_CRD,
+        paths::CONFIG_RBAC,
+        paths::CONFIG_MANAGER,
+        paths::CONFIG_SAMPLES,
+        paths::CONFIG_SCORECARD,
+        paths::CONFIG_EXAMPLES,
+        paths::BUNDLE,
+        paths::CATALOG_PACKAGE,
     ];
     let (cat, _) = catalog::with_release(root)?;
     catalog::stage(&cat, &mut staged, paths::CATALOG, false)?;
@@ -75,7 +84,9 @@ pub fn operator_sdk_validate(sdk: &Path, bundle_dir: &Path) -> Result<String> {
         .output()
         .with_context(|| format!("running {}", sdk.display()))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    let noisy = text.lines().any(|l| l.contains("WARN") || l.contains("ERRO") || l.contains("level=warning") || l.contains("level=error"));
+    let noisy = text
+        .lines()
+        .any(|l| l.contains("WARN") || l.contains("ERRO") || l.contains("level=warning") || l.contains("level=error"));
     if !output.status.success() || noisy {
         bail!("operator-sdk bundle validate {}: {}\n{text}", bundle_dir.display(), output.status);
     }
@@ -84,7 +95,11 @@ pub fn operator_sdk_validate(sdk: &Path, bundle_dir: &Path) -> Result<String> {
 
 /// `opm validate DIR`.
 pub fn opm_validate(opm: &Path, catalog_dir: &Path) -> Result<String> {
-    let output = Command::new(opm).arg("validate").arg(catalog_dir).output().with_context(|| format!("running {}", opm.display()))?;
+    let output = Command::new(opm)
+        .arg("validate")
+        .arg(catalog_dir)
+        .output()
+        .with_context(|| format!("running {}", opm.display()))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
         bail!("opm validate {}: {}\n{text}", catalog_dir.display(), output.status);
@@ -135,8 +150,14 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Result<()> {
     if let Some(v) = version {
         let rendered = catalog::render_bundle_dir(&bundle_dir, &project::bundle_image(&v))?;
         match cat.bundle(&rendered.name) {
-            None => problems.push(format!("{}: {} is not in the catalog (run `cargo xtask catalog`)", paths::CATALOG_PACKAGE, rendered.name)),
-            Some(b) if b.doc != rendered => problems.push(format!("{}: differs from bundle/ (run `cargo xtask catalog`)", b.file)),
+            None => problems.push(format!(
+                "{}: {} is not in the catalog (run `cargo xtask catalog`)",
+                paths::CATALOG_PACKAGE,
+                rendered.name
+            )),
+            Some(b) if b.doc != rendered => {
+                problems.push(format!("{}: differs from bundle/ (run `cargo xtask catalog`)", b.file))
+            }
             Some(_) => {}
         }
     }
@@ -150,7 +171,10 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Result<()> {
     if !args.no_real {
         match tool(Tool::OperatorSdk, args.real)? {
             Some(sdk) => match operator_sdk_validate(&sdk, &bundle_dir) {
-                Ok(text) => println!("operator-sdk bundle validate --select-optional suite=operatorframework: pass\n    {}", text.trim()),
+                Ok(text) => println!(
+                    "operator-sdk bundle validate --select-optional suite=operatorframework: pass\n    {}",
+                    text.trim()
+                ),
                 Err(e) => real_failures.push(e.to_string()),
             },
             None => println!("operator-sdk: not built (`cargo xtask tools install operator-sdk`, or --real); skipped"),
@@ -163,8 +187,12 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Result<()> {
                 }
                 let ours = catalog_entry_image_less(root, &bundle_dir);
                 match (opm_render(&opm, &bundle_dir), ours) {
-                    (Ok(theirs), Ok(ours)) if theirs == ours => println!("opm render bundle/: equals the catalog's entry"),
-                    (Ok(_), Ok(ours)) => real_failures.push(format!("opm render bundle/ differs from the catalog's {}", ours.name)),
+                    (Ok(theirs), Ok(ours)) if theirs == ours => {
+                        println!("opm render bundle/: equals the catalog's entry")
+                    }
+                    (Ok(_), Ok(ours)) => {
+                        real_failures.push(format!("opm render bundle/ differs from the catalog's {}", ours.name))
+                    }
                     (Err(e), _) | (_, Err(e)) => real_failures.push(e.to_string()),
                 }
             }
@@ -175,7 +203,11 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Result<()> {
         println!("FAIL {f}");
     }
     if !problems.is_empty() || !real_failures.is_empty() {
-        bail!("validate: {} problem(s) in our checks, {} real validator failure(s)", problems.len(), real_failures.len());
+        bail!(
+            "validate: {} problem(s) in our checks, {} real validator failure(s)",
+            problems.len(),
+            real_failures.len()
+        );
     }
     println!("validate: pass");
     Ok(())

@@ -174,7 +174,9 @@ async fn each_pod_deletion_ends_exactly_one_incarnation_and_services_get_loopbac
     let client = cluster.client().await;
     let ns = "incarnations";
     let nss: Api<Namespace> = Api::all(client.clone());
-    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap()).await.unwrap();
+    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .await
+        .unwrap();
     let sts: StatefulSet = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {
@@ -213,9 +215,11 @@ async fn each_pod_deletion_ends_exactly_one_incarnation_and_services_get_loopbac
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             loop {
                 if let Some(p) = pods.get_opt("web-1").await.unwrap() {
-                    let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
-                        cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                    });
+                    let ready = p
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
                     let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
                     if ready && p.metadata.deletion_timestamp.is_none() && p.metadata.uid != previous {
                         assert!(ip.starts_with("127."), "pod IP {ip}");

@@ -181,7 +181,16 @@ impl Podman {
             .arg(self.dir.0.join("runroot"))
             .arg("--tmpdir")
             .arg(self.dir.0.join("tmp"))
-            .args(["--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]);
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ]);
         c
     }
 
@@ -270,7 +279,9 @@ fn dockerfiles_are_rendered_from_the_image_specs() {
     assert!(operator.contains(&format!("\nUSER {}\n", image::NONROOT)));
     assert!(operator.contains(&format!("\nENTRYPOINT [\"{}\"]", image::OPERATOR_BINARY)));
     let catalog = std::fs::read_to_string(root.join(paths::CATALOG_DOCKERFILE)).unwrap();
-    assert!(catalog.contains(&format!("\nCMD {}\n", serde_json::to_string(&image::catalog_spec().runtime.cmd).unwrap())));
+    assert!(
+        catalog.contains(&format!("\nCMD {}\n", serde_json::to_string(&image::catalog_spec().runtime.cmd).unwrap()))
+    );
 }
 
 #[test]
@@ -325,7 +336,17 @@ fn buildah_bud_of_bundle_dockerfile_matches_our_bundle_image() {
         c
     };
     run(buildah()
-        .args(["bud", "--isolation", "chroot", "--quiet", "-f", paths::BUNDLE_DOCKERFILE, "-t", "localhost/bundle:test", "."])
+        .args([
+            "bud",
+            "--isolation",
+            "chroot",
+            "--quiet",
+            "-f",
+            paths::BUNDLE_DOCKERFILE,
+            "-t",
+            "localhost/bundle:test",
+            ".",
+        ])
         .current_dir(&root));
     let layout = work.0.join("layout");
     run(buildah().args(["push", "--quiet", "localhost/bundle:test"]).arg(format!("oci:{}:test", layout.display())));
@@ -338,11 +359,7 @@ fn buildah_bud_of_bundle_dockerfile_matches_our_bundle_image() {
     assert_eq!(their_labels, ours.labels().unwrap());
     let (their_tree, our_tree) = (image_tree(&theirs), image_tree(&ours));
     let (their_files, our_files) = (files(&their_tree), files(&our_tree));
-    assert_eq!(
-        their_files.keys().collect::<Vec<_>>(),
-        our_files.keys().collect::<Vec<_>>(),
-        "file lists differ"
-    );
+    assert_eq!(their_files.keys().collect::<Vec<_>>(), our_files.keys().collect::<Vec<_>>(), "file lists differ");
     for (path, (mode, data)) in &our_files {
         let (their_mode, their_data) = &their_files[path];
         assert!(data == their_data, "{path}: contents differ");
@@ -377,7 +394,13 @@ fn operator_image_is_static_small_reproducible_and_runs_as_non_root_under_podman
 
     let podman = Podman::new("operator");
     podman.pull(&reference);
-    let config = run(podman.cmd().args(["image", "inspect", "--format", "{{.Config.User}}|{{json .Config.Entrypoint}}", &reference]));
+    let config = run(podman.cmd().args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.User}}|{{json .Config.Entrypoint}}",
+        &reference,
+    ]));
     assert_eq!(
         String::from_utf8_lossy(&config.stdout).trim(),
         format!("{}|[\"{}\"]", image::NONROOT, image::OPERATOR_BINARY)
@@ -385,8 +408,17 @@ fn operator_image_is_static_small_reproducible_and_runs_as_non_root_under_podman
     // `crd` in the container prints what the binary prints on the host.
     let name = format!("ako-operator-{}", std::process::id());
     let out = run(podman.cmd().args([
-        "run", "--name", &name, "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
-        &reference, "crd",
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+        &reference,
+        "crd",
     ]));
     let host = run(Command::new(binary).arg("crd"));
     assert!(!out.stdout.is_empty());
@@ -442,8 +474,21 @@ fn catalog_image_on_a_local_opm_base_serves_olm() {
     let address = format!("127.0.0.1:{port}");
     let name = format!("ako-catalog-{}", std::process::id());
     run(podman.cmd().args([
-        "run", "-d", "--name", &name, "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit",
-        "nproc=4096:4096", &reference, "serve", "/configs", "-p", &port.to_string(),
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+        &reference,
+        "serve",
+        "/configs",
+        "-p",
+        &port.to_string(),
     ]));
     wait_port(&address, "the catalog image's opm serve");
 
@@ -476,7 +521,8 @@ async fn olm_resolves_from(address: &str, catalog_dir: &Path, podman: &Podman, c
     let csv = match olm::wait_installed(&client, ns, Some(&csv_name), Duration::from_secs(300)).await {
         Ok(csv) => csv,
         Err(e) => {
-            let logs = podman.cmd().args(["logs", container]).output().map(|o| String::from_utf8_lossy(&o.stderr).to_string());
+            let logs =
+                podman.cmd().args(["logs", container]).output().map(|o| String::from_utf8_lossy(&o.stderr).to_string());
             panic!("{e:#}\n{}\ncatalog container logs: {logs:?}", olm.diagnose(&client, ns).await)
         }
     };
@@ -528,7 +574,9 @@ fn push_uses_credentials_from_the_auth_file_and_reports_refusals() {
 }
 
 fn skopeo_inspect_auth(reference: &str, creds: &str) -> Value {
-    let out = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--creds", creds]).arg(format!("docker://{reference}")));
+    let out = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--creds", creds])
+        .arg(format!("docker://{reference}")));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -561,7 +609,8 @@ fn catalog_names_the_pushed_bundle_image_by_digest() {
     for dir in [paths::BUNDLE, paths::CATALOG] {
         copy_tree(&root.join(dir), &work.0.join(dir));
     }
-    let command = |image: Option<&str>| CatalogCommand { bundle_image: image.map(str::to_string), ..Default::default() };
+    let command =
+        |image: Option<&str>| CatalogCommand { bundle_image: image.map(str::to_string), ..Default::default() };
     let tag_only = catalog::run_command(&work.0, &command(Some(&format!("{repo}:pinned")))).unwrap_err();
     assert!(tag_only.to_string().contains("by digest"), "{tag_only:#}");
     catalog::run_command(&work.0, &command(Some(&pinned))).unwrap();

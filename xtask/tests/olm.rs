@@ -110,7 +110,8 @@ fn two_runs_write_the_same_bytes() {
 fn created_at_only_with_the_flag() {
     let root = temp_copy("created-at");
     let (staged, _) =
-        bundle::generate(&root, &BundleArgs { created_at: Some("2026-01-02T03:04:05Z".into()), ..args("0.1.0") }).unwrap();
+        bundle::generate(&root, &BundleArgs { created_at: Some("2026-01-02T03:04:05Z".into()), ..args("0.1.0") })
+            .unwrap();
     let csv = &staged.files()[&PathBuf::from("bundle/manifests").join(bundle::CSV_FILE)];
     assert!(String::from_utf8_lossy(csv).contains("createdAt: 2026-01-02T03:04:05Z"));
     fs::remove_dir_all(root).unwrap();
@@ -138,11 +139,7 @@ fn three_releases_append_and_move_the_head() {
     let chain: Vec<(String, Option<String>)> = entries.iter().map(|e| (e.name.clone(), e.replaces.clone())).collect();
     assert_eq!(
         chain,
-        vec![
-            (name("0.1.0"), None),
-            (name("0.2.0"), Some(name("0.1.0"))),
-            (name("0.3.0"), Some(name("0.2.0"))),
-        ]
+        vec![(name("0.1.0"), None), (name("0.2.0"), Some(name("0.1.0"))), (name("0.3.0"), Some(name("0.2.0"))),]
     );
     assert_eq!(entries[2].skip_range.as_deref(), Some(">=0.1.0 <0.3.0"));
     assert!(graph::check(&cat).is_empty(), "{:?}", graph::check(&cat));
@@ -187,7 +184,10 @@ fn graph_rejects_a_cycle() {
 #[test]
 fn graph_rejects_a_missing_target() {
     let (errors, opm) = mutated("missing", |e| entry(e, "0.2.0").replaces = Some(name("0.0.9")));
-    assert!(errors.iter().any(|e| e.contains(&format!("replaces {}, which is not in the channel", name("0.0.9")))), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains(&format!("replaces {}, which is not in the channel", name("0.0.9")))),
+        "{errors:?}"
+    );
     // opm tolerates a replaces target outside the catalog (it only strands v0.1.0 here); ours is stricter.
     let _ = opm;
     let (errors, _) = mutated("missing-skip", |e| entry(e, "0.3.0").skips = vec![name("0.0.7")]);
@@ -222,7 +222,9 @@ fn graph_rejects_decreasing_versions_and_a_missing_default_channel() {
 fn released_bundles_are_immutable() {
     let root = three_versions("immutable");
     let base = root.join(paths::CSV_BASE);
-    let text = fs::read_to_string(&base).unwrap().replace("displayName: Aerospike Kubernetes Operator", "displayName: Changed");
+    let text = fs::read_to_string(&base)
+        .unwrap()
+        .replace("displayName: Aerospike Kubernetes Operator", "displayName: Changed");
     fs::write(&base, text).unwrap();
     bundle::run(&root, &args("0.2.0")).unwrap();
     let before = snapshot(&root.join(paths::CATALOG));
@@ -263,10 +265,18 @@ fn bad_versions_and_flags_are_refused() {
     let root = temp_copy("bad-flags");
     assert_refused(&root, &args("1.2"), &["--version `1.2`", "semantic version"]);
     assert_refused(&root, &args("0.1.0-"), &["--version"]);
-    assert_refused(&root, &BundleArgs { replaces: Some("0.0.9".into()), ..args("0.2.0") }, &["--replaces", &name("0.0.9"), "not in"]);
+    assert_refused(
+        &root,
+        &BundleArgs { replaces: Some("0.0.9".into()), ..args("0.2.0") },
+        &["--replaces", &name("0.0.9"), "not in"],
+    );
     assert_refused(&root, &BundleArgs { replaces: Some("0.3.0".into()), ..args("0.2.0") }, &["--replaces"]);
     assert_refused(&root, &args("0.0.1"), &["not newer than", &name("0.1.0")]);
-    assert_refused(&root, &BundleArgs { skip_range: Some(">=x <0.2.0".into()), ..args("0.2.0") }, &["--skip-range", ">=x"]);
+    assert_refused(
+        &root,
+        &BundleArgs { skip_range: Some(">=x <0.2.0".into()), ..args("0.2.0") },
+        &["--skip-range", ">=x"],
+    );
     assert_refused(
         &root,
         &BundleArgs { default_channel: Some("fast".into()), ..args("0.2.0") },
@@ -285,7 +295,11 @@ fn a_sample_that_does_not_validate_is_refused() {
     assert_refused(
         &root,
         &args("0.2.0"),
-        &["config/samples/asdb_v1_aerospikecluster_in_memory.yaml", "spec.size: 0 is below the minimum 1", "spec.sise: unknown field"],
+        &[
+            "config/samples/asdb_v1_aerospikecluster_in_memory.yaml",
+            "spec.size: 0 is below the minimum 1",
+            "spec.sise: unknown field",
+        ],
     );
     fs::write(&file, good.replace("name: aerospike-config-secret", "name: Bad_Name")).unwrap();
     assert_refused(&root, &args("0.2.0"), &["spec.storage.volumes[0].name", "does not match the pattern"]);
@@ -341,7 +355,8 @@ fn scorecard_static_checks_pass_and_catch_gaps() {
     let owned = &mut broken.csv["spec"]["customresourcedefinitions"]["owned"][0];
     owned["statusDescriptors"] = serde_json::json!([]);
     owned["resources"] = serde_json::json!([]);
-    let failed: Vec<&str> = scorecard::check(&broken).into_iter().filter(|r| !r.errors.is_empty()).map(|r| r.test).collect();
+    let failed: Vec<&str> =
+        scorecard::check(&broken).into_iter().filter(|r| !r.errors.is_empty()).map(|r| r.test).collect();
     assert_eq!(failed, vec!["olm-crds-have-resources", "olm-status-descriptors"]);
 }
 

@@ -105,10 +105,14 @@ async fn all_namespaces_install_copies_the_csv_everywhere_with_cluster_wide_rbac
         olm::service_account_kubeconfig(&client, cluster.kubeconfig_path(), ns, PACKAGE, Duration::from_secs(3600))
             .await
             .unwrap();
-    let mut operator =
-        InProcessOperator::start_with_olm_webhooks(olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(), &watch, &client, ns)
-            .await
-            .unwrap();
+    let mut operator = InProcessOperator::start_with_olm_webhooks(
+        olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(),
+        &watch,
+        &client,
+        ns,
+    )
+    .await
+    .unwrap();
     let sim = Simulator::start(client.clone(), SimulatorOptions::default()).await;
     let mut example = olm::alm_examples(&csv).unwrap().into_iter().next().unwrap();
     example["metadata"]["namespace"] = "created-later".into();

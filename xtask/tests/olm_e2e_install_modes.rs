@@ -227,7 +227,9 @@ async fn assert_olm_webhooks(client: &Client, ns: &str, target: &str) {
         .volumes
         .iter()
         .flatten()
-        .filter(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(olm::webhook_secret_name().as_str()))
+        .filter(|v| {
+            v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(olm::webhook_secret_name().as_str())
+        })
         .map(|v| v.name.as_str())
         .collect();
     let mounts = pod.containers[0].volume_mounts.clone().unwrap_or_default();
@@ -403,10 +405,14 @@ async fn uninstall_removes_the_operator_and_keeps_the_crd_clusters_and_pvcs() {
         olm::service_account_kubeconfig(&client, env.cluster.kubeconfig_path(), ns, PACKAGE, Duration::from_secs(3600))
             .await
             .unwrap();
-    let mut operator =
-        InProcessOperator::start_with_olm_webhooks(olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(), &watch, &client, ns)
-            .await
-            .unwrap();
+    let mut operator = InProcessOperator::start_with_olm_webhooks(
+        olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap(),
+        &watch,
+        &client,
+        ns,
+    )
+    .await
+    .unwrap();
     let _sim =
         Simulator::start(client.clone(), SimulatorOptions { namespace: Some(target.into()), ..Default::default() })
             .await;

@@ -28,7 +28,8 @@ async fn a_pod_that_never_comes_back_stops_the_rollout() {
     assert_eq!(before.len(), 3);
 
     let quotas: Api<ResourceQuota> = Api::namespaced(env.client.clone(), &env.ns);
-    let quota: ResourceQuota = serde_json::from_value(json!({"metadata": {"name": "two-pods"}, "spec": {"hard": {"pods": "2"}}})).unwrap();
+    let quota: ResourceQuota =
+        serde_json::from_value(json!({"metadata": {"name": "two-pods"}, "spec": {"hard": {"pods": "2"}}})).unwrap();
     quotas.create(&PostParams::default(), &quota).await.unwrap();
     // Quota admission enforces only once the quota controller has recorded what is used.
     wait_for("quota usage recorded", T, || async {
@@ -42,7 +43,10 @@ async fn a_pod_that_never_comes_back_stops_the_rollout() {
     let api = api(&env.client, &env.ns);
     let degraded = wait_for("a Degraded condition naming the missing pod", T, || async {
         let names: Vec<String> = pods(&env.client, &env.ns, "aero").await.iter().map(|p| p.name_any()).collect();
-        assert!(names.contains(&"aero-0-1".to_string()) && names.contains(&"aero-0-0".to_string()), "pods left: {names:?}");
+        assert!(
+            names.contains(&"aero-0-1".to_string()) && names.contains(&"aero-0-0".to_string()),
+            "pods left: {names:?}"
+        );
         let c = api.get("aero").await.unwrap();
         condition(&c, "Degraded").filter(|(status, reason, _)| status == "True" && reason == "PodsMissing")
     })
@@ -131,7 +135,8 @@ async fn cascade_delete_follows_each_racks_own_policy() {
     create(&env.client, &env.ns, &m).await;
     wait_completed(&env.client, &env.ns, "aero", T).await;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(env.client.clone(), &env.ns);
-    let of_rack = |rack: i32| ListParams::default().labels(&format!("aerospike.com/cr=aero,aerospike.com/rack-id={rack}"));
+    let of_rack =
+        |rack: i32| ListParams::default().labels(&format!("aerospike.com/cr=aero,aerospike.com/rack-id={rack}"));
     for rack in [1, 2] {
         assert_eq!(pvcs.list(&of_rack(rack)).await.unwrap().items.len(), 1, "rack {rack}: one PVC");
     }
@@ -147,6 +152,10 @@ async fn cascade_delete_follows_each_racks_own_policy() {
     let kept = pvcs.list(&of_rack(2)).await.unwrap().items;
     assert_eq!(kept.len(), 1, "rack 2's PVC survives: its own policy has no cascadeDelete");
     assert!(kept[0].metadata.deletion_timestamp.is_none());
-    assert_eq!(kept[0].labels().get("aerospike.com/volume").map(String::as_str), Some("workdir"), "labelled with its volume");
+    assert_eq!(
+        kept[0].labels().get("aerospike.com/volume").map(String::as_str),
+        Some("workdir"),
+        "labelled with its volume"
+    );
     finish(&env, op).await;
 }

@@ -67,9 +67,14 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
         );
         let history = env.sim.history_for(&format!("{}/{pod}", env.ns));
         let old = &uids[0];
-        let quiesced = history.iter().position(|r| &r.uid == old && matches!(&r.what, What::Command { command, .. } if command == "quiesce:"));
+        let quiesced = history
+            .iter()
+            .position(|r| &r.uid == old && matches!(&r.what, What::Command { command, .. } if command == "quiesce:"));
         let left = history.iter().position(|r| &r.uid == old && r.what == What::Left);
-        assert!(quiesced.is_some() && left.is_some() && quiesced < left, "{pod} quiesced before its restart: {history:#?}");
+        assert!(
+            quiesced.is_some() && left.is_some() && quiesced < left,
+            "{pod} quiesced before its restart: {history:#?}"
+        );
     }
     assert!(watch.max_unavailable <= 1, "at most maxUnavailable pods down, saw {}", watch.max_unavailable);
     let reasons = event_reasons(&env.client, &env.ns, "aero").await;
@@ -104,11 +109,32 @@ async fn versions(env: &Env) -> Vec<(String, String)> {
     let sts = stateful_sets(&env.client, &env.ns, "aero").await;
     v.extend(sts.values().map(|s| (format!("sts/{}", s.name_any()), s.resource_version().unwrap())));
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
-    v.extend(cms.list(&lp).await.unwrap().items.iter().map(|s| (format!("cm/{}", s.name_any()), s.resource_version().unwrap())));
+    v.extend(
+        cms.list(&lp)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|s| (format!("cm/{}", s.name_any()), s.resource_version().unwrap())),
+    );
     let svc: Api<Service> = Api::namespaced(env.client.clone(), &env.ns);
-    v.extend(svc.list(&lp).await.unwrap().items.iter().map(|s| (format!("svc/{}", s.name_any()), s.resource_version().unwrap())));
+    v.extend(
+        svc.list(&lp)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|s| (format!("svc/{}", s.name_any()), s.resource_version().unwrap())),
+    );
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), &env.ns);
-    v.extend(pdbs.list(&lp).await.unwrap().items.iter().map(|s| (format!("pdb/{}", s.name_any()), s.resource_version().unwrap())));
+    v.extend(
+        pdbs.list(&lp)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|s| (format!("pdb/{}", s.name_any()), s.resource_version().unwrap())),
+    );
     v.sort();
     v
 }
@@ -171,7 +197,12 @@ async fn config_change_rolls_pods_onto_the_new_conf() {
     let data = cm.data.unwrap();
     assert!(data["aerospike.template.conf"].contains("proto-fd-max    20000"));
     for p in pods(&env.client, &env.ns, "aero").await {
-        assert_eq!(p.annotations().get("aerospike.com/conf-hash"), Some(&data["aerospikeConfHash"]), "{} runs the new conf", p.name_any());
+        assert_eq!(
+            p.annotations().get("aerospike.com/conf-hash"),
+            Some(&data["aerospikeConfHash"]),
+            "{} runs the new conf",
+            p.name_any()
+        );
     }
     assert!(watch.uids.values().all(|u| u.len() == 2), "each pod restarted once: {:?}", watch.uids);
     finish(&env, op).await;
@@ -193,14 +224,24 @@ async fn three_racks_across_zones_and_removing_a_rack_drains_it() {
         let rack = p.labels()["aerospike.com/rack-id"].clone();
         let node = nodes.get(p.spec.as_ref().unwrap().node_name.as_ref().unwrap()).await.unwrap();
         let zone = node.labels()["topology.kubernetes.io/zone"].clone();
-        let expected = match rack.as_str() { "1" => "local-a", "2" => "local-b", _ => "local-c" };
+        let expected = match rack.as_str() {
+            "1" => "local-a",
+            "2" => "local-b",
+            _ => "local-c",
+        };
         assert_eq!(zone, expected, "pod {} of rack {rack} runs in its zone", p.name_any());
     }
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
     assert!(cms.get("aero-2").await.unwrap().data.unwrap()["aerospike.template.conf"].contains("rack-id    2"));
 
-    patch_spec(&env.client, &env.ns, "aero", json!({"rackConfig": {"namespaces": ["test"], "racks": [
-        {"id": 1, "zone": "local-a"}, {"id": 2, "zone": "local-b"}]}})).await;
+    patch_spec(
+        &env.client,
+        &env.ns,
+        "aero",
+        json!({"rackConfig": {"namespaces": ["test"], "racks": [
+        {"id": 1, "zone": "local-a"}, {"id": 2, "zone": "local-b"}]}}),
+    )
+    .await;
     wait_completed(&env.client, &env.ns, "aero", T).await;
     wait_for("rack 3 StatefulSet deleted", T, || async {
         let sts = stateful_sets(&env.client, &env.ns, "aero").await;
@@ -210,7 +251,8 @@ async fn three_racks_across_zones_and_removing_a_rack_drains_it() {
     let pods = pods(&env.client, &env.ns, "aero").await;
     assert_eq!(pods.len(), 3);
     assert!(pods.iter().all(|p| p.labels()["aerospike.com/rack-id"] != "3"));
-    wait_for("rack 3 ConfigMap deleted", T, || async { cms.get_opt("aero-3").await.unwrap().is_none().then_some(()) }).await;
+    wait_for("rack 3 ConfigMap deleted", T, || async { cms.get_opt("aero-3").await.unwrap().is_none().then_some(()) })
+        .await;
     finish(&env, op).await;
 }
 
@@ -244,10 +286,18 @@ async fn persistent_storage_is_kept_on_delete_unless_cascade_delete() {
         api.delete(name, &DeleteParams::default()).await.unwrap();
     }
     for name in ["keep", "drop"] {
-        wait_for(&format!("{name} deleted"), T, || async { api.get_opt(name).await.unwrap().is_none().then_some(()) }).await;
+        wait_for(&format!("{name} deleted"), T, || async { api.get_opt(name).await.unwrap().is_none().then_some(()) })
+            .await;
     }
     wait_for("cascadeDelete PVCs gone", T, || async {
-        let left: Vec<_> = pvcs.list(&of("drop")).await.unwrap().items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+        let left: Vec<_> = pvcs
+            .list(&of("drop"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
         left.is_empty().then_some(())
     })
     .await;
@@ -401,7 +451,9 @@ async fn secured_cluster_rolls_after_logging_in_and_an_unknown_password_stops_it
     // Info was only ever answered after a login: no unauthenticated request got an answer.
     let history = env.sim.history_for(&format!("{}/sec-0-0", env.ns));
     assert!(
-        !history.iter().any(|r| matches!(&r.what, What::Command { command, answered: false } if !command.starts_with("login:"))),
+        !history
+            .iter()
+            .any(|r| matches!(&r.what, What::Command { command, answered: false } if !command.starts_with("login:"))),
         "every info request logged in first"
     );
 

@@ -3,8 +3,8 @@
 //! of the other tests, and an API server restart would disturb them.
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aerospike_kubernetes_operator::controller::Scope;

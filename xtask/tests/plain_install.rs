@@ -77,7 +77,8 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
 
     // The operator's flags, from the committed Deployment.
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("config/manager has the Deployment");
-    let args: Vec<String> = serde_json::from_value(deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
+    let args: Vec<String> =
+        serde_json::from_value(deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
     let webhook_args: Vec<&String> = args.iter().filter(|a| a.starts_with("--webhook")).collect();
     let flags = Flags::try_parse_from(std::iter::once(&"run".to_string()).chain(webhook_args.iter().copied()))
         .unwrap_or_else(|e| panic!("the Deployment's webhook flags {webhook_args:?}: {e}"));
@@ -91,12 +92,19 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
     cfg.addr = format!("{}:{port}", spec.cluster_ip.unwrap()).parse().unwrap();
 
     // As the ServiceAccount of config/rbac, nothing more.
-    let kubeconfig = olm::service_account_kubeconfig(&admin, cluster.kubeconfig_path(), OPERATOR_NAMESPACE, PACKAGE, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let kubeconfig = olm::service_account_kubeconfig(
+        &admin,
+        cluster.kubeconfig_path(),
+        OPERATOR_NAMESPACE,
+        PACKAGE,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
     let client = olm::client_from_kubeconfig_yaml(&kubeconfig).await.unwrap();
     controller::preflight(&client, &Scope::All).await.expect("config/rbac lets the controller watch everything");
-    let webhook = tokio::spawn(aerospike_kubernetes_operator::webhook::run(client.clone(), cfg, std::future::pending()));
+    let webhook =
+        tokio::spawn(aerospike_kubernetes_operator::webhook::run(client.clone(), cfg, std::future::pending()));
     let run = RunConfig {
         scope: Scope::All,
         build: BuildContext { init_image: project::operator_image(&project::workspace_version()) },
@@ -115,7 +123,8 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
             let Some(secret) = secrets.get_opt(certs::SECRET_NAME).await? else { return Ok(None) };
             let ca = secret.data.unwrap_or_default().get("ca.crt").map(|b| b.0.clone()).unwrap_or_default();
             let m: MutatingWebhookConfiguration = Api::all(admin.clone()).get(register::MUTATING_CONFIGURATION).await?;
-            let v: ValidatingWebhookConfiguration = Api::all(admin.clone()).get(register::VALIDATING_CONFIGURATION).await?;
+            let v: ValidatingWebhookConfiguration =
+                Api::all(admin.clone()).get(register::VALIDATING_CONFIGURATION).await?;
             let bundle_m = m.webhooks.unwrap_or_default()[0].client_config.ca_bundle.clone().map(|b| b.0);
             let bundle_v = v.webhooks.unwrap_or_default()[0].client_config.ca_bundle.clone().map(|b| b.0);
             Ok((!ca.is_empty() && bundle_m.as_ref() == Some(&ca) && bundle_v.as_ref() == Some(&ca)).then_some(ca))
@@ -128,8 +137,10 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
     // Admission through the Service: a refusal naming the field, then a sample defaulted and reconciled.
     let ns = "aerospike";
     olm::ensure_namespace(&admin, ns).await.unwrap();
-    let _sim = Simulator::start(admin.clone(), SimulatorOptions { namespace: Some(ns.into()), ..Default::default() }).await;
-    let sample = out::read_yaml_stream(&root.join("config/samples/asdb_v1_aerospikecluster_in_memory.yaml")).unwrap().remove(0);
+    let _sim =
+        Simulator::start(admin.clone(), SimulatorOptions { namespace: Some(ns.into()), ..Default::default() }).await;
+    let sample =
+        out::read_yaml_stream(&root.join("config/samples/asdb_v1_aerospikecluster_in_memory.yaml")).unwrap().remove(0);
     let clusters = olm::aerospike_clusters(&admin, ns);
     let mut refused = sample.clone();
     refused["metadata"]["name"] = "refused".into();
@@ -139,11 +150,19 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
         .await
         .expect_err("a cluster-name other than the object's is refused");
     let msg = err.to_string();
-    assert!(msg.contains(register::VALIDATING_WEBHOOK) && msg.contains("spec.aerospikeConfig.service.cluster-name"), "{msg}");
+    assert!(
+        msg.contains(register::VALIDATING_WEBHOOK) && msg.contains("spec.aerospikeConfig.service.cluster-name"),
+        "{msg}"
+    );
 
     let name = sample["metadata"]["name"].as_str().unwrap().to_string();
-    let created = clusters.create(&PostParams::default(), &serde_json::from_value(sample.clone()).unwrap()).await.unwrap();
-    assert_eq!(created.data["spec"]["aerospikeConfig"]["service"]["cluster-name"], json!(name), "defaulted by the mutating webhook");
+    let created =
+        clusters.create(&PostParams::default(), &serde_json::from_value(sample.clone()).unwrap()).await.unwrap();
+    assert_eq!(
+        created.data["spec"]["aerospikeConfig"]["service"]["cluster-name"],
+        json!(name),
+        "defaulted by the mutating webhook"
+    );
     assert_eq!(created.data["spec"]["aerospikeConfig"]["network"]["heartbeat"]["mode"], "mesh");
     let done = olm::wait_for(&format!("{ns}/{name} Completed"), T, || {
         let clusters = clusters.clone();
@@ -158,7 +177,10 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
     .await;
     let done = done.unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(done.data["status"]["size"], sample["spec"]["size"]);
-    assert!(done.finalizers().iter().any(|f| f.contains("aerospike")), "the finalizer update went through the webhooks");
+    assert!(
+        done.finalizers().iter().any(|f| f.contains("aerospike")),
+        "the finalizer update went through the webhooks"
+    );
     webhook.abort();
     controller.abort();
     cluster.stop();

@@ -84,7 +84,13 @@ fn digest(s: &str) -> Result<Digest> {
 
 /// Builds an image from `base` (None: FROM scratch) plus `layers`, with the runtime settings of `runtime`
 /// (settings it leaves empty are inherited from the base, labels are merged). `created` is a fixed RFC 3339 time.
-pub fn build(base: Option<&Image>, layers: Vec<Layer>, runtime: &Runtime, created: &str, created_by: &str) -> Result<Image> {
+pub fn build(
+    base: Option<&Image>,
+    layers: Vec<Layer>,
+    runtime: &Runtime,
+    created: &str,
+    created_by: &str,
+) -> Result<Image> {
     let base_config: Option<ImageConfiguration> = match base {
         Some(b) => Some(serde_json::from_slice(&b.config.data).context("parsing the base image config")?),
         None => None,
@@ -93,8 +99,7 @@ pub fn build(base: Option<&Image>, layers: Vec<Layer>, runtime: &Runtime, create
     let pick = |mine: &Vec<String>, theirs: &Option<Vec<String>>| {
         if mine.is_empty() { theirs.clone() } else { Some(mine.clone()) }
     };
-    let mut labels: BTreeMap<String, String> =
-        inherited.labels().clone().unwrap_or_default().into_iter().collect();
+    let mut labels: BTreeMap<String, String> = inherited.labels().clone().unwrap_or_default().into_iter().collect();
     labels.extend(runtime.labels.clone());
     let mut env = inherited.env().clone().unwrap_or_default();
     env.extend(runtime.env.iter().cloned());
@@ -126,15 +131,13 @@ pub fn build(base: Option<&Image>, layers: Vec<Layer>, runtime: &Runtime, create
         config = config.labels(labels.into_iter().collect::<std::collections::HashMap<_, _>>());
     }
 
-    let mut diff_ids: Vec<String> =
-        base_config.as_ref().map(|c| c.rootfs().diff_ids().clone()).unwrap_or_default();
+    let mut diff_ids: Vec<String> = base_config.as_ref().map(|c| c.rootfs().diff_ids().clone()).unwrap_or_default();
     let mut history = base_config.as_ref().and_then(|c| c.history().clone()).unwrap_or_default();
     let mut blobs: Vec<Blob> = base.map(|b| b.layers.clone()).unwrap_or_default();
     for layer in layers {
         diff_ids.push(layer.diff_id.clone());
-        history.push(
-            HistoryBuilder::default().created(created.to_string()).created_by(created_by.to_string()).build()?,
-        );
+        history
+            .push(HistoryBuilder::default().created(created.to_string()).created_by(created_by.to_string()).build()?);
         blobs.push(Blob::new(LAYER_MEDIA_TYPE, layer.blob));
     }
     let image_config = ImageConfigurationBuilder::default()
@@ -222,7 +225,8 @@ impl Image {
     pub fn read_layout(dir: &Path, tag: Option<&str>) -> Result<Image> {
         let index_path = dir.join("index.json");
         let index: Value = serde_json::from_slice(
-            &std::fs::read(&index_path).with_context(|| format!("reading {} (not an OCI image layout?)", index_path.display()))?,
+            &std::fs::read(&index_path)
+                .with_context(|| format!("reading {} (not an OCI image layout?)", index_path.display()))?,
         )
         .with_context(|| format!("parsing {}", index_path.display()))?;
         let manifests = index["manifests"].as_array().cloned().unwrap_or_default();

@@ -24,7 +24,9 @@ pub fn is_loopback(registry: &str) -> bool {
     let host = if let Some(rest) = registry.strip_prefix('[') {
         rest.split(']').next().unwrap_or_default()
     } else {
-        registry.rsplit_once(':').map_or(registry, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { registry })
+        registry
+            .rsplit_once(':')
+            .map_or(registry, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { registry })
     };
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -181,8 +183,7 @@ pub fn push_as(image: &Image, target: &str, auth: &RegistryAuth) -> Result<Strin
                 continue;
             }
             // Chunks of 4 MiB, each counted when the client takes it.
-            let chunks: Vec<bytes::Bytes> =
-                blob.data.chunks(4 << 20).map(bytes::Bytes::copy_from_slice).collect();
+            let chunks: Vec<bytes::Bytes> = blob.data.chunks(4 << 20).map(bytes::Bytes::copy_from_slice).collect();
             let b = bar.clone();
             let stream = futures::stream::iter(chunks).map(move |c| {
                 b.inc(c.len() as u64);
@@ -248,7 +249,11 @@ pub fn pull(source: &str) -> Result<Image> {
         for d in std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten()) {
             let digest = d["digest"].as_str().context("manifest: descriptor without a digest")?.to_string();
             let media_type = d["mediaType"].as_str().unwrap_or_default().to_string();
-            let desc = oci_client::manifest::OciDescriptor { digest: digest.clone(), media_type: media_type.clone(), ..Default::default() };
+            let desc = oci_client::manifest::OciDescriptor {
+                digest: digest.clone(),
+                media_type: media_type.clone(),
+                ..Default::default()
+            };
             let mut out = Vec::new();
             client.pull_blob(&reference, &desc, &mut out).await.map_err(|e| explain(e, &registry, &what))?;
             let blob = Blob::new(&media_type, out);
@@ -274,7 +279,11 @@ mod tests {
         let (a, b) = (dir.join("a.json"), dir.join("b.json"));
         // "u:p" and "v:q" in base64.
         std::fs::write(&a, r#"{"auths":{"reg.example:5000":{"auth":"dTpw"}}}"#).unwrap();
-        std::fs::write(&b, r#"{"auths":{"reg.example:5000":{"auth":"djpx"},"https://index.docker.io/v1/":{"auth":"djpx"}}}"#).unwrap();
+        std::fs::write(
+            &b,
+            r#"{"auths":{"reg.example:5000":{"auth":"djpx"},"https://index.docker.io/v1/":{"auth":"djpx"}}}"#,
+        )
+        .unwrap();
         let files = [dir.join("missing.json"), a.clone(), b.clone()];
         let basic = |r: &str| match credentials_in(&files, r).unwrap() {
             RegistryAuth::Basic(u, p) => format!("{u}:{p}"),

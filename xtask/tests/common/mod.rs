@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use xtask::cluster::{ClusterOptions, LocalCluster};
 use xtask::simulator::{Simulator, SimulatorOptions};
@@ -84,7 +84,11 @@ pub async fn env(ns: &str) -> Env {
     create_namespace(&client, ns).await;
     let sim = Simulator::start(
         client.clone(),
-        SimulatorOptions { namespace: Some(ns.into()), migration_duration: Duration::from_millis(800), ..Default::default() },
+        SimulatorOptions {
+            namespace: Some(ns.into()),
+            migration_duration: Duration::from_millis(800),
+            ..Default::default()
+        },
     )
     .await;
     Env { client, ns: ns.into(), sim }
@@ -189,23 +193,39 @@ pub async fn wait_completed(client: &Client, ns: &str, name: &str, timeout: Dura
 }
 
 pub fn condition(c: &AerospikeCluster, type_: &str) -> Option<(String, String, String)> {
-    c.status.as_ref()?.conditions.iter().find(|x| x.type_ == type_).map(|x| (x.status.clone(), x.reason.clone(), x.message.clone()))
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|x| x.type_ == type_)
+        .map(|x| (x.status.clone(), x.reason.clone(), x.message.clone()))
 }
 
 pub async fn pods(client: &Client, ns: &str, name: &str) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let mut pods = api.list(&ListParams::default().labels(&format!("aerospike.com/cr={name}"))).await.expect("list pods").items;
+    let mut pods =
+        api.list(&ListParams::default().labels(&format!("aerospike.com/cr={name}"))).await.expect("list pods").items;
     pods.sort_by_key(|p| p.name_any());
     pods
 }
 
 pub fn ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
-        && p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 pub fn image(p: &Pod) -> String {
-    p.spec.as_ref().unwrap().containers.iter().find(|c| c.name == "aerospike-server").and_then(|c| c.image.clone()).unwrap_or_default()
+    p.spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .find(|c| c.name == "aerospike-server")
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
 }
 
 pub async fn stateful_sets(client: &Client, ns: &str, name: &str) -> BTreeMap<String, StatefulSet> {
@@ -255,7 +275,10 @@ impl RolloutObserver {
     /// The incarnations of `pod` as first seen, for an assertion message.
     pub fn describe(&self, pod: &str) -> String {
         let uids = self.uids.get(pod).cloned().unwrap_or_default();
-        uids.iter().map(|u| format!("{u}: {}", self.seen.get(u).map(String::as_str).unwrap_or("?"))).collect::<Vec<_>>().join("\n")
+        uids.iter()
+            .map(|u| format!("{u}: {}", self.seen.get(u).map(String::as_str).unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub async fn observe(&mut self, client: &Client, ns: &str, name: &str, size: usize) {
