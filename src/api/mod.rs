@@ -31,7 +31,14 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 
 /// The CRDs as one multi-document YAML stream (what `aerospike-kubernetes-operator crd` prints).
 pub fn crds_yaml() -> String {
-    crds().iter().map(|c| serde_yaml::to_string(c).expect("CRD serialises")).collect::<Vec<_>>().join("---\n")
+    // Long descriptions stay on one line (the default folds them at 80 columns).
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX;
+    crds()
+        .iter()
+        .map(|c| serde_saphyr::to_string_with_options(c, options.clone()).expect("CRD serialises"))
+        .collect::<Vec<_>>()
+        .join("---\n")
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ fn testdata(file: &str) -> PathBuf {
 
 fn load(name: &str) -> AerospikeCluster {
     let text = std::fs::read_to_string(testdata(&format!("{name}.input.yaml"))).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    serde_saphyr::from_str(&text).unwrap()
 }
 
 fn build(cluster: &AerospikeCluster) -> Desired {
@@ -37,15 +37,15 @@ fn to_yaml(d: &Desired) -> String {
                    "confHash": r.conf_hash, "podSpecHash": r.pod_spec_hash})
         })
         .collect();
-    let mut docs = vec![serde_yaml::to_string(&json!({ "racks": racks })).unwrap()];
-    docs.push(serde_yaml::to_string(&d.headless_service).unwrap());
+    let mut docs = vec![serde_saphyr::to_string(&json!({ "racks": racks })).unwrap()];
+    docs.push(serde_saphyr::to_string(&d.headless_service).unwrap());
     if let Some(lb) = &d.lb_service {
-        docs.push(serde_yaml::to_string(lb).unwrap());
+        docs.push(serde_saphyr::to_string(lb).unwrap());
     }
-    docs.extend(d.config_maps.iter().map(|o| serde_yaml::to_string(o).unwrap()));
-    docs.extend(d.stateful_sets.iter().map(|o| serde_yaml::to_string(o).unwrap()));
+    docs.extend(d.config_maps.iter().map(|o| serde_saphyr::to_string(o).unwrap()));
+    docs.extend(d.stateful_sets.iter().map(|o| serde_saphyr::to_string(o).unwrap()));
     if let Some(pdb) = &d.pdb {
-        docs.push(serde_yaml::to_string(pdb).unwrap());
+        docs.push(serde_saphyr::to_string(pdb).unwrap());
     }
     docs.join("---\n")
 }

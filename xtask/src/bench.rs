@@ -609,16 +609,16 @@ async fn operator_kubeconfig(client: &Client, cluster: &LocalCluster) -> Result<
         .map(|s| s.token)
         .ok_or_else(|| anyhow!("the TokenRequest came back without a token"))?;
     let admin = std::fs::read_to_string(cluster.kubeconfig_path())?;
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&admin)?;
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&admin)?;
     let user = "aerospike-operator";
-    doc["users"] = serde_yaml::to_value(json!([{"name": user, "user": {"token": token}}]))?;
-    if let Some(contexts) = doc["contexts"].as_sequence_mut() {
+    doc["users"] = json!([{"name": user, "user": {"token": token}}]);
+    if let Some(contexts) = doc["contexts"].as_array_mut() {
         for c in contexts {
-            c["context"]["user"] = serde_yaml::Value::from(user);
+            c["context"]["user"] = serde_json::Value::from(user);
         }
     }
     let path = cluster.state_dir().join("operator.kubeconfig");
-    crate::cluster::pki::write_private(&path, &serde_yaml::to_string(&doc)?)?;
+    crate::cluster::pki::write_private(&path, &serde_saphyr::to_string(&doc)?)?;
     Ok(path)
 }
 

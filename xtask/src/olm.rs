@@ -1022,7 +1022,7 @@ pub async fn service_account_kubeconfig(
     let cluster =
         admin.clusters.first().and_then(|c| c.cluster.clone()).context("the admin kubeconfig has no cluster")?;
     let user = format!("system:serviceaccount:{namespace}:{name}");
-    let yaml = serde_yaml::to_string(&json!({
+    let yaml = serde_saphyr::to_string(&json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "local", "cluster": {

@@ -17,7 +17,15 @@ use serde_json::Value;
 /// One YAML document, keys sorted.
 pub fn to_yaml<T: Serialize>(value: &T) -> Result<String> {
     let value = serde_json::to_value(value).context("converting to a JSON value")?;
-    Ok(serde_yaml::to_string(&value)?)
+    Ok(serde_saphyr::to_string_with_options(&value, yaml_options())?)
+}
+
+/// Long one-line strings stay on one line (the default folds them at 80 columns), so a generated file reads like
+/// the source it came from; strings with newlines are written as literal blocks.
+pub fn yaml_options() -> serde_saphyr::SerializerOptions {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX;
+    options
 }
 
 /// Several YAML documents in one stream, each started by `---`.
@@ -40,30 +48,23 @@ pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-/// Parses one YAML document; errors name the file and the field (serde_yaml reports the path and line).
+/// Parses one YAML document; errors name the file and the field (the parser reports the line and column).
 pub fn read_yaml<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = read_text(path)?;
     parse_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-pub fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, serde_yaml::Error> {
-    serde_yaml::from_str(text)
+pub fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str(text)
 }
 
 /// Parses every document of a YAML stream (empty documents are skipped).
 pub fn read_yaml_stream(path: &Path) -> Result<Vec<Value>> {
     let text = read_text(path)?;
-    let mut docs = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let v = Value::deserialize(doc).map_err(|e| anyhow::anyhow!("{}: document {}: {e}", path.display(), i + 1))?;
-        if !v.is_null() {
-            docs.push(v);
-        }
-    }
-    Ok(docs)
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
 }
-
-use serde::Deserialize as _;
 
 /// YAML and JSON files directly in `dir`, sorted by name.
 pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>> {

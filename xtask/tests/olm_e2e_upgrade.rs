@@ -64,13 +64,13 @@ fn copy_dir(from: &Path, to: &Path) {
 fn add_optional_field(root: &Path) {
     // The file name `cargo xtask bundle` gives the CRD (`<group>_<plural>.yaml`).
     let path = root.join(paths::BUNDLE).join("manifests/asdb.aerospike.com_aerospikeclusters.yaml");
-    let mut crd: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut crd: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     for v in crd["spec"]["versions"].as_array_mut().unwrap() {
         let spec = &mut v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
         assert!(spec.is_object(), "no spec properties in {}", path.display());
         spec[NEW_FIELD] = json!({"type": "string", "description": "An optional field added by the next release."});
     }
-    std::fs::write(&path, serde_yaml::to_string(&crd).unwrap()).unwrap();
+    std::fs::write(&path, serde_saphyr::to_string(&crd).unwrap()).unwrap();
 }
 
 fn release(copy: &Path, args: BundleArgs) {

@@ -209,7 +209,7 @@ pub fn kubeconfig(server: &str, ca_pem: &str, client: &CertPair, user: &str) -> 
         "current-context": "aerospike-local",
         "preferences": {},
     });
-    serde_yaml::to_string(&doc).expect("kubeconfig serialises")
+    serde_saphyr::to_string(&doc).expect("kubeconfig serialises")
 }
 
 #[cfg(test)]
@@ -226,7 +226,7 @@ mod tests {
         assert!(pki.service_account_pub_pem.contains("BEGIN PUBLIC KEY"));
         assert!(!pki.ca_der().unwrap().is_empty());
         let kc = kubeconfig("https://127.0.0.1:1", &pki.ca.cert_pem, &pki.admin, "admin");
-        let parsed: serde_yaml::Value = serde_yaml::from_str(&kc).unwrap();
+        let parsed: serde_json::Value = serde_saphyr::from_str(&kc).unwrap();
         assert_eq!(parsed["current-context"], "aerospike-local");
         fs::remove_dir_all(&dir).unwrap();
     }
