@@ -1,8 +1,14 @@
 //! What the operator reads and writes: the one list from which every Role, ClusterRole and the CSV's
 //! permissions are generated. Add a rule here when the controller starts touching something new.
+//!
+//! Least privilege: only the verbs the code uses, and objects with fixed names (the Lease, the webhook configurations,
+//! the webhook certificate Secret) restricted to those names. `create` cannot be restricted by name (the API server
+//! authorizes it before the object exists), so it is a rule of its own.
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-const READ: &[&str] = &["get", "list", "watch"];
+use crate::leader::LEASE_NAME;
+use crate::webhook::{certs, register};
+
 const MANAGE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
@@ -12,6 +18,11 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
         verbs: verbs.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
+}
+
+/// `rule` for the named objects only.
+fn named(group: &str, resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
+    PolicyRule { resource_names: Some(names.iter().map(|s| s.to_string()).collect()), ..rule(group, resources, verbs) }
 }
 
 /// Rules needed in every namespace the operator watches.
@@ -27,20 +38,25 @@ pub fn namespaced_rules() -> Vec<PolicyRule> {
         // with their volume (patch) so that each is judged by its own rack's policy.
         rule("", &["pods"], &["get", "list", "watch", "delete"]),
         rule("", &["persistentvolumeclaims"], &["get", "list", "watch", "patch", "delete"]),
-        // Passwords of Aerospike users referenced by aerospikeAccessControl.
-        rule("", &["secrets"], READ),
+        // Passwords of Aerospike users referenced by aerospikeAccessControl: read one by one when needed, never listed
+        // or watched (the names are the user's, so they cannot be listed here).
+        rule("", &["secrets"], &["get"]),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
     ]
 }
 
-/// Cluster-scoped rules: node addresses and zone labels of the pods' hosts.
+/// Cluster-scoped rules the controller needs beyond the namespaced ones: none today (nothing reads Nodes; a rule is
+/// added here when something does).
 pub fn cluster_rules() -> Vec<PolicyRule> {
-    vec![rule("", &["nodes"], READ)]
+    vec![]
 }
 
-/// Rules in the operator's own namespace for leader election.
+/// Rules in the operator's own namespace for leader election: the one Lease, by name.
 pub fn leader_election_rules() -> Vec<PolicyRule> {
-    vec![rule("coordination.k8s.io", &["leases"], &["get", "list", "watch", "create", "update", "patch"])]
+    vec![
+        rule("coordination.k8s.io", &["leases"], &["create"]),
+        named("coordination.k8s.io", &["leases"], &["get", "update", "patch"], &[LEASE_NAME]),
+    ]
 }
 
 /// Rules for the admission webhooks, in two places.
@@ -57,11 +73,25 @@ pub struct WebhookRules {
 /// managed by OLM) none of it is used; the plain install grants it.
 pub fn webhook_rules() -> WebhookRules {
     WebhookRules {
-        cluster: vec![rule(
-            "admissionregistration.k8s.io",
-            &["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
-            &["get", "create", "update", "patch"],
-        )],
-        own_namespace: vec![rule("", &["secrets"], &["get", "create", "update"])],
+        cluster: vec![
+            rule("admissionregistration.k8s.io", &["mutatingwebhookconfigurations"], &["create"]),
+            named(
+                "admissionregistration.k8s.io",
+                &["mutatingwebhookconfigurations"],
+                &["get", "update", "patch"],
+                &[register::MUTATING_CONFIGURATION],
+            ),
+            rule("admissionregistration.k8s.io", &["validatingwebhookconfigurations"], &["create"]),
+            named(
+                "admissionregistration.k8s.io",
+                &["validatingwebhookconfigurations"],
+                &["get", "update", "patch"],
+                &[register::VALIDATING_CONFIGURATION],
+            ),
+        ],
+        own_namespace: vec![
+            rule("", &["secrets"], &["create"]),
+            named("", &["secrets"], &["get", "update"], &[certs::SECRET_NAME]),
+        ],
     }
 }

@@ -117,6 +117,25 @@ fn init_security_context(touches_volumes: bool) -> SecurityContext {
     }
 }
 
+/// The server container's security context when the user gives none: no privilege escalation, the runtime's
+/// seccomp profile, and of the runtime's default capabilities only those a root `asd` may use (own and write its
+/// files, switch to `service.user`/`group`, bind ports); NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETFCAP and SETPCAP
+/// are dropped. It runs as the image's user (root in the official images), so a default cluster meets the Pod
+/// Security `baseline` level, not `restricted` (which demands a non-root user and no added capability but
+/// NET_BIND_SERVICE); spec.podSpec.aerospikeContainer.securityContext replaces it entirely.
+pub(crate) fn server_security_context() -> SecurityContext {
+    let caps = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "NET_BIND_SERVICE"];
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: Some(caps.iter().map(|c| c.to_string()).collect()),
+        }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
+        ..Default::default()
+    }
+}
+
 /// Ports of the server container from the rack's config. Clients reach the service ports through the node
 /// (hostPort) unless several pods share a node; with host networking every port is a host port.
 fn server_ports(config: &serde_json::Value, multi_pod_per_host: bool, host_network: bool) -> Vec<ContainerPort> {
@@ -269,7 +288,7 @@ pub(crate) fn pod_template(
         volume_mounts: Some(server_mounts),
         volume_devices: non_empty(storage.server.devices.clone()),
         resources: server_spec.resources,
-        security_context: server_spec.security_context,
+        security_context: Some(server_spec.security_context.unwrap_or_else(server_security_context)),
         ..Default::default()
     };
 

@@ -514,6 +514,20 @@ fn storage_becomes_claims_mounts_and_init_volumes() {
     let sc = container(pod_spec(&d, 0), INIT_CONTAINER_NAME).security_context.clone().unwrap();
     assert_eq!((sc.run_as_non_root, sc.run_as_user), (Some(true), Some(65532)));
     assert_eq!(pod_spec(&d, 0).automount_service_account_token, Some(false));
+    // The server container: no privilege escalation, RuntimeDefault seccomp, NET_RAW and the like dropped.
+    let sc = container(pod_spec(&d, 0), SERVER_CONTAINER_NAME).security_context.clone().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.seccomp_profile.as_ref().map(|p| p.type_.as_str()), Some("RuntimeDefault"));
+    let caps = sc.capabilities.unwrap();
+    assert_eq!(caps.drop, Some(vec!["ALL".to_string()]));
+    assert!(!caps.add.unwrap().iter().any(|c| c == "NET_RAW" || c == "SYS_ADMIN"));
+    // The user's own security context replaces it.
+    let mut c = load("no-storage");
+    let mine = k8s_openapi::api::core::v1::SecurityContext { run_as_user: Some(1000), ..Default::default() };
+    c.spec.pod_spec.get_or_insert_with(Default::default).aerospike_container =
+        Some(crate::api::AerospikeContainerSpec { security_context: Some(mine.clone()), ..Default::default() });
+    let d = build(&c);
+    assert_eq!(container(pod_spec(&d, 0), SERVER_CONTAINER_NAME).security_context, Some(mine));
 }
 
 #[test]

@@ -391,19 +391,43 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     Ok(Action::requeue(outcome.requeue))
 }
 
-/// The cluster's pods from the cache, newest view.
+/// The cluster's pods from the cache, newest view: pods controlled by one of the cluster's StatefulSets. Labels
+/// alone are not enough: anyone who may create a pod can copy them, and such a pod must never be counted, restarted
+/// or sent the admin credential by the safety checks.
 fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
+    let stateful_sets: Vec<String> = ctx
+        .stores
+        .stateful_sets
+        .state()
+        .iter()
+        .filter(|s| {
+            s.namespace().as_deref() == Some(ns) && s.labels().get(build::LABEL_CR).map(String::as_str) == Some(name)
+        })
+        .filter_map(|s| s.uid())
+        .collect();
     let mut pods: Vec<Arc<Pod>> = ctx
         .stores
         .pods
         .state()
         .into_iter()
         .filter(|p| {
-            p.namespace().as_deref() == Some(ns) && p.labels().get(build::LABEL_CR).map(String::as_str) == Some(name)
+            p.namespace().as_deref() == Some(ns)
+                && p.labels().get(build::LABEL_CR).map(String::as_str) == Some(name)
+                && controlled_by_one_of(p, &stateful_sets)
         })
         .collect();
     pods.sort_by_key(|p| p.name_any());
     pods
+}
+
+/// Whether `pod`'s controller is one of the StatefulSets with these uids.
+fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> bool {
+    pod.owner_references().iter().any(|o| {
+        o.controller == Some(true)
+            && o.kind == "StatefulSet"
+            && o.api_version == "apps/v1"
+            && stateful_set_uids.contains(&o.uid)
+    })
 }
 
 pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
@@ -635,5 +659,27 @@ mod tests {
         assert_eq!(Error::Panic(String::new()).metric_label(), "panic");
         let fine: Result<i32, Error> = contain_panics(async { Ok(7) }).await;
         assert_eq!(fine.ok(), Some(7));
+    }
+
+    /// Issue 18, item 11: a pod that only copies the cluster's labels is not the cluster's.
+    #[test]
+    fn only_pods_controlled_by_the_clusters_stateful_sets_count() {
+        let pod = |owner: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "aero-0-0", "namespace": "ns", "ownerReferences": owner,
+                             "labels": {build::LABEL_CR: "aero", build::LABEL_APP: build::APP_NAME}}
+            }))
+            .unwrap()
+        };
+        let sts = |uid: &str, controller: bool| {
+            serde_json::json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "aero-0", "uid": uid,
+                                "controller": controller}])
+        };
+        let ours = vec!["uid-1".to_string()];
+        assert!(controlled_by_one_of(&pod(sts("uid-1", true)), &ours));
+        // Labels only; another StatefulSet of the same name (other uid); an owner that is not the controller.
+        assert!(!controlled_by_one_of(&pod(serde_json::json!([])), &ours));
+        assert!(!controlled_by_one_of(&pod(sts("uid-2", true)), &ours));
+        assert!(!controlled_by_one_of(&pod(sts("uid-1", false)), &ours));
     }
 }

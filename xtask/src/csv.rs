@@ -150,6 +150,7 @@ pub struct Install {
 pub struct StrategySpec {
     pub deployments: Vec<NamedDeployment>,
     pub permissions: Vec<Permissions>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_permissions: Vec<Permissions>,
 }
 
@@ -716,10 +717,12 @@ pub fn build(base: &CsvBase, release: &Release, samples: &[(String, Value)]) -> 
                     spec: manifests::deployment_spec(&image, WatchNamespaces::OlmTargetNamespaces),
                 }],
                 permissions: vec![Permissions { service_account_name: PACKAGE.into(), rules: namespaced }],
-                cluster_permissions: vec![Permissions {
-                    service_account_name: PACKAGE.into(),
-                    rules: rbac::cluster_rules(),
-                }],
+                // Omitted while the operator needs nothing cluster-scoped (OLM then creates no ClusterRole).
+                cluster_permissions: Some(rbac::cluster_rules())
+                    .filter(|rules| !rules.is_empty())
+                    .map(|rules| Permissions { service_account_name: PACKAGE.into(), rules })
+                    .into_iter()
+                    .collect(),
             },
         },
         customresourcedefinitions: CrdDescriptions { owned: owned_crds(base, &crds)? },

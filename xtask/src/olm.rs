@@ -1052,6 +1052,19 @@ pub async fn can_i(
     resource: &str,
     namespace: Option<&str>,
 ) -> Result<bool> {
+    can_i_on(client, user, verb, group, resource, namespace, None).await
+}
+
+/// [`can_i`] on one object by name (`None`: any object of the resource).
+pub async fn can_i_on(
+    client: &Client,
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Result<bool> {
     use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
     let mut groups = vec!["system:authenticated".to_string()];
     if let Some((ns, _)) = user.strip_prefix("system:serviceaccount:").and_then(|r| r.split_once(':')) {
@@ -1066,6 +1079,7 @@ pub async fn can_i(
                 group: Some(group.to_string()),
                 resource: Some(resource.to_string()),
                 namespace: namespace.map(str::to_string),
+                name: name.map(str::to_string),
                 ..Default::default()
             }),
             ..Default::default()

@@ -16,7 +16,7 @@ use std::time::Duration;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -163,7 +163,7 @@ async fn assert_installed(env: &Env, client: &Client, ns: &str, csv: &DynamicObj
 }
 
 /// The ServiceAccount may manage AerospikeClusters and StatefulSets in exactly `allowed` (checked against
-/// `denied` too), and read nodes cluster-wide (the CSV's clusterPermissions).
+/// `denied` too), and nothing cluster-wide.
 async fn assert_rbac(client: &Client, ns: &str, allowed: &[&str], denied: &[&str]) {
     let user = sa_user(ns);
     for n in allowed {
@@ -191,7 +191,8 @@ async fn assert_rbac(client: &Client, ns: &str, allowed: &[&str], denied: &[&str
         !olm::can_i(client, &user, "list", "asdb.aerospike.com", "aerospikeclusters", None).await.unwrap(),
         "{user} may list aerospikeclusters cluster-wide"
     );
-    assert!(olm::can_i(client, &user, "list", "", "nodes", None).await.unwrap(), "{user} cannot list nodes");
+    // Nothing the operator does needs Nodes (the CSV has no clusterPermissions).
+    assert!(!olm::can_i(client, &user, "list", "", "nodes", None).await.unwrap(), "{user} may list nodes");
 }
 
 /// OLM turned the CSV's webhookdefinitions into a Mutating and a Validating configuration owned by the CSV, each
@@ -441,11 +442,11 @@ async fn uninstall_removes_the_operator_and_keeps_the_crd_clusters_and_pvcs() {
     assert_eq!(claims_before.len(), 3, "one claim per pod");
     let claim_uids: Vec<String> = claims_before.iter().map(|c| c.uid().unwrap()).collect();
 
-    // The CSV's cluster-wide RBAC (clusterPermissions: nodes), labelled with its owner, before the uninstall.
-    let owned_cluster_roles =
-        ListParams::default().labels(&format!("olm.owner={},olm.owner.namespace={ns}", csv_name()));
-    let cluster_roles = Api::<ClusterRole>::all(client.clone()).list(&owned_cluster_roles).await.unwrap();
-    assert!(!cluster_roles.items.is_empty(), "no ClusterRole labelled as the CSV's");
+    // The CSV's RBAC: Roles in the operator's namespace labelled with their owner (there is no cluster-wide RBAC:
+    // the operator needs nothing cluster-scoped), before the uninstall.
+    let owned_roles = ListParams::default().labels(&format!("olm.owner={}", csv_name()));
+    let roles = Api::<Role>::namespaced(client.clone(), ns).list(&owned_roles).await.unwrap();
+    assert!(!roles.items.is_empty(), "no Role labelled as the CSV's in {ns}");
 
     // Uninstall as a user does: the Subscription, then the CSV. The operator's pod goes with its Deployment.
     let subs = olm::olm_api(&client, OlmKind::Subscription, Some(ns));
@@ -486,14 +487,14 @@ async fn uninstall_removes_the_operator_and_keeps_the_crd_clusters_and_pvcs() {
     if let Err(e) = gone {
         panic!("{e:#}\n{}", env.olm.diagnose(&client, ns).await);
     }
-    let roles_gone = olm::wait_for("the CSV's ClusterRoles to be deleted", INSTALL_TIMEOUT, || {
-        let api = Api::<ClusterRole>::all(client.clone());
-        let lp = owned_cluster_roles.clone();
+    let roles_gone = olm::wait_for("the CSV's Roles to be deleted", INSTALL_TIMEOUT, || {
+        let api = Api::<Role>::namespaced(client.clone(), ns);
+        let lp = owned_roles.clone();
         async move { Ok(api.list(&lp).await?.items.is_empty().then_some(())) }
     })
     .await;
     if let Err(e) = roles_gone {
-        let left = Api::<ClusterRole>::all(client.clone()).list(&owned_cluster_roles).await.unwrap().items;
+        let left = Api::<Role>::namespaced(client.clone(), ns).list(&owned_roles).await.unwrap().items;
         panic!("{e:#}: {:?}", left.iter().map(|r| r.name_any()).collect::<Vec<_>>());
     }
 

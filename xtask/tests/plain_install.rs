@@ -75,6 +75,8 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
     .await
     .unwrap();
 
+    assert_least_privilege(&admin).await;
+
     // The operator's flags, from the committed Deployment.
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("config/manager has the Deployment");
     let args: Vec<String> =
@@ -184,4 +186,81 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
     webhook.abort();
     controller.abort();
     cluster.stop();
+}
+
+/// The committed RBAC grants the operator's ServiceAccount what the code uses and nothing more (issue 18, item 10):
+/// each line is a SubjectAccessReview of the API server against the applied config/rbac.
+async fn assert_least_privilege(admin: &kube::Client) {
+    use aerospike_kubernetes_operator::leader::LEASE_NAME;
+    let user = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{PACKAGE}");
+    let ns = Some("some-team");
+    let own = Some(OPERATOR_NAMESPACE);
+    let cases: &[(bool, &str, &str, &str, Option<&str>, Option<&str>)] = &[
+        // What the controller does.
+        (true, "patch", "apps", "statefulsets", ns, None),
+        (true, "delete", "", "pods", ns, None),
+        (true, "patch", "", "persistentvolumeclaims", ns, None),
+        (true, "update", "asdb.aerospike.com", "aerospikeclusters/status", ns, None),
+        (true, "get", "", "secrets", ns, Some("admin-password")),
+        // Secrets are read by name, never listed or watched, never written (but the webhook's own).
+        (false, "list", "", "secrets", ns, None),
+        (false, "watch", "", "secrets", ns, None),
+        (false, "update", "", "secrets", ns, Some("admin-password")),
+        (false, "update", "", "secrets", own, Some("some-other-secret")),
+        (true, "update", "", "secrets", own, Some(certs::SECRET_NAME)),
+        // Nothing reads Nodes.
+        (false, "get", "", "nodes", None, Some("node-1")),
+        (false, "list", "", "nodes", None, None),
+        // The webhook configurations: its own two, by name.
+        (
+            true,
+            "update",
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            None,
+            Some(register::VALIDATING_CONFIGURATION),
+        ),
+        (
+            true,
+            "patch",
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            None,
+            Some(register::MUTATING_CONFIGURATION),
+        ),
+        (
+            false,
+            "update",
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            None,
+            Some("someone-elses"),
+        ),
+        (false, "patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", None, Some("someone-elses")),
+        (
+            false,
+            "delete",
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            None,
+            Some(register::VALIDATING_CONFIGURATION),
+        ),
+        // The Lease, by name, in its own namespace.
+        (true, "update", "coordination.k8s.io", "leases", own, Some(LEASE_NAME)),
+        (false, "update", "coordination.k8s.io", "leases", own, Some("another-controllers-lease")),
+        (false, "update", "coordination.k8s.io", "leases", ns, Some(LEASE_NAME)),
+    ];
+    let mut wrong = Vec::new();
+    for &(want, verb, group, resource, namespace, name) in cases {
+        let got = olm::can_i_on(admin, &user, verb, group, resource, namespace, name).await.unwrap();
+        if got != want {
+            wrong.push(format!(
+                "{} {verb} {group}/{resource} {} in {}",
+                if want { "should be allowed:" } else { "should be denied: " },
+                name.unwrap_or("(any)"),
+                namespace.unwrap_or("(cluster)")
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{user}:\n  {}", wrong.join("\n  "));
 }
