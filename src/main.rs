@@ -115,17 +115,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     // Admission webhooks: every replica serves them (standbys too), so they start before leader election.
+    // Not ready while they are not served (a failure is logged and retried).
     if let Some(cfg) = args.webhook.config(&args.lease_namespace)? {
-        let mut rx = stop_rx.clone();
-        let shutdown = async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let client = client.clone();
-        tokio::spawn(async move {
-            if let Err(e) = webhook::run(client, cfg, shutdown).await {
-                error!(error = format!("{e:#}"), "admission webhook server stopped");
-            }
-        });
+        let status = webhook::Status::default();
+        health.include_webhook(status.clone());
+        tokio::spawn(webhook::supervise(client.clone(), cfg, status, stop_rx.clone()));
     }
 
     controller::preflight(&client, &scope).await?;

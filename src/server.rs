@@ -1,8 +1,10 @@
 //! The operator's HTTP endpoints: /healthz (the process is alive), /readyz (caches synced and, with leader
-//! election, either leading or standing by), /metrics (Prometheus text format).
+//! election, either leading or standing by; and the admission webhooks served, when they are on: the webhook
+//! configurations refuse every write to an AerospikeCluster while they cannot be called), /metrics (Prometheus
+//! text format).
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -10,18 +12,39 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
+use crate::webhook;
 
 #[derive(Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    webhook: Arc<OnceLock<webhook::Status>>,
 }
 
 impl Health {
+    /// The controller's part: caches synced (or standing by for the Lease).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
+    /// Makes readiness also require the admission webhooks to be served.
+    pub fn include_webhook(&self, status: webhook::Status) {
+        let _ = self.webhook.set(status);
+    }
+    /// Ready, or why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let mut not = Vec::new();
+        if !self.ready.load(Ordering::SeqCst) {
+            not.push("controller: caches not synced yet".to_string());
+        }
+        match self.webhook.get().map(webhook::Status::get) {
+            None | Some(webhook::State::Serving) => {}
+            Some(webhook::State::Starting(why)) => not.push(format!("admission webhook: not serving yet: {why}")),
+            Some(webhook::State::Failed(e)) => not.push(format!("admission webhook: failed: {e}")),
+            Some(webhook::State::Stopped) => not.push("admission webhook: stopped".to_string()),
+        }
+        if not.is_empty() { Ok(()) } else { Err(not.join("; ")) }
+    }
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.readiness().is_ok()
     }
 }
 
@@ -37,10 +60,9 @@ pub fn router(health: Health, metrics: Metrics) -> Router {
         .route(
             "/readyz",
             get(|State(s): State<AppState>| async move {
-                if s.health.is_ready() {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                match s.health.readiness() {
+                    Ok(()) => (StatusCode::OK, "ok".to_string()),
+                    Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
                 }
             }),
         )

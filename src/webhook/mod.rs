@@ -12,6 +12,7 @@
 //! ValidatingWebhookConfiguration ([`register`]) pointing at `--webhook-service name.namespace[:port]` or at
 //! `--webhook-url https://HOST:PORT` (an operator running as a process next to a local control plane).
 pub mod certs;
+pub mod conn;
 pub mod register;
 pub mod tls;
 
@@ -21,18 +22,20 @@ mod tests;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::{get, post};
 use kube::Client;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::AerospikeCluster;
 use crate::validate;
@@ -44,6 +47,17 @@ pub const VALIDATE_PATH: &str = "/validate-asdb-aerospike-com-v1-aerospikecluste
 /// Where OLM mounts the serving certificate it generates for `webhookdefinitions`.
 pub const DEFAULT_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
 
+/// How long a client may take to send a request's headers (also how long a keep-alive connection may idle).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection on which no byte moves for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's body.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest AdmissionReview body read (axum's default body limit, as before).
+const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Restarts of a failed webhook server wait this long at first, doubling up to [`MAX_RESTART_DELAY`].
+const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 /// How often the certificate directory is checked for a rotated certificate.
 const DIR_POLL: Duration = Duration::from_secs(5);
 /// How often the self-signed certificate and the caBundle are checked (renewal, other replicas, drift).
@@ -242,31 +256,158 @@ pub fn review(path: &str, body: &[u8]) -> Vec<u8> {
 
 /// The webhook routes (plus `/healthz` for probes on the webhook port).
 pub fn router() -> Router {
-    let json = |b: Vec<u8>| ([(CONTENT_TYPE, "application/json")], b);
     Router::new()
-        .route(MUTATE_PATH, post(move |body: Bytes| async move { json(review(MUTATE_PATH, &body)) }))
-        .route(VALIDATE_PATH, post(move |body: Bytes| async move { json(review(VALIDATE_PATH, &body)) }))
+        .route(MUTATE_PATH, post(|body: Body| answer(MUTATE_PATH, body)))
+        .route(VALIDATE_PATH, post(|body: Body| answer(VALIDATE_PATH, body)))
         .route("/healthz", get(|| async { "ok" }))
+}
+
+/// Reads the body (at most [`MAX_BODY`], within [`BODY_READ_TIMEOUT`]) and answers the review.
+async fn answer(path: &'static str, body: Body) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => ([(CONTENT_TYPE, "application/json")], review(path, &bytes)).into_response(),
+        Ok(Err(e)) => (StatusCode::PAYLOAD_TOO_LARGE, format!("cannot read the request body: {e}")).into_response(),
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request body not received in time").into_response(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The server.
 
-/// Serves the webhooks on `listener` until `shutdown`.
+/// Serves the webhooks on `listener` until `shutdown`, with the default [`conn::ServeLimits`]; an error when the
+/// listener dies.
 pub async fn serve(
     listener: tls::TlsListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router()).with_graceful_shutdown(shutdown).await
+    conn::serve(listener, router(), conn::ServeLimits::default(), shutdown).await
 }
 
-/// Runs the webhook server with its certificate management and (optionally) its registration, until
-/// `shutdown`. With a certificate directory that is still empty, it waits for the files before listening.
+/// Where the webhook server is, for readiness: the process is ready only while its webhooks are served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not serving yet (waiting for a certificate, registering); the reason.
+    Starting(String),
+    /// Listening with a certificate (and registered, when asked to register).
+    Serving,
+    /// Stopped by an error (it is retried); the error.
+    Failed(String),
+    /// Stopped on shutdown.
+    Stopped,
+}
+
+/// The shared [`State`] of the webhook server.
+#[derive(Clone, Debug)]
+pub struct Status(Arc<Mutex<State>>);
+
+impl Default for Status {
+    fn default() -> Self {
+        Status(Arc::new(Mutex::new(State::Starting("starting".into()))))
+    }
+}
+
+impl Status {
+    pub fn get(&self) -> State {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, state: State) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+    pub fn is_serving(&self) -> bool {
+        self.get() == State::Serving
+    }
+}
+
+/// Aborts the tasks it holds when dropped: a webhook server that stops (or is restarted) leaves nothing running.
+#[derive(Default)]
+struct Tasks(Vec<tokio::task::AbortHandle>);
+
+impl Tasks {
+    fn spawn<F: Future<Output = T> + Send + 'static, T: Send + 'static>(&mut self, f: F) -> tokio::task::JoinHandle<T> {
+        let handle = tokio::spawn(f);
+        self.0.push(handle.abort_handle());
+        handle
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// Runs the webhook server ([`run_with_status`]) until `stop` turns true, restarting it after a failure (with a
+/// delay doubling from 1 s to 60 s). `status` says whether it serves: a failure is logged as an error and
+/// leaves it `Failed` (the process is not ready) until a restart serves again.
+pub async fn supervise(client: Client, cfg: WebhookConfig, status: Status, stop: tokio::sync::watch::Receiver<bool>) {
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut delay = FIRST_RESTART_DELAY;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        match run_with_status(client.clone(), cfg.clone(), &status, stopped(stop.clone())).await {
+            Ok(()) => return,
+            Err(e) => {
+                if started.elapsed() > MAX_RESTART_DELAY {
+                    delay = FIRST_RESTART_DELAY; // it served for a while: a new failure starts over
+                }
+                error!(
+                    error = format!("{e:#}"),
+                    retry_in = ?delay,
+                    "admission webhook server failed: this replica is NOT READY (writes to AerospikeClusters are \
+                     refused while no replica serves the webhooks); restarting it"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stopped(stop.clone()) => return,
+                }
+                delay = (delay * 2).min(MAX_RESTART_DELAY);
+            }
+        }
+    }
+}
+
+/// [`run_with_status`] without anyone watching the status.
 pub async fn run(
     client: Client,
     cfg: WebhookConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_status(client, cfg, &Status::default(), shutdown).await
+}
+
+/// Runs the webhook server until `shutdown` (Ok) or a failure (Err), keeping `status` current: `Serving` once it
+/// listens with a certificate (and, with `register`, once registered), `Failed` with the error, `Stopped`.
+pub async fn run_with_status(
+    client: Client,
+    cfg: WebhookConfig,
+    status: &Status,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let result = run_inner(client, cfg, status, shutdown).await;
+    match &result {
+        Ok(()) => status.set(State::Stopped),
+        Err(e) => status.set(State::Failed(format!("{e:#}"))),
+    }
+    result
+}
+
+/// Runs the webhook server with its certificate management and (optionally) its registration, until
+/// `shutdown`. With a certificate directory that is still empty, it waits for the files before listening.
+async fn run_inner(
+    client: Client,
+    cfg: WebhookConfig,
+    status: &Status,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut tasks = Tasks::default();
     let store = tls::CertStore::new();
     let names = cfg
         .target
@@ -275,6 +416,10 @@ pub async fn run(
         .unwrap_or_else(|| vec!["localhost".to_string(), "127.0.0.1".to_string()]);
     let ca_bundle: Option<Vec<u8>> = match &cfg.certs {
         CertSource::Dir(dir) => {
+            status.set(State::Starting(format!(
+                "waiting for a usable serving certificate (tls.crt, tls.key) in {}",
+                dir.display()
+            )));
             let mut last = None;
             let mut warned = false;
             while tls::reload_from_dir(&store, dir, &mut last) != tls::Reload::Loaded {
@@ -284,12 +429,13 @@ pub async fn run(
                 }
                 tokio::time::sleep(cfg.dir_poll).await;
             }
-            tokio::spawn(tls::watch_dir(store.clone(), dir.clone(), cfg.dir_poll, last));
+            tasks.spawn(tls::watch_dir(store.clone(), dir.clone(), cfg.dir_poll, last));
             // A CA next to the certificate (cert-manager style) or the certificate itself for the caBundle.
             std::fs::read(dir.join("ca.crt")).or_else(|_| std::fs::read(dir.join("tls.crt"))).ok()
         }
         CertSource::SelfSigned => {
-            let m = certs::ensure(&client, &cfg.namespace, &names).await?;
+            status.set(State::Starting(format!("setting up the self-signed certificate in {}", cfg.namespace)));
+            let m = certs::ensure(&client, &cfg.namespace, &names).await.context("webhook certificate setup")?;
             store.set(tls::certified_key(m.cert_pem.as_bytes(), m.key_pem.as_bytes())?);
             Some(m.ca_bundle_pem.clone().into_bytes())
         }
@@ -299,13 +445,16 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {} for the webhooks", cfg.addr))?;
     info!(addr = %cfg.addr, certs = ?cfg.certs, "admission webhooks listening");
-    let server = tokio::spawn(serve(listener, shutdown));
+    let server = tasks.spawn(serve(listener, shutdown));
 
     // Register (or fix the caBundle of) the configurations only once the server answers.
     if cfg.register
         && let Some(target) = &cfg.target
     {
-        register::apply(&client, target, ca_bundle.as_deref()).await?;
+        status.set(State::Starting("registering the webhook configurations".into()));
+        register::apply(&client, target, ca_bundle.as_deref())
+            .await
+            .context("registering the webhook configurations")?;
         info!(?target, "webhook configurations registered");
     } else if cfg.certs == CertSource::SelfSigned
         && let Some(ca) = &ca_bundle
@@ -313,11 +462,13 @@ pub async fn run(
     {
         warn!(error = %e, "could not update the webhook configurations' caBundle");
     }
+    status.set(State::Serving);
+    info!(addr = %cfg.addr, "admission webhooks serving");
 
     if cfg.certs == CertSource::SelfSigned {
         let (client, store, names, ns, target, register) =
             (client.clone(), store.clone(), names.clone(), cfg.namespace.clone(), cfg.target.clone(), cfg.register);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut current = ca_bundle;
             loop {
                 tokio::time::sleep(SELF_SIGNED_POLL).await;

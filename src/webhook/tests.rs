@@ -355,3 +355,184 @@ async fn certificate_rotation_drops_no_request() {
     assert_eq!(keep_alive_cert, cert_a, "the keep-alive connection was opened before the rotation");
     assert!(keep_alive_served > 10);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Slow clients.
+
+/// A webhook server on a loopback port with a fresh certificate; returns its address and a client for it.
+async fn start_server(handshakes: tls::HandshakeLimits) -> (SocketAddr, TlsConnector) {
+    let m = material(&["localhost", "127.0.0.1"]);
+    let store = tls::CertStore::new();
+    store.set(tls::certified_key(m.cert_pem.as_bytes(), m.key_pem.as_bytes()).unwrap());
+    let listener =
+        tls::TlsListener::bind_with("127.0.0.1:0".parse().unwrap(), tls::server_config(store).unwrap(), handshakes)
+            .await
+            .unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    tokio::spawn(serve(listener, std::future::pending()));
+    (addr, client(&[&m.ca_bundle_pem]))
+}
+
+/// Reads until the peer closes (Ok) or `within` passes (Err).
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, within: Duration) -> Result<Duration, ()> {
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    {
+        Ok(()) => Ok(start.elapsed()),
+        Err(_) => Err(()),
+    }
+}
+
+async fn admission_request(connector: &TlsConnector, addr: SocketAddr) -> std::io::Result<(u16, Vec<u8>)> {
+    let (mut s, _) = connect(connector, addr).await?;
+    request(&mut s, VALIDATE_PATH, &review_body("CREATE", &cluster_json(), None), true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_sends_headers_is_closed() {
+    let (addr, connector) = start_server(tls::HandshakeLimits::default()).await;
+    // TLS done, then silence: the server must not keep it open for ever.
+    let (mut silent, _) = connect(&connector, addr).await.unwrap();
+    let limit = HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    let took = closed_within(&mut silent, limit).await;
+    eprintln!("silent connection closed after {took:?} (header-read timeout {HEADER_READ_TIMEOUT:?})");
+    let took = took.unwrap_or_else(|()| panic!("a connection that sent no request was still open after {limit:?}"));
+    assert!(took >= HEADER_READ_TIMEOUT - Duration::from_millis(500), "closed too early: {took:?}");
+    // A keep-alive connection that goes quiet after a request is closed the same way.
+    let (mut s, _) = connect(&connector, addr).await.unwrap();
+    let (status, _) =
+        request(&mut s, VALIDATE_PATH, &review_body("CREATE", &cluster_json(), None), false).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(closed_within(&mut s, limit).await.is_ok(), "an idle keep-alive connection was never closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_do_not_keep_out_a_real_request() {
+    let max_pending = 16;
+    let (addr, connector) = start_server(tls::HandshakeLimits { timeout: Duration::from_secs(30), max_pending }).await;
+    // Connections that never start the TLS handshake...
+    let mut raw = Vec::new();
+    for _ in 0..200 {
+        raw.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // ...and connections that finish it and never send a request.
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(connect(&connector, addr).await.unwrap().0);
+    }
+    let started = Instant::now();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), admission_request(&connector, addr))
+        .await
+        .expect("a real admission request was not served within 5 s")
+        .unwrap();
+    eprintln!("admission request served in {:?} next to 300 silent connections", started.elapsed());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("\"allowed\":true"));
+    // At most `max_pending` connections were left in their handshake: the others were closed.
+    let mut closed = 0;
+    for s in &mut raw {
+        if closed_within(s, Duration::from_millis(20)).await.is_ok() {
+            closed += 1;
+        }
+    }
+    eprintln!("{closed} of {} silent TCP connections closed", raw.len());
+    assert!(closed >= raw.len() - max_pending, "only {closed} of {} were closed", raw.len());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Readiness follows the webhook server.
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// GET /readyz of `health`'s router served on a loopback port: the status code and body.
+async fn readyz(addr: SocketAddr) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_the_webhook_and_drops_when_it_fails() {
+    // An API client that is never called (certificates from a directory, no registration).
+    let kube_client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    let health = crate::server::Health::default();
+    health.set_ready(true); // the controller's part
+    let health_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health_addr = health_listener.local_addr().unwrap();
+    let app = crate::server::router(health.clone(), crate::metrics::Metrics::default());
+    tokio::spawn(async move { axum::serve(health_listener, app).await });
+
+    // A certificate directory with unusable files: the webhook cannot serve.
+    let dir = std::env::temp_dir().join(format!("ako-webhook-readiness-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_atomically(&dir, "tls.crt", "not a certificate");
+    write_atomically(&dir, "tls.key", "not a key");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cfg = WebhookConfig {
+        addr,
+        certs: CertSource::Dir(dir.clone()),
+        register: false,
+        target: None,
+        namespace: "ops".into(),
+        dir_poll: Duration::from_millis(50),
+    };
+    let status = Status::default();
+    health.include_webhook(status.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let supervisor = tokio::spawn(supervise(kube_client.clone(), cfg.clone(), status.clone(), stop_rx));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!health.is_ready(), "ready while the webhook has no usable certificate");
+    let (code, body) = readyz(health_addr).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("admission webhook"), "{body}");
+
+    // A good certificate: it serves, and the process is ready.
+    let m = material(&["localhost", "127.0.0.1"]);
+    write_atomically(&dir, "tls.crt", &m.cert_pem);
+    write_atomically(&dir, "tls.key", &m.key_pem);
+    wait_until("ready once the webhook serves", Duration::from_secs(5), || health.is_ready()).await;
+    assert_eq!(readyz(health_addr).await.0, 200);
+    let (code, _) = admission_request(&client(&[&m.ca_bundle_pem]), addr).await.unwrap();
+    assert_eq!(code, 200, "ready means the webhook answers");
+
+    // A second server on the same address cannot listen: it fails, says so, and is not ready.
+    let second = Status::default();
+    let failing = crate::server::Health::default();
+    failing.set_ready(true);
+    failing.include_webhook(second.clone());
+    let err = run_with_status(kube_client.clone(), cfg, &second, std::future::pending()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("cannot listen"), "{err:#}");
+    assert!(matches!(second.get(), State::Failed(_)), "{:?}", second.get());
+    let why = failing.readiness().unwrap_err();
+    assert!(why.contains("admission webhook: failed") && why.contains("cannot listen"), "{why}");
+
+    // Shutdown: no longer ready.
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), supervisor).await.expect("the webhook stops").unwrap();
+    assert!(!health.is_ready());
+    let _ = std::fs::remove_dir_all(&dir);
+}

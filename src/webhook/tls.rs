@@ -3,12 +3,13 @@
 //!
 //! Rotation never drops a request: connections already open keep the session they negotiated, and every new
 //! handshake picks the current certificate from the store, which is replaced in one pointer swap.
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rustls::ServerConfig;
@@ -18,12 +19,17 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many TLS handshakes may be in progress at once.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+/// At most one warning about evicted handshakes per this period.
+const EVICTION_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// The serving certificate, shared by every handshake.
 #[derive(Default)]
@@ -91,8 +97,25 @@ pub fn server_config(store: Arc<CertStore>) -> anyhow::Result<Arc<ServerConfig>>
     Ok(Arc::new(cfg))
 }
 
+/// Bounds on the connections being set up (TCP accepted, TLS handshake not finished).
+#[derive(Clone, Copy, Debug)]
+pub struct HandshakeLimits {
+    /// How long a client may take to complete the TLS handshake.
+    pub timeout: Duration,
+    /// How many handshakes may be in progress at once. A new connection beyond this evicts the oldest one
+    /// still in its handshake, so clients that open connections and never finish the handshake (slow loris)
+    /// cannot keep a real client out: a real handshake takes milliseconds, theirs are the oldest.
+    pub max_pending: usize,
+}
+
+impl Default for HandshakeLimits {
+    fn default() -> Self {
+        HandshakeLimits { timeout: HANDSHAKE_TIMEOUT, max_pending: MAX_PENDING_HANDSHAKES }
+    }
+}
+
 /// A TCP listener whose connections come out TLS-terminated; handshakes run in their own tasks, so a slow
-/// client never holds up others.
+/// client never holds up others, and at most [`HandshakeLimits::max_pending`] of them at a time.
 pub struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
@@ -100,38 +123,86 @@ pub struct TlsListener {
 
 impl TlsListener {
     pub async fn bind(addr: SocketAddr, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+        TlsListener::bind_with(addr, config, HandshakeLimits::default()).await
+    }
+
+    pub async fn bind_with(
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        limits: HandshakeLimits,
+    ) -> io::Result<TlsListener> {
         let tcp = TcpListener::bind(addr).await?;
         let local = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    r = tcp.accept() => r,
-                    () = tx.closed() => return,
+        tokio::spawn(accept_loop(tcp, acceptor, tx, limits));
+        Ok(TlsListener { rx, local })
+    }
+
+    /// The next TLS-terminated connection; `None` when the accept loop has ended (the listener is dead).
+    pub async fn next(&mut self) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+        self.rx.recv().await
+    }
+}
+
+/// Accepts TCP connections and runs their handshakes (bounded in number and time) until `tx` is closed.
+async fn accept_loop(
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    limits: HandshakeLimits,
+) {
+    let max_pending = limits.max_pending.max(1);
+    let mut pending: JoinSet<()> = JoinSet::new();
+    // The handshakes in progress, oldest first (tasks evicted or finished are removed).
+    let mut order: VecDeque<AbortHandle> = VecDeque::new();
+    let mut evicted = 0u64;
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            r = tcp.accept() => r,
+            Some(done) = pending.join_next_with_id(), if !pending.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => e.id(),
                 };
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        debug!(error = %e, "webhook accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => debug!(%peer, error = %e, "webhook TLS handshake failed"),
-                        Err(_) => debug!(%peer, "webhook TLS handshake timed out"),
-                    }
-                });
+                order.retain(|h| h.id() != id);
+                continue;
+            }
+            () = tx.closed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                debug!(error = %e, "webhook accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        while order.len() >= max_pending {
+            let Some(oldest) = order.pop_front() else { break };
+            oldest.abort();
+            evicted += 1;
+            if last_warning.is_none_or(|t| t.elapsed() >= EVICTION_WARNING_EVERY) {
+                warn!(
+                    max_pending,
+                    evicted, "webhook: too many connections in TLS handshake; closing the oldest (slow clients?)"
+                );
+                last_warning = Some(Instant::now());
+            }
+        }
+        let acceptor = acceptor.clone();
+        let tx = tx.clone();
+        let handle = pending.spawn(async move {
+            match tokio::time::timeout(limits.timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let _ = tx.send((tls, peer)).await;
+                }
+                Ok(Err(e)) => debug!(%peer, error = %e, "webhook TLS handshake failed"),
+                Err(_) => debug!(%peer, "webhook TLS handshake timed out"),
             }
         });
-        Ok(TlsListener { rx, local })
+        order.push_back(handle);
     }
 }
 
@@ -140,7 +211,7 @@ impl axum::serve::Listener for TlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
+        match self.next().await {
             Some(conn) => conn,
             // The accept loop only ends with the listener: nothing more will come.
             None => std::future::pending().await,

@@ -226,12 +226,16 @@ pub fn generate(root: &Path, args: &BundleArgs) -> Result<(Staged, Plan)> {
     let mut service = out::value(&manifests::metrics_service(None));
     service["apiVersion"] = "v1".into();
     service["kind"] = "Service".into();
+    let mut pdb = out::value(&manifests::operator_pdb(None));
+    pdb["apiVersion"] = "policy/v1".into();
+    pdb["kind"] = "PodDisruptionBudget".into();
     let annotations = annotations(&plan.channels, &plan.default_channel);
 
     let csv_value = out::value(&csv);
     let mut objects = vec![csv_value.clone()];
     objects.extend(crds.iter().cloned());
     objects.push(service.clone());
+    objects.push(pdb.clone());
     let contents = Contents {
         annotations: annotations.clone(),
         package: PACKAGE.to_string(),
@@ -255,6 +259,7 @@ pub fn generate(root: &Path, args: &BundleArgs) -> Result<(Staged, Plan)> {
         staged.file(format!("{m}/{}", crd_file(crd)), out::to_yaml(crd)?);
     }
     staged.file(format!("{m}/{PACKAGE}-metrics_v1_service.yaml"), out::to_yaml(&service)?);
+    staged.file(format!("{m}/{PACKAGE}_policy_v1_poddisruptionbudget.yaml"), out::to_yaml(&pdb)?);
     staged.file(
         format!("{}/metadata/annotations.yaml", paths::BUNDLE),
         out::to_yaml(&AnnotationsFile { annotations: annotations.clone() })?,

@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort,
     ServiceSpec, WeightedPodAffinityTerm,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -260,6 +261,21 @@ pub fn metrics_service(namespace: Option<&str>) -> Service {
     }
 }
 
+/// The operator's PodDisruptionBudget (config/manager and the bundle): a voluntary disruption (a node drain)
+/// keeps one of the two replicas running, so the admission webhooks (failurePolicy Fail) stay answered and
+/// writes to AerospikeClusters, the operator's own finalizer included, are not refused meanwhile.
+pub fn operator_pdb(namespace: Option<&str>) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(PACKAGE, namespace),
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector { match_labels: Some(operator_labels()), ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// The Service in front of the webhook port of a plain install (config/webhook).
 pub fn webhook_service() -> Service {
     Service {
@@ -379,7 +395,12 @@ fn manager_objects(version: &semver::Version) -> Vec<Value> {
         spec: Some(deployment_spec(&project::operator_image(version), WatchNamespaces::All)),
         ..Default::default()
     };
-    vec![typed(&namespace), typed(&deployment), typed(&metrics_service(Some(OPERATOR_NAMESPACE)))]
+    vec![
+        typed(&namespace),
+        typed(&deployment),
+        typed(&operator_pdb(Some(OPERATOR_NAMESPACE))),
+        typed(&metrics_service(Some(OPERATOR_NAMESPACE))),
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
