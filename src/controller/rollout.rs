@@ -20,7 +20,7 @@ use crate::api::{AerospikeCluster, Phase, StorageSpec};
 use crate::build::{self, Desired};
 use crate::info::safety::{self, QuiesceOptions, SafetyError};
 use crate::info::{InfoClient, auth};
-use crate::plan::{self, PodView, RestartStep};
+use crate::plan::{self, PodView};
 use std::time::Duration;
 
 fn in_progress(reason: &str, message: String) -> Outcome {
@@ -41,16 +41,9 @@ fn blocked(reason: &str, message: String) -> Outcome {
     }
 }
 
-/// A scale-down in waiting: the StatefulSet, its current and target replicas.
-struct Shrink {
-    sts: String,
-    rack_id: i32,
-    current: i32,
-    target: i32,
-    /// The desired StatefulSet (None for a rack that was removed from the spec).
-    desired: Option<StatefulSet>,
-}
-
+/// One reconcile's rollout: apply the StatefulSets (creation and scale-up at once), gather what the pods and
+/// StatefulSets look like, let the pure [`plan::next_step`] decide, then carry out that one step (after the data-plane
+/// safety checks where it disrupts anything).
 pub(super) async fn step(
     cluster: &AerospikeCluster,
     ctx: &Arc<Context>,
@@ -62,48 +55,31 @@ pub(super) async fn step(
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
     let rack_config = cluster.spec.rack_config();
 
-    // 1. StatefulSets: create and scale up at once; scale-down waits for the safety checks below.
-    let mut shrinks = Vec::new();
-    // Racks whose StatefulSet controller may still work from an older template (see `template_observed`).
-    let mut unobserved: Vec<i32> = Vec::new();
-    // Every StatefulSet of the cluster with the replicas it runs now: the pods that must exist and be Ready
-    // before anything is disrupted.
-    let mut replicas_now: Vec<(String, i32)> = Vec::new();
+    // 1. StatefulSets: create and scale up at once; a scale-down is a step of its own, decided below.
+    let mut sets: Vec<plan::RackSet> = Vec::new();
     for (rack, sts) in desired.racks.iter().zip(&desired.stateful_sets) {
         let existing = ctx.stores.stateful_sets.get(&ObjectRef::new(&rack.name).within(&ns));
         let current = existing.as_ref().and_then(|s| s.spec.as_ref()?.replicas).unwrap_or(0);
         let replicas = if existing.is_none() || rack.size >= current { rack.size } else { current };
-        if replicas < current || (existing.is_some() && rack.size < current) {
-            shrinks.push(Shrink {
-                sts: rack.name.clone(),
-                rack_id: rack.id,
-                current,
-                target: rack.size,
-                desired: Some(sts.clone()),
-            });
-        }
-        replicas_now.push((rack.name.clone(), replicas));
         let mut sts = sts.clone();
         sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
         // The hash `apply` stamps on it.
-        if !template_observed(existing.as_deref(), &build::desired_hash(&sts)) {
-            unobserved.push(rack.id);
-        }
+        let template_observed = template_observed(existing.as_deref(), &build::desired_hash(&sts));
+        sets.push(plan::RackSet {
+            name: rack.name.clone(),
+            rack_id: rack.id,
+            desired: Some(rack.size),
+            replicas,
+            template_observed,
+        });
         if apply::apply(&sts_api, &ctx.stores.stateful_sets, sts).await?
             && existing.as_ref().is_some_and(|_| replicas > current)
         {
-            publish(
-                ctx,
-                cluster,
-                EventType::Normal,
-                "ScaledUp",
-                "Scale",
-                &format!("rack {}: {} -> {} pods", rack.id, current, replicas),
-            )
-            .await;
+            let note = format!("rack {}: {} -> {} pods", rack.id, current, replicas);
+            publish(ctx, cluster, EventType::Normal, "ScaledUp", "Scale", &note).await;
         }
     }
-    // Racks removed from the spec: drain to zero in batches, then delete their StatefulSet and ConfigMap.
+    // Racks removed from the spec: drained to zero in batches (below), then their StatefulSet and ConfigMap go.
     let wanted: Vec<&str> = desired.racks.iter().map(|r| r.name.as_str()).collect();
     for sts in ctx.stores.stateful_sets.state() {
         if sts.namespace().as_deref() != Some(ns.as_str())
@@ -115,10 +91,14 @@ pub(super) async fn step(
         let current = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         let rack_id = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(-1);
         let has_pods = pods.iter().any(|p| pod_view(p).is_some_and(|v| v.rack_id == rack_id));
-        replicas_now.push((sts.name_any(), current));
-        if current > 0 {
-            shrinks.push(Shrink { sts: sts.name_any(), rack_id, current, target: 0, desired: None });
-        } else if !has_pods {
+        sets.push(plan::RackSet {
+            name: sts.name_any(),
+            rack_id,
+            desired: None,
+            replicas: current,
+            template_observed: true,
+        });
+        if current == 0 && !has_pods {
             apply::delete(&sts_api, &sts.name_any()).await?;
             let cm_api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
             apply::delete(&cm_api, &sts.name_any()).await?;
@@ -126,101 +106,91 @@ pub(super) async fn step(
         }
     }
 
+    // 2. Decide.
     let views: Vec<PodView> = pods.iter().filter_map(|p| pod_view(p)).collect();
-    let not_ready: Vec<&str> = views.iter().filter(|v| !v.ready || v.terminating).map(|v| v.name.as_str()).collect();
+    let targets = rack_targets(cluster, desired);
+    let max_unavailable = cluster.spec.max_unavailable();
+    let next = plan::next_step(&plan::Rollout {
+        sets: &sets,
+        pods: &views,
+        targets: &targets,
+        rolling_update_batch_size: rack_config.rolling_update_batch_size.as_ref(),
+        scale_down_batch_size: rack_config.scale_down_batch_size.as_ref(),
+        max_unavailable: &max_unavailable,
+    });
+    let missing_for = note_missing(
+        ctx,
+        cluster,
+        &ns,
+        &plan::missing_pods(&sets.iter().map(|s| (s.name.clone(), s.replicas)).collect::<Vec<_>>(), &views),
+    );
+
+    // 3. Act. The size the safety checks hold the Aerospike cluster to is what the StatefulSets run, never merely the
+    // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
+    let expected_size = plan::expected_size(&sets);
     let port_of = |rack_id: i32| {
         desired.racks.iter().find(|r| r.id == rack_id).map(|r| crate::conf::service_port(&r.config)).unwrap_or(3000)
     };
     let addr_of = |p: &Pod| pod_view(p).and_then(|v| info_addr(p, port_of(v.rack_id)));
-    // The size the safety checks hold the Aerospike cluster to: what the StatefulSets should run, never merely the
-    // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
-    let expected_size = replicas_now.iter().fold(0usize, |sum, (_, r)| sum.saturating_add((*r).max(0) as usize));
-    let missing = plan::missing_pods(&replicas_now, &views);
-
-    // 2. Scale down one batch.
-    if let Some(shrink) = shrinks.first() {
-        if !not_ready.is_empty() {
-            return Ok(in_progress(
-                "WaitingForPods",
-                format!("waiting for pods to be ready: {}", not_ready.join(", ")),
-            ));
-        }
-        if let Some(outcome) = missing_gate(ctx, cluster, &ns, &missing).await {
-            return Ok(outcome);
-        }
-        let sd = plan::next_scale_down(shrink.current, shrink.target, rack_config.scale_down_batch_size.as_ref())
-            .expect("a shrink has current > target");
-        let removed_names: Vec<String> = sd.removed.iter().map(|o| format!("{}-{}", shrink.sts, o)).collect();
-        let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
-        let batch: Vec<SocketAddr> =
-            pods.iter().filter(|p| removed_names.contains(&p.name_any())).filter_map(|p| addr_of(p)).collect();
-        let info = match info_client(cluster, ctx, &ns).await {
-            Ok(info) => info,
-            Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
-        };
-        // Two passes: quiesce the removed nodes (which starts migrating their partitions away), and only once
-        // they are effectively quiesced and no migration is left anywhere, lower the replicas. Removing a node
-        // earlier would lose the partitions it still holds alone (replication factor 1, or a second failure).
-        match removed_ready_to_leave(info.as_ref(), &all, expected_size, &batch).await {
-            Ok(None) => {}
-            Ok(Some(state)) => {
-                return Ok(in_progress(
-                    "WaitingForMigrations",
-                    format!("removing {}: {state}; they leave once their data has migrated", removed_names.join(", ")),
-                ));
-            }
-            Err(e) => return Ok(block(ctx, cluster, "ScaleDownBlocked", &e).await),
-        }
-        match &shrink.desired {
-            Some(sts) => {
-                let mut sts = sts.clone();
-                sts.spec.get_or_insert_with(Default::default).replicas = Some(sd.replicas);
-                apply::apply(&sts_api, &ctx.stores.stateful_sets, sts).await?;
-            }
-            None => {
-                let patch = json!({"spec": {"replicas": sd.replicas}});
-                sts_api.patch(&shrink.sts, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-            }
-        }
-        let msg = format!(
-            "rack {}: {} -> {} pods (removing {})",
-            shrink.rack_id,
-            shrink.current,
-            sd.replicas,
-            removed_names.join(", ")
-        );
-        info!(cluster = %name, "{msg}");
-        publish(ctx, cluster, EventType::Normal, "ScaledDown", "Scale", &msg).await;
-        return Ok(in_progress("ScalingDown", msg));
-    }
-
-    // 3. Rolling restart, one batch.
-    let targets = rack_targets(cluster, desired);
-    let max_unavailable = cluster.spec.max_unavailable();
-    match plan::next_restart(&targets, &views, rack_config.rolling_update_batch_size.as_ref(), &max_unavailable) {
-        RestartStep::WaitForReady { not_ready } => {
+    let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
+    let addrs_of = |names: &[&str]| -> Vec<SocketAddr> {
+        pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect()
+    };
+    match next {
+        plan::Next::WaitForPods { not_ready } => {
             Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))))
         }
-        RestartStep::Restart { rack_id, pods: batch } => {
-            if let Some(outcome) = missing_gate(ctx, cluster, &ns, &missing).await {
-                return Ok(outcome);
-            }
-            if unobserved.contains(&rack_id) {
-                // A pod deleted now could be recreated from the previous template, and need a second restart.
-                return Ok(in_progress(
-                    "WaitingForStatefulSet",
-                    format!("waiting for the StatefulSet controller to observe the new template of rack {rack_id}"),
-                ));
-            }
-            let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
-            let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();
-            let batch_addrs: Vec<SocketAddr> =
-                pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect();
+        plan::Next::PodsMissing { missing } => Ok(missing_outcome(ctx, cluster, &missing, missing_for).await),
+        plan::Next::WaitForTemplate { rack_id } => {
+            // A pod deleted now could be recreated from the previous template, and need a second restart.
+            Ok(in_progress(
+                "WaitingForStatefulSet",
+                format!("waiting for the StatefulSet controller to observe the new template of rack {rack_id}"),
+            ))
+        }
+        plan::Next::ScaleDown { stateful_set, rack_id, from, replicas, removed, rack_removed } => {
+            let names: Vec<&str> = removed.iter().map(String::as_str).collect();
             let info = match info_client(cluster, ctx, &ns).await {
                 Ok(info) => info,
                 Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
             };
-            if let Err(e) = safe_to_disrupt(info.as_ref(), &all, expected_size, &batch_addrs).await {
+            // Two passes: quiesce the removed nodes (which starts migrating their partitions away), and only once
+            // they are effectively quiesced and no migration is left anywhere, lower the replicas. Removing a node
+            // earlier would lose the partitions it still holds alone (replication factor 1, or a second failure).
+            match removed_ready_to_leave(info.as_ref(), &all, expected_size, &addrs_of(&names)).await {
+                Ok(None) => {}
+                Ok(Some(state)) => {
+                    return Ok(in_progress(
+                        "WaitingForMigrations",
+                        format!("removing {}: {state}; they leave once their data has migrated", names.join(", ")),
+                    ));
+                }
+                Err(e) => return Ok(block(ctx, cluster, "ScaleDownBlocked", &e).await),
+            }
+            let own = desired.racks.iter().zip(&desired.stateful_sets).find(|(r, _)| r.name == stateful_set);
+            match own.filter(|_| !rack_removed) {
+                Some((_, sts)) => {
+                    let mut sts = sts.clone();
+                    sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
+                    apply::apply(&sts_api, &ctx.stores.stateful_sets, sts).await?;
+                }
+                None => {
+                    let patch = json!({"spec": {"replicas": replicas}});
+                    sts_api.patch(&stateful_set, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                }
+            }
+            let msg = format!("rack {rack_id}: {from} -> {replicas} pods (removing {})", names.join(", "));
+            info!(cluster = %name, "{msg}");
+            publish(ctx, cluster, EventType::Normal, "ScaledDown", "Scale", &msg).await;
+            Ok(in_progress("ScalingDown", msg))
+        }
+        plan::Next::Restart { rack_id, pods: batch } => {
+            let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();
+            let info = match info_client(cluster, ctx, &ns).await {
+                Ok(info) => info,
+                Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+            };
+            if let Err(e) = safe_to_disrupt(info.as_ref(), &all, expected_size, &addrs_of(&names)).await {
                 return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -248,20 +218,16 @@ pub(super) async fn step(
             }
             Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
         }
-        RestartStep::Done => {
-            let expected: i32 = desired.racks.iter().map(|r| r.size).sum();
-            if views.len() as i32 != expected || !not_ready.is_empty() {
-                return Ok(in_progress(
-                    "WaitingForPods",
-                    format!("{} of {} pods exist, not ready: [{}]", views.len(), expected, not_ready.join(", ")),
-                ));
-            }
+        plan::Next::WaitForSize { pods: exist, expected, not_ready } => Ok(in_progress(
+            "WaitingForPods",
+            format!("{exist} of {expected} pods exist, not ready: [{}]", not_ready.join(", ")),
+        )),
+        plan::Next::Done { size } => {
             let was_completed = cluster.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed)
                 && cluster.status.as_ref().and_then(|s| s.observed_generation) == cluster.metadata.generation;
             if !was_completed {
                 // A rollout just finished: lift any quiesce left by an interrupted batch, drop PVCs of
                 // removed pods where the policy says so.
-                let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
                 if all.len() > 1 {
                     let info = match info_client(cluster, ctx, &ns).await {
                         Ok(info) => info,
@@ -275,7 +241,7 @@ pub(super) async fn step(
             }
             Ok(Outcome {
                 phase: Phase::Completed,
-                progressing: (false, "Completed".into(), format!("{expected} pods run the desired spec")),
+                progressing: (false, "Completed".into(), format!("{size} pods run the desired spec")),
                 degraded: None,
                 requeue: RESYNC,
             })
@@ -377,21 +343,24 @@ async fn removed_ready_to_leave(
 /// How long a pod may be missing before the rollout reports it as a fault rather than a pod being recreated.
 const MISSING_POD_GRACE: Duration = Duration::from_secs(20);
 
-/// No disruptive step while a pod the StatefulSets should run does not exist. A pod being recreated is a normal
-/// moment of a rollout (in progress); one missing for longer than [`MISSING_POD_GRACE`] gets a `Degraded`
-/// condition and a Warning Event naming it and the likely causes.
-async fn missing_gate(ctx: &Context, cluster: &AerospikeCluster, ns: &str, missing: &[String]) -> Option<Outcome> {
+/// Record which pods the StatefulSets should run but do not exist (every reconcile, so a pod that comes back is
+/// forgotten); returns how long the longest-missing one has been missing.
+fn note_missing(ctx: &Context, cluster: &AerospikeCluster, ns: &str, missing: &[String]) -> Duration {
     let prefix = format!("{ns}/{}/", cluster.name_any());
     let key = |pod: &str| format!("{prefix}{pod}");
     let now = tokio::time::Instant::now();
-    let longest = {
-        let mut since = ctx.missing_since.lock().unwrap_or_else(|e| e.into_inner());
-        since.retain(|k, _| !k.starts_with(&prefix) || missing.iter().any(|m| key(m) == *k));
-        missing.iter().map(|m| now - *since.entry(key(m)).or_insert(now)).max()
-    }?;
+    let mut since = ctx.missing_since.lock().unwrap_or_else(|e| e.into_inner());
+    since.retain(|k, _| !k.starts_with(&prefix) || missing.iter().any(|m| key(m) == *k));
+    missing.iter().map(|m| now - *since.entry(key(m)).or_insert(now)).max().unwrap_or_default()
+}
+
+/// No disruptive step while a pod the StatefulSets should run does not exist. A pod being recreated is a normal
+/// moment of a rollout (in progress); one missing for longer than [`MISSING_POD_GRACE`] gets a `Degraded`
+/// condition and a Warning Event naming it and the likely causes.
+async fn missing_outcome(ctx: &Context, cluster: &AerospikeCluster, missing: &[String], longest: Duration) -> Outcome {
     let names = missing.join(", ");
     if longest < MISSING_POD_GRACE {
-        return Some(in_progress("WaitingForPods", format!("waiting for pods to be created: {names}")));
+        return in_progress("WaitingForPods", format!("waiting for pods to be created: {names}"));
     }
     let msg = format!(
         "no pod is restarted or removed while pods of the cluster are missing: {names} (missing for {}s; the \
@@ -400,7 +369,7 @@ async fn missing_gate(ctx: &Context, cluster: &AerospikeCluster, ns: &str, missi
         longest.as_secs()
     );
     publish(ctx, cluster, EventType::Warning, "PodMissing", "RollingRestart", &msg).await;
-    Some(blocked("PodsMissing", msg))
+    blocked("PodsMissing", msg)
 }
 
 /// How long migrations may go without a single partition finishing before the cluster is reported `Degraded`.

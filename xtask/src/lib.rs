@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod csv;
 pub mod demo;
+pub mod deny;
 pub mod examples;
 pub mod graph;
 pub mod image;

@@ -39,6 +39,9 @@ enum Task {
     /// Build an OCI image without Docker (operator, bundle, catalog, opm-base), reproducibly; write its layout
     /// and/or push it (`image dockerfiles` writes Dockerfile and catalog.Dockerfile).
     Image(xtask::image::ImageArgs),
+    /// Check the dependency tree against deny.toml with the pinned cargo-deny (licences, bans, sources,
+    /// advisories where the RustSec database can be fetched).
+    Deny,
     /// Benchmark the operator against the local control plane (100 clusters to Completed, RSS, CPU, API
     /// requests per unchanged reconcile); writes target/bench/cluster-scale.json.
     Bench(xtask::bench::BenchArgs),
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Cluster(args) => xtask::cluster::run(args),
         Task::Simulator(args) => xtask::simulator::run(args),
         Task::Demo(args) => xtask::demo::run(&root, args),
+        Task::Deny => xtask::deny::run(&root),
         Task::Bench(args) => xtask::bench::run(&root, args),
         Task::Image(args) => xtask::image::run(&root, &args),
     }

@@ -153,6 +153,44 @@ pub fn ensure_static(tool: Tool) -> Result<PathBuf> {
     Ok(cache.dir(artifact).join("bin").join(tool.name()))
 }
 
+/// cargo-deny, pinned: the dependency-tree checks of `deny.toml`.
+pub const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// The pinned cargo-deny, installed from crates.io (`cargo install --locked`) into the tool cache the first time.
+/// Parallel callers wait for one build (a lock file in the cache).
+pub fn ensure_cargo_deny() -> Result<PathBuf> {
+    let dir = cache_root()?.join(format!("cargo-deny-{CARGO_DENY_VERSION}"));
+    let bin = dir.join("bin").join("cargo-deny");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    fs::create_dir_all(cache_root()?)?;
+    let lock = fs::File::create(cache_root()?.join("cargo-deny.lock"))?;
+    lock.lock().context("waiting for another cargo-deny build")?;
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let staging = dir.with_extension("partial");
+    let _ = fs::remove_dir_all(&staging);
+    eprintln!("building cargo-deny {CARGO_DENY_VERSION} from crates.io (first time only)...");
+    let start = Instant::now();
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["install", "cargo-deny", "--locked", "--version", CARGO_DENY_VERSION, "--root"])
+        .arg(&staging)
+        // Its own target folder, not the workspace's (cargo install ignores it anyway, but CARGO_TARGET_DIR would not).
+        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_INCREMENTAL", "0")
+        .status()
+        .context("running cargo install cargo-deny")?;
+    if !status.success() {
+        bail!("cargo install cargo-deny {CARGO_DENY_VERSION}: {status}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(&staging, &dir)?;
+    eprintln!("built cargo-deny {CARGO_DENY_VERSION} in {}", format_duration(start.elapsed()));
+    Ok(bin)
+}
+
 /// Debian packages the image tests drive (binary, package): a registry, skopeo, buildah, podman and runc.
 pub const IMAGE_PACKAGES: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
