@@ -27,6 +27,20 @@ pub enum VolumeMethod {
     DeleteFiles,
 }
 
+impl VolumeMethod {
+    /// The name as written in the spec (`dd`, `deleteFiles`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeMethod::None => "none",
+            VolumeMethod::Dd => "dd",
+            VolumeMethod::Blkdiscard => "blkdiscard",
+            VolumeMethod::BlkdiscardWithHeaderCleanup => "blkdiscardWithHeaderCleanup",
+            VolumeMethod::HeaderCleanup => "headerCleanup",
+            VolumeMethod::DeleteFiles => "deleteFiles",
+        }
+    }
+}
+
 /// Policies for a class of volumes (filesystem or block) or for one volume.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -237,4 +251,17 @@ pub struct EffectivePolicy {
     pub init_method: VolumeMethod,
     pub wipe_method: VolumeMethod,
     pub cascade_delete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VolumeMethod;
+
+    #[test]
+    fn method_names_are_the_serialised_names() {
+        use VolumeMethod::*;
+        for m in [None, Dd, Blkdiscard, BlkdiscardWithHeaderCleanup, HeaderCleanup, DeleteFiles] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
 }

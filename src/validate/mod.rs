@@ -21,7 +21,8 @@
 //! - resource limits not below requests (server, init, sidecar and init containers);
 //! - on update ([`validate`] with `old`): multiPodPerHost, TLS names and ports, strong-consistency and
 //!   replication factor, security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
-//!   persistent volumes (added, removed or changed only with a new rack revision);
+//!   persistent volumes (added, removed or changed only with a new rack revision), and the effective init and
+//!   wipe methods of existing persistent volumes (a changed method would run on their data at the next restart);
 //! - finally everything the build step refuses (it runs when nothing else was found).
 mod defaults;
 pub(crate) mod image;
