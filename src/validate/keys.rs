@@ -744,6 +744,7 @@ impl SuggestionBudget {
 }
 
 /// Levenshtein distance with adjacent transpositions (optimal string alignment).
+#[cfg(test)]
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     distance_within(a, b, usize::MAX).unwrap_or(usize::MAX)
 }
