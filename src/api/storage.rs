@@ -81,6 +81,7 @@ pub struct StorageSpec {
     pub cleanup_threads: Option<i32>,
     /// Storage classes that provision node-local volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub local_storage_classes: Vec<String>,
     /// Delete local-storage PVCs when their pod restarts (so it can move to another node).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +171,7 @@ pub struct PersistentVolumeSpec {
     pub metadata: Option<ObjectMetaTemplate>,
     /// Storage class (created beforehand by the user).
     #[serde(default)]
+    #[schemars(length(max = 253))]
     pub storage_class: String,
     /// Filesystem or Block.
     #[schemars(schema_with = "volume_mode")]
@@ -179,6 +181,7 @@ pub struct PersistentVolumeSpec {
     pub size: Quantity,
     /// Access modes, e.g. ReadWriteOnce.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 63)))]
     pub access_modes: Vec<String>,
     /// A label query over volumes to consider for binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,7 +198,7 @@ fn volume_mode(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[serde(rename_all = "camelCase")]
 pub struct ServerVolumeAttachment {
     /// Mount path (or device path for a block volume).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub path: String,
     /// Mount options.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,8 +210,10 @@ pub struct ServerVolumeAttachment {
 #[serde(rename_all = "camelCase")]
 pub struct VolumeAttachment {
     /// Container name (a sidecar or init container of podSpec).
+    #[schemars(length(max = 63))]
     pub container_name: String,
     /// Mount path.
+    #[schemars(length(max = 4096))]
     pub path: String,
     /// Mount options.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -221,10 +226,13 @@ pub struct MountOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub sub_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub sub_path_expr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub mount_propagation: Option<String>,
 }
 
