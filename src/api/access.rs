@@ -43,14 +43,14 @@ pub struct AdminPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct RoleSpec {
     /// Role name.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 63))]
     pub name: String,
     /// Privileges, e.g. read-write or read.test (privilege.namespace.set).
-    #[schemars(transform = set)]
+    #[schemars(transform = set, inner(length(max = 128)))]
     pub privileges: Vec<String>,
     /// Addresses allowed for this role.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = set)]
+    #[schemars(transform = set, inner(length(max = 64)))]
     pub whitelist: Vec<String>,
     /// Read quota in records per second.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,13 +67,14 @@ pub struct RoleSpec {
 #[serde(rename_all = "camelCase")]
 pub struct UserSpec {
     /// User name.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 63))]
     pub name: String,
     /// Secret in the cluster's namespace holding the password under the key `password`.
     #[serde(default)]
+    #[schemars(length(max = 253))]
     pub secret_name: String,
     /// Roles granted to the user.
-    #[schemars(transform = set)]
+    #[schemars(transform = set, inner(length(max = 63)))]
     pub roles: Vec<String>,
     /// Internal (password) or PKIOnly (certificate) authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,36 +102,42 @@ pub struct NetworkPolicy {
     #[schemars(schema_with = "network_type")]
     pub access: Option<String>,
     #[serde(rename = "customAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub custom_access_network_names: Vec<String>,
     /// Alternate access address type (default hostExternal).
     #[serde(default, rename = "alternateAccess", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub alternate_access: Option<String>,
     #[serde(rename = "customAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub custom_alternate_access_network_names: Vec<String>,
     /// TLS access address type (default hostInternal).
     #[serde(default, rename = "tlsAccess", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub tls_access: Option<String>,
     #[serde(rename = "customTLSAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub custom_tls_access_network_names: Vec<String>,
     /// TLS alternate access address type (default hostExternal).
     #[serde(default, rename = "tlsAlternateAccess", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "network_type")]
     pub tls_alternate_access: Option<String>,
     #[serde(rename = "customTLSAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub custom_tls_alternate_access_network_names: Vec<String>,
     /// Fabric address type (empty: all interfaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "fabric_type")]
     pub fabric: Option<String>,
     #[serde(rename = "customFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub custom_fabric_network_names: Vec<String>,
     /// TLS fabric address type (empty: all interfaces).
     #[serde(default, rename = "tlsFabric", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "fabric_type")]
     pub tls_fabric: Option<String>,
     #[serde(rename = "customTLSFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub custom_tls_fabric_network_names: Vec<String>,
 }
 
@@ -140,6 +147,7 @@ pub struct NetworkPolicy {
 pub struct OperatorClientCertSpec {
     /// Name added to tls-authenticate-client.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub tls_client_name: Option<String>,
     /// Certificates from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,9 +177,11 @@ pub struct LoadBalancerSpec {
     pub external_traffic_policy: Option<String>,
     /// Annotations of the Service (cloud load-balancer settings).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = schema::annotation_values)]
     pub annotations: BTreeMap<String, String>,
     /// Name of the exposed port.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
     pub port_name: Option<String>,
     /// Exposed port; defaults to the target port.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,6 +193,7 @@ pub struct LoadBalancerSpec {
     pub target_port: Option<i32>,
     /// Client address ranges allowed through the load balancer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 64)))]
     pub load_balancer_source_ranges: Vec<String>,
 }
 
@@ -221,6 +232,7 @@ pub struct OperationSpec {
     pub id: String,
     /// Pods to operate on; all pods when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub pod_list: Vec<String>,
 }
 

@@ -60,7 +60,7 @@ pub struct AerospikeClusterSpec {
     #[schemars(range(min = 1, max = 256))]
     pub size: i32,
     /// Aerospike server image (Enterprise or Federal, 6.0 or later).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub image: String,
     /// Pods that may be unavailable at once (number or percentage); sets the PodDisruptionBudget and bounds
     /// every rolling restart. Defaults to 1.
@@ -108,9 +108,11 @@ pub struct AerospikeClusterSpec {
     pub pod_service: Option<ServiceSpec>,
     /// Aerospike node ids kept out of the strong-consistency roster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 64)))]
     pub roster_node_block_list: Vec<String>,
     /// Kubernetes nodes the pods must not run on (pods there are moved off).
     #[serde(rename = "k8sNodeBlockList", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub k8s_node_block_list: Vec<String>,
     /// Stop applying changes until set back to false.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -200,3 +200,67 @@ mod required_tests {
         assert!(missing_or_extra.is_empty(), "unexpected required fields: {missing_or_extra:#?}");
     }
 }
+
+#[cfg(test)]
+mod length_tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Free strings under `v` without a maxLength: (path). Embedded Kubernetes types (their own schema, bounded by
+    /// the API server's own validation where it applies), enums and int-or-string values are not free strings.
+    fn unbounded(path: &str, v: &Value, out: &mut Vec<String>) {
+        const EMBEDDED: &[&str] = &[
+            ".podSpec.sidecars",
+            ".podSpec.initContainers",
+            ".affinity",
+            ".tolerations",
+            ".securityContext",
+            ".dnsConfig",
+            ".resources",
+            ".selector",
+            ".emptyDir",
+            ".secret",
+            ".configMap",
+            ".hostPath",
+            ".imagePullSecrets",
+        ];
+        if EMBEDDED.iter().any(|e| path.ends_with(e)) {
+            return;
+        }
+        let is_string = v.get("type").and_then(Value::as_str) == Some("string");
+        let bounded = v.get("maxLength").is_some() || v.get("enum").is_some();
+        if is_string && !bounded {
+            out.push(path.to_string());
+        }
+        if let Some(props) = v.get("properties").and_then(Value::as_object) {
+            for (k, child) in props {
+                unbounded(&format!("{path}.{k}"), child, out);
+            }
+        }
+        if let Some(items) = v.get("items") {
+            unbounded(&format!("{path}[]"), items, out);
+        }
+        if let Some(values) = v.get("additionalProperties").filter(|a| a.is_object()) {
+            unbounded(&format!("{path}.*"), values, out);
+        }
+    }
+
+    /// Every free string of the spec has a maxLength: an object with 10,000-character names is refused by the API
+    /// server before any webhook or reconcile sees it.
+    #[test]
+    fn every_free_string_of_the_spec_is_bounded() {
+        let crd = serde_json::to_value(&crds()[0]).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let mut out = Vec::new();
+        unbounded("spec", spec, &mut out);
+        assert!(out.is_empty(), "strings without maxLength: {out:#?}");
+        let props = &spec["properties"];
+        assert_eq!(props["image"]["maxLength"], 1024);
+        let volume = &props["storage"]["properties"]["volumes"]["items"]["properties"];
+        assert_eq!(volume["name"]["maxLength"], 63);
+        assert_eq!(volume["source"]["properties"]["persistentVolume"]["properties"]["storageClass"]["maxLength"], 253);
+        let user = &props["aerospikeAccessControl"]["properties"]["users"]["items"]["properties"];
+        assert_eq!(user["secretName"]["maxLength"], 253);
+        assert_eq!(props["rackConfig"]["properties"]["namespaces"]["items"]["maxLength"], 63);
+    }
+}

@@ -15,9 +15,11 @@ use super::schema;
 pub struct ObjectMetaTemplate {
     /// Annotations to add.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = schema::annotation_values)]
     pub annotations: BTreeMap<String, String>,
     /// Labels to add.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = schema::label_values)]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -35,6 +37,7 @@ pub struct SchedulingPolicy {
     pub tolerations: Vec<Toleration>,
     /// Node selector for the pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = schema::label_values)]
     pub node_selector: BTreeMap<String, String>,
 }
 
@@ -58,12 +61,15 @@ pub struct AerospikeContainerSpec {
 pub struct AerospikeInitContainerSpec {
     /// Registry of the init image (e.g. a private mirror). The init step runs the operator's own image.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub image_registry: Option<String>,
     /// Namespace within the registry.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
     pub image_registry_namespace: Option<String>,
     /// Image name and tag, replacing the operator image for the init step.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub image_name_and_tag: Option<String>,
     /// Security context of the init container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +116,7 @@ pub struct AerospikePodSpec {
     pub dns_policy: Option<String>,
     /// Effective DNS policy written by the reference's webhook (accepted for compatibility).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub effective_dns_policy: Option<String>,
     /// DNS parameters in addition to those from dnsPolicy; required with dnsPolicy None.
     #[serde(default, skip_serializing_if = "Option::is_none")]

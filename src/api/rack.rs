@@ -12,6 +12,7 @@ use super::{SchedulingPolicy, StorageSpec};
 pub struct RackConfig {
     /// Aerospike namespaces that are rack aware (they get `rack-id` in each rack's config).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 63)))]
     pub namespaces: Vec<String>,
     /// The racks; ids are unique. Without racks the cluster runs in one default rack with id 0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -44,15 +45,19 @@ pub struct Rack {
     pub id: i32,
     /// Zone (topology.kubernetes.io/zone) the rack's pods run in. Immutable.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 63))]
     pub zone: String,
     /// Region (topology.kubernetes.io/region) the rack's pods run in. Immutable.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 63))]
     pub region: String,
     /// Pods run on nodes labelled aerospike.com/rack-label=<rackLabel>. Immutable.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 63))]
     pub rack_label: String,
     /// Pods run on this Kubernetes node. Immutable.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 253))]
     pub node_name: String,
     /// Aerospike configuration merged over the global aerospikeConfig for this rack.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -34,6 +34,29 @@ pub fn list_map(schema: &mut Schema, key: &str) {
     schema.insert("x-kubernetes-list-map-keys".into(), Value::Array(vec![key.into()]));
 }
 
+/// Upper bounds of map values, from Kubernetes' own limits.
+pub mod max {
+    /// A label value (also a node selector's).
+    pub const LABEL: u32 = 63;
+    /// All annotations of an object together may not exceed 256 KiB.
+    pub const ANNOTATION: u32 = 256 * 1024;
+}
+
+/// The values of a string map (labels, annotations, node selectors) at most `max` characters.
+pub fn map_values_max(schema: &mut Schema, max: u32) {
+    if let Some(Value::Object(values)) = schema.get_mut("additionalProperties") {
+        values.insert("maxLength".into(), max.into());
+    }
+}
+
+pub fn label_values(schema: &mut Schema) {
+    map_values_max(schema, max::LABEL);
+}
+
+pub fn annotation_values(schema: &mut Schema) {
+    map_values_max(schema, max::ANNOTATION);
+}
+
 /// A list of strings treated as a set: duplicates are refused.
 pub fn list_set(schema: &mut Schema) {
     schema.insert("x-kubernetes-list-type".into(), "set".into());

@@ -27,6 +27,20 @@ pub enum VolumeMethod {
     DeleteFiles,
 }
 
+impl VolumeMethod {
+    /// The name as written in the spec (`dd`, `deleteFiles`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeMethod::None => "none",
+            VolumeMethod::Dd => "dd",
+            VolumeMethod::Blkdiscard => "blkdiscard",
+            VolumeMethod::BlkdiscardWithHeaderCleanup => "blkdiscardWithHeaderCleanup",
+            VolumeMethod::HeaderCleanup => "headerCleanup",
+            VolumeMethod::DeleteFiles => "deleteFiles",
+        }
+    }
+}
+
 /// Policies for a class of volumes (filesystem or block) or for one volume.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -67,6 +81,7 @@ pub struct StorageSpec {
     pub cleanup_threads: Option<i32>,
     /// Storage classes that provision node-local volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 253)))]
     pub local_storage_classes: Vec<String>,
     /// Delete local-storage PVCs when their pod restarts (so it can move to another node).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +171,7 @@ pub struct PersistentVolumeSpec {
     pub metadata: Option<ObjectMetaTemplate>,
     /// Storage class (created beforehand by the user).
     #[serde(default)]
+    #[schemars(length(max = 253))]
     pub storage_class: String,
     /// Filesystem or Block.
     #[schemars(schema_with = "volume_mode")]
@@ -165,6 +181,7 @@ pub struct PersistentVolumeSpec {
     pub size: Quantity,
     /// Access modes, e.g. ReadWriteOnce.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 63)))]
     pub access_modes: Vec<String>,
     /// A label query over volumes to consider for binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,7 +198,7 @@ fn volume_mode(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[serde(rename_all = "camelCase")]
 pub struct ServerVolumeAttachment {
     /// Mount path (or device path for a block volume).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub path: String,
     /// Mount options.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,8 +210,10 @@ pub struct ServerVolumeAttachment {
 #[serde(rename_all = "camelCase")]
 pub struct VolumeAttachment {
     /// Container name (a sidecar or init container of podSpec).
+    #[schemars(length(max = 63))]
     pub container_name: String,
     /// Mount path.
+    #[schemars(length(max = 4096))]
     pub path: String,
     /// Mount options.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,10 +226,13 @@ pub struct MountOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub sub_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub sub_path_expr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub mount_propagation: Option<String>,
 }
 
@@ -237,4 +259,17 @@ pub struct EffectivePolicy {
     pub init_method: VolumeMethod,
     pub wipe_method: VolumeMethod,
     pub cascade_delete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VolumeMethod;
+
+    #[test]
+    fn method_names_are_the_serialised_names() {
+        use VolumeMethod::*;
+        for m in [None, Dd, Blkdiscard, BlkdiscardWithHeaderCleanup, HeaderCleanup, DeleteFiles] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
 }

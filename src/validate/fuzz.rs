@@ -478,3 +478,238 @@ fn arbitrary_and_mutated_specs() {
     assert!(cases >= 5000, "only {cases} cases");
     assert!(valid >= 500, "the generator should reach valid objects too ({valid})");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Oversized inputs, memory measured.
+//
+// The webhook runs inside the operator: an object that makes validation allocate without bound can push the
+// process past its memory limit. A counting allocator (this test binary only) keeps per-thread totals, so the
+// tests running in parallel do not disturb each other's numbers.
+
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+        static PEAK: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(n: isize) {
+        // try_with: the thread's slots may be gone while it exits; those bytes are not ours to count.
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + n;
+            live.set(now);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+        });
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            add(-(layout.size() as isize));
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                add(new_size as isize - layout.size() as isize);
+            }
+            p
+        }
+    }
+
+    /// Runs `f` and returns its result with the most bytes it held allocated at once (on this thread, above
+    /// what was allocated before).
+    pub fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        let start = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(start));
+        let r = f();
+        let peak = PEAK.with(Cell::get);
+        (r, (peak - start).max(0) as usize)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// What the validating webhook does with a request's object (and the reconciler with a stored one): parse,
+/// default, validate (as an update of itself and as a create). Returns the refusals and the peak bytes.
+fn admit(bytes: &[u8]) -> (Vec<super::FieldError>, usize) {
+    let (errors, peak) = counting::peak_during(|| {
+        let Ok(new) = serde_json::from_slice::<AerospikeCluster>(bytes) else { return Vec::new() };
+        let mut defaulted = new.clone();
+        default_cluster(&mut defaulted);
+        let mut errors = validate(&defaulted, Some(&new));
+        errors.extend(validate(&new, None));
+        errors
+    });
+    (errors, peak)
+}
+
+/// The bound asserted: a few copies of the input (the object, its defaulted copy, error messages quoting the
+/// offending string) and a fixed allowance; nothing that grows with the product of two input lengths.
+fn memory_bound(input: usize) -> usize {
+    24 * input + (4 << 20)
+}
+
+fn long(c: char, n: usize) -> String {
+    std::iter::repeat_n(c, n).collect()
+}
+
+/// A valid cluster with security, to carry the oversized values.
+fn carrier() -> Value {
+    json!({
+        "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+        "metadata": {"name": "aerocluster", "namespace": "aerospike", "uid": "u-1"},
+        "spec": {
+            "size": 2, "image": "aerospike/aerospike-server-enterprise:7.1.0.0",
+            "rackConfig": {"namespaces": ["test"], "racks": [{"id": 1}, {"id": 2}]},
+            "aerospikeAccessControl": {"users": [{"name": "admin", "secretName": "auth", "roles": ["sys-admin", "user-admin"]}]},
+            "aerospikeConfig": {
+                "service": {"feature-key-file": "/etc/aerospike/secret/features.conf"},
+                "security": {},
+                "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+                "namespaces": [{"name": "test", "replication-factor": 2, "storage-engine": {"type": "memory", "data-size": 1073741824}}]
+            }
+        }
+    })
+}
+
+/// The oversized cases: (what, object).
+fn oversized_cases() -> Vec<(&'static str, Value)> {
+    let mut cases = Vec::new();
+    // Two 10,000-character names compared with each other: a rack-enabled namespace that is not in aerospikeConfig.
+    let mut v = carrier();
+    v["spec"]["aerospikeConfig"]["namespaces"][0]["name"] = json!(long('a', 10_000));
+    v["spec"]["rackConfig"]["namespaces"] = json!([long('b', 10_000)]);
+    cases.push(("rack-enabled namespace vs namespace names, 10,000 characters each", v));
+    // The same with role names: a user's role that no role defines.
+    let mut v = carrier();
+    v["spec"]["aerospikeAccessControl"]["roles"] = json!([{"name": long('r', 10_000), "privileges": ["read"]}]);
+    v["spec"]["aerospikeAccessControl"]["users"][0]["roles"] = json!(["sys-admin", "user-admin", long('q', 10_000)]);
+    cases.push(("user role vs role names, 10,000 characters each", v));
+    // aerospikeConfig is free-form (no maxLength possible): a 1 MB unknown key against the known keys.
+    let mut v = carrier();
+    v["spec"]["aerospikeConfig"]["service"][long('k', 1 << 20)] = json!(1);
+    cases.push(("1 MB unknown aerospikeConfig key", v));
+    // A 1 MB log level and a 1 MB enum value.
+    let mut v = carrier();
+    v["spec"]["aerospikeConfig"]["logging"] = json!([{"name": "console", "any": long('i', 1 << 20)}]);
+    v["spec"]["aerospikeConfig"]["network"]["heartbeat"]["mode"] = json!(long('m', 1 << 20));
+    cases.push(("1 MB log level and heartbeat mode", v));
+    // A 100,000-character privilege.
+    let mut v = carrier();
+    v["spec"]["aerospikeAccessControl"]["roles"] = json!([{"name": "r1", "privileges": [long('p', 100_000)]}]);
+    v["spec"]["aerospikeAccessControl"]["users"][0]["roles"] = json!(["sys-admin", "user-admin", "r1"]);
+    cases.push(("100,000-character privilege", v));
+    // Many misses against many names, each 64 characters (the longest that still gets a suggestion): 10,000 role
+    // references no role defines against 1,000 roles.
+    let mut v = carrier();
+    let name = |c: char, i: usize| format!("{}{i:08}", long(c, 56));
+    v["spec"]["aerospikeAccessControl"]["roles"] =
+        Value::Array((0..1000).map(|i| json!({"name": name('r', i), "privileges": ["read"]})).collect());
+    let mut refs = vec![json!("sys-admin"), json!("user-admin")];
+    refs.extend((0..10_000).map(|i| json!(name('q', i))));
+    v["spec"]["aerospikeAccessControl"]["users"][0]["roles"] = Value::Array(refs);
+    cases.push(("10,000 unknown role references against 1,000 roles, 64 characters each", v));
+    cases
+}
+
+#[test]
+fn oversized_inputs_stay_within_a_memory_bound() {
+    let (_, baseline) = admit(&serde_json::to_vec(&carrier()).unwrap());
+    eprintln!("memory: carrier object: peak {baseline} bytes");
+    let mut over = Vec::new();
+    for (what, v) in oversized_cases() {
+        let bytes = serde_json::to_vec(&v).unwrap();
+        let started = std::time::Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| admit(&bytes)));
+        let took = started.elapsed();
+        let Ok((errors, peak)) = result else { panic!("{what}: panicked") };
+        let bound = memory_bound(bytes.len());
+        eprintln!(
+            "memory: {what}: input {} bytes, peak {peak} bytes (bound {bound}), {} refusals, {took:?}",
+            bytes.len(),
+            errors.len()
+        );
+        assert!(!errors.is_empty(), "{what}: accepted");
+        for e in &errors {
+            assert!(e.path.starts_with("spec.") || e.path.starts_with("metadata."), "{what}: {e}");
+        }
+        if peak > bound {
+            over.push(format!("{what}: peak {peak} bytes > bound {bound} (input {} bytes)", bytes.len()));
+        }
+    }
+    assert!(over.is_empty(), "validation allocates beyond the bound:\n{}", over.join("\n"));
+}
+
+/// Every string leaf and key of `v` under `spec`, as JSON pointers to their parents and the key or index.
+fn blow_up(r: &mut Rng, v: &mut Value) {
+    let mut ps = Vec::new();
+    pointers(&v["spec"], "/spec".into(), &mut ps);
+    ps.push("/metadata/name".into());
+    for _ in 0..1 + r.below(4) {
+        let p = r.pick(&ps).clone();
+        let len = *r.pick(&[65, 300, 4_000, 20_000, 100_000]);
+        let c = *r.pick(&['a', 'z', '-', '\u{e9}']);
+        let big = long(c, len);
+        let Some((parent, key)) = p.rsplit_once('/') else { continue };
+        match v.pointer_mut(parent) {
+            // Rename the key, or replace the value.
+            Some(Value::Object(m)) if r.chance(30) => {
+                if let Some(x) = m.remove(key) {
+                    m.insert(big, x);
+                }
+            }
+            Some(Value::Object(m)) => {
+                m.insert(key.to_string(), json!(big));
+            }
+            Some(Value::Array(a)) => {
+                if let Some(x) = key.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    *x = json!(big);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn oversized_strings_anywhere_stay_within_the_memory_bound() {
+    let mut r = Rng(0xD1B5_4A32_D192_ED03);
+    let (mut cases, mut worst) = (0usize, (0usize, 0usize));
+    for i in 0..300 {
+        let mut v = if i % 2 == 0 { tame_cluster(&mut r) } else { random_cluster(&mut r) };
+        blow_up(&mut r, &mut v);
+        let bytes = serde_json::to_vec(&v).unwrap();
+        let Ok((errors, peak)) = catch_unwind(AssertUnwindSafe(|| admit(&bytes))) else {
+            panic!("case {i} panicked:\n{}", String::from_utf8_lossy(&bytes[..bytes.len().min(4000)]))
+        };
+        for e in &errors {
+            assert!(e.path.starts_with("spec.") || e.path.starts_with("metadata."), "case {i}: {e}");
+        }
+        let bound = memory_bound(bytes.len());
+        assert!(peak <= bound, "case {i}: peak {peak} bytes > bound {bound} (input {} bytes)", bytes.len());
+        if peak > worst.0 {
+            worst = (peak, bytes.len());
+        }
+        cases += 1;
+    }
+    eprintln!("memory: {cases} oversized cases, largest peak {} bytes (input {} bytes)", worst.0, worst.1);
+}

@@ -107,18 +107,41 @@ pub(super) fn check(new: &AerospikeCluster, old: &AerospikeCluster, out: &mut Ve
     }
 
     let mut pv_changes: BTreeMap<(String, String), Vec<i32>> = BTreeMap::new();
+    let mut method_changes: BTreeMap<(String, String, &str), Vec<i32>> = BTreeMap::new();
     for nr in &new_racks {
         let Some(or) = old_racks.iter().find(|r| r.id == nr.id) else { continue };
         check_namespace_changes(new, nr, or, out);
+        // A new revision replaces the rack's StatefulSet and with it the claims: its volumes start empty, so
+        // their methods may change too.
         if nr.revision == or.revision {
             for (path, what) in pv_diff(nr, or) {
                 pv_changes.entry((path, what)).or_default().push(nr.id);
             }
+            for change in method_diff(nr, or) {
+                method_changes.entry(change).or_default().push(nr.id);
+            }
         }
+    }
+    let with_racks = n.rack_config.as_ref().is_some_and(|rc| !rc.racks.is_empty());
+    for ((path, what, keep), ids) in method_changes {
+        let racks = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+        let rack = if with_racks { format!(" in rack {racks}") } else { String::new() };
+        let hint = if with_racks {
+            ", or give the rack a new revision (spec.rackConfig.racks[].revision), which replaces its volumes"
+        } else {
+            ""
+        };
+        out.push(FieldError::new(
+            path,
+            format!(
+                "{what}{rack}: the new method would act on the data already on the volume (at its pod's next restart); keep {keep}, \
+                 or add a volume under a new name{hint}"
+            ),
+        ));
     }
     for ((path, what), ids) in pv_changes {
         let racks = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
-        let hint = if n.rack_config.as_ref().is_some_and(|rc| !rc.racks.is_empty()) {
+        let hint = if with_racks {
             "change the rack's revision (spec.rackConfig.racks[].revision) in the same update, which replaces its StatefulSet"
         } else {
             "the default rack has no revision: use racks (spec.rackConfig.racks) with a new revision"
@@ -204,6 +227,66 @@ fn pv_diff(nr: &RackView, or: &RackView) -> Vec<(String, String)> {
     for v in &or.storage.volumes {
         if pv(v).is_some() && !nr.storage.volumes.iter().any(|n| n.name == v.name) {
             found.push((format!("{}.volumes", nr.storage_path), format!("persistent volume {:?} is removed", v.name)));
+        }
+    }
+    found
+}
+
+/// Init and wipe methods of the persistent volumes present in the old and new storage of one rack (same name,
+/// persistent on both sides) whose effective value changed: (path of the setting that decides it, what, the old
+/// method). The
+/// effective value counts, so the same method written on the volume or inherited from its class's policy is no
+/// change, and a class policy changed under a volume is.
+fn method_diff(nr: &RackView, or: &RackView) -> Vec<(String, String, &'static str)> {
+    let mut found = Vec::new();
+    for (j, v) in nr.storage.volumes.iter().enumerate() {
+        let Some(new_pv) = pv(v) else { continue };
+        let Some(prev) = or.storage.volumes.iter().find(|o| o.name == v.name && pv(o).is_some()) else { continue };
+        let (a, b) = (prev.effective_policy(&or.storage), v.effective_policy(&nr.storage));
+        let class = if new_pv.volume_mode == "Block" { "blockVolumePolicy" } else { "filesystemVolumePolicy" };
+        let class_policy = if new_pv.volume_mode == "Block" {
+            nr.storage.block_volume_policy.as_ref()
+        } else {
+            nr.storage.filesystem_volume_policy.as_ref()
+        };
+        for (what, field, old_m, new_m, own, inherited) in [
+            (
+                "init",
+                "initMethod",
+                a.init_method,
+                b.init_method,
+                v.init_method.is_some(),
+                class_policy.is_some_and(|p| p.init_method.is_some()),
+            ),
+            (
+                "wipe",
+                "wipeMethod",
+                a.wipe_method,
+                b.wipe_method,
+                v.wipe_method.is_some(),
+                class_policy.is_some_and(|p| p.wipe_method.is_some()),
+            ),
+        ] {
+            if old_m == new_m {
+                continue;
+            }
+            // The setting in force: the volume's own, else its class policy's, else the volume (where a setting
+            // would restore the old value).
+            let path = if !own && inherited {
+                format!("{}.{class}.{field}", nr.storage_path)
+            } else {
+                format!("{}.volumes[{j}].{field}", nr.storage_path)
+            };
+            found.push((
+                path,
+                format!(
+                    "{what} method of persistent volume {:?} cannot change from {} to {}",
+                    v.name,
+                    old_m.as_str(),
+                    new_m.as_str()
+                ),
+                old_m.as_str(),
+            ));
         }
     }
     found

@@ -21,7 +21,8 @@
 //! - resource limits not below requests (server, init, sidecar and init containers);
 //! - on update ([`validate`] with `old`): multiPodPerHost, TLS names and ports, strong-consistency and
 //!   replication factor, security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
-//!   persistent volumes (added, removed or changed only with a new rack revision);
+//!   persistent volumes (added, removed or changed only with a new rack revision), and the effective init and
+//!   wipe methods of existing persistent volumes (a changed method would run on their data at the next restart);
 //! - finally everything the build step refuses (it runs when nothing else was found).
 mod defaults;
 pub(crate) mod image;
@@ -574,13 +575,14 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
     if let Some(rc) = &spec.rack_config
         && racks.iter().all(|r| r.config.is_some())
     {
+        let mut budget = keys::SuggestionBudget::new();
         for (i, ns) in rc.namespaces.iter().enumerate() {
             if !all_names.contains(ns) {
                 out.push(FieldError::new(
                     format!("spec.rackConfig.namespaces[{i}]"),
                     format!(
                         "no namespace named {ns:?} in aerospikeConfig{}",
-                        keys::suggestion(ns, all_names.iter().map(String::as_str))
+                        budget.suggestion(ns, all_names.iter().map(String::as_str))
                     ),
                 ));
             }
@@ -806,6 +808,7 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
     let federal = image::is_federal(&spec.image);
     let mut user_names = BTreeSet::new();
     let mut admin_ok = false;
+    let mut budget = keys::SuggestionBudget::new();
     for (i, user) in ac.users.iter().enumerate() {
         let p = format!("{base}.users[{i}]");
         if user.name.trim().is_empty() {
@@ -822,12 +825,12 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
                 out.push(FieldError::new(format!("{p}.roles[{j}]"), format!("role {role:?} is listed twice")));
             }
             if !role_names.contains(role) && !PREDEFINED_ROLES.contains(&role.as_str()) {
-                let known = role_names.iter().map(String::as_str).chain(PREDEFINED_ROLES.iter().copied());
+                let known = PREDEFINED_ROLES.iter().copied().chain(role_names.iter().map(String::as_str));
                 out.push(FieldError::new(
                     format!("{p}.roles[{j}]"),
                     format!(
                         "no role named {role:?} (neither in spec.aerospikeAccessControl.roles nor predefined){}",
-                        keys::suggestion(role, known)
+                        budget.suggestion(role, known)
                     ),
                 ));
             }

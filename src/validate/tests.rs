@@ -727,6 +727,123 @@ fn persistent_volumes_change_only_with_a_new_revision() {
     );
 }
 
+/// `valid()` with its racks keeping their own storage: rack 1 a Block volume `data1` (init dd), rack 2 none.
+fn with_rack_storage() -> Value {
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"][0]["storage"] = json!({"volumes": [
+        {"name": "workdir", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
+         "aerospike": {"path": "/opt/aerospike"}},
+        {"name": "ns", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "5Gi"}},
+         "aerospike": {"path": "/dev/xvdf"}, "initMethod": "dd"},
+        {"name": "aerospike-config-secret", "source": {"secret": {"secretName": "aerospike-secret"}},
+         "aerospike": {"path": "/etc/aerospike/secret"}}
+    ]});
+    v
+}
+
+#[test]
+fn init_and_wipe_methods_of_existing_volumes_are_immutable() {
+    let old = valid();
+    // the volume's own field (Block volume "ns": none by default)
+    refused(
+        &with("/spec/storage/volumes/1/initMethod", json!("dd")),
+        Some(&old),
+        "spec.storage.volumes[1].initMethod",
+        "init method of persistent volume \"ns\" cannot change from none to dd",
+    );
+    refused(
+        &with("/spec/storage/volumes/0/wipeMethod", json!("none")),
+        Some(&old),
+        "spec.storage.volumes[0].wipeMethod",
+        "wipe method of persistent volume \"workdir\" cannot change from deleteFiles to none",
+    );
+    // the class default a volume inherits
+    refused(
+        &with("/spec/storage/blockVolumePolicy", json!({"initMethod": "blkdiscard"})),
+        Some(&old),
+        "spec.storage.blockVolumePolicy.initMethod",
+        "init method of persistent volume \"ns\" cannot change from none to blkdiscard",
+    );
+    refused(
+        &with("/spec/storage/filesystemVolumePolicy", json!({"initMethod": "deleteFiles"})),
+        Some(&old),
+        "spec.storage.filesystemVolumePolicy.initMethod",
+        "persistent volume \"workdir\"",
+    );
+    refused(
+        &with("/spec/storage/blockVolumePolicy", json!({"wipeMethod": "blkdiscard"})),
+        Some(&old),
+        "spec.storage.blockVolumePolicy.wipeMethod",
+        "wipe method of persistent volume \"ns\" cannot change from dd to blkdiscard",
+    );
+    // removing the volume's own setting falls back to a different class default: named at the volume
+    let set_dd = with("/spec/storage/volumes/1/initMethod", json!("dd"));
+    refused(&old, Some(&set_dd), "spec.storage.volumes[1].initMethod", "cannot change from dd to none");
+    // a rack's own storage
+    let old_racks = cluster(with_rack_storage());
+    let mut v = with_rack_storage();
+    v["spec"]["rackConfig"]["racks"][0]["storage"]["volumes"][1]["initMethod"] = json!("blkdiscard");
+    refused(
+        &cluster(v),
+        Some(&old_racks),
+        "spec.rackConfig.racks[0].storage.volumes[1].initMethod",
+        "init method of persistent volume \"ns\" cannot change from dd to blkdiscard",
+    );
+    // the same effective method written another way is no change
+    accepted(&with("/spec/storage/volumes/1/initMethod", json!("none")), Some(&old));
+    accepted(&with("/spec/storage/blockVolumePolicy", json!({"initMethod": "none", "wipeMethod": "dd"})), Some(&old));
+    let mut v = valid_json();
+    v["spec"]["storage"]["blockVolumePolicy"] = json!({"initMethod": "dd"});
+    v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("none");
+    accepted(&cluster(v), Some(&old));
+    // defaulting (the effective* fields) changes nothing
+    let mut d = valid();
+    default_cluster(&mut d);
+    accepted(&d, Some(&old));
+    accepted(&old, Some(&d));
+}
+
+#[test]
+fn new_volumes_take_any_method() {
+    // a new persistent volume (with the new revision every added persistent volume needs) with any methods
+    let mut v = valid_json();
+    v["spec"]["storage"]["volumes"].as_array_mut().unwrap().push(json!({"name": "data",
+        "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "1Gi"}},
+        "aerospike": {"path": "/dev/xvdg"}, "initMethod": "blkdiscard", "wipeMethod": "headerCleanup"}));
+    v["spec"]["rackConfig"]["racks"][0]["revision"] = json!("v2");
+    v["spec"]["rackConfig"]["racks"][1]["revision"] = json!("v2");
+    accepted(&cluster(v.clone()), Some(&valid()));
+    // a new rack revision replaces the StatefulSet and its claims: the methods of its volumes may change with it
+    v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("dd");
+    accepted(&cluster(v.clone()), Some(&valid()));
+    // ... but not for a rack that keeps its revision
+    v["spec"]["rackConfig"]["racks"][1].as_object_mut().unwrap().remove("revision");
+    refused(&cluster(v), Some(&valid()), "spec.storage.volumes[1].initMethod", "rack 2");
+    // a new rack takes any method
+    let mut v = valid_json();
+    let volumes = v["spec"]["storage"]["volumes"].clone();
+    v["spec"]["rackConfig"]["racks"].as_array_mut().unwrap().push(json!({"id": 3, "zone": "c", "storage": {
+        "blockVolumePolicy": {"initMethod": "dd"}, "volumes": volumes}}));
+    accepted(&cluster(v), Some(&valid()));
+}
+
+#[test]
+fn the_reconciler_refuses_a_method_change_against_the_applied_spec() {
+    let applied = valid().spec;
+    let mut c = with("/spec/storage/volumes/1/initMethod", json!("dd"));
+    let status = crate::api::AerospikeClusterStatus {
+        aerospike_config: applied.aerospike_config.clone(),
+        storage: applied.storage.clone(),
+        rack_config: applied.rack_config.clone(),
+        image: Some(applied.image.clone()),
+        size: Some(applied.size),
+        ..Default::default()
+    };
+    c.status = Some(status);
+    let old = applied_view(&c).unwrap();
+    refused(&c, Some(&old), "spec.storage.volumes[1].initMethod", "cannot change from none to dd");
+}
+
 #[test]
 fn load_balancer_is_immutable() {
     let old = with("/spec/seedsFinderServices", json!({"loadBalancer": {"port": 3000}}));
