@@ -33,7 +33,9 @@ async fn namespace_enforcing(client: &kube::Client, name: &str, level: &str) {
 /// The API server's verdict on a pod of `manifest`'s first rack in a namespace enforcing `level` (a dry run):
 /// None when admitted, else the refusal.
 async fn verdict(client: &kube::Client, manifest: &Value, level: &str) -> Option<String> {
-    let cluster: AerospikeCluster = serde_json::from_value(manifest.clone()).unwrap();
+    let mut manifest = manifest.clone();
+    manifest["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000001"); // owner of what is built
+    let cluster: AerospikeCluster = serde_json::from_value(manifest).unwrap();
     let ctx = BuildContext { init_image: "ghcr.io/aerospike-rs/aerospike-kubernetes-operator:test".into() };
     let desired = desired_state(&cluster, &ctx).unwrap();
     let template = desired.stateful_sets[0].spec.as_ref().unwrap().template.clone();
