@@ -137,7 +137,10 @@ async fn upstream() -> SocketAddr {
 
 /// Every change of (holder, transitions) of the Lease, as seen by polling every 50 ms, with when it was seen.
 #[derive(Clone, Default)]
-struct LeaseHistory(Arc<std::sync::Mutex<Vec<(Instant, Option<String>, i32)>>>);
+struct LeaseHistory(Arc<std::sync::Mutex<Vec<Seen>>>);
+
+/// When a (holder, transitions) was first seen.
+type Seen = (Instant, Option<String>, i32);
 
 impl LeaseHistory {
     fn watch(client: Client, ns: &str) -> (LeaseHistory, tokio::task::JoinHandle<()>) {
@@ -161,8 +164,16 @@ impl LeaseHistory {
         (history, task)
     }
 
-    fn entries(&self) -> Vec<(Instant, Option<String>, i32)> {
+    fn entries(&self) -> Vec<Seen> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// Until the watcher has seen `id` hold the Lease.
+    async fn wait_holder(&self, id: &str) {
+        wait_for(&format!("the Lease watcher to see {id}"), Duration::from_secs(10), || async {
+            self.entries().last().is_some_and(|e| e.1.as_deref() == Some(id)).then_some(())
+        })
+        .await;
     }
 
     fn describe(&self, origin: Instant) -> String {
@@ -326,7 +337,7 @@ async fn partitioned_leader_stops_acting_before_the_standby_takes_the_lease() {
     // The old leader never released the Lease (it could not: nothing passed the proxy after the cut), and the
     // standby took it by expiry in one step: replica-1 straight to replica-2, one transition more.
     assert_eq!(proxy.leaked.load(Ordering::SeqCst), 0, "nothing passed the proxy after the cut");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    history.wait_holder("replica-2").await;
     watcher.abort();
     let after_cut: Vec<_> = history.entries().into_iter().filter(|(t, _, _)| *t >= cut_at).collect();
     let holders: Vec<_> = after_cut.iter().map(|(_, h, _)| h.clone()).collect();
@@ -389,6 +400,7 @@ async fn partitioned_operator_process_exits_non_zero_before_the_standby_takes_th
     assert!(exited_at < standby_at, "the operator exited before the standby took over");
     assert!(!status.success(), "a fenced operator exits non-zero (the Deployment restarts it): {status}");
     assert_eq!(proxy.leaked.load(Ordering::SeqCst), 0, "nothing passed the proxy after the cut");
+    history.wait_holder("replica-2").await;
     watcher.abort();
     let holders: Vec<_> = history.entries().into_iter().filter(|(t, _, _)| *t >= cut_at).map(|e| e.1).collect();
     assert_eq!(holders, vec![Some("replica-2".to_string())], "never released: {}", history.describe(origin));
