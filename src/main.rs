@@ -127,12 +127,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| format!("operator-{}", std::process::id()));
-    // With leader election, wait for the Lease before acting; losing it ends the process (the Deployment
-    // restarts it as a standby), which is how a split brain is avoided.
+    // With leader election, wait for the Lease before acting; losing it (or no renewal in time: fenced) ends the
+    // process (the Deployment restarts it as a standby), which is how a split brain is avoided. SIGTERM stops the
+    // controllers, then releases the Lease so a standby takes over at once.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut leadership = None;
     if args.leader_elect {
         health.set_ready(true); // a standby is ready: it only waits
-        leadership = Some(leader::acquire(client.clone(), &args.lease_namespace, &instance).await?);
+        tokio::select! {
+            l = leader::acquire(client.clone(), &args.lease_namespace, &instance) => leadership = Some(l?),
+            _ = terminated(&mut sigterm) => {
+                info!("stopping: signalled while waiting for leadership");
+                return Ok(());
+            }
+        }
     }
 
     let cfg = RunConfig {
@@ -149,18 +157,43 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let controllers = controller::run(client, cfg, move || ready_health.set_ready(true));
     let result = match leadership {
         Some(mut leadership) => {
-            tokio::select! {
-                r = controllers => r,
-                _ = leadership.lost() => {
+            let result = tokio::select! {
+                r = controllers => Some(r),
+                _ = leadership.lost() => None,
+                _ = terminated(&mut sigterm) => Some(Ok(())),
+            };
+            // The controllers are dropped by now: nothing acts any more.
+            match result {
+                Some(r) => {
+                    if let Err(e) = leadership.release().await {
+                        error!(
+                            error = format!("{e:#}"),
+                            "could not release the Lease (a standby takes it once it expires)"
+                        );
+                    }
+                    r
+                }
+                None => {
                     error!("lost leadership: exiting so a standby can take over");
                     Err(anyhow::anyhow!("lost leadership"))
                 }
             }
         }
-        None => controllers.await,
+        None => tokio::select! {
+            r = controllers => r,
+            _ = terminated(&mut sigterm) => Ok(()),
+        },
     };
     let _ = stop_tx.send(true);
     let _ = http.await;
     info!("stopped");
     result
+}
+
+/// SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn terminated(sigterm: &mut tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = sigterm.recv() => info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => info!("interrupted: stopping"),
+    }
 }
