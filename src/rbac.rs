@@ -55,7 +55,7 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
 pub fn leader_election_rules() -> Vec<PolicyRule> {
     vec![
         rule("coordination.k8s.io", &["leases"], &["create"]),
-        named("coordination.k8s.io", &["leases"], &["get", "update", "patch"], &[LEASE_NAME]),
+        named("coordination.k8s.io", &["leases"], &["get", "update"], &[LEASE_NAME]),
     ]
 }
 
