@@ -12,6 +12,8 @@ use super::{
 
 /// Desired state of an Aerospike cluster.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+// Several `printcolumn(...)` arguments are how kube declares several columns, not a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[kube(
     group = "asdb.aerospike.com",
     version = "v1",

@@ -163,19 +163,11 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let ns = ns.as_deref();
         let ctx_client = client.clone();
         let api: Api<AerospikeCluster> = scoped_api(&client, ns);
-        let (sts_api, svc_api, cm_api, pdb_api, pod_api): (
-            Api<StatefulSet>,
-            Api<Service>,
-            Api<ConfigMap>,
-            Api<PodDisruptionBudget>,
-            Api<Pod>,
-        ) = (
-            scoped_api(&client, ns),
-            scoped_api(&client, ns),
-            scoped_api(&client, ns),
-            scoped_api(&client, ns),
-            scoped_api(&client, ns),
-        );
+        let sts_api: Api<StatefulSet> = scoped_api(&client, ns);
+        let svc_api: Api<Service> = scoped_api(&client, ns);
+        let cm_api: Api<ConfigMap> = scoped_api(&client, ns);
+        let pdb_api: Api<PodDisruptionBudget> = scoped_api(&client, ns);
+        let pod_api: Api<Pod> = scoped_api(&client, ns);
         let owned = watcher::Config::default().labels(&format!("{}={}", build::LABEL_MANAGED_BY, build::MANAGER_NAME));
         let pods_cfg = watcher::Config::default().labels(&format!("{}={}", build::LABEL_APP, build::APP_NAME));
         let (sts_store, sts_writer) = reflector::store();

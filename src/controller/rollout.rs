@@ -469,10 +469,11 @@ pub(super) async fn delete_cascading_pvcs(
         stateful_sets.push((id, build::rack_name(&name, id, &revision)));
     }
     for sts in ctx.stores.stateful_sets.state() {
-        if sts.namespace().as_deref() == Some(ns.as_str()) && sts.labels().get(build::LABEL_CR) == Some(&name) {
-            if let Some(id) = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok()) {
-                stateful_sets.push((id, sts.name_any()));
-            }
+        if sts.namespace().as_deref() == Some(ns.as_str())
+            && sts.labels().get(build::LABEL_CR) == Some(&name)
+            && let Some(id) = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok())
+        {
+            stateful_sets.push((id, sts.name_any()));
         }
     }
     stateful_sets.sort();

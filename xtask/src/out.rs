@@ -266,6 +266,20 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds): the CSV's createdAt and an image's created time.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,18 +311,4 @@ mod tests {
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 2, "no staging folder left behind");
         fs::remove_dir_all(&tmp).unwrap();
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds): the CSV's createdAt and an image's created time.
-pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }

@@ -195,7 +195,9 @@ async fn assert_least_privilege(admin: &kube::Client) {
     let user = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{PACKAGE}");
     let ns = Some("some-team");
     let own = Some(OPERATOR_NAMESPACE);
-    let cases: &[(bool, &str, &str, &str, Option<&str>, Option<&str>)] = &[
+    // (allowed, verb, API group, resource, namespace, object name)
+    type Case<'a> = (bool, &'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+    let cases: &[Case] = &[
         // What the controller does.
         (true, "patch", "apps", "statefulsets", ns, None),
         (true, "delete", "", "pods", ns, None),
