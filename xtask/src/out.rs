@@ -208,6 +208,11 @@ impl Staged {
         &self.files
     }
 
+    /// The folders claimed with [`Staged::own_dir`].
+    pub fn owned_dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
     /// Writes everything into a staging folder under the root, then renames it into place.
     pub fn commit(self) -> Result<()> {
         let staging = self.root.join(format!(".xtask-staging-{}", std::process::id()));

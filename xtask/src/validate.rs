@@ -41,16 +41,6 @@ pub fn regenerate(root: &Path) -> Result<Staged> {
 /// generated folder). The catalog is compared after adding bundle/ to it, as `cargo xtask catalog` would.
 pub fn drift(root: &Path) -> Result<Vec<String>> {
     let mut staged = regenerate(root)?;
-    let dirs = [
-        paths::CONFIG_CRD,
-        paths::CONFIG_RBAC,
-        paths::CONFIG_MANAGER,
-        paths::CONFIG_SAMPLES,
-        paths::CONFIG_SCORECARD,
-        paths::CONFIG_EXAMPLES,
-        paths::BUNDLE,
-        paths::CATALOG_PACKAGE,
-    ];
     let (cat, _) = catalog::with_release(root)?;
     catalog::stage(&cat, &mut staged, paths::CATALOG, false)?;
     staged.file(paths::CATALOG_DOCKERFILE, crate::templates::catalog_dockerfile()?);
@@ -63,9 +53,13 @@ pub fn drift(root: &Path) -> Result<Vec<String>> {
             Err(_) => problems.push(format!("{}: missing", rel.display())),
         }
     }
-    for dir in dirs {
+    // The folders the generators own, from their own claims: every file in them must be generated.
+    let mut dirs = staged.owned_dirs().to_vec();
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
         for rel in out::walk(&root.join(dir))? {
-            let rel = PathBuf::from(dir).join(rel);
+            let rel = dir.join(rel);
             if !staged.files().contains_key(&rel) {
                 problems.push(format!("{}: not generated any more (stale)", rel.display()));
             }
