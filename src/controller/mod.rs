@@ -312,9 +312,25 @@ async fn reconcile_unguarded(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) 
 #[derive(Clone)]
 struct Outcome {
     phase: Phase,
-    progressing: (bool, String, String),
-    degraded: Option<(String, String)>,
+    /// The `Progressing` condition: whether a change is under way, and why.
+    progressing: Verdict,
+    /// The `Degraded` condition when something stops the rollout (None: `Degraded=False`).
+    degraded: Option<Verdict>,
     requeue: Duration,
+}
+
+/// A condition's status, reason and message.
+#[derive(Clone)]
+struct Verdict {
+    status: bool,
+    reason: String,
+    message: String,
+}
+
+impl Verdict {
+    fn new(status: bool, reason: &str, message: impl Into<String>) -> Verdict {
+        Verdict { status, reason: reason.to_string(), message: message.into() }
+    }
 }
 
 async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -323,7 +339,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     if cluster.spec.paused() {
         let outcome = Outcome {
             phase: cluster.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::InProgress),
-            progressing: (false, "Paused".into(), "spec.paused is true: no changes are applied".into()),
+            progressing: Verdict::new(false, "Paused", "spec.paused is true: no changes are applied"),
             degraded: None,
             requeue: RESYNC,
         };
@@ -345,8 +361,8 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             publish(&ctx, &cluster, EventType::Warning, "InvalidSpec", "Validate", &msg).await;
             let outcome = Outcome {
                 phase: Phase::Error,
-                progressing: (false, "InvalidSpec".into(), msg.clone()),
-                degraded: Some(("InvalidSpec".into(), msg)),
+                progressing: Verdict::new(false, "InvalidSpec", msg.clone()),
+                degraded: Some(Verdict::new(true, "InvalidSpec", msg)),
                 requeue: RESYNC,
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
@@ -507,8 +523,33 @@ async fn write_status(
     let name = cluster.name_any();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let old = cluster.status.clone().unwrap_or_default();
-    let mut st = old.clone();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let st = compute_status(cluster, desired, pods, &outcome, now);
+    ctx.metrics.set_phase(&ns, &name, &format!("{:?}", outcome.phase));
+    if st == old {
+        return Ok(());
+    }
+    let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = json!({"apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster", "status": st});
+    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    if old.phase != Some(outcome.phase) {
+        info!(cluster = %name, namespace = %ns, phase = ?outcome.phase, "phase changed");
+    }
+    Ok(())
+}
+
+/// The status a reconcile leaves (pure): the per-pod map, phase, observedGeneration and the three conditions, from
+/// the previous status, the desired state, the pods and the reconcile's outcome. `now` stamps changed conditions.
+fn compute_status(
+    cluster: &AerospikeCluster,
+    desired: Option<&Desired>,
+    pods: &[Arc<Pod>],
+    outcome: &Outcome,
+    now: Time,
+) -> AerospikeClusterStatus {
+    let name = cluster.name_any();
+    let old = cluster.status.clone().unwrap_or_default();
+    let mut st = old.clone();
     let generation = cluster.metadata.generation;
     let ready_pods = pods.iter().filter_map(|p| pod_view(p)).filter(|v| v.ready && !v.terminating).count() as i32;
 
@@ -559,26 +600,16 @@ async fn write_status(
         generation,
         &now,
     );
-    let (progressing, reason, message) = &outcome.progressing;
-    set_condition(&mut st.conditions, PROGRESSING, *progressing, reason, message, generation, &now);
+    let p = &outcome.progressing;
+    set_condition(&mut st.conditions, PROGRESSING, p.status, &p.reason, &p.message, generation, &now);
     match &outcome.degraded {
-        Some((reason, message)) => set_condition(&mut st.conditions, DEGRADED, true, reason, message, generation, &now),
+        Some(d) => set_condition(&mut st.conditions, DEGRADED, true, &d.reason, &d.message, generation, &now),
         None => set_condition(&mut st.conditions, DEGRADED, false, "AsExpected", "", generation, &now),
     }
     if outcome.phase == Phase::Completed {
         copy_applied_spec(cluster, &mut st);
     }
-    ctx.metrics.set_phase(&ns, &name, &format!("{:?}", outcome.phase));
-    if st == old {
-        return Ok(());
-    }
-    let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = json!({"apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster", "status": st});
-    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    if old.phase != Some(outcome.phase) {
-        info!(cluster = %name, namespace = %ns, phase = ?outcome.phase, "phase changed");
-    }
-    Ok(())
+    st
 }
 
 /// The reference keeps a copy of the last fully applied spec in status; we do the same.
@@ -651,6 +682,35 @@ mod tests {
         assert_eq!(Error::Panic(String::new()).metric_label(), "panic");
         let fine: Result<i32, Error> = contain_panics(async { Ok(7) }).await;
         assert_eq!(fine.ok(), Some(7));
+    }
+
+    #[test]
+    fn status_is_computed_from_the_outcome_alone() {
+        let cluster: AerospikeCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+            "metadata": {"name": "aero", "namespace": "ns", "generation": 4},
+            "spec": {"size": 3, "image": "aerospike/aerospike-server-enterprise:7.2.0.1"}
+        }))
+        .unwrap();
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let blocked = Outcome {
+            phase: Phase::InProgress,
+            progressing: Verdict::new(true, "RollingRestartBlocked", "no pod was touched"),
+            degraded: Some(Verdict::new(true, "RollingRestartBlocked", "no pod was touched")),
+            requeue: BLOCKED_POLL,
+        };
+        let st = compute_status(&cluster, None, &[], &blocked, now.clone());
+        let cond = |st: &AerospikeClusterStatus, t: &str| {
+            st.conditions.iter().find(|c| c.type_ == t).map(|c| (c.status.clone(), c.reason.clone())).unwrap()
+        };
+        assert_eq!((st.phase, st.observed_generation), (Some(Phase::InProgress), Some(4)));
+        assert_eq!(cond(&st, DEGRADED), ("True".to_string(), "RollingRestartBlocked".to_string()));
+        assert_eq!(cond(&st, PROGRESSING), ("True".to_string(), "RollingRestartBlocked".to_string()));
+        // Nothing was built (no desired state): not available, whatever the outcome.
+        assert_eq!(cond(&st, AVAILABLE).0, "False");
+        // The same outcome twice gives the same status: nothing to write.
+        let again = AerospikeCluster { status: Some(st.clone()), ..cluster.clone() };
+        assert_eq!(compute_status(&again, None, &[], &blocked, now), st);
     }
 
     /// Issue 18, item 11: a pod that only copies the cluster's labels is not the cluster's.

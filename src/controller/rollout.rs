@@ -13,8 +13,8 @@ use serde_json::json;
 use tracing::info;
 
 use super::{
-    BLOCKED_POLL, Context, Error, Outcome, PROGRESS_POLL, RESYNC, apply, info_addr, pod_view, publish, publish_related,
-    pvc_api, rack_targets,
+    BLOCKED_POLL, Context, Error, Outcome, PROGRESS_POLL, RESYNC, Verdict, apply, info_addr, pod_view, publish,
+    publish_related, pvc_api, rack_targets,
 };
 use crate::api::{AerospikeCluster, Phase, StorageSpec};
 use crate::build::{self, Desired};
@@ -26,7 +26,7 @@ use std::time::Duration;
 fn in_progress(reason: &str, message: String) -> Outcome {
     Outcome {
         phase: Phase::InProgress,
-        progressing: (true, reason.into(), message),
+        progressing: Verdict::new(true, reason, message),
         degraded: None,
         requeue: PROGRESS_POLL,
     }
@@ -35,8 +35,8 @@ fn in_progress(reason: &str, message: String) -> Outcome {
 fn blocked(reason: &str, message: String) -> Outcome {
     Outcome {
         phase: Phase::InProgress,
-        progressing: (true, reason.into(), message.clone()),
-        degraded: Some((reason.into(), message)),
+        progressing: Verdict::new(true, reason, message.clone()),
+        degraded: Some(Verdict::new(true, reason, message)),
         requeue: BLOCKED_POLL,
     }
 }
@@ -241,7 +241,7 @@ pub(super) async fn step(
             }
             Ok(Outcome {
                 phase: Phase::Completed,
-                progressing: (false, "Completed".into(), format!("{size} pods run the desired spec")),
+                progressing: Verdict::new(false, "Completed", format!("{size} pods run the desired spec")),
                 degraded: None,
                 requeue: RESYNC,
             })
