@@ -6,6 +6,7 @@
 //! pods' init step), and the process parts (`metrics`, `server`, `telemetry`).
 pub mod api;
 pub mod build;
+pub mod cli;
 pub mod conf;
 pub mod controller;
 pub mod info;

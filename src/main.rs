@@ -1,6 +1,5 @@
 //! `aerospike-kubernetes-operator`: `run` (the controller, default), `pod-init` (the Aerospike pods' init
 //! step), `crd` (print the CRDs).
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use kube::Client;
 use tracing::{error, info};
 
 use aerospike_kubernetes_operator::build::BuildContext;
+use aerospike_kubernetes_operator::cli::RunArgs;
 use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
 use aerospike_kubernetes_operator::info::TcpInfoClient;
 use aerospike_kubernetes_operator::metrics::Metrics;
@@ -38,38 +38,6 @@ enum Command {
 struct RunOnly {
     #[command(flatten)]
     args: RunArgs,
-}
-
-#[derive(clap::Args, Clone)]
-struct RunArgs {
-    /// Namespaces to watch: empty for all, one name, or a comma-separated list (OLM sets it from the
-    /// OperatorGroup's target namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
-    watch_namespaces: String,
-    /// Address of the Prometheus /metrics endpoint.
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
-    metrics_addr: SocketAddr,
-    /// Address of /healthz and /readyz.
-    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
-    health_addr: SocketAddr,
-    /// Take a Lease before reconciling, so only one replica acts.
-    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
-    leader_elect: bool,
-    /// Namespace of the leader-election Lease (defaults to the pod's namespace).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
-    lease_namespace: String,
-    /// Image used for the Aerospike pods' init step (the operator's own image).
-    #[arg(long, env = "OPERATOR_IMAGE", default_value = concat!("ghcr.io/aerospike-rs/aerospike-kubernetes-operator:", env!("CARGO_PKG_VERSION")))]
-    init_image: String,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
-    log_format: LogFormat,
-    /// Timeout of one Aerospike info request, in milliseconds.
-    #[arg(long, env = "INFO_TIMEOUT_MS", default_value_t = 2000)]
-    info_timeout_ms: u64,
-    /// Admission webhooks (the Secret of --webhook-self-signed lives in the POD_NAMESPACE namespace).
-    #[command(flatten)]
-    webhook: Box<webhook::WebhookArgs>,
 }
 
 fn main() -> anyhow::Result<()> {

@@ -56,9 +56,9 @@ struct AppState {
 
 pub fn router(health: Health, metrics: Metrics) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route(crate::cli::HEALTHZ_PATH, get(|| async { "ok" }))
         .route(
-            "/readyz",
+            crate::cli::READYZ_PATH,
             get(|State(s): State<AppState>| async move {
                 match s.health.readiness() {
                     Ok(()) => (StatusCode::OK, "ok".to_string()),
@@ -67,7 +67,7 @@ pub fn router(health: Health, metrics: Metrics) -> Router {
             }),
         )
         .route(
-            "/metrics",
+            crate::cli::METRICS_PATH,
             get(|State(s): State<AppState>| async move {
                 ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode())
             }),

@@ -70,7 +70,8 @@ pub struct WebhookArgs {
     #[arg(long = "no-webhook", env = "WEBHOOK_DISABLED", default_value_t = false)]
     pub webhook_disabled: bool,
     /// Address of the admission webhook server (HTTPS).
-    #[arg(long, env = "WEBHOOK_ADDR", default_value = "0.0.0.0:9443")]
+    #[arg(long = crate::cli::flags::WEBHOOK_ADDR, env = "WEBHOOK_ADDR",
+          default_value_t = std::net::SocketAddr::from(([0, 0, 0, 0], crate::cli::WEBHOOK_PORT)))]
     pub webhook_addr: SocketAddr,
     /// Directory with the serving certificate (tls.crt, tls.key), reloaded when it changes. OLM mounts its
     /// certificate here.
@@ -78,13 +79,13 @@ pub struct WebhookArgs {
     pub webhook_cert_dir: PathBuf,
     /// Create and rotate a CA and serving certificate (kept in the Secret aerospike-operator-webhook-cert of the
     /// operator's namespace) and keep the webhook configurations' caBundle current: no cert-manager needed.
-    #[arg(long, env = "WEBHOOK_SELF_SIGNED", default_value_t = false)]
+    #[arg(long = crate::cli::flags::WEBHOOK_SELF_SIGNED, env = "WEBHOOK_SELF_SIGNED", default_value_t = false)]
     pub webhook_self_signed: bool,
     /// Create or update the MutatingWebhookConfiguration and ValidatingWebhookConfiguration at start.
-    #[arg(long, env = "WEBHOOK_REGISTER", default_value_t = false)]
+    #[arg(long = crate::cli::flags::WEBHOOK_REGISTER, env = "WEBHOOK_REGISTER", default_value_t = false)]
     pub webhook_register: bool,
     /// The webhook Service as name.namespace[:port] (port 443 by default).
-    #[arg(long, env = "WEBHOOK_SERVICE", conflicts_with = "webhook_url")]
+    #[arg(long = crate::cli::flags::WEBHOOK_SERVICE, env = "WEBHOOK_SERVICE", conflicts_with = "webhook_url")]
     pub webhook_service: Option<String>,
     /// The webhook base URL for an operator outside the cluster, e.g. https://127.0.0.1:9443.
     #[arg(long, env = "WEBHOOK_URL")]

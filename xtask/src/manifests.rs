@@ -124,30 +124,28 @@ fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
 /// The operator's Deployment spec: two replicas with leader election, restricted Pod Security Standard.
 pub fn deployment_spec(image: &str, watch: WatchNamespaces) -> DeploymentSpec {
     let labels = operator_labels();
+    use aerospike_kubernetes_operator::cli::{env as env_var, flags};
     let watch_env = match watch {
-        WatchNamespaces::All => env("WATCH_NAMESPACE", ""),
+        WatchNamespaces::All => env(env_var::WATCH_NAMESPACE, ""),
         WatchNamespaces::OlmTargetNamespaces => {
-            env_from_field("WATCH_NAMESPACE", "metadata.annotations['olm.targetNamespaces']")
+            env_from_field(env_var::WATCH_NAMESPACE, "metadata.annotations['olm.targetNamespaces']")
         }
     };
-    let mut args: Vec<String> = [
-        "run",
-        "--leader-elect",
-        &format!("--metrics-addr=0.0.0.0:{METRICS_PORT}"),
-        &format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
-        &format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
-        "--log-format=json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args: Vec<String> = vec![
+        "run".to_string(),
+        format!("--{}", flags::LEADER_ELECT),
+        format!("--{}=0.0.0.0:{METRICS_PORT}", flags::METRICS_ADDR),
+        format!("--{}=0.0.0.0:{HEALTH_PORT}", flags::HEALTH_ADDR),
+        format!("--{}=0.0.0.0:{WEBHOOK_PORT}", flags::WEBHOOK_ADDR),
+        format!("--{}=json", flags::LOG_FORMAT),
+    ];
     if watch == WatchNamespaces::All {
         // Plain install: no OLM to mint the certificate and register the webhooks, so the operator does both
         // (no cert-manager). Under OLM the certificate is mounted at the default --webhook-cert-dir.
         args.extend([
-            "--webhook-self-signed".to_string(),
-            "--webhook-register".to_string(),
-            format!("--webhook-service={WEBHOOK_SERVICE}.{OPERATOR_NAMESPACE}:{WEBHOOK_PORT}"),
+            format!("--{}", flags::WEBHOOK_SELF_SIGNED),
+            format!("--{}", flags::WEBHOOK_REGISTER),
+            format!("--{}={WEBHOOK_SERVICE}.{OPERATOR_NAMESPACE}:{WEBHOOK_PORT}", flags::WEBHOOK_SERVICE),
         ]);
     }
     let container = Container {
@@ -155,7 +153,7 @@ pub fn deployment_spec(image: &str, watch: WatchNamespaces) -> DeploymentSpec {
         image: Some(image.to_string()),
         image_pull_policy: Some("IfNotPresent".to_string()),
         args: Some(args),
-        env: Some(vec![watch_env, env_from_field("POD_NAMESPACE", "metadata.namespace")]),
+        env: Some(vec![watch_env, env_from_field(env_var::POD_NAMESPACE, "metadata.namespace")]),
         ports: Some(vec![
             ContainerPort {
                 name: Some("metrics".to_string()),
@@ -176,8 +174,8 @@ pub fn deployment_spec(image: &str, watch: WatchNamespaces) -> DeploymentSpec {
                 ..Default::default()
             },
         ]),
-        liveness_probe: Some(probe("/healthz", 15, 20)),
-        readiness_probe: Some(probe("/readyz", 5, 10)),
+        liveness_probe: Some(probe(aerospike_kubernetes_operator::cli::HEALTHZ_PATH, 15, 20)),
+        readiness_probe: Some(probe(aerospike_kubernetes_operator::cli::READYZ_PATH, 5, 10)),
         resources: Some(ResourceRequirements {
             requests: Some(quantities("10m", "64Mi")),
             limits: Some(quantities("400m", "512Mi")),
@@ -647,4 +645,53 @@ pub fn run(root: &Path, args: &ManifestsArgs) -> Result<()> {
     staged.commit()?;
     eprintln!("manifests: wrote {count} files under config/");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aerospike_kubernetes_operator::cli::{self, RunArgs};
+    use aerospike_kubernetes_operator::telemetry::LogFormat;
+    use clap::{CommandFactory, FromArgMatches};
+
+    #[derive(clap::Parser)]
+    struct Binary {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    /// The Deployment's arguments and environment, read by the binary's own parser: every flag exists and means
+    /// what the manifests intend, and every variable the Deployment sets is one the binary reads.
+    #[test]
+    fn the_deployment_speaks_the_binarys_flags() {
+        for watch in [WatchNamespaces::All, WatchNamespaces::OlmTargetNamespaces] {
+            let spec = deployment_spec("img", watch);
+            let container = &spec.template.spec.as_ref().unwrap().containers[0];
+            let args = container.args.clone().unwrap();
+            assert_eq!(args[0], "run");
+            let matches = Binary::command()
+                .try_get_matches_from(
+                    std::iter::once("aerospike-kubernetes-operator").chain(args[1..].iter().map(String::as_str)),
+                )
+                .unwrap_or_else(|e| panic!("{watch:?}: the binary refuses the Deployment's args {args:?}: {e}"));
+            let run = Binary::from_arg_matches(&matches).unwrap().run;
+            assert!(run.leader_elect);
+            assert_eq!(run.metrics_addr.port(), cli::METRICS_PORT);
+            assert_eq!(run.health_addr.port(), cli::HEALTH_PORT);
+            assert_eq!(run.webhook.webhook_addr.port(), cli::WEBHOOK_PORT);
+            assert_eq!(run.log_format, LogFormat::Json);
+            let ports: Vec<i32> = container.ports.iter().flatten().map(|p| p.container_port).collect();
+            assert_eq!(ports, [METRICS_PORT, HEALTH_PORT, WEBHOOK_PORT]);
+            let command = Binary::command();
+            let envs: Vec<String> =
+                command.get_arguments().filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned())).collect();
+            for e in container.env.iter().flatten() {
+                assert!(
+                    envs.contains(&e.name),
+                    "{watch:?}: the Deployment sets {}, which the binary does not read",
+                    e.name
+                );
+            }
+        }
+    }
 }

@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 
 /// The OLM package, the CSV name prefix and the name of the operator's Deployment and ServiceAccount.
 pub const PACKAGE: &str = "aerospike-kubernetes-operator";
-/// Operator image repository; the tag is the release version.
-pub const IMAGE_REPOSITORY: &str = "ghcr.io/aerospike-rs/aerospike-kubernetes-operator";
+/// Operator image repository; the tag is the release version (the binary's own contract, src/cli.rs).
+pub const IMAGE_REPOSITORY: &str = aerospike_kubernetes_operator::cli::IMAGE_REPOSITORY;
 /// Bundle image repository (`bundle.Dockerfile`); the tag is `v<version>`.
 pub const BUNDLE_IMAGE_REPOSITORY: &str = "ghcr.io/aerospike-rs/aerospike-kubernetes-operator-bundle";
 /// Catalog image (`catalog.Dockerfile`).
@@ -17,12 +17,13 @@ pub const MIN_KUBE_VERSION: &str = "1.33.0";
 pub const DEFAULT_CHANNEL: &str = "stable";
 /// Name of the operator container (the name OLM's tooling recognises as the manager).
 pub const CONTAINER: &str = "manager";
-/// Metrics and health ports of the operator binary (`--metrics-addr`, `--health-addr` defaults).
-pub const METRICS_PORT: i32 = 8080;
-pub const HEALTH_PORT: i32 = 8081;
+/// Metrics and health ports of the operator binary (`--metrics-addr`, `--health-addr` defaults), from the binary's
+/// own contract (src/cli.rs), as Kubernetes port numbers.
+pub const METRICS_PORT: i32 = aerospike_kubernetes_operator::cli::METRICS_PORT as i32;
+pub const HEALTH_PORT: i32 = aerospike_kubernetes_operator::cli::HEALTH_PORT as i32;
 /// Port of the admission webhook server (`--webhook-addr` default), also the port of the Services in front of it
 /// (ours in config/webhook, OLM's from webhookdefinitions): no privileged port anywhere.
-pub const WEBHOOK_PORT: i32 = 9443;
+pub const WEBHOOK_PORT: i32 = aerospike_kubernetes_operator::cli::WEBHOOK_PORT as i32;
 /// The webhook Service of the plain install (under OLM, OLM creates `<deployment>-service` itself).
 pub const WEBHOOK_SERVICE: &str = "aerospike-kubernetes-operator-webhook";
 /// Operating systems and architectures the operator image is built for.
