@@ -3,9 +3,9 @@
 //! provisioner. Binaries come from [`crate::tools::ensure`] (built once per machine).
 //!
 //! Two front ends share one implementation:
-//! - `cargo xtask cluster up|down|env|status` for people (the command lives in xtask, over [`Plane`]): the processes (and, with `up`, the Aerospike simulator
-//!   and provisioner in one background `cargo xtask simulator run` process) outlive the command, are recorded in
-//!   `<state dir>/state.json`, and `down` stops exactly those pids.
+//! - `cargo xtask cluster up|down|env|status` for people (the command is xtask's, over [`Plane`]): the processes
+//!   (and, with `up`, the Aerospike simulator and provisioner in one background `cargo xtask simulator run`
+//!   process) outlive the command, are recorded in `<state dir>/state.json`, and `down` stops exactly those pids.
 //! - [`LocalCluster`] for tests: a temporary state folder, processes owned by the test process (killed on drop, and
 //!   by the kernel if the test process dies), the provisioner on a thread of its own.
 //!
