@@ -1,11 +1,12 @@
-//! Logs that go to a pipe or a file (what log collectors read) carry no ANSI escape codes, in either format.
-use std::process::{Command, Stdio};
+//! Logs that go to a pipe or a file (what log collectors read) carry no ANSI escape codes, in either format: the
+//! operator binary (built as leader_fencing.rs builds it, see [`common::operator_binary`]).
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_aerospike-kubernetes-operator");
+use std::process::{Command, Stdio};
 
 /// Runs `run` with no Kubernetes configuration reachable: it logs "starting" and an error, then exits.
 fn logs_of(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(BIN)
+    let out = Command::new(common::operator_binary())
         .arg("run")
         .args(args)
         .args(["--no-webhook", "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"])

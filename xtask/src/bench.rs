@@ -30,7 +30,7 @@
 //!
 //! Prints a table and writes it as JSON to `target/bench/cluster-scale.json`; the operator's log is kept in
 //! `target/bench/operator.log`. Every process it started is stopped at the end, on error, on timeout and on
-//! Ctrl-C (and by the kernel if this process dies: they are owned, see [`crate::cluster::proc`]).
+//! Ctrl-C (and by the kernel if this process dies: they are owned, see [`ako_testbed::cluster::proc`]).
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::BufRead;
@@ -53,10 +53,10 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cluster::proc::{self, Mode, Proc, Spec};
-use crate::cluster::{self, ClusterOptions, LocalCluster};
 use crate::project::PACKAGE;
-use crate::simulator::{Simulator, SimulatorOptions};
+use ako_simulator::{Simulator, SimulatorOptions};
+use ako_testbed::cluster::proc::{self, Mode, Proc, Spec};
+use ako_testbed::cluster::{self, ClusterOptions, LocalCluster};
 
 /// Where the report and the operator's log go, under the repository root.
 const OUT_DIR: &str = "target/bench";
@@ -618,7 +618,7 @@ async fn operator_kubeconfig(client: &Client, cluster: &LocalCluster) -> Result<
         }
     }
     let path = cluster.state_dir().join("operator.kubeconfig");
-    crate::cluster::pki::write_private(&path, &serde_saphyr::to_string(&doc)?)?;
+    ako_testbed::cluster::pki::write_private(&path, &serde_saphyr::to_string(&doc)?)?;
     Ok(path)
 }
 

@@ -27,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cluster::proc::{self, Mode, Record, Spec};
-use crate::cluster::{StateFile, net};
 use crate::olm::{self, CATALOG_SOURCE, GLOBAL_CATALOG_NAMESPACE, OlmKind};
 use crate::project::PACKAGE;
-use crate::tools::{self, Tool};
+use ako_testbed::cluster::proc::{self, Mode, Record, Spec};
+use ako_testbed::cluster::{StateFile, net};
+use ako_testbed::tools::{self, Tool};
 
 const DEMO_FILE: &str = "demo.json";
 const OPERATOR: &str = "operator";

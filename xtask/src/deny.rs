@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::tools;
+use ako_testbed::tools;
 
 /// What one run found.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
-//! Project tasks, run as `cargo xtask <task>`.
-pub mod tools;
-
+//! Project tasks, run as `cargo xtask <task>`: the packaging (manifests, CSV, bundle, catalog, examples, images,
+//! validation, scorecard, supply chain) and the commands over the test bed: `cluster` and `simulator` (over the
+//! `ako-testbed` and `ako-simulator` crates), `demo`, `bench`. `tools` is `ako_testbed::tools`'s command.
+//! [`olm`] adds this repository's package to the OLM-on-the-plane of `ako_testbed::olm`.
 pub mod bench;
 pub mod bundle;
 pub mod catalog;

@@ -16,8 +16,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Build, locate or list the pinned third-party tools (Go modules built into a cache).
-    Tools(xtask::tools::ToolsArgs),
-    /// Write config/: CRDs, RBAC, the operator Deployment, sample AerospikeClusters, scorecard config, CSV base.
+    Tools(ako_testbed::tools::ToolsArgs),
+    /// Write config/ (CRDs, RBAC, the operator Deployment, sample AerospikeClusters, CSV base) and scorecard/.
     Manifests(xtask::manifests::ManifestsArgs),
     /// Write the OLM bundle of a release (bundle/, bundle.Dockerfile).
     Bundle(xtask::bundle::BundleArgs),
@@ -61,7 +61,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let root = cli.root.unwrap_or_else(xtask::project::default_root);
     match cli.task {
-        Task::Tools(args) => xtask::tools::run(args),
+        Task::Tools(args) => ako_testbed::tools::run(args),
         Task::Manifests(args) => xtask::manifests::run(&root, &args),
         Task::Bundle(args) => xtask::bundle::run(&root, &args),
         Task::Catalog(args) => xtask::catalog::run_command(&root, &args),

@@ -1,5 +1,5 @@
 //! `cargo xtask manifests`: the plain Kubernetes install under config/ (CRDs, RBAC, the operator Deployment),
-//! the sample AerospikeClusters, the scorecard configuration, and (once) the editable CSV base.
+//! the sample AerospikeClusters, the scorecard configuration (scorecard/), and (once) the editable CSV base.
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -626,8 +626,8 @@ pub fn generate(staged: &mut Staged) -> Result<()> {
         staged.file(rel, out::to_yaml(&v)?);
     }
 
-    staged.own_dir(paths::CONFIG_SCORECARD);
-    staged.file(format!("{}/config.yaml", paths::CONFIG_SCORECARD), out::to_yaml(&scorecard::config())?);
+    staged.own_dir(paths::SCORECARD);
+    staged.file(format!("{}/config.yaml", paths::SCORECARD), out::to_yaml(&scorecard::config())?);
     Ok(())
 }
 

@@ -64,7 +64,8 @@ pub mod paths {
     pub const CONFIG_MANAGER: &str = "config/manager";
     pub const CONFIG_WEBHOOK: &str = "config/webhook";
     pub const CONFIG_SAMPLES: &str = "config/samples";
-    pub const CONFIG_SCORECARD: &str = "config/scorecard";
+    /// The scorecard configuration (a copy ships in the bundle, bundle/tests/scorecard).
+    pub const SCORECARD: &str = "scorecard";
     pub const CONFIG_EXAMPLES: &str = "config/examples";
     pub const CSV_BASE: &str = "config/manifests/csv-base.yaml";
     pub const BUNDLE: &str = "bundle";

@@ -46,7 +46,7 @@ pub fn catalog_dockerfile() -> Result<String> {
     let spec = image::catalog_spec();
     let mut c = Context::new();
     c.insert("catalog_image", CATALOG_IMAGE);
-    c.insert("opm_version", crate::tools::Tool::Opm.version());
+    c.insert("opm_version", ako_testbed::tools::Tool::Opm.version());
     c.insert("entrypoint", &exec_form(&spec.runtime.entrypoint)?);
     c.insert("cmd", &exec_form(&spec.runtime.cmd)?);
     c.insert("copies", &spec.copies);

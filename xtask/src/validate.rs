@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use crate::catalog::{self, Catalog};
 use crate::out::{self, Staged};
 use crate::project::{self, paths};
-use crate::tools::{self, Tool};
 use crate::{bundle, examples, graph, manifests, scorecard};
+use ako_testbed::tools::{self, Tool};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ValidateArgs {

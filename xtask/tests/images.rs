@@ -9,12 +9,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ako_testbed::tools::{self, Tool};
 use serde_json::Value;
 use xtask::image::layer::{Node, Tree, read_layer};
 use xtask::image::oci::Image;
 use xtask::image::{self, registry};
 use xtask::project::{self, paths};
-use xtask::tools::{self, Tool};
 
 fn root() -> PathBuf {
     project::default_root()
@@ -112,7 +112,7 @@ impl Registry {
     fn start_with(name: &str, htpasswd: Option<&str>) -> Registry {
         ensure_tools();
         let dir = TempDir::new(&format!("registry-{name}"));
-        let port = xtask::cluster::net::free_port().unwrap();
+        let port = ako_testbed::cluster::net::free_port().unwrap();
         let addr = format!("127.0.0.1:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
@@ -470,7 +470,7 @@ fn catalog_image_on_a_local_opm_base_serves_olm() {
     // Serve it with podman on a loopback port (host network; the cmd names the port).
     let podman = Podman::new("catalog");
     podman.pull(&reference);
-    let port = xtask::cluster::net::free_port().unwrap();
+    let port = ako_testbed::cluster::net::free_port().unwrap();
     let address = format!("127.0.0.1:{port}");
     let name = format!("ako-catalog-{}", std::process::id());
     run(podman.cmd().args([
@@ -500,7 +500,7 @@ fn catalog_image_on_a_local_opm_base_serves_olm() {
 async fn olm_resolves_from(address: &str, catalog_dir: &Path, podman: &Podman, container: &str) {
     use xtask::olm::{self, Approval, GLOBAL_CATALOG_NAMESPACE, Olm, OlmKind};
     const SOURCE: &str = "aerospike-image";
-    let cluster = xtask::cluster::LocalCluster::start(Default::default()).await.unwrap();
+    let cluster = ako_testbed::cluster::LocalCluster::start(Default::default()).await.unwrap();
     let olm = Olm::start(&cluster, catalog_dir).await.unwrap();
     let client = cluster.client().await;
     olm::apply(&client, &olm::catalog_source(SOURCE, GLOBAL_CATALOG_NAMESPACE, address)).await.unwrap();
@@ -541,7 +541,7 @@ async fn olm_resolves_from(address: &str, catalog_dir: &Path, podman: &Podman, c
 #[test]
 fn pushing_names_the_registry_when_it_cannot_be_reached() {
     let (img, _) = image::bundle_image(&root()).unwrap();
-    let port = xtask::cluster::net::free_port().unwrap();
+    let port = ako_testbed::cluster::net::free_port().unwrap();
     let e = registry::push(&img, &format!("127.0.0.1:{port}/x:y")).unwrap_err().to_string();
     assert!(e.contains(&format!("127.0.0.1:{port}")) && e.contains("cannot reach"), "{e}");
     let e = registry::push(&img, "Not A Reference").unwrap_err().to_string();

@@ -1,15 +1,15 @@
 //! The OLM packaging end to end: committed files match the generators, output is deterministic, the upgrade
 //! graph is checked, bad input is refused with nothing written, and the ecosystem's own validators agree
-//! (operator-sdk and opm are built on demand through `xtask::tools::ensure`, never skipped).
+//! (operator-sdk and opm are built on demand through `ako_testbed::tools::ensure`, never skipped).
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use ako_testbed::tools::{self, Tool};
 use xtask::bundle::{self, BundleArgs};
 use xtask::catalog::{self, Catalog};
 use xtask::out::Staged;
 use xtask::project::{self, PACKAGE, paths};
-use xtask::tools::{self, Tool};
 use xtask::{graph, manifests, scorecard, validate};
 
 fn repo() -> PathBuf {
@@ -29,7 +29,7 @@ fn temp_copy(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("xtask-olm-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    for d in ["config", paths::BUNDLE, paths::CATALOG] {
+    for d in ["config", paths::SCORECARD, paths::BUNDLE, paths::CATALOG] {
         copy_dir(&repo().join(d), &dir.join(d));
     }
     for f in [paths::BUNDLE_DOCKERFILE, paths::CATALOG_DOCKERFILE] {

@@ -4,17 +4,17 @@
 use std::time::Duration;
 
 use aerospike_kubernetes_operator::controller::Scope;
+use ako_simulator::{Simulator, SimulatorOptions};
+use ako_testbed::cluster::{ClusterOptions, LocalCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
-use xtask::cluster::{ClusterOptions, LocalCluster};
 use xtask::olm::{
     self, Approval, CATALOG_SOURCE, GLOBAL_CATALOG_NAMESPACE, GLOBAL_OPERATOR_GROUP, InProcessOperator,
     OPERATORS_NAMESPACE, Olm, OlmKind, TARGET_NAMESPACES_ANNOTATION,
 };
 use xtask::project::{self, PACKAGE};
-use xtask::simulator::{Simulator, SimulatorOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 

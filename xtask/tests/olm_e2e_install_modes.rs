@@ -13,6 +13,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ako_simulator::{Simulator, SimulatorOptions};
+use ako_testbed::cluster::{ClusterOptions, LocalCluster};
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, ServiceAccount};
@@ -21,13 +23,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
-use xtask::cluster::{ClusterOptions, LocalCluster};
 use xtask::olm::{
     self, Approval, CATALOG_SOURCE, GLOBAL_CATALOG_NAMESPACE, InProcessOperator, Olm, OlmKind,
     TARGET_NAMESPACES_ANNOTATION,
 };
 use xtask::project::{self, PACKAGE};
-use xtask::simulator::{Simulator, SimulatorOptions};
 
 const CRD: &str = "aerospikeclusters.asdb.aerospike.com";
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);

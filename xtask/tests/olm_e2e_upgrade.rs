@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ako_simulator::{Simulator, SimulatorOptions};
+use ako_testbed::cluster::{ClusterOptions, LocalCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
@@ -22,10 +24,8 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use xtask::bundle::{self, BundleArgs};
 use xtask::catalog;
-use xtask::cluster::{ClusterOptions, LocalCluster};
 use xtask::olm::{self, Approval, CATALOG_SOURCE, GLOBAL_CATALOG_NAMESPACE, InProcessOperator, Olm, OlmKind};
 use xtask::project::{self, PACKAGE, paths};
-use xtask::simulator::{Simulator, SimulatorOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const CRD: &str = "aerospikeclusters.asdb.aerospike.com";

@@ -17,8 +17,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::project::{self, PACKAGE, paths};
-use crate::tools::{self, Tool};
 use crate::{bundle, templates};
+use ako_testbed::tools::{self, Tool};
 use layer::{Layer, Tree};
 use oci::{Image, Runtime};
 

@@ -6,13 +6,13 @@ mod common;
 use std::time::Duration;
 
 use aerospike_kubernetes_operator::api::Phase;
+use ako_simulator::{Fault, FaultTarget, What};
 use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use xtask::simulator::{Fault, FaultTarget, What};
 
 const T: Duration = Duration::from_secs(120);
 

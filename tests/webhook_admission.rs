@@ -10,13 +10,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aerospike_kubernetes_operator::webhook::{self, CertSource, WebhookConfig, register};
+use ako_testbed::cluster::LocalCluster;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use xtask::cluster::LocalCluster;
 
 const OPERATOR_NS: &str = "webhook-operator";
 const NS: &str = "webhook-test";

@@ -206,52 +206,11 @@ fn standby(client: Client, ns: &str, id: &'static str) -> tokio::task::JoinHandl
 // -----------------------------------------------------------------------------------------------------------------
 // The operator binary.
 
-/// `cargo build -p aerospike-kubernetes-operator` (debug), once per test binary; the executable's path.
-/// `AKO_OPERATOR_BIN` names a prebuilt one instead.
-fn operator_binary() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("AKO_OPERATOR_BIN") {
-            return PathBuf::from(bin);
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.current_dir(root).args([
-            "build",
-            "-p",
-            "aerospike-kubernetes-operator",
-            "--bin",
-            "aerospike-kubernetes-operator",
-            "--message-format=json-render-diagnostics",
-        ]);
-        // The variables cargo sets for the test it runs: ring's build script reruns when they change.
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_MANIFEST_"].iter().any(|p| k.starts_with(p))
-                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"]
-                    .contains(&k.as_ref())
-                || k == "CARGO_RUSTC_CURRENT_DIR"
-            {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.stderr(Stdio::inherit()).output().expect("run cargo build");
-        assert!(out.status.success(), "building the operator failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "aerospike-kubernetes-operator")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the operator executable")
-    })
-}
-
 /// The operator binary as leader candidate `id` in `ns`, through `kubeconfig`; its output goes to a log file.
 fn spawn_operator(kubeconfig: &Path, ns: &str, id: &str) -> (tokio::process::Child, PathBuf) {
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("operator-{ns}-{id}.log"));
     let file = std::fs::File::create(&log).unwrap();
-    let port = || xtask::cluster::net::free_port().unwrap();
+    let port = || ako_testbed::cluster::net::free_port().unwrap();
     let child = tokio::process::Command::new(operator_binary())
         .arg("run")
         .args(["--leader-elect", "--no-webhook", "--watch-namespaces", ns])

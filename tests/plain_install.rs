@@ -16,6 +16,9 @@ use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
 use aerospike_kubernetes_operator::info::TcpInfoClient;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use aerospike_kubernetes_operator::webhook::{WebhookArgs, certs, register};
+use ako_simulator::{Simulator, SimulatorOptions};
+use ako_testbed::cluster::{ClusterOptions, LocalCluster};
+use ako_testbed::olm;
 use clap::Parser;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -23,11 +26,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use xtask::cluster::{ClusterOptions, LocalCluster};
-use xtask::olm;
 use xtask::out;
 use xtask::project::{self, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_SERVICE};
-use xtask::simulator::{Simulator, SimulatorOptions};
 
 const T: Duration = Duration::from_secs(120);
 

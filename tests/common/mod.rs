@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,8 @@ use aerospike_kubernetes_operator::build::BuildContext;
 use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
 use aerospike_kubernetes_operator::info::TcpInfoClient;
 use aerospike_kubernetes_operator::metrics::Metrics;
+use ako_simulator::{Simulator, SimulatorOptions};
+use ako_testbed::cluster::{ClusterOptions, LocalCluster};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -18,8 +22,6 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use xtask::cluster::{ClusterOptions, LocalCluster};
-use xtask::simulator::{Simulator, SimulatorOptions};
 
 pub const IMAGE_OLD: &str = "aerospike/aerospike-server-enterprise:7.1.0.0";
 pub const IMAGE_NEW: &str = "aerospike/aerospike-server-enterprise:7.2.0.1";
@@ -333,4 +335,46 @@ pub async fn finish(env: &Env, op: JoinHandle<()>) {
     op.abort();
     let nss: Api<Namespace> = Api::all(env.client.clone());
     let _ = nss.delete(&env.ns, &kube::api::DeleteParams::default()).await;
+}
+
+/// The operator binary: `cargo build -p aerospike-kubernetes-operator` (debug), once per test binary; the
+/// executable's path.
+/// `AKO_OPERATOR_BIN` names a prebuilt one instead.
+pub fn operator_binary() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("AKO_OPERATOR_BIN") {
+            return PathBuf::from(bin);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(root).args([
+            "build",
+            "-p",
+            "aerospike-kubernetes-operator",
+            "--bin",
+            "aerospike-kubernetes-operator",
+            "--message-format=json-render-diagnostics",
+        ]);
+        // The variables cargo sets for the test it runs: ring's build script reruns when they change.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_MANIFEST_"].iter().any(|p| k.starts_with(p))
+                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"]
+                    .contains(&k.as_ref())
+                || k == "CARGO_RUSTC_CURRENT_DIR"
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        let out = cmd.stderr(Stdio::inherit()).output().expect("run cargo build");
+        assert!(out.status.success(), "building the operator failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "aerospike-kubernetes-operator")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the operator executable")
+    })
 }

@@ -2,13 +2,13 @@
 //! path in the message.
 use std::time::{Duration, Instant};
 
+use ako_testbed::cluster::LocalCluster;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
-use xtask::cluster::LocalCluster;
 
 /// The shared cluster with our CRD installed and Established (once per test binary).
 async fn cluster_with_crd() -> Client {

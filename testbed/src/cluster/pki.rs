@@ -164,7 +164,7 @@ impl Pki {
 }
 
 /// Writes a file readable by the owner only (keys and certificates alike; nothing here is meant to be shared).
-pub(crate) fn write_private(path: &Path, contents: &str) -> Result<()> {
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new()

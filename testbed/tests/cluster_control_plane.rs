@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ako_testbed::cluster::{self, ClusterOptions, LocalCluster};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use xtask::cluster::{self, ClusterOptions, LocalCluster};
 
 fn alive(pid: u32) -> bool {
     // A zombie is gone for our purposes (its parent reaps it).

@@ -3,13 +3,13 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use ako_testbed::cluster::LocalCluster;
+use ako_testbed::cluster::provisioner::PROVISIONED_BY_LABEL;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use xtask::cluster::LocalCluster;
-use xtask::cluster::provisioner::PROVISIONED_BY_LABEL;
 
 async fn namespace(client: &Client, name: &str) {
     let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();

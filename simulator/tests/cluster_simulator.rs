@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use aerospike_kubernetes_operator::info::{
     self, AerospikeNode, InfoErrorKind, QuiesceOptions, QuiesceOutcome, SafetyError, TcpInfoClient,
 };
+use ako_simulator::{Fault, FaultTarget, Simulator, SimulatorOptions, What};
+use ako_testbed::cluster::LocalCluster;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use xtask::cluster::LocalCluster;
-use xtask::simulator::{Fault, FaultTarget, Simulator, SimulatorOptions, What};
 
 const MIGRATIONS: Duration = Duration::from_millis(1500);
 

@@ -5,12 +5,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use ako_simulator::What;
 use common::*;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceQuota};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use xtask::simulator::What;
 
 const T: Duration = Duration::from_secs(120);
 

@@ -1,0 +1,225 @@
+//! An Aerospike simulator: for every running pod of an AerospikeCluster (label `app=aerospike-cluster`) it listens
+//! on `<podIP>:<service port>` and answers the info protocol the operator speaks (see
+//! `aerospike_kubernetes_operator::info`), from a simulated cluster state.
+//!
+//! Model, per AerospikeCluster (namespace + label `aerospike.com/cr`):
+//! - a pod joins when it is Running with a pod IP, and leaves when it is deleted (or terminating); a pod recreated
+//!   under the same name is a restart (new node state: quiesce and set-config values are gone);
+//! - every membership change draws a new cluster key and starts migrations that last
+//!   [`SimulatorOptions::migration_duration`] (`migrate_partitions_remaining` > 0 and `cluster-stable` answering
+//!   `ERROR::unstable-cluster` meanwhile);
+//! - `quiesce:` marks the node (`pending_quiesce=true`) until `quiesce-undo:` or a restart; `recluster:` is
+//!   answered `ok` by the principal (the lowest node id) only, and there makes pending quiesce/roster effective
+//!   (`effective_is_quiesced`, `nodes_quiesced`), which changes the cluster key and starts migrations;
+//! - node ids are the operator's (`<rack><a-f><ordinal>`, answered upper case like a real server), the server
+//!   version is the image tag, namespaces (and strong-consistency, replication-factor, service port) come from the
+//!   AerospikeCluster's `spec.aerospikeConfig`.
+//!
+//! - security: when `spec.aerospikeConfig` has a `security` section, a node accepts info requests only on a
+//!   connection that logged in (admin LOGIN as `admin` with bcrypt of [`SimulatorOptions::admin_password`],
+//!   "admin" unless set: the password a server keeps until access control changes it); a wrong login is
+//!   answered with result 65 and an info request without one closes the connection. Without security, a login
+//!   is answered with 52 (security not enabled), which clients accept.
+//!
+//! Fault knobs ([`Fault`]), per pod or per cluster, set in-process ([`Simulator::set_fault`]) or through a JSON file
+//! that the `cargo xtask simulator fault` command writes: a node that accepts connections and never answers
+//! ([`NoAnswer::Hang`]) or refuses them ([`NoAnswer::Refuse`]), migrations that never finish, slow answers.
+//! Every request line is recorded per pod ([`Simulator::commands_for`], [`Simulator::history_for`]).
+//!
+//! Answers are computed by an [`InfoHandler`](aerospike_kubernetes_operator::info::InfoHandler) (the operator's
+//! info-server trait) per node; the connection loop is our own rather than `info::server::serve`, because the fault
+//! knobs need to delay or withhold answers and to stop listening.
+//!
+//! Modules: `model` (the simulated clusters, nodes and options), `answers` (every info command answered from the
+//! model), `pods` (the pod watcher: joins and leaves), `server` (one listener per node, logins, fault knobs on each
+//! connection), `faults` (the knobs and the faults file). [`Simulator`] is the handle; the command line (`cargo
+//! xtask simulator run|fault|faults`) lives in xtask.
+mod answers;
+mod faults;
+mod model;
+mod pods;
+mod server;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Result, bail};
+use kube::Client;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultEntry, FaultTarget, NoAnswer, read_faults_file, write_faults_file};
+use model::{Inner, State};
+pub use model::{Recorded, SimulatorOptions, What};
+pub use pods::POD_SELECTOR;
+use pods::watch_pods;
+
+/// Written into the state folder by `simulator run` once it watches pods.
+pub const READY_FILE: &str = "simulator.ready";
+/// The faults file in the state folder (`cargo xtask simulator fault` writes it, the simulator polls it).
+pub const FAULTS_FILE: &str = "simulator-faults.json";
+
+/// Applies the faults file whenever it changes (polled every 250 ms).
+async fn poll_faults_file(inner: Arc<Inner>, path: PathBuf) {
+    let mut last: Option<(SystemTime, u64)> = None;
+    loop {
+        let stamp = std::fs::metadata(&path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        if stamp != last {
+            last = stamp;
+            match read_faults_file(&path) {
+                Ok(entries) => {
+                    let map: HashMap<FaultTarget, Fault> =
+                        entries.iter().filter_map(|e| Some((e.target()?, e.fault()))).collect();
+                    eprintln!("simulator: {} fault(s) from {}", map.len(), path.display());
+                    inner.lock().file_faults = map;
+                    inner.bump_faults();
+                }
+                Err(e) => eprintln!("simulator: {e:#}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The simulator. Stops on [`Simulator::stop`] or drop.
+pub struct Simulator {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts watching pods; returns once the initial list is processed (or after 10 s if the apiserver is slow).
+    pub async fn start(client: Client, opts: SimulatorOptions) -> Simulator {
+        let (faults_changed, _) = tokio::sync::watch::channel(0u64);
+        let inner =
+            Arc::new(Inner { state: Mutex::new(State::default()), opts: Mutex::new(opts.clone()), faults_changed });
+        let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
+        let mut tasks = vec![tokio::spawn(watch_pods(inner.clone(), client, opts.clone(), synced_tx))];
+        if let Some(file) = opts.faults_file.clone() {
+            tasks.push(tokio::spawn(poll_faults_file(inner.clone(), file)));
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), synced_rx).await;
+        Simulator { inner, tasks }
+    }
+
+    /// Sets (replaces) the fault of a pod or a cluster; `Fault::default()` clears it.
+    pub fn set_fault(&self, target: FaultTarget, fault: Fault) {
+        {
+            let mut state = self.inner.lock();
+            if fault == Fault::default() {
+                state.api_faults.remove(&target);
+            } else {
+                state.api_faults.insert(target, fault);
+            }
+        }
+        self.inner.bump_faults();
+    }
+
+    /// Clears every fault set through [`Self::set_fault`].
+    pub fn clear_faults(&self) {
+        self.inner.lock().api_faults.clear();
+        self.inner.bump_faults();
+    }
+
+    /// Changes the admin password secured nodes accept from the next login on (as if access control changed it).
+    pub fn set_admin_password(&self, password: &str) {
+        self.inner.opts.lock().unwrap_or_else(|e| e.into_inner()).admin_password = password.to_string();
+    }
+
+    /// Changes how long migrations run after the next membership changes.
+    pub fn set_migration_duration(&self, d: Duration) {
+        self.inner.opts.lock().unwrap_or_else(|e| e.into_inner()).migration_duration = d;
+    }
+
+    /// Every request line pod `pod` received, over all its incarnations, in order. `pod` is `namespace/name`, or
+    /// just `name` (any namespace).
+    pub fn commands_for(&self, pod: &str) -> Vec<String> {
+        self.history_for(pod)
+            .into_iter()
+            .filter_map(|r| match r.what {
+                What::Command { command, .. } => Some(command),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Everything recorded for `pod` (joins, commands, leaves), in order. Same `pod` forms as
+    /// [`Self::commands_for`].
+    pub fn history_for(&self, pod: &str) -> Vec<Recorded> {
+        let state = self.inner.lock();
+        let mut out: Vec<Recorded> = state
+            .history
+            .iter()
+            .filter(|((ns, name), _)| match pod.split_once('/') {
+                Some((pns, pname)) => ns == pns && name == pname,
+                None => name == pod,
+            })
+            .flat_map(|(_, h)| h.iter().cloned())
+            .collect();
+        out.sort_by_key(|r| r.at);
+        out
+    }
+
+    /// Forgets all recorded history.
+    pub fn clear_history(&self) {
+        self.inner.lock().history.clear();
+    }
+
+    /// The current cluster key of an AerospikeCluster, if any of its pods is a member.
+    pub fn cluster_key(&self, namespace: &str, cluster: &str) -> Option<String> {
+        self.inner.lock().clusters.get(&(namespace.to_string(), cluster.to_string())).map(|c| c.key.clone())
+    }
+
+    /// Names of the member pods of an AerospikeCluster.
+    pub fn members(&self, namespace: &str, cluster: &str) -> Vec<String> {
+        self.inner
+            .lock()
+            .clusters
+            .get(&(namespace.to_string(), cluster.to_string()))
+            .map(|c| c.members.iter().map(|(_, n)| n.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The info address of a member pod.
+    pub fn node_addr(&self, namespace: &str, pod: &str) -> Option<SocketAddr> {
+        self.inner.lock().nodes.get(&(namespace.to_string(), pod.to_string())).map(|n| SocketAddr::new(n.ip, n.port))
+    }
+
+    /// Waits until the AerospikeCluster has exactly `n` members.
+    pub async fn wait_for_members(&self, namespace: &str, cluster: &str, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let members = self.members(namespace, cluster);
+            if members.len() == n {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{namespace}/{cluster} has {} simulated members ({members:?}), not {n}, after {timeout:?}",
+                    members.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops watching and every listener (idempotent; also done on drop).
+    pub fn stop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let mut state = self.inner.lock();
+        for (_, node) in state.nodes.drain() {
+            node.task.abort();
+        }
+        state.clusters.clear();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,218 @@
+//! The pod watcher: pods of AerospikeClusters joining and leaving the simulated clusters.
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aerospike_kubernetes_operator::build as ako_build;
+use aerospike_kubernetes_operator::info::ServerVersion;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+
+use crate::model::{ClusterSpec, ClusterState, Inner, NamespaceInfo, Node, PodKey, SimulatorOptions, State, What};
+use crate::server::node_task;
+
+// -----------------------------------------------------------------------------------------------------------------
+// Watching pods.
+
+/// Label selecting the operator's Aerospike pods.
+pub const POD_SELECTOR: &str = "app=aerospike-cluster";
+
+pub(crate) async fn watch_pods(
+    inner: Arc<Inner>,
+    client: Client,
+    opts: SimulatorOptions,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let pods: Api<Pod> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut synced = Some(synced);
+    let mut seen: Option<HashSet<PodKey>> = None;
+    let mut events = watcher::watcher(pods, watcher::Config::default().labels(POD_SELECTOR)).default_backoff().boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => seen = Some(HashSet::new()),
+            Ok(Event::InitApply(pod)) => {
+                if let Some(seen) = &mut seen {
+                    seen.insert(pod_key(&pod));
+                }
+                on_pod(&inner, &client, &opts, &pod).await;
+            }
+            Ok(Event::InitDone) => {
+                // After a re-list (e.g. the apiserver restarted), pods that disappeared meanwhile leave.
+                if let Some(seen) = seen.take() {
+                    let duration = inner.migration_duration();
+                    let mut state = inner.lock();
+                    let gone: Vec<PodKey> = state.nodes.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+                    for key in gone {
+                        state.leave(&key, duration);
+                    }
+                }
+                if let Some(tx) = synced.take() {
+                    let _ = tx.send(());
+                }
+            }
+            Ok(Event::Apply(pod)) => on_pod(&inner, &client, &opts, &pod).await,
+            Ok(Event::Delete(pod)) => {
+                let duration = inner.migration_duration();
+                let mut state = inner.lock();
+                let key = pod_key(&pod);
+                if state.nodes.get(&key).is_some_and(|n| Some(&n.uid) == pod.metadata.uid.as_ref()) {
+                    state.leave(&key, duration);
+                }
+            }
+            Err(e) => eprintln!("simulator: watching pods: {e}"),
+        }
+    }
+}
+
+pub(crate) fn pod_key(pod: &Pod) -> PodKey {
+    (pod.namespace().unwrap_or_default(), pod.name_any())
+}
+
+/// The pod's IP if it should be a cluster member now.
+pub(crate) fn running_ip(pod: &Pod) -> Option<IpAddr> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() != Some("Running") {
+        return None;
+    }
+    status.pod_ip.as_deref()?.parse().ok()
+}
+
+pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, pod: &Pod) {
+    let key = pod_key(pod);
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let ip = running_ip(pod);
+    let duration = inner.migration_duration();
+    {
+        let mut state = inner.lock();
+        let current = state.nodes.get(&key).map(|n| (n.uid.clone(), n.ip));
+        match (current, ip) {
+            (Some((u, i)), Some(ip)) if u == uid && i == ip => return, // no change
+            (Some(_), _) => {
+                state.leave(&key, duration);
+            }
+            (None, None) => return,
+            (None, Some(_)) => {}
+        }
+        if ip.is_none() {
+            return;
+        }
+    }
+    let ip = ip.expect("checked");
+    let cr = pod.labels().get(ako_build::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
+    let cluster_key = (key.0.clone(), cr.clone());
+    let spec = cluster_spec(client, &key.0, &cr, opts).await;
+
+    let rack_id: i32 = pod.labels().get(ako_build::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let node_id = ako_build::pod_node_id(pod)
+        .unwrap_or_else(|| {
+            let ordinal = key.1.rsplit_once('-').map_or("0", |(_, o)| o);
+            format!("{rack_id}a{ordinal}")
+        })
+        .to_ascii_uppercase();
+    let build = server_version(pod).unwrap_or_else(|| opts.default_build.clone());
+    let addr = SocketAddr::new(ip, spec.port);
+
+    let mut state = inner.lock();
+    // A pod event may have raced us while the spec was fetched.
+    if state.nodes.contains_key(&key) {
+        return;
+    }
+    // Another pod may still hold this address (kwok recycles IPs): it is gone, so it leaves now.
+    let holder: Option<PodKey> =
+        state.nodes.iter().find(|(_, n)| n.ip == ip && n.port == spec.port).map(|(k, _)| k.clone());
+    if let Some(holder) = holder {
+        state.leave(&holder, duration);
+    }
+    let task = tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), addr, spec.security, opts.log_commands));
+    state.nodes.insert(
+        key.clone(),
+        Node {
+            uid: uid.clone(),
+            ip,
+            port: spec.port,
+            cluster: cluster_key.clone(),
+            node_id: node_id.clone(),
+            rack_id,
+            build,
+            quiesce_pending: false,
+            quiesce_effective: false,
+            config: BTreeMap::new(),
+            task,
+        },
+    );
+    let now = Instant::now();
+    let cluster = state.clusters.entry(cluster_key).or_insert_with(|| ClusterState {
+        key: String::new(),
+        migrate_from: now,
+        migrate_until: now,
+        members: BTreeSet::new(),
+        spec: spec.clone(),
+        rosters: BTreeMap::new(),
+    });
+    cluster.spec = spec;
+    cluster.members.insert(key.clone());
+    State::rebalance(cluster, duration);
+    state.record(&key, &uid, What::Joined { ip, node_id });
+}
+
+/// The server version from the image tag (`...:8.0.0.5` or `...:8.0.0.5_1`).
+pub(crate) fn server_version(pod: &Pod) -> Option<String> {
+    let containers = &pod.spec.as_ref()?.containers;
+    let c = containers.iter().find(|c| c.name == ako_build::SERVER_CONTAINER_NAME).or(containers.first())?;
+    let image = c.image.as_deref()?;
+    let last = image.rsplit('/').next()?;
+    let tag = last.split_once(':')?.1;
+    let v = ServerVersion::parse(tag)?;
+    (v.major >= 4).then(|| format!("{}.{}.{}.{}", v.major, v.minor, v.patch, v.build))
+}
+
+/// Namespaces and service port from the AerospikeCluster's `spec.aerospikeConfig`; defaults (`test`, the default
+/// port) if it cannot be read within 3 s.
+pub(crate) async fn cluster_spec(client: &Client, namespace: &str, name: &str, opts: &SimulatorOptions) -> ClusterSpec {
+    let default = ClusterSpec {
+        namespaces: vec![NamespaceInfo { name: "test".into(), strong_consistency: false, replication_factor: 2 }],
+        port: opts.default_port,
+        security: false,
+    };
+    let gvk = GroupVersionKind::gvk("asdb.aerospike.com", "v1", "AerospikeCluster");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "aerospikeclusters");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let object = match tokio::time::timeout(Duration::from_secs(3), api.get_opt(name)).await {
+        Ok(Ok(Some(o))) => o,
+        _ => return default,
+    };
+    let config = &object.data["spec"]["aerospikeConfig"];
+    let namespaces: Vec<NamespaceInfo> = config["namespaces"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|ns| {
+                    Some(NamespaceInfo {
+                        name: ns["name"].as_str()?.to_string(),
+                        strong_consistency: ns["strong-consistency"].as_bool().unwrap_or(false),
+                        replication_factor: ns["replication-factor"].as_u64().unwrap_or(2),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ClusterSpec {
+        namespaces: if namespaces.is_empty() { default.namespaces } else { namespaces },
+        port: config["network"]["service"]["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(opts.default_port),
+        security: !config["security"].is_null(),
+    }
+}

@@ -1,0 +1,14 @@
+//! The operator's local test bed, used by the end-to-end tests (tests/), the benchmarks and `cargo xtask
+//! cluster|simulator|demo|bench|tools`:
+//! - [`tools`]: the pinned third-party tools (Kubernetes, etcd, kwok, OLM, opm, operator-sdk, cargo-deny), built
+//!   once per machine into a cache;
+//! - [`cluster`]: a real Kubernetes control plane on loopback without a kubelet (processes, PKI, kwok nodes and pod
+//!   stages, a fake storage provisioner, pod CIDR claims);
+//! - [`olm`]: OLM on that plane (its CRDs, the olm and catalog operators as host processes, `opm serve`), the OLM
+//!   objects and the waits the tests use.
+//!
+//! It knows nothing of this repository's packaging: the catalog OLM serves is written by the caller (xtask's
+//! `olm::prepare_catalog`).
+pub mod cluster;
+pub mod olm;
+pub mod tools;
