@@ -1,8 +1,8 @@
 //! Speed of the pure parts the reconcile runs every time: building the desired state of a large cluster and
 //! rendering aerospike.conf. Run with `cargo bench --bench build`.
+use aerospike_kubernetes_operator::aerospike_conf;
 use aerospike_kubernetes_operator::api::{AerospikeCluster, AerospikeClusterSpec, Rack, RackConfig};
-use aerospike_kubernetes_operator::build::{BuildContext, desired_state};
-use aerospike_kubernetes_operator::conf;
+use aerospike_kubernetes_operator::desired::{BuildContext, desired_state};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
@@ -45,12 +45,16 @@ fn benches(c: &mut Criterion) {
         b.iter(|| desired_state(black_box(&cluster), &ctx).unwrap())
     });
     let mut cfg = config();
-    conf::apply_defaults(
+    aerospike_conf::apply_defaults(
         &mut cfg,
-        &conf::DefaultsContext { cluster_name: "bench".into(), rack_id: 1, rack_namespaces: Some(vec!["test".into()]) },
+        &aerospike_conf::DefaultsContext {
+            cluster_name: "bench".into(),
+            rack_id: 1,
+            rack_namespaces: Some(vec!["test".into()]),
+        },
     )
     .unwrap();
-    c.bench_function("render aerospike.conf", |b| b.iter(|| conf::render(black_box(&cfg)).unwrap()));
+    c.bench_function("render aerospike.conf", |b| b.iter(|| aerospike_conf::render(black_box(&cfg)).unwrap()));
 }
 
 criterion_group!(group, benches);

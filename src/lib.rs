@@ -1,15 +1,16 @@
 //! Aerospike Kubernetes Operator: library half of the operator binary.
 //!
-//! Layout: `api` (the CRD types, one source of truth), `conf` (aerospike.conf rendering, pure),
-//! `info` (Aerospike info protocol), `build` (spec in, desired objects out, pure), `plan` (restart and
-//! scale batches, pure), `controller` (the thin layer that reads, applies and reports), `podinit` (the
-//! pods' init step), and the process parts (`metrics`, `server`, `telemetry`).
+//! Layout: `api` (the CRD types, one source of truth), `aerospike_conf` (aerospike.conf rendering, pure),
+//! `asinfo` (Aerospike's info protocol: wire format, client, safety checks), `desired` (spec in, desired objects
+//! out, pure), `plan` (the rollout decision, pure), `controller` (the thin layer that reads, applies and reports),
+//! `podinit` (the pods' init step), `cli` (the binary's contract with its manifests), and the process parts
+//! (`metrics`, `server`, `telemetry`, `leader`).
+pub mod aerospike_conf;
 pub mod api;
-pub mod build;
+pub mod asinfo;
 pub mod cli;
-pub mod conf;
 pub mod controller;
-pub mod info;
+pub mod desired;
 pub mod leader;
 pub mod metrics;
 pub mod plan;

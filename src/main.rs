@@ -8,10 +8,10 @@ use clap::{Parser, Subcommand};
 use kube::Client;
 use tracing::{error, info};
 
-use aerospike_kubernetes_operator::build::BuildContext;
+use aerospike_kubernetes_operator::asinfo::TcpInfoClient;
 use aerospike_kubernetes_operator::cli::RunArgs;
 use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
-use aerospike_kubernetes_operator::info::TcpInfoClient;
+use aerospike_kubernetes_operator::desired::BuildContext;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use aerospike_kubernetes_operator::server::{self, Health};
 use aerospike_kubernetes_operator::telemetry::{self, LogFormat};

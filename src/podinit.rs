@@ -1,9 +1,9 @@
 //! `aerospike-kubernetes-operator pod-init`: the operator binary running as each Aerospike pod's init container.
 //!
-//! It turns the rack's aerospike.conf template (from the rack ConfigMap, mounted at [`build::TEMPLATE_DIR`])
+//! It turns the rack's aerospike.conf template (from the rack ConfigMap, mounted at [`desired::TEMPLATE_DIR`])
 //! into the pod's own aerospike.conf (node id, access addresses, mesh seeds, host-network addresses) and
 //! initialises the pod's data volumes. Everything it needs comes from its environment (set by the StatefulSet
-//! template, see the `ENV_*` constants of [`crate::build`]) and from the mounted files: it needs no
+//! template, see the `ENV_*` constants of [`crate::desired`]) and from the mounted files: it needs no
 //! Kubernetes API access, and the pod has no service-account token.
 //!
 //! The decisions are pure functions ([`PodEnv::from_lookup`], [`pod_context`], [`render_conf`],
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::aerospike_conf::{self, PodContext};
 use crate::api::{NetworkPolicy, VolumeMethod};
-use crate::build::{self, InitVolume};
-use crate::conf::{self, PodContext};
+use crate::desired::{self, InitVolume};
 
 /// Marker file written at the root of a filesystem volume once pod-init has initialised it.
 pub const INIT_MARKER: &str = ".aerospike-kubernetes-operator-initialized";
@@ -24,10 +24,10 @@ pub const INIT_MARKER: &str = ".aerospike-kubernetes-operator-initialized";
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct PodInitArgs {
     /// Directory where the rack ConfigMap (template and peers) is mounted.
-    #[arg(long, default_value = build::TEMPLATE_DIR)]
+    #[arg(long, default_value = desired::TEMPLATE_DIR)]
     pub config_map_dir: PathBuf,
     /// Where to write the pod's aerospike.conf.
-    #[arg(long, default_value = build::CONF_FILE)]
+    #[arg(long, default_value = desired::CONF_FILE)]
     pub output: PathBuf,
     /// How long to wait for the mounted ConfigMap to carry the template this pod was created for (its
     /// conf-hash annotation) before going on with what is mounted.
@@ -38,8 +38,8 @@ pub struct PodInitArgs {
 impl Default for PodInitArgs {
     fn default() -> Self {
         PodInitArgs {
-            config_map_dir: PathBuf::from(build::TEMPLATE_DIR),
-            output: PathBuf::from(build::CONF_FILE),
+            config_map_dir: PathBuf::from(desired::TEMPLATE_DIR),
+            output: PathBuf::from(desired::CONF_FILE),
             conf_wait_seconds: 120,
         }
     }
@@ -78,41 +78,41 @@ impl PodEnv {
         };
         let flag = |key: &str| opt(key).is_some_and(|v| v == "true");
         Ok(PodEnv {
-            pod_name: req(build::ENV_POD_NAME)?,
-            namespace: req(build::ENV_POD_NAMESPACE)?,
-            pod_ip: opt(build::ENV_POD_IP).unwrap_or_default(),
-            host_ip: opt(build::ENV_HOST_IP),
-            cluster_name: req(build::ENV_CLUSTER_NAME)?,
-            rack_id: req(build::ENV_RACK_ID)?
+            pod_name: req(desired::ENV_POD_NAME)?,
+            namespace: req(desired::ENV_POD_NAMESPACE)?,
+            pod_ip: opt(desired::ENV_POD_IP).unwrap_or_default(),
+            host_ip: opt(desired::ENV_HOST_IP),
+            cluster_name: req(desired::ENV_CLUSTER_NAME)?,
+            rack_id: req(desired::ENV_RACK_ID)?
                 .parse()
-                .with_context(|| format!("{} is not a number", build::ENV_RACK_ID))?,
-            revision_index: match opt(build::ENV_RACK_REVISION_INDEX) {
+                .with_context(|| format!("{} is not a number", desired::ENV_RACK_ID))?,
+            revision_index: match opt(desired::ENV_RACK_REVISION_INDEX) {
                 Some(v) => {
-                    v.parse().with_context(|| format!("{}={v:?} is not a number", build::ENV_RACK_REVISION_INDEX))?
+                    v.parse().with_context(|| format!("{}={v:?} is not a number", desired::ENV_RACK_REVISION_INDEX))?
                 }
                 None => 0,
             },
-            heartbeat_port: port(build::ENV_HEARTBEAT_PORT)?,
-            heartbeat_tls_port: port(build::ENV_HEARTBEAT_TLS_PORT)?,
-            fabric_port: port(build::ENV_FABRIC_PORT)?,
-            fabric_tls_port: port(build::ENV_FABRIC_TLS_PORT)?,
-            host_network: flag(build::ENV_HOST_NETWORK),
-            multi_pod_per_host: flag(build::ENV_MULTI_POD_PER_HOST),
-            network_policy: match opt(build::ENV_NETWORK_POLICY) {
+            heartbeat_port: port(desired::ENV_HEARTBEAT_PORT)?,
+            heartbeat_tls_port: port(desired::ENV_HEARTBEAT_TLS_PORT)?,
+            fabric_port: port(desired::ENV_FABRIC_PORT)?,
+            fabric_tls_port: port(desired::ENV_FABRIC_TLS_PORT)?,
+            host_network: flag(desired::ENV_HOST_NETWORK),
+            multi_pod_per_host: flag(desired::ENV_MULTI_POD_PER_HOST),
+            network_policy: match opt(desired::ENV_NETWORK_POLICY) {
                 Some(v) => serde_json::from_str(&v)
-                    .with_context(|| format!("{} is not a network policy", build::ENV_NETWORK_POLICY))?,
+                    .with_context(|| format!("{} is not a network policy", desired::ENV_NETWORK_POLICY))?,
                 None => NetworkPolicy::default(),
             },
-            init_volumes: match opt(build::ENV_INIT_VOLUMES) {
+            init_volumes: match opt(desired::ENV_INIT_VOLUMES) {
                 Some(v) => serde_json::from_str(&v)
-                    .with_context(|| format!("{} is not a list of volumes", build::ENV_INIT_VOLUMES))?,
+                    .with_context(|| format!("{} is not a list of volumes", desired::ENV_INIT_VOLUMES))?,
                 None => Vec::new(),
             },
-            conf_hash: opt(build::ENV_CONF_HASH).unwrap_or_default(),
-            override_rack_id: opt(build::ENV_OVERRIDE_RACK_ID)
+            conf_hash: opt(desired::ENV_CONF_HASH).unwrap_or_default(),
+            override_rack_id: opt(desired::ENV_OVERRIDE_RACK_ID)
                 .map(|v| {
                     v.parse().with_context(|| {
-                        format!("annotation {} = {v:?} is not a rack id", build::ANNOTATION_OVERRIDE_RACK_ID)
+                        format!("annotation {} = {v:?} is not a rack id", desired::ANNOTATION_OVERRIDE_RACK_ID)
                     })
                 })
                 .transpose()?,
@@ -132,7 +132,7 @@ pub fn ordinal(pod_name: &str) -> anyhow::Result<u32> {
 fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
     let pod_ip = || -> anyhow::Result<Vec<String>> {
         if env.pod_ip.is_empty() {
-            bail!("{} is not set (needed for {kind} addresses of type {network_type})", build::ENV_POD_IP);
+            bail!("{} is not set (needed for {kind} addresses of type {network_type})", desired::ENV_POD_IP);
         }
         Ok(vec![env.pod_ip.clone()])
     };
@@ -156,7 +156,9 @@ fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<Strin
             }
             match &env.host_ip {
                 Some(ip) => Ok(vec![ip.clone()]),
-                None => bail!("{} is not set (needed for {kind} addresses of type {network_type})", build::ENV_HOST_IP),
+                None => {
+                    bail!("{} is not set (needed for {kind} addresses of type {network_type})", desired::ENV_HOST_IP)
+                }
             }
         }
         other => {
@@ -165,7 +167,7 @@ fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<Strin
     }
 }
 
-/// The per-pod values for [`conf::finalize_for_pod`], and notes for the log. `tls`: the template has TLS
+/// The per-pod values for [`aerospike_conf::finalize_for_pod`], and notes for the log. `tls`: the template has TLS
 /// access addresses to fill in.
 pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodContext, Vec<String>)> {
     let mut notes = Vec::new();
@@ -177,7 +179,7 @@ pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodC
         }
     }
     let ctx = PodContext {
-        node_id: conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?),
+        node_id: aerospike_conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?),
         pod_ip: env.pod_ip.clone(),
         host_ip: env.host_ip.clone(),
         access_ips: addresses("access", &ty(&np.access, "hostInternal"), env, &mut notes)?,
@@ -192,7 +194,7 @@ pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodC
         } else {
             Vec::new()
         },
-        self_fqdn: build::pod_fqdn(&env.pod_name, &env.cluster_name, &env.namespace),
+        self_fqdn: desired::pod_fqdn(&env.pod_name, &env.cluster_name, &env.namespace),
         peers: peers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
         heartbeat_port: env.heartbeat_port,
         tls_heartbeat_port: env.heartbeat_tls_port,
@@ -208,16 +210,16 @@ pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodC
 /// The pure core of pod-init: the rack template, the peers file and the environment in, the pod's
 /// aerospike.conf out (plus notes for the log).
 pub fn render_conf(template: &str, peers: &str, env: &PodEnv) -> anyhow::Result<(String, Vec<String>)> {
-    let tls = template.contains(conf::TLS_ACCESS_ADDRESS_PLACEHOLDER)
-        || template.contains(conf::TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER);
+    let tls = template.contains(aerospike_conf::TLS_ACCESS_ADDRESS_PLACEHOLDER)
+        || template.contains(aerospike_conf::TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER);
     let (ctx, notes) = pod_context(env, peers, tls)?;
-    Ok((conf::finalize_for_pod(template, &ctx), notes))
+    Ok((aerospike_conf::finalize_for_pod(template, &ctx), notes))
 }
 
 /// Whether the mounted template is the one the pod was created for (its conf-hash annotation). A ConfigMap
 /// volume lags behind the API for a while after an update; the pod must not start with the old template.
 pub fn template_is_current(template: &str, env: &PodEnv) -> bool {
-    env.conf_hash.is_empty() || conf::config_hash(template) == env.conf_hash
+    env.conf_hash.is_empty() || aerospike_conf::config_hash(template) == env.conf_hash
 }
 
 /// What to do with one volume.
@@ -257,8 +259,8 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
 
     init_volumes(&env)?;
 
-    let template_path = args.config_map_dir.join(build::CM_TEMPLATE_KEY);
-    let peers_path = args.config_map_dir.join(build::CM_PEERS_KEY);
+    let template_path = args.config_map_dir.join(desired::CM_TEMPLATE_KEY);
+    let peers_path = args.config_map_dir.join(desired::CM_PEERS_KEY);
     let deadline = Instant::now() + Duration::from_secs(args.conf_wait_seconds);
     let template = loop {
         let template =
@@ -269,7 +271,7 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
         if Instant::now() >= deadline {
             tracing::warn!(
                 expected = %env.conf_hash,
-                found = %conf::config_hash(&template),
+                found = %aerospike_conf::config_hash(&template),
                 "the mounted template is still not the one this pod was created for; using it anyway"
             );
             break template;
@@ -284,7 +286,7 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
         tracing::warn!("{note}");
     }
     write_atomically(&args.output, &text)?;
-    tracing::info!(path = %args.output.display(), node_id = %conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?), "wrote aerospike.conf");
+    tracing::info!(path = %args.output.display(), node_id = %aerospike_conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?), "wrote aerospike.conf");
     Ok(())
 }
 
@@ -358,18 +360,18 @@ mod tests {
 
     fn env_map(pod: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut m: HashMap<String, String> = [
-            (build::ENV_POD_NAME, pod),
-            (build::ENV_POD_NAMESPACE, "aerospike"),
-            (build::ENV_POD_IP, "10.0.0.11"),
-            (build::ENV_HOST_IP, "192.168.0.5"),
-            (build::ENV_CLUSTER_NAME, "aerocluster"),
-            (build::ENV_RACK_ID, "0"),
-            (build::ENV_RACK_REVISION_INDEX, "0"),
-            (build::ENV_HEARTBEAT_PORT, "3002"),
-            (build::ENV_FABRIC_PORT, "3001"),
-            (build::ENV_HOST_NETWORK, "false"),
-            (build::ENV_MULTI_POD_PER_HOST, "false"),
-            (build::ENV_NETWORK_POLICY, "{}"),
+            (desired::ENV_POD_NAME, pod),
+            (desired::ENV_POD_NAMESPACE, "aerospike"),
+            (desired::ENV_POD_IP, "10.0.0.11"),
+            (desired::ENV_HOST_IP, "192.168.0.5"),
+            (desired::ENV_CLUSTER_NAME, "aerocluster"),
+            (desired::ENV_RACK_ID, "0"),
+            (desired::ENV_RACK_REVISION_INDEX, "0"),
+            (desired::ENV_HEARTBEAT_PORT, "3002"),
+            (desired::ENV_FABRIC_PORT, "3001"),
+            (desired::ENV_HOST_NETWORK, "false"),
+            (desired::ENV_MULTI_POD_PER_HOST, "false"),
+            (desired::ENV_NETWORK_POLICY, "{}"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -409,9 +411,9 @@ mod tests {
         let e = env(
             "aerocluster-2-v2-1",
             &[
-                (build::ENV_RACK_ID, "2"),
-                (build::ENV_RACK_REVISION_INDEX, "1"),
-                (build::ENV_NETWORK_POLICY, r#"{"access":"pod","alternateAccess":"pod"}"#),
+                (desired::ENV_RACK_ID, "2"),
+                (desired::ENV_RACK_REVISION_INDEX, "1"),
+                (desired::ENV_NETWORK_POLICY, r#"{"access":"pod","alternateAccess":"pod"}"#),
             ],
         );
         let (text, notes) = render_conf(TEMPLATE, PEERS, &e).unwrap();
@@ -424,7 +426,7 @@ mod tests {
 
     #[test]
     fn multi_pod_per_host_advertises_the_pod_ip() {
-        let e = env("aerocluster-0-0", &[(build::ENV_MULTI_POD_PER_HOST, "true")]);
+        let e = env("aerocluster-0-0", &[(desired::ENV_MULTI_POD_PER_HOST, "true")]);
         let (ctx, notes) = pod_context(&e, PEERS, false).unwrap();
         assert_eq!(ctx.access_ips, vec!["10.0.0.11".to_string()]);
         assert_eq!(ctx.alternate_access_ips, vec!["10.0.0.11".to_string()]);
@@ -436,11 +438,11 @@ mod tests {
         let e = env(
             "aerocluster-1-0",
             &[
-                (build::ENV_HOST_NETWORK, "true"),
-                (build::ENV_HEARTBEAT_PORT, ""),
-                (build::ENV_HEARTBEAT_TLS_PORT, "3012"),
-                (build::ENV_OVERRIDE_RACK_ID, "7"),
-                (build::ENV_RACK_ID, "1"),
+                (desired::ENV_HOST_NETWORK, "true"),
+                (desired::ENV_HEARTBEAT_PORT, ""),
+                (desired::ENV_HEARTBEAT_TLS_PORT, "3012"),
+                (desired::ENV_OVERRIDE_RACK_ID, "7"),
+                (desired::ENV_RACK_ID, "1"),
             ],
         );
         let (ctx, _) =
@@ -453,7 +455,7 @@ mod tests {
         assert_eq!(ctx.rack_id_override, Some(7));
         assert_eq!(ctx.self_fqdn, "aerocluster-1-0.aerocluster.aerospike");
         assert_eq!(ctx.peers.len(), 2);
-        let text = conf::finalize_for_pod("    heartbeat {\n    }\n    rack-id    1\n", &ctx);
+        let text = aerospike_conf::finalize_for_pod("    heartbeat {\n    }\n    rack-id    1\n", &ctx);
         assert_eq!(
             text,
             "    heartbeat {\n        tls-address    10.0.0.11\n        tls-mesh-seed-address-port    aerocluster-1-1.aerocluster.aerospike 3012\n    }\n    rack-id    7\n"
@@ -463,17 +465,17 @@ mod tests {
     #[test]
     fn environment_errors_are_clear() {
         let mut m = env_map("aerocluster-0-0", &[]);
-        m.remove(build::ENV_POD_NAME);
+        m.remove(desired::ENV_POD_NAME);
         let err = PodEnv::from_lookup(|k| m.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("POD_NAME"), "{err}");
 
         let e = env("no-ordinal-x", &[]);
         assert!(render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string().contains("ordinal"));
 
-        let e = env("aerocluster-0-0", &[(build::ENV_NETWORK_POLICY, r#"{"access":"configuredIP"}"#)]);
+        let e = env("aerocluster-0-0", &[(desired::ENV_NETWORK_POLICY, r#"{"access":"configuredIP"}"#)]);
         assert!(render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string().contains("not supported yet"));
 
-        let m = env_map("aerocluster-0-0", &[(build::ENV_HEARTBEAT_PORT, "x")]);
+        let m = env_map("aerocluster-0-0", &[(desired::ENV_HEARTBEAT_PORT, "x")]);
         assert!(PodEnv::from_lookup(|k| m.get(k).cloned()).is_err());
     }
 
@@ -481,7 +483,7 @@ mod tests {
     fn template_hash_check() {
         let mut e = env("aerocluster-0-0", &[]);
         assert!(template_is_current(TEMPLATE, &e), "no expectation: any template");
-        e.conf_hash = conf::config_hash(TEMPLATE);
+        e.conf_hash = aerospike_conf::config_hash(TEMPLATE);
         assert!(template_is_current(TEMPLATE, &e));
         assert!(!template_is_current("service {\n}\n", &e));
     }
@@ -556,7 +558,7 @@ mod tests {
         }
         let cli = Cli::parse_from(["pod-init"]);
         assert_eq!(cli.args, PodInitArgs::default());
-        assert_eq!(cli.args.output, Path::new(build::CONF_DIR).join("aerospike.conf"));
-        assert_eq!(cli.args.config_map_dir, PathBuf::from(build::TEMPLATE_DIR));
+        assert_eq!(cli.args.output, Path::new(desired::CONF_DIR).join("aerospike.conf"));
+        assert_eq!(cli.args.config_map_dir, PathBuf::from(desired::TEMPLATE_DIR));
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use aerospike_kubernetes_operator::api::AerospikeCluster;
-use aerospike_kubernetes_operator::build::{BuildContext, desired_state};
+use aerospike_kubernetes_operator::desired::{BuildContext, desired_state};
 use common::*;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aerospike_kubernetes_operator::build::BuildContext;
+use aerospike_kubernetes_operator::asinfo::TcpInfoClient;
 use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
-use aerospike_kubernetes_operator::info::TcpInfoClient;
+use aerospike_kubernetes_operator::desired::BuildContext;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use aerospike_kubernetes_operator::webhook::{WebhookArgs, certs, register};
 use ako_simulator::{Simulator, SimulatorOptions};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aerospike_kubernetes_operator::info::InfoHandler;
+use aerospike_kubernetes_operator::asinfo::InfoHandler;
 
 use crate::model::{Inner, PodKey, State, What};
 

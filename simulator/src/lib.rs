@@ -1,6 +1,6 @@
 //! An Aerospike simulator: for every running pod of an AerospikeCluster (label `app=aerospike-cluster`) it listens
 //! on `<podIP>:<service port>` and answers the info protocol the operator speaks (see
-//! `aerospike_kubernetes_operator::info`), from a simulated cluster state.
+//! `aerospike_kubernetes_operator::asinfo`), from a simulated cluster state.
 //!
 //! Model, per AerospikeCluster (namespace + label `aerospike.com/cr`):
 //! - a pod joins when it is Running with a pod IP, and leaves when it is deleted (or terminating); a pod recreated
@@ -26,8 +26,8 @@
 //! ([`NoAnswer::Hang`]) or refuses them ([`NoAnswer::Refuse`]), migrations that never finish, slow answers.
 //! Every request line is recorded per pod ([`Simulator::commands_for`], [`Simulator::history_for`]).
 //!
-//! Answers are computed by an [`InfoHandler`](aerospike_kubernetes_operator::info::InfoHandler) (the operator's
-//! info-server trait) per node; the connection loop is our own rather than `info::server::serve`, because the fault
+//! Answers are computed by an [`InfoHandler`](aerospike_kubernetes_operator::asinfo::InfoHandler) (the operator's
+//! info-server trait) per node; the connection loop is our own rather than `asinfo::server::serve`, because the fault
 //! knobs need to delay or withhold answers and to stop listening.
 //!
 //! Modules: `model` (the simulated clusters, nodes and options), `answers` (every info command answered from the

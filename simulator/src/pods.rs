@@ -4,8 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aerospike_kubernetes_operator::build as ako_build;
-use aerospike_kubernetes_operator::info::ServerVersion;
+use aerospike_kubernetes_operator::asinfo::ServerVersion;
+use aerospike_kubernetes_operator::desired as ako_desired;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
@@ -109,12 +109,12 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
         }
     }
     let ip = ip.expect("checked");
-    let cr = pod.labels().get(ako_build::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
+    let cr = pod.labels().get(ako_desired::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
     let cluster_key = (key.0.clone(), cr.clone());
     let spec = cluster_spec(client, &key.0, &cr, opts).await;
 
-    let rack_id: i32 = pod.labels().get(ako_build::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(0);
-    let node_id = ako_build::pod_node_id(pod)
+    let rack_id: i32 = pod.labels().get(ako_desired::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let node_id = ako_desired::pod_node_id(pod)
         .unwrap_or_else(|| {
             let ordinal = key.1.rsplit_once('-').map_or("0", |(_, o)| o);
             format!("{rack_id}a{ordinal}")
@@ -169,7 +169,7 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
 /// The server version from the image tag (`...:8.0.0.5` or `...:8.0.0.5_1`).
 pub(crate) fn server_version(pod: &Pod) -> Option<String> {
     let containers = &pod.spec.as_ref()?.containers;
-    let c = containers.iter().find(|c| c.name == ako_build::SERVER_CONTAINER_NAME).or(containers.first())?;
+    let c = containers.iter().find(|c| c.name == ako_desired::SERVER_CONTAINER_NAME).or(containers.first())?;
     let image = c.image.as_deref()?;
     let last = image.rsplit('/').next()?;
     let tag = last.split_once(':')?.1;

@@ -3,8 +3,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aerospike_kubernetes_operator::info::wire::{self, Header};
-use aerospike_kubernetes_operator::info::{InfoHandler, auth};
+use aerospike_kubernetes_operator::asinfo::wire::{self, Header};
+use aerospike_kubernetes_operator::asinfo::{InfoHandler, auth};
 use anyhow::Result;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use aerospike_kubernetes_operator::info::{
+use aerospike_kubernetes_operator::asinfo::{
     self, AerospikeNode, InfoErrorKind, QuiesceOptions, QuiesceOutcome, SafetyError, TcpInfoClient,
 };
 use ako_simulator::{Fault, FaultTarget, Simulator, SimulatorOptions, What};
@@ -57,10 +57,10 @@ fn info_client() -> TcpInfoClient {
 }
 
 /// Waits until the operator's stability check passes on `addrs`.
-async fn wait_stable(client: &TcpInfoClient, addrs: &[SocketAddr], timeout: Duration) -> info::StableCluster {
+async fn wait_stable(client: &TcpInfoClient, addrs: &[SocketAddr], timeout: Duration) -> asinfo::StableCluster {
     let deadline = Instant::now() + timeout;
     loop {
-        match info::check_cluster_stable(client, addrs, addrs.len()).await {
+        match asinfo::check_cluster_stable(client, addrs, addrs.len()).await {
             Ok(s) => return s,
             Err(e) => assert!(Instant::now() < deadline, "not stable after {timeout:?}: {e}"),
         }
@@ -101,9 +101,9 @@ async fn simulator_forms_a_cluster_and_migrates_after_membership_changes() {
     }
     assert_eq!(sim.cluster_key("sim-basic", "aero"), Some(stable.cluster_key.clone()));
     // cluster-stable agrees; only the principal (lowest node id) answers ok to recluster.
-    let key = info::check_cluster_stable_command(&client, &addrs, None).await.unwrap();
+    let key = asinfo::check_cluster_stable_command(&client, &addrs, None).await.unwrap();
     assert_eq!(key, stable.cluster_key);
-    assert_eq!(info::recluster_all(&client, &addrs).await.unwrap(), addrs[0]);
+    assert_eq!(asinfo::recluster_all(&client, &addrs).await.unwrap(), addrs[0]);
 
     // A pod restart is a membership change: new key, migrations, then stable again with the new pod.
     let pods: Api<Pod> = Api::namespaced(kube.clone(), "sim-basic");
@@ -114,7 +114,7 @@ async fn simulator_forms_a_cluster_and_migrates_after_membership_changes() {
         node0.statistics().await.is_ok_and(|s| s.migrate_partitions_remaining > 0 && &s.cluster_key != old_key)
     })
     .await;
-    let err = info::check_cluster_stable_command(&client, &addrs[..1], None).await.unwrap_err();
+    let err = asinfo::check_cluster_stable_command(&client, &addrs[..1], None).await.unwrap_err();
     assert!(matches!(err, SafetyError::Unstable { .. }), "{err}");
     sim.wait_for_members("sim-basic", "aero", 3, Duration::from_secs(60)).await.unwrap();
     let addrs: Vec<SocketAddr> = (0..3).map(|i| sim.node_addr("sim-basic", &format!("aero-1-{i}")).unwrap()).collect();
@@ -133,7 +133,7 @@ async fn simulator_forms_a_cluster_and_migrates_after_membership_changes() {
 
     // Quiesce through the operator's sequence: recorded, reported, undone.
     let options = QuiesceOptions { poll_interval: Duration::from_millis(100), attempts: 50 };
-    let outcome = info::quiesce_batch_with(&client, &addrs, &addrs[1..2], options).await.unwrap();
+    let outcome = asinfo::quiesce_batch_with(&client, &addrs, &addrs[1..2], options).await.unwrap();
     assert!(matches!(outcome, QuiesceOutcome::Quiesced { principal, .. } if principal == addrs[0]), "{outcome:?}");
     let ns1 = AerospikeNode::new(&client, addrs[1]).namespace_stats("test").await.unwrap();
     assert_eq!((ns1.pending_quiesce, ns1.effective_is_quiesced, ns1.nodes_quiesced), (Some(true), Some(true), Some(1)));
@@ -142,7 +142,7 @@ async fn simulator_forms_a_cluster_and_migrates_after_membership_changes() {
     assert!(commands[..quiesce_at].iter().any(|c| c.starts_with("cluster-stable:size=3")), "{commands:?}");
     assert!(commands[quiesce_at..].iter().any(|c| c == "recluster:"), "{commands:?}");
     assert!(!sim.commands_for("sim-basic/aero-1-2").contains(&"quiesce:".to_string()));
-    let undone = info::undo_quiesce(&client, &addrs).await.unwrap();
+    let undone = asinfo::undo_quiesce(&client, &addrs).await.unwrap();
     assert_eq!(undone, [addrs[1]]);
     let ns1 = AerospikeNode::new(&client, addrs[1]).namespace_stats("test").await.unwrap();
     assert_eq!((ns1.pending_quiesce, ns1.effective_is_quiesced), (Some(false), Some(false)));
@@ -174,7 +174,7 @@ async fn simulator_honours_every_fault_knob() {
     sim.set_fault(pod1.clone(), Fault::hang());
     let err = AerospikeNode::new(&client, addrs[1]).statistics().await.unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    let err = info::check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
+    let err = asinfo::check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
     assert!(matches!(err, SafetyError::Unreachable { node, .. } if node == addrs[1]), "{err}");
     let recorded = sim.history_for("sim-faults/flaky-1-1");
     assert!(recorded.iter().any(|r| r.what == What::Command { command: "statistics".into(), answered: false }));
@@ -191,7 +191,7 @@ async fn simulator_honours_every_fault_knob() {
         )
     })
     .await;
-    let err = info::check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
+    let err = asinfo::check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
     assert!(matches!(err, SafetyError::Unreachable { node, .. } if node == addrs[1]), "{err}");
 
     // Cleared: it listens and answers again, as a member of the same cluster.
@@ -215,9 +215,9 @@ async fn simulator_honours_every_fault_knob() {
     // pending long after the normal migration time.
     sim.set_fault(FaultTarget::pod("sim-faults", "flaky-1-2"), Fault::stuck_migrations());
     tokio::time::sleep(MIGRATIONS * 2).await;
-    let err = info::check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
+    let err = asinfo::check_cluster_stable(&client, &addrs, 3).await.unwrap_err();
     assert!(matches!(err, SafetyError::MigrationsPending { remaining, .. } if remaining > 0), "{err}");
-    let err = info::check_cluster_stable_command(&client, &addrs, None).await.unwrap_err();
+    let err = asinfo::check_cluster_stable_command(&client, &addrs, None).await.unwrap_err();
     assert!(matches!(err, SafetyError::Unstable { ref answer, .. } if answer == "ERROR::unstable-cluster"), "{err}");
     sim.clear_faults();
     wait_stable(&client, &addrs, Duration::from_secs(5)).await;

@@ -8,14 +8,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::build;
+use crate::desired;
 
 pub const FIELD_MANAGER: &str = "aerospike-kubernetes-operator";
 pub const ANNOTATION_DESIRED_HASH: &str = "aerospike.com/desired-hash";
 
 /// Stamp `obj` with the hash of its desired content.
 pub fn stamp<K: Resource + Serialize>(obj: &mut K) -> String {
-    let hash = build::desired_hash(&*obj);
+    let hash = desired::desired_hash(&*obj);
     obj.meta_mut()
         .annotations
         .get_or_insert_with(Default::default)

@@ -25,8 +25,8 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::api::{AerospikeCluster, AerospikeClusterStatus, FINALIZER, InstanceSummary, Phase, PodStatus};
-use crate::build::{self, BuildContext, Desired};
-use crate::info::InfoClient;
+use crate::asinfo::InfoClient;
+use crate::desired::{self, BuildContext, Desired};
 use crate::metrics::Metrics;
 use crate::plan::{self, PodView, RackTarget};
 pub use apply::FIELD_MANAGER;
@@ -168,8 +168,9 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let cm_api: Api<ConfigMap> = scoped_api(&client, ns);
         let pdb_api: Api<PodDisruptionBudget> = scoped_api(&client, ns);
         let pod_api: Api<Pod> = scoped_api(&client, ns);
-        let owned = watcher::Config::default().labels(&format!("{}={}", build::LABEL_MANAGED_BY, build::MANAGER_NAME));
-        let pods_cfg = watcher::Config::default().labels(&format!("{}={}", build::LABEL_APP, build::APP_NAME));
+        let owned =
+            watcher::Config::default().labels(&format!("{}={}", desired::LABEL_MANAGED_BY, desired::MANAGER_NAME));
+        let pods_cfg = watcher::Config::default().labels(&format!("{}={}", desired::LABEL_APP, desired::APP_NAME));
         let (sts_store, sts_writer) = reflector::store();
         let (svc_store, svc_writer) = reflector::store();
         let (cm_store, cm_writer) = reflector::store();
@@ -217,7 +218,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             .owns_stream(cm_stream)
             .owns_stream(pdb_stream)
             .watches_stream(pod_stream, |pod: Pod| {
-                let cr = pod.labels().get(build::LABEL_CR)?.clone();
+                let cr = pod.labels().get(desired::LABEL_CR)?.clone();
                 Some(ObjectRef::<AerospikeCluster>::new(&cr).within(&pod.namespace()?))
             })
             .shutdown_on_signal();
@@ -351,7 +352,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     // on changes compare with the applied spec kept in status.
     let refusals = crate::validate::validate(&cluster, crate::validate::applied_view(&cluster).as_ref());
     let built = if refusals.is_empty() {
-        build::desired_state(&cluster, &ctx.build).map_err(|e| e.to_string())
+        desired::desired_state(&cluster, &ctx.build).map_err(|e| e.to_string())
     } else {
         Err(crate::validate::summary(&refusals))
     };
@@ -409,7 +410,7 @@ fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
         .state()
         .iter()
         .filter(|s| {
-            s.namespace().as_deref() == Some(ns) && s.labels().get(build::LABEL_CR).map(String::as_str) == Some(name)
+            s.namespace().as_deref() == Some(ns) && s.labels().get(desired::LABEL_CR).map(String::as_str) == Some(name)
         })
         .filter_map(|s| s.uid())
         .collect();
@@ -420,7 +421,7 @@ fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
         .into_iter()
         .filter(|p| {
             p.namespace().as_deref() == Some(ns)
-                && p.labels().get(build::LABEL_CR).map(String::as_str) == Some(name)
+                && p.labels().get(desired::LABEL_CR).map(String::as_str) == Some(name)
                 && controlled_by_one_of(p, &stateful_sets)
         })
         .collect();
@@ -440,7 +441,7 @@ fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> bool {
 
 pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
     let name = pod.name_any();
-    let rack_id = pod.labels().get(build::LABEL_RACK)?.parse().ok()?;
+    let rack_id = pod.labels().get(desired::LABEL_RACK)?.parse().ok()?;
     let ordinal = plan::ordinal(&name)?;
     let ready = pod
         .status
@@ -451,7 +452,7 @@ pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
     let image = pod
         .spec
         .as_ref()
-        .and_then(|s| s.containers.iter().find(|c| c.name == build::SERVER_CONTAINER_NAME))
+        .and_then(|s| s.containers.iter().find(|c| c.name == desired::SERVER_CONTAINER_NAME))
         .and_then(|c| c.image.clone());
     Some(PodView {
         name,
@@ -460,8 +461,8 @@ pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
         ready,
         terminating: pod.metadata.deletion_timestamp.is_some(),
         image,
-        conf_hash: annotations.get(build::ANNOTATION_CONF_HASH).cloned(),
-        pod_spec_hash: annotations.get(build::ANNOTATION_POD_SPEC_HASH).cloned(),
+        conf_hash: annotations.get(desired::ANNOTATION_CONF_HASH).cloned(),
+        pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
     })
 }
 
@@ -558,7 +559,7 @@ fn compute_status(
         for pod in pods {
             let Some(view) = pod_view(pod) else { continue };
             let rack = desired.racks.iter().find(|r| r.id == view.rack_id);
-            let port = rack.map(|r| crate::conf::service_port(&r.config)).unwrap_or(3000);
+            let port = rack.map(|r| crate::aerospike_conf::service_port(&r.config)).unwrap_or(3000);
             let old_entry = old.pods.get(&view.name).cloned().unwrap_or_default();
             map.insert(
                 view.name.clone(),
@@ -569,7 +570,7 @@ fn compute_status(
                     pod_port: i32::from(port),
                     aerospike: InstanceSummary {
                         cluster_name: name.clone(),
-                        node_id: build::pod_node_id(pod).unwrap_or_default(),
+                        node_id: desired::pod_node_id(pod).unwrap_or_default(),
                         rack_id: view.rack_id,
                         ..Default::default()
                     },
@@ -584,7 +585,7 @@ fn compute_status(
         }
         st.pods = map;
         st.selector =
-            Some(build::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+            Some(desired::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
         st.ready_pods = Some(ready_pods);
     }
 
@@ -719,7 +720,7 @@ mod tests {
         let pod = |owner: serde_json::Value| -> Pod {
             serde_json::from_value(serde_json::json!({
                 "metadata": {"name": "aero-0-0", "namespace": "ns", "ownerReferences": owner,
-                             "labels": {build::LABEL_CR: "aero", build::LABEL_APP: build::APP_NAME}}
+                             "labels": {desired::LABEL_CR: "aero", desired::LABEL_APP: desired::APP_NAME}}
             }))
             .unwrap()
         };

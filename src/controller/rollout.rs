@@ -17,9 +17,9 @@ use super::{
     publish_related, pvc_api, rack_targets,
 };
 use crate::api::{AerospikeCluster, Phase, StorageSpec};
-use crate::build::{self, Desired};
-use crate::info::safety::{self, QuiesceOptions, SafetyError};
-use crate::info::{InfoClient, auth};
+use crate::asinfo::safety::{self, QuiesceOptions, SafetyError};
+use crate::asinfo::{InfoClient, auth};
+use crate::desired::{self, Desired};
 use crate::plan::{self, PodView};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ pub(super) async fn step(
         let mut sts = sts.clone();
         sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
         // The hash `apply` stamps on it.
-        let template_observed = template_observed(existing.as_deref(), &build::desired_hash(&sts));
+        let template_observed = template_observed(existing.as_deref(), &desired::desired_hash(&sts));
         sets.push(plan::RackSet {
             name: rack.name.clone(),
             rack_id: rack.id,
@@ -83,13 +83,13 @@ pub(super) async fn step(
     let wanted: Vec<&str> = desired.racks.iter().map(|r| r.name.as_str()).collect();
     for sts in ctx.stores.stateful_sets.state() {
         if sts.namespace().as_deref() != Some(ns.as_str())
-            || sts.labels().get(build::LABEL_CR) != Some(&name)
+            || sts.labels().get(desired::LABEL_CR) != Some(&name)
             || wanted.contains(&sts.name_any().as_str())
         {
             continue;
         }
         let current = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-        let rack_id = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(-1);
+        let rack_id = sts.labels().get(desired::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(-1);
         let has_pods = pods.iter().any(|p| pod_view(p).is_some_and(|v| v.rack_id == rack_id));
         sets.push(plan::RackSet {
             name: sts.name_any(),
@@ -129,7 +129,12 @@ pub(super) async fn step(
     // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
     let expected_size = plan::expected_size(&sets);
     let port_of = |rack_id: i32| {
-        desired.racks.iter().find(|r| r.id == rack_id).map(|r| crate::conf::service_port(&r.config)).unwrap_or(3000)
+        desired
+            .racks
+            .iter()
+            .find(|r| r.id == rack_id)
+            .map(|r| crate::aerospike_conf::service_port(&r.config))
+            .unwrap_or(3000)
     };
     let addr_of = |p: &Pod| pod_view(p).and_then(|v| info_addr(p, port_of(v.rack_id)));
     let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
@@ -406,7 +411,7 @@ async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &Safe
 }
 
 fn safety_reason(e: &SafetyError) -> &'static str {
-    use crate::info::InfoErrorKind;
+    use crate::asinfo::InfoErrorKind;
     match e {
         SafetyError::Unreachable { cause, .. } | SafetyError::Failed { cause, .. }
             if matches!(cause.kind, InfoErrorKind::LoginRefused(_)) =>
@@ -454,7 +459,7 @@ pub(super) async fn delete_cascading_pvcs(
     let name = cluster.name_any();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api = pvc_api(ctx, &ns);
-    let pvcs = api.list(&ListParams::default().labels(&format!("{}={}", build::LABEL_CR, name))).await?;
+    let pvcs = api.list(&ListParams::default().labels(&format!("{}={}", desired::LABEL_CR, name))).await?;
     // Candidate StatefulSet names per rack: the spec's, the applied ones in status, and those that exist.
     let mut stateful_sets: Vec<(i32, String)> = Vec::new();
     let mut rack_ids: Vec<(i32, String)> = Vec::new();
@@ -466,12 +471,12 @@ pub(super) async fn delete_cascading_pvcs(
         rack_ids.extend(racks.iter().map(|r| (r.id, r.revision.clone())));
     }
     for (id, revision) in rack_ids {
-        stateful_sets.push((id, build::rack_name(&name, id, &revision)));
+        stateful_sets.push((id, desired::rack_name(&name, id, &revision)));
     }
     for sts in ctx.stores.stateful_sets.state() {
         if sts.namespace().as_deref() == Some(ns.as_str())
-            && sts.labels().get(build::LABEL_CR) == Some(&name)
-            && let Some(id) = sts.labels().get(build::LABEL_RACK).and_then(|r| r.parse().ok())
+            && sts.labels().get(desired::LABEL_CR) == Some(&name)
+            && let Some(id) = sts.labels().get(desired::LABEL_RACK).and_then(|r| r.parse().ok())
         {
             stateful_sets.push((id, sts.name_any()));
         }
@@ -482,9 +487,9 @@ pub(super) async fn delete_cascading_pvcs(
     let mut deleted = 0;
     for pvc in pvcs {
         let pvc_name = pvc.name_any();
-        let Some(rack_id) = pvc.labels().get(build::LABEL_RACK).and_then(|r| r.parse::<i32>().ok()) else { continue };
+        let Some(rack_id) = pvc.labels().get(desired::LABEL_RACK).and_then(|r| r.parse::<i32>().ok()) else { continue };
         let storage = rack_storage(cluster, rack_id);
-        let labelled = pvc.labels().get(build::LABEL_VOLUME).cloned();
+        let labelled = pvc.labels().get(desired::LABEL_VOLUME).cloned();
         let volumes: Vec<String> = match &labelled {
             Some(v) => vec![v.clone()],
             None => storage
@@ -498,7 +503,7 @@ pub(super) async fn delete_cascading_pvcs(
             stateful_sets.iter().filter(|(id, _)| *id == rack_id).map(|(_, n)| n.clone()).collect();
         let Some(owner) = plan::claim_owner(&pvc_name, &volumes, &candidates) else { continue };
         if labelled.is_none() && pvc.metadata.deletion_timestamp.is_none() {
-            let patch = json!({"metadata": {"labels": {build::LABEL_VOLUME: owner.volume}}});
+            let patch = json!({"metadata": {"labels": {desired::LABEL_VOLUME: owner.volume}}});
             api.patch(&pvc_name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         }
         let Some(volume) = storage.volumes.iter().find(|v| v.name == owner.volume) else { continue };

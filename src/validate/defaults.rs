@@ -12,8 +12,8 @@
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
+use crate::aerospike_conf;
 use crate::api::{AerospikeCluster, StorageSpec, VolumeMethod, VolumePolicy};
-use crate::conf;
 
 /// Writes the reference's defaults into `cluster` (idempotent):
 ///
@@ -39,10 +39,13 @@ pub fn default_cluster(cluster: &mut AerospikeCluster) {
     if let Some(global) = spec.aerospike_config.as_mut().filter(|v| v.is_object()) {
         // Rack 0's values in the global config, as the reference writes them; each rack's effective config
         // carries its own rack id (the build step replaces a rack-id 0 it finds there).
-        let ctx =
-            conf::DefaultsContext { cluster_name: name.clone(), rack_id: 0, rack_namespaces: rack_namespaces.clone() };
+        let ctx = aerospike_conf::DefaultsContext {
+            cluster_name: name.clone(),
+            rack_id: 0,
+            rack_namespaces: rack_namespaces.clone(),
+        };
         let mut candidate = global.clone();
-        if !name.is_empty() && conf::apply_defaults(&mut candidate, &ctx).is_ok() {
+        if !name.is_empty() && aerospike_conf::apply_defaults(&mut candidate, &ctx).is_ok() {
             *global = candidate;
         }
     }
@@ -54,15 +57,15 @@ pub fn default_cluster(cluster: &mut AerospikeCluster) {
             rack.effective_aerospike_config = original.as_ref().filter(|v| v.is_object()).and_then(|global| {
                 let own = rack.aerospike_config.as_ref().filter(|v| !v.is_null());
                 let mut merged = match own {
-                    Some(r) => conf::merge_rack_config(global, r),
+                    Some(r) => aerospike_conf::merge_rack_config(global, r),
                     None => global.clone(),
                 };
-                let ctx = conf::DefaultsContext {
+                let ctx = aerospike_conf::DefaultsContext {
                     cluster_name: name.clone(),
                     rack_id: rack.id,
                     rack_namespaces: rack_namespaces.clone(),
                 };
-                (!name.is_empty() && conf::apply_defaults(&mut merged, &ctx).is_ok()).then_some(merged)
+                (!name.is_empty() && aerospike_conf::apply_defaults(&mut merged, &ctx).is_ok()).then_some(merged)
             });
             let mut storage = rack.storage.clone().unwrap_or_else(|| global_storage.clone());
             default_storage(&mut storage);

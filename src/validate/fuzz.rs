@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{default_cluster, validate};
 use crate::api::AerospikeCluster;
-use crate::build::{self, BuildContext};
+use crate::desired::{self, BuildContext};
 
 /// xorshift64*: small, deterministic, good enough to explore shapes.
 struct Rng(u64);
@@ -432,8 +432,8 @@ fn check_case(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Result<
         with_uid.metadata.uid = Some("u".into());
         let mut once_uid = once.clone();
         once_uid.metadata.uid = Some("u".into());
-        let a = build::desired_state(&with_uid, &ctx).map_err(|e| format!("valid but does not build: {e}"))?;
-        let b = build::desired_state(&once_uid, &ctx).map_err(|e| format!("defaulted does not build: {e}"))?;
+        let a = desired::desired_state(&with_uid, &ctx).map_err(|e| format!("valid but does not build: {e}"))?;
+        let b = desired::desired_state(&once_uid, &ctx).map_err(|e| format!("defaulted does not build: {e}"))?;
         if a.config_maps != b.config_maps || a.stateful_sets != b.stateful_sets {
             return Err("defaulting changed the built objects".into());
         }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{FieldError, RackView, ns_path, rack_views};
+use crate::aerospike_conf;
 use crate::api::{AerospikeCluster, VolumeSpec};
-use crate::conf;
 
 const CONNECTIONS: &[&str] = &["service", "heartbeat", "fabric"];
 const PORTS: &[&str] = &["port", "access-port", "alternate-access-port"];
@@ -160,13 +160,13 @@ fn same_number(a: &Value, b: &Value) -> bool {
 /// The global config with the operator-managed defaults (as rack 0), or as written when they cannot apply.
 fn effective_global(c: &AerospikeCluster) -> Option<Value> {
     let mut v = c.spec.aerospike_config.clone().filter(Value::is_object)?;
-    let ctx = conf::DefaultsContext {
+    let ctx = aerospike_conf::DefaultsContext {
         cluster_name: c.metadata.name.clone().unwrap_or_default(),
         rack_id: 0,
         rack_namespaces: c.spec.rack_config.as_ref().map(|rc| rc.namespaces.clone()),
     };
     let mut d = v.clone();
-    if conf::apply_defaults(&mut d, &ctx).is_ok() {
+    if aerospike_conf::apply_defaults(&mut d, &ctx).is_ok() {
         v = d;
     }
     Some(v)
@@ -175,8 +175,8 @@ fn effective_global(c: &AerospikeCluster) -> Option<Value> {
 /// strong-consistency and replication-factor of namespaces present in the rack on both sides.
 fn check_namespace_changes(new: &AerospikeCluster, nr: &RackView, or: &RackView, out: &mut Vec<FieldError>) {
     let (Some(nc), Some(oc)) = (&nr.config, &or.config) else { return };
-    let old_ns = conf::namespaces(oc);
-    for ns in conf::namespaces(nc) {
+    let old_ns = aerospike_conf::namespaces(oc);
+    for ns in aerospike_conf::namespaces(nc) {
         let Some(prev) = old_ns.iter().find(|o| o.name == ns.name) else { continue };
         if ns.strong_consistency != prev.strong_consistency {
             out.push(FieldError::new(

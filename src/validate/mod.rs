@@ -43,9 +43,9 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
+use crate::aerospike_conf;
 use crate::api::{AerospikeCluster, AerospikeClusterSpec, Rack, StorageSpec};
-use crate::build::{self, BuildContext, BuildError};
-use crate::conf;
+use crate::desired::{self, BuildContext, BuildError};
 
 pub use defaults::default_cluster;
 
@@ -121,7 +121,7 @@ pub fn validate(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Vec<F
         // Whatever else the build step refuses (reserved names, StatefulSet name lengths, volume sources...).
         let mut c = new.clone();
         c.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".to_string());
-        if let Err(e) = build::desired_state(&c, &BuildContext { init_image: "validate".into() }) {
+        if let Err(e) = desired::desired_state(&c, &BuildContext { init_image: "validate".into() }) {
             out.push(e.into());
         }
     }
@@ -352,10 +352,10 @@ pub(crate) fn rack_views<'a>(c: &'a AerospikeCluster, out: &mut Vec<FieldError>)
             let overrides_shared = own.is_some_and(|o| o.get("network").is_some() || o.get("security").is_some());
             let config = global.filter(|_| !overrides_shared).and_then(|g| {
                 let mut merged = match own {
-                    Some(r) => conf::merge_rack_config(g, r),
+                    Some(r) => aerospike_conf::merge_rack_config(g, r),
                     None => g.clone(),
                 };
-                let ctx = conf::DefaultsContext {
+                let ctx = aerospike_conf::DefaultsContext {
                     cluster_name: name.clone(),
                     rack_id: id,
                     rack_namespaces: rack_namespaces.clone(),
@@ -366,7 +366,8 @@ pub(crate) fn rack_views<'a>(c: &'a AerospikeCluster, out: &mut Vec<FieldError>)
                     ),
                     _ => String::new(),
                 };
-                let result = conf::apply_defaults(&mut merged, &ctx).and_then(|()| conf::render(&merged).map(|_| ()));
+                let result = aerospike_conf::apply_defaults(&mut merged, &ctx)
+                    .and_then(|()| aerospike_conf::render(&merged).map(|_| ()));
                 match result {
                     Ok(()) => Some(merged),
                     Err(e) => {
@@ -463,7 +464,7 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
         let mut used: BTreeMap<String, String> = BTreeMap::new();
         let mut sc = BTreeSet::new();
         let list = config.get("namespaces").and_then(Value::as_array).cloned().unwrap_or_default();
-        for info in conf::namespaces(config) {
+        for info in aerospike_conf::namespaces(config) {
             let name = info.name.clone();
             all_names.insert(name.clone());
             let ns = &list[info.index];
@@ -595,7 +596,7 @@ fn min_replication(racks: &[RackView]) -> Option<(u32, String)> {
     racks
         .iter()
         .filter_map(|r| r.config.as_ref())
-        .flat_map(conf::namespaces)
+        .flat_map(aerospike_conf::namespaces)
         .filter(|ns| ns.replication_factor >= 2)
         .map(|ns| (ns.replication_factor, ns.name))
         .min()
@@ -647,7 +648,7 @@ fn check_batches(spec: &AerospikeClusterSpec, racks: &[RackView], out: &mut Vec<
             continue;
         }
         let mut reported = BTreeSet::new();
-        for ns in racks.iter().filter_map(|r| r.config.as_ref()).flat_map(conf::namespaces) {
+        for ns in racks.iter().filter_map(|r| r.config.as_ref()).flat_map(aerospike_conf::namespaces) {
             if !rc.namespaces.contains(&ns.name) && reported.insert(ns.name.clone()) {
                 out.push(FieldError::new(
                     &path,
@@ -733,7 +734,7 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
     };
     let base = "spec.aerospikeAccessControl";
     let namespaces: BTreeSet<String> =
-        racks.iter().filter_map(|r| r.config.as_ref()).flat_map(conf::namespaces).map(|n| n.name).collect();
+        racks.iter().filter_map(|r| r.config.as_ref()).flat_map(aerospike_conf::namespaces).map(|n| n.name).collect();
     let quotas = spec
         .aerospike_config
         .as_ref()

@@ -953,7 +953,7 @@ fn defaults_apply_to_the_default_rack_and_rack_overrides() {
 
 #[test]
 fn defaulting_is_idempotent_and_does_not_change_what_is_built() {
-    let ctx = crate::build::BuildContext { init_image: "op:1".into() };
+    let ctx = crate::desired::BuildContext { init_image: "op:1".into() };
     let mut v = valid_json();
     v["spec"]["rackConfig"]["racks"][0]["aerospikeConfig"] =
         json!({"namespaces": [{"name": "mem", "replication-factor": 3}]});
@@ -963,8 +963,8 @@ fn defaulting_is_idempotent_and_does_not_change_what_is_built() {
         let mut twice = once.clone();
         default_cluster(&mut twice);
         assert_eq!(once, twice);
-        let a = crate::build::desired_state(&c, &ctx).unwrap();
-        let b = crate::build::desired_state(&once, &ctx).unwrap();
+        let a = crate::desired::desired_state(&c, &ctx).unwrap();
+        let b = crate::desired::desired_state(&once, &ctx).unwrap();
         assert_eq!(a.config_maps, b.config_maps);
         assert_eq!(a.stateful_sets, b.stateful_sets);
         assert_eq!(a.pdb, b.pdb);

@@ -108,8 +108,8 @@ impl Stored {
                 namespace: Some(namespace.into()),
                 resource_version,
                 labels: Some(BTreeMap::from([(
-                    crate::build::LABEL_MANAGED_BY.to_string(),
-                    crate::build::MANAGER_NAME.to_string(),
+                    crate::desired::LABEL_MANAGED_BY.to_string(),
+                    crate::desired::MANAGER_NAME.to_string(),
                 )])),
                 annotations: Some(BTreeMap::from([
                     (ANN_CA_NOT_AFTER.to_string(), self.ca_not_after.to_string()),

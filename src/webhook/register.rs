@@ -112,7 +112,7 @@ fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
         labels: Some(
-            [(crate::build::LABEL_MANAGED_BY.to_string(), crate::build::MANAGER_NAME.to_string())]
+            [(crate::desired::LABEL_MANAGED_BY.to_string(), crate::desired::MANAGER_NAME.to_string())]
                 .into_iter()
                 .collect(),
         ),

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aerospike_kubernetes_operator::api::{AerospikeCluster, Phase};
-use aerospike_kubernetes_operator::build::BuildContext;
+use aerospike_kubernetes_operator::asinfo::TcpInfoClient;
 use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
-use aerospike_kubernetes_operator::info::TcpInfoClient;
+use aerospike_kubernetes_operator::desired::BuildContext;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use ako_simulator::{Simulator, SimulatorOptions};
 use ako_testbed::cluster::{ClusterOptions, LocalCluster};

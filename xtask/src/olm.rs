@@ -226,9 +226,9 @@ impl InProcessOperator {
     }
 
     pub async fn start(client: Client, watch_namespace: &str) -> Result<InProcessOperator> {
-        use aerospike_kubernetes_operator::build::BuildContext;
+        use aerospike_kubernetes_operator::asinfo::TcpInfoClient;
         use aerospike_kubernetes_operator::controller::{self, RunConfig, Scope};
-        use aerospike_kubernetes_operator::info::TcpInfoClient;
+        use aerospike_kubernetes_operator::desired::BuildContext;
         use aerospike_kubernetes_operator::metrics::Metrics;
         let scope = Scope::parse(watch_namespace);
         controller::preflight(&client, &scope).await?;

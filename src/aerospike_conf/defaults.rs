@@ -355,13 +355,16 @@ mod tests {
             ),
         ];
         for (patch, path) in cases {
-            let v = crate::conf::merge_rack_config(&base(), &patch);
+            let v = crate::aerospike_conf::merge_rack_config(&base(), &patch);
             let e = apply(v, &ctx()).expect_err(path);
             assert_eq!(e.path(), path, "{e}");
             assert!(e.to_string().starts_with(path), "{e}");
         }
         let e = apply(
-            crate::conf::merge_rack_config(&base(), &json!({"network": {"heartbeat": {"mode": "multicast"}}})),
+            crate::aerospike_conf::merge_rack_config(
+                &base(),
+                &json!({"network": {"heartbeat": {"mode": "multicast"}}}),
+            ),
             &ctx(),
         )
         .unwrap_err();

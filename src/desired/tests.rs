@@ -15,7 +15,7 @@ fn ctx() -> BuildContext {
 }
 
 fn testdata(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/build/testdata").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/desired/testdata").join(file)
 }
 
 fn load(name: &str) -> AerospikeCluster {
@@ -356,7 +356,7 @@ fn hashes_are_stable_and_follow_changes() {
     let annotations = template.metadata.as_ref().unwrap().annotations.as_ref().unwrap();
     assert_eq!(annotations[ANNOTATION_POD_SPEC_HASH], a.racks[0].pod_spec_hash);
     assert_eq!(annotations[ANNOTATION_CONF_HASH], a.racks[0].conf_hash);
-    assert_eq!(a.racks[0].conf_hash, crate::conf::config_hash(&a.racks[0].conf));
+    assert_eq!(a.racks[0].conf_hash, crate::aerospike_conf::config_hash(&a.racks[0].conf));
     let mut bare = template.clone();
     bare.metadata.as_mut().unwrap().annotations = None;
     assert_eq!(pod::pod_spec_hash(&bare), a.racks[0].pod_spec_hash);

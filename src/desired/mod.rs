@@ -44,7 +44,7 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`LABEL_MANAGED_BY`].
 pub const MANAGER_NAME: &str = "aerospike-kubernetes-operator";
 
-/// Pod template annotation: hash of the rendered aerospike.conf template (RIPEMD-160, see `conf::config_hash`).
+/// Pod template annotation: hash of the rendered aerospike.conf template (RIPEMD-160, see `aerospike_conf::config_hash`).
 pub const ANNOTATION_CONF_HASH: &str = "aerospike.com/conf-hash";
 /// Pod template annotation: hash of the pod template without these two annotations.
 pub const ANNOTATION_POD_SPEC_HASH: &str = "aerospike.com/pod-spec-hash";
@@ -95,7 +95,7 @@ pub const ENV_NODE_NAME: &str = "NODE_NAME";
 pub const ENV_CLUSTER_NAME: &str = "AEROSPIKE_CLUSTER_NAME";
 /// The rack id.
 pub const ENV_RACK_ID: &str = "AEROSPIKE_RACK_ID";
-/// The rack revision index (0 = no revision): the node-id infix `a` + index (see `conf::node_id`).
+/// The rack revision index (0 = no revision): the node-id infix `a` + index (see `aerospike_conf::node_id`).
 pub const ENV_RACK_REVISION_INDEX: &str = "AEROSPIKE_RACK_REVISION_INDEX";
 /// `network.heartbeat.port`, when set.
 pub const ENV_HEARTBEAT_PORT: &str = "AEROSPIKE_HEARTBEAT_PORT";
@@ -139,7 +139,7 @@ pub struct RackState {
     pub config: serde_json::Value,
     /// The rendered aerospike.conf template.
     pub conf: String,
-    /// `conf::config_hash(conf)`, also the pod annotation [`ANNOTATION_CONF_HASH`].
+    /// `aerospike_conf::config_hash(conf)`, also the pod annotation [`ANNOTATION_CONF_HASH`].
     pub conf_hash: String,
     /// Hash of the pod template, also the pod annotation [`ANNOTATION_POD_SPEC_HASH`].
     pub pod_spec_hash: String,
@@ -173,7 +173,7 @@ pub enum BuildError {
         rack_id: i32,
         /// Index in spec.rackConfig.racks when the rack has its own aerospikeConfig.
         rack_index: Option<usize>,
-        error: crate::conf::ConfError,
+        error: crate::aerospike_conf::ConfError,
     },
 }
 
@@ -312,7 +312,7 @@ pub fn pod_node_id(pod: &Pod) -> Option<String> {
     let value = |key: &str| env.iter().find(|e| e.name == key).and_then(|e| e.value.clone());
     let rack_id: i32 = value(ENV_RACK_ID)?.parse().ok()?;
     let index: usize = value(ENV_RACK_REVISION_INDEX).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Some(crate::conf::node_id(rack_id, index, ordinal))
+    Some(crate::aerospike_conf::node_id(rack_id, index, ordinal))
 }
 
 /// The desired objects of a cluster. Pure: reads the cluster object only (its spec, and its status for the

@@ -448,8 +448,8 @@ mod tests {
 
     use futures::future::BoxFuture;
 
-    use crate::info::client::TcpInfoClient;
-    use crate::info::server;
+    use crate::asinfo::client::TcpInfoClient;
+    use crate::asinfo::server;
 
     #[derive(Clone)]
     struct FakeNode {

@@ -3,8 +3,8 @@ use serde_json::Value;
 
 use super::objects::ClusterMeta;
 use super::{BuildError, rack_name, rack_sizes};
+use crate::aerospike_conf;
 use crate::api::{AerospikeCluster, SchedulingPolicy, StorageSpec};
-use crate::conf;
 
 /// StatefulSet names longer than this make pod names or the `controller-revision-hash` label value (StatefulSet
 /// name, `-`, 10 characters) exceed the 63 characters of a label.
@@ -70,23 +70,23 @@ pub(crate) fn rack_plans(cluster: &AerospikeCluster, meta: &ClusterMeta) -> Resu
         let own_config = rack.aerospike_config.as_ref().filter(|v| !v.is_null());
         let config_err = |error| BuildError::Config { rack_id: rack.id, rack_index: own_config.and(index), error };
         let mut config = match own_config {
-            Some(r) => conf::merge_rack_config(global, r),
+            Some(r) => aerospike_conf::merge_rack_config(global, r),
             None => global.clone(),
         };
-        let defaults = conf::DefaultsContext {
+        let defaults = aerospike_conf::DefaultsContext {
             cluster_name: meta.name.clone(),
             rack_id: rack.id,
             rack_namespaces: rack_namespaces.clone(),
         };
-        conf::apply_defaults(&mut config, &defaults).map_err(config_err)?;
-        let rendered = conf::render(&config).map_err(config_err)?;
-        if conf::heartbeat_port(&config).is_none() && conf::heartbeat_tls_port(&config).is_none() {
-            return Err(config_err(conf::ConfError::Invalid {
-                path: format!("{}.network.heartbeat.port", conf::ROOT_PATH),
+        aerospike_conf::apply_defaults(&mut config, &defaults).map_err(config_err)?;
+        let rendered = aerospike_conf::render(&config).map_err(config_err)?;
+        if aerospike_conf::heartbeat_port(&config).is_none() && aerospike_conf::heartbeat_tls_port(&config).is_none() {
+            return Err(config_err(aerospike_conf::ConfError::Invalid {
+                path: format!("{}.network.heartbeat.port", aerospike_conf::ROOT_PATH),
                 reason: "missing: the mesh heartbeat needs a port or a tls-port".to_string(),
             }));
         }
-        let conf_hash = conf::config_hash(&rendered);
+        let conf_hash = aerospike_conf::config_hash(&rendered);
 
         let (storage, storage_path) = match &rack.storage {
             Some(s) => (s.clone(), format!("{rack_path}.storage")),
@@ -131,7 +131,7 @@ fn infix_index(node_id: &str, rack_id: i32) -> Option<usize> {
     (b'a'..=b'f').contains(&c).then(|| usize::from(c - b'a'))
 }
 
-/// The node-id infix index of a rack (`conf::node_id`): 0 (`a`) without a revision. With a revision, node ids
+/// The node-id infix index of a rack (`aerospike_conf::node_id`): 0 (`a`) without a revision. With a revision, node ids
 /// must differ from those of the rack's previous revision, whose pods still run while the new revision's pods
 /// come up. The status's pods decide, as in the reference: the infix already used by pods of this revision;
 /// else the first of `b`..`f` that pods of another revision of this rack do not use. The status must

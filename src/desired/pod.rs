@@ -14,8 +14,8 @@ use super::objects::ClusterMeta;
 use super::racks::RackPlan;
 use super::storage::{Attachments, storage_parts};
 use super::*;
+use crate::aerospike_conf;
 use crate::api::{AerospikeInitContainerSpec, NetworkPolicy};
-use crate::conf;
 
 /// User and group the init container runs as when it touches no data volume.
 const INIT_NON_ROOT_ID: i64 = 65532;
@@ -151,18 +151,19 @@ fn server_ports(config: &serde_json::Value, multi_pod_per_host: bool, host_netwo
             });
         }
     };
-    add("service", Some(conf::service_port(config)).filter(|_| has_plain_service_port(config)), true);
-    add("tls-service", conf::service_tls(config).map(|(_, p)| p), true);
-    add("fabric", conf::fabric_port(config), false);
-    add("tls-fabric", conf::fabric_tls_port(config), false);
-    add("heartbeat", conf::heartbeat_port(config), false);
-    add("tls-heartbeat", conf::heartbeat_tls_port(config), false);
+    add("service", Some(aerospike_conf::service_port(config)).filter(|_| has_plain_service_port(config)), true);
+    add("tls-service", aerospike_conf::service_tls(config).map(|(_, p)| p), true);
+    add("fabric", aerospike_conf::fabric_port(config), false);
+    add("tls-fabric", aerospike_conf::fabric_tls_port(config), false);
+    add("heartbeat", aerospike_conf::heartbeat_port(config), false);
+    add("tls-heartbeat", aerospike_conf::heartbeat_tls_port(config), false);
     ports
 }
 
 /// `network.service.port` is set, or no TLS port replaces it (the server then listens on 3000).
 pub(crate) fn has_plain_service_port(config: &serde_json::Value) -> bool {
-    config.pointer("/network/service/port").is_some_and(|v| !v.is_null()) || conf::service_tls(config).is_none()
+    config.pointer("/network/service/port").is_some_and(|v| !v.is_null())
+        || aerospike_conf::service_tls(config).is_none()
 }
 
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
@@ -233,10 +234,10 @@ pub(crate) fn pod_template(
     init_env.push(env(ENV_RACK_ID, plan.id.to_string()));
     init_env.push(env(ENV_RACK_REVISION_INDEX, plan.revision_index.to_string()));
     for (name, port) in [
-        (ENV_HEARTBEAT_PORT, conf::heartbeat_port(&plan.config)),
-        (ENV_HEARTBEAT_TLS_PORT, conf::heartbeat_tls_port(&plan.config)),
-        (ENV_FABRIC_PORT, conf::fabric_port(&plan.config)),
-        (ENV_FABRIC_TLS_PORT, conf::fabric_tls_port(&plan.config)),
+        (ENV_HEARTBEAT_PORT, aerospike_conf::heartbeat_port(&plan.config)),
+        (ENV_HEARTBEAT_TLS_PORT, aerospike_conf::heartbeat_tls_port(&plan.config)),
+        (ENV_FABRIC_PORT, aerospike_conf::fabric_port(&plan.config)),
+        (ENV_FABRIC_TLS_PORT, aerospike_conf::fabric_tls_port(&plan.config)),
     ] {
         if let Some(p) = port {
             init_env.push(env(name, p.to_string()));
@@ -271,7 +272,7 @@ pub(crate) fn pod_template(
 
     // The server container.
     let ports = server_ports(&plan.config, multi_pod, host_network);
-    let probe_port = ports.first().map_or(i32::from(conf::service_port(&plan.config)), |p| p.container_port);
+    let probe_port = ports.first().map_or(i32::from(aerospike_conf::service_port(&plan.config)), |p| p.container_port);
     let mut server_mounts = vec![mount(CONF_VOLUME, CONF_DIR, false)];
     server_mounts.extend(storage.server.mounts.iter().cloned());
     let server_spec = pod_spec.aerospike_container.clone().unwrap_or_default();

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::pod::has_plain_service_port;
 use super::*;
+use crate::aerospike_conf;
 use crate::api::ObjectMetaTemplate;
-use crate::conf;
 
 /// Name, namespace and owner reference shared by every object of a cluster.
 #[derive(Clone, Debug)]
@@ -68,9 +68,9 @@ fn service_port(name: &str, port: u16) -> ServicePort {
 fn client_ports(config: &Value) -> Vec<ServicePort> {
     let mut ports = Vec::new();
     if has_plain_service_port(config) {
-        ports.push(service_port("service", conf::service_port(config)));
+        ports.push(service_port("service", aerospike_conf::service_port(config)));
     }
-    if let Some((_, p)) = conf::service_tls(config) {
+    if let Some((_, p)) = aerospike_conf::service_tls(config) {
         ports.push(service_port("tls-service", p));
     }
     ports
@@ -105,9 +105,9 @@ pub(crate) fn lb_service(
 ) -> Option<Service> {
     let lb = cluster.spec.seeds_finder_services.as_ref()?.load_balancer.as_ref()?;
     let config = global_config(cluster, first_rack);
-    let target = lb.target_port.unwrap_or_else(|| match conf::service_tls(&config) {
+    let target = lb.target_port.unwrap_or_else(|| match aerospike_conf::service_tls(&config) {
         Some((_, p)) => i32::from(p),
-        None => i32::from(conf::service_port(&config)),
+        None => i32::from(aerospike_conf::service_port(&config)),
     });
     let extra = ObjectMetaTemplate { annotations: lb.annotations.clone(), labels: BTreeMap::new() };
     Some(Service {
