@@ -12,3 +12,4 @@
 pub mod cluster;
 pub mod olm;
 pub mod tools;
+pub mod yaml;

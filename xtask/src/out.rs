@@ -58,27 +58,8 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Er
     serde_saphyr::from_str(text)
 }
 
-/// Parses every document of a YAML stream (empty documents are skipped).
-pub fn read_yaml_stream(path: &Path) -> Result<Vec<Value>> {
-    let text = read_text(path)?;
-    let docs: Vec<Value> =
-        serde_saphyr::from_str_multiple(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
-}
-
-/// YAML and JSON files directly in `dir`, sorted by name.
-pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if path.is_file() && matches!(ext, "yaml" | "yml" | "json") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
+/// Every document of a YAML stream, and the manifest files of a folder: the testbed's readers.
+pub use ako_testbed::yaml::{manifest_files, read_yaml_stream};
 
 /// Every file under `dir`, recursively, as paths relative to `dir` (sorted).
 pub fn walk(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -13,11 +13,11 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::cluster::proc::{self, Mode, Proc, Record, Spec};
 use crate::cluster::{LocalCluster, StateFile, net};
 use crate::tools::{self, Tool};
+use crate::yaml::{manifest_files, read_yaml_stream};
 
 use super::objects::{OlmKind, apply, catalog_source, catalog_source_state, ensure_namespace, olm_api, operator_group};
 use super::slot::{OlmSlot, write_atomic};
@@ -191,27 +191,6 @@ impl Ctx<'_> {
         }
         Ok(procs)
     }
-}
-
-/// YAML and JSON files directly in `dir`, sorted by name.
-fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if path.is_file() && matches!(ext, "yaml" | "yml" | "json") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Every document of a YAML stream (empty documents are skipped).
-fn read_yaml_stream(path: &Path) -> Result<Vec<Value>> {
-    let text = fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
 }
 
 /// Server-side applies OLM's CRDs and waits until each is Established.
