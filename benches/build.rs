@@ -3,6 +3,7 @@
 use aerospike_kubernetes_operator::aerospike_conf;
 use aerospike_kubernetes_operator::api::{AerospikeCluster, AerospikeClusterSpec, Rack, RackConfig};
 use aerospike_kubernetes_operator::desired::{BuildContext, desired_state};
+use aerospike_kubernetes_operator::resolve::resolve;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
@@ -41,8 +42,9 @@ fn big_cluster() -> AerospikeCluster {
 fn benches(c: &mut Criterion) {
     let cluster = big_cluster();
     let ctx = BuildContext { init_image: "operator:bench".into() };
-    c.bench_function("desired_state 256 nodes 8 racks", |b| {
-        b.iter(|| desired_state(black_box(&cluster), &ctx).unwrap())
+    // Resolve and build, as the reconciler does once per reconcile.
+    c.bench_function("resolve + desired_state 256 nodes 8 racks", |b| {
+        b.iter(|| desired_state(&resolve(black_box(&cluster)), &ctx).unwrap())
     });
     let mut cfg = config();
     aerospike_conf::apply_defaults(

@@ -1,6 +1,7 @@
 //! Aerospike Kubernetes Operator: library half of the operator binary.
 //!
-//! Layout: `api` (the CRD types, one source of truth), `aerospike_conf` (aerospike.conf rendering, pure),
+//! Layout: `api` (the CRD types, one source of truth), `aerospike_conf` (aerospike.conf keys and rendering, pure),
+//! `resolve` (a cluster read once into racks), `validate` (the admission rules on a resolved cluster),
 //! `asinfo` (Aerospike's info protocol: wire format, client, safety checks), `desired` (spec in, desired objects
 //! out, pure), `plan` (the rollout decision, pure), `controller` (the thin layer that reads, applies and reports),
 //! `podinit` (the pods' init step), `cli` (the binary's contract with its manifests), and the process parts
@@ -16,7 +17,9 @@ pub mod metrics;
 pub mod plan;
 pub mod podinit;
 pub mod rbac;
+pub mod resolve;
 pub mod server;
+pub(crate) mod suggest;
 pub mod telemetry;
 pub mod validate;
 pub mod webhook;

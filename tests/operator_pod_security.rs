@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aerospike_kubernetes_operator::api::AerospikeCluster;
 use aerospike_kubernetes_operator::desired::{BuildContext, desired_state};
+use aerospike_kubernetes_operator::resolve::resolve;
 use common::*;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
@@ -37,7 +38,7 @@ async fn verdict(client: &kube::Client, manifest: &Value, level: &str) -> Option
     manifest["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000001"); // owner of what is built
     let cluster: AerospikeCluster = serde_json::from_value(manifest).unwrap();
     let ctx = BuildContext { init_image: "ghcr.io/aerospike-rs/aerospike-kubernetes-operator:test".into() };
-    let desired = desired_state(&cluster, &ctx).unwrap();
+    let desired = desired_state(&resolve(&cluster), &ctx).unwrap();
     let template = desired.stateful_sets[0].spec.as_ref().unwrap().template.clone();
     let mut pod = Pod { spec: template.spec, ..Default::default() };
     pod.metadata.name = Some("aero-candidate".into());

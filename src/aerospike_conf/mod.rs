@@ -16,7 +16,7 @@
 
 mod defaults;
 mod hash;
-mod keys;
+pub(crate) mod keys;
 mod merge;
 mod pod;
 mod query;

@@ -1,6 +1,7 @@
 //! The `asdb.aerospike.com/v1` API: the one Rust source of truth from which the CRD is generated.
 mod access;
 mod cluster;
+mod field_error;
 mod pod;
 mod rack;
 pub mod schema;
@@ -9,6 +10,7 @@ mod storage;
 
 pub use access::*;
 pub use cluster::*;
+pub use field_error::FieldError;
 pub use pod::*;
 pub use rack::*;
 pub use status::*;

@@ -350,9 +350,12 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
 
     // The admission rules run here too, so a change that skipped the webhook is refused the same way; the rules
     // on changes compare with the applied spec kept in status.
-    let refusals = crate::validate::validate(&cluster, crate::validate::applied_view(&cluster).as_ref());
+    // The cluster is resolved once (racks, configs) and both the rules and the build read it.
+    let resolved = crate::resolve::resolve(&cluster);
+    let applied = crate::validate::applied_view(&cluster);
+    let refusals = crate::validate::check(&resolved, applied.as_ref().map(crate::resolve::resolve).as_ref());
     let built = if refusals.is_empty() {
-        desired::desired_state(&cluster, &ctx.build).map_err(|e| e.to_string())
+        desired::desired_state(&resolved, &ctx.build).map_err(|e| e.to_string())
     } else {
         Err(crate::validate::summary(&refusals))
     };

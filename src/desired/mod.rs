@@ -1,7 +1,7 @@
-//! The build step: an AerospikeCluster in, the objects that should exist out. Pure: no API client, no I/O.
+//! The build step: a resolved AerospikeCluster (`crate::resolve`: racks with their merged, defaulted and rendered
+//! configs) in, the objects that should exist out. Pure: no API client, no I/O.
 //!
-//! [`desired_state`] computes, per rack, the merged and defaulted aerospikeConfig, the rendered aerospike.conf
-//! template and its hash, then the objects: the headless Service, one ConfigMap and one StatefulSet per rack,
+//! [`desired_state`] builds the objects: the headless Service, one ConfigMap and one StatefulSet per rack,
 //! the PodDisruptionBudget and the optional seeds LoadBalancer Service. Every object carries the common labels,
 //! a controller owner reference to the cluster and the cluster's namespace.
 //!
@@ -10,7 +10,6 @@
 //! the two is the `ENV_*` names, the mount paths and the ConfigMap keys defined in this module.
 mod objects;
 mod pod;
-mod racks;
 mod scheduling;
 mod storage;
 
@@ -25,9 +24,10 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::api::{AerospikeCluster, StorageSpec};
+use crate::api::StorageSpec;
+use crate::resolve::Resolved;
 
-pub use racks::revision_index;
+pub use crate::resolve::{rack_name, rack_sizes, revision_index};
 
 /// Label on every object: the kind of application.
 pub const LABEL_APP: &str = "app";
@@ -166,24 +166,6 @@ pub enum BuildError {
     /// A field of the cluster object is missing or invalid.
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
-    /// The aerospikeConfig of a rack cannot be defaulted or rendered. `path` is the conf error's path under
-    /// `spec.` (the merged config of the rack).
-    #[error("spec.{error}{}", rack_note(*rack_id, *rack_index))]
-    Config {
-        rack_id: i32,
-        /// Index in spec.rackConfig.racks when the rack has its own aerospikeConfig.
-        rack_index: Option<usize>,
-        error: crate::aerospike_conf::ConfError,
-    },
-}
-
-fn rack_note(rack_id: i32, rack_index: Option<usize>) -> String {
-    match rack_index {
-        Some(i) => {
-            format!(" (rack {rack_id}: spec.aerospikeConfig merged with spec.rackConfig.racks[{i}].aerospikeConfig)")
-        }
-        None => String::new(),
-    }
 }
 
 impl BuildError {
@@ -193,10 +175,8 @@ impl BuildError {
 
     /// The spec field path the error is about, e.g. `spec.aerospikeConfig.network.heartbeat.mode`.
     pub fn path(&self) -> String {
-        match self {
-            BuildError::Invalid { path, .. } => path.clone(),
-            BuildError::Config { error, .. } => format!("spec.{}", error.path()),
-        }
+        let BuildError::Invalid { path, .. } = self;
+        path.clone()
     }
 }
 
@@ -238,21 +218,6 @@ pub fn rack_labels(cluster_name: &str, rack_id: i32) -> BTreeMap<String, String>
     let mut labels = common_labels(cluster_name);
     labels.insert(LABEL_RACK.to_string(), rack_id.to_string());
     labels
-}
-
-/// Pods per rack: `size / n` each, the first `size % n` racks one more (the reference's rule).
-pub fn rack_sizes(size: i32, rack_count: usize) -> Vec<i32> {
-    if rack_count == 0 {
-        return Vec::new();
-    }
-    let n = i32::try_from(rack_count).unwrap_or(i32::MAX);
-    let size = size.max(0);
-    (0..n).map(|i| size / n + i32::from(i < size % n)).collect()
-}
-
-/// `<cluster>-<rackId>[-<revision>]`: the rack's StatefulSet and ConfigMap name.
-pub fn rack_name(cluster: &str, rack_id: i32, revision: &str) -> String {
-    if revision.is_empty() { format!("{cluster}-{rack_id}") } else { format!("{cluster}-{rack_id}-{revision}") }
 }
 
 /// `<pod>.<cluster>.<namespace>`: a pod's name through the headless Service.
@@ -315,16 +280,24 @@ pub fn pod_node_id(pod: &Pod) -> Option<String> {
     Some(crate::aerospike_conf::node_id(rack_id, index, ordinal))
 }
 
-/// The desired objects of a cluster. Pure: reads the cluster object only (its spec, and its status for the
-/// node-id infix of racks with a revision, see [`revision_index`]).
-pub fn desired_state(cluster: &AerospikeCluster, ctx: &BuildContext) -> Result<Desired, BuildError> {
+/// The desired objects of a resolved cluster. Pure. Refuses a cluster that did not resolve (the first of
+/// [`Resolved::errors`]); the validation rules run before, so the reconciler reports all of them.
+pub fn desired_state(resolved: &Resolved, ctx: &BuildContext) -> Result<Desired, BuildError> {
+    if let Some(e) = resolved.errors.first() {
+        return Err(BuildError::invalid(e.path.clone(), e.message.clone()));
+    }
+    let cluster = resolved.cluster;
     let meta = objects::ClusterMeta::of(cluster)?;
-    let racks = racks::rack_plans(cluster, &meta)?;
+    let racks = &resolved.racks;
 
     let mut rack_states = Vec::with_capacity(racks.len());
     let mut templates = Vec::with_capacity(racks.len());
-    for plan in &racks {
-        let built = pod::pod_template(cluster, &meta, plan, ctx)?;
+    for rack in racks {
+        // Resolving without errors gives every rack its config; a rack without one is a resolve defect.
+        let config = rack.config.as_ref().ok_or_else(|| {
+            BuildError::invalid(rack.path().unwrap_or_else(|| "spec.aerospikeConfig".into()), "config not resolved")
+        })?;
+        let built = pod::pod_template(cluster, &meta, rack, config, ctx)?;
         rack_states.push(built.state);
         templates.push((built.template, built.claims));
     }

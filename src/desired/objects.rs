@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::pod::has_plain_service_port;
 use super::*;
 use crate::aerospike_conf;
-use crate::api::ObjectMetaTemplate;
+use crate::api::{AerospikeCluster, ObjectMetaTemplate};
 
 /// Name, namespace and owner reference shared by every object of a cluster.
 #[derive(Clone, Debug)]

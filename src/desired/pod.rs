@@ -11,11 +11,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::objects::ClusterMeta;
-use super::racks::RackPlan;
 use super::storage::{Attachments, storage_parts};
 use super::*;
 use crate::aerospike_conf;
-use crate::api::{AerospikeInitContainerSpec, NetworkPolicy};
+use crate::api::{AerospikeCluster, AerospikeInitContainerSpec, NetworkPolicy};
+use crate::resolve::{RackConfig, ResolvedRack};
 
 /// User and group the init container runs as when it touches no data volume.
 const INIT_NON_ROOT_ID: i64 = 65532;
@@ -194,7 +194,8 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 pub(crate) fn pod_template(
     cluster: &AerospikeCluster,
     meta: &ClusterMeta,
-    plan: &RackPlan,
+    plan: &ResolvedRack,
+    config: &RackConfig,
     ctx: &BuildContext,
 ) -> Result<BuiltRack, BuildError> {
     let spec = &cluster.spec;
@@ -234,10 +235,10 @@ pub(crate) fn pod_template(
     init_env.push(env(ENV_RACK_ID, plan.id.to_string()));
     init_env.push(env(ENV_RACK_REVISION_INDEX, plan.revision_index.to_string()));
     for (name, port) in [
-        (ENV_HEARTBEAT_PORT, aerospike_conf::heartbeat_port(&plan.config)),
-        (ENV_HEARTBEAT_TLS_PORT, aerospike_conf::heartbeat_tls_port(&plan.config)),
-        (ENV_FABRIC_PORT, aerospike_conf::fabric_port(&plan.config)),
-        (ENV_FABRIC_TLS_PORT, aerospike_conf::fabric_tls_port(&plan.config)),
+        (ENV_HEARTBEAT_PORT, aerospike_conf::heartbeat_port(&config.value)),
+        (ENV_HEARTBEAT_TLS_PORT, aerospike_conf::heartbeat_tls_port(&config.value)),
+        (ENV_FABRIC_PORT, aerospike_conf::fabric_port(&config.value)),
+        (ENV_FABRIC_TLS_PORT, aerospike_conf::fabric_tls_port(&config.value)),
     ] {
         if let Some(p) = port {
             init_env.push(env(name, p.to_string()));
@@ -271,8 +272,8 @@ pub(crate) fn pod_template(
     };
 
     // The server container.
-    let ports = server_ports(&plan.config, multi_pod, host_network);
-    let probe_port = ports.first().map_or(i32::from(aerospike_conf::service_port(&plan.config)), |p| p.container_port);
+    let ports = server_ports(&config.value, multi_pod, host_network);
+    let probe_port = ports.first().map_or(i32::from(aerospike_conf::service_port(&config.value)), |p| p.container_port);
     let mut server_mounts = vec![mount(CONF_VOLUME, CONF_DIR, false)];
     server_mounts.extend(storage.server.mounts.iter().cloned());
     let server_spec = pod_spec.aerospike_container.clone().unwrap_or_default();
@@ -345,7 +346,7 @@ pub(crate) fn pod_template(
 
     let pod_spec_hash = pod_spec_hash(&template);
     let annotations = template.metadata.as_mut().expect("set above").annotations.get_or_insert_with(BTreeMap::new);
-    annotations.insert(ANNOTATION_CONF_HASH.to_string(), plan.conf_hash.clone());
+    annotations.insert(ANNOTATION_CONF_HASH.to_string(), config.hash.clone());
     annotations.insert(ANNOTATION_POD_SPEC_HASH.to_string(), pod_spec_hash.clone());
 
     Ok(BuiltRack {
@@ -354,9 +355,9 @@ pub(crate) fn pod_template(
             revision: plan.revision.clone(),
             name: plan.name.clone(),
             size: plan.size,
-            config: plan.config.clone(),
-            conf: plan.conf.clone(),
-            conf_hash: plan.conf_hash.clone(),
+            config: config.value.clone(),
+            conf: config.conf.clone(),
+            conf_hash: config.hash.clone(),
             pod_spec_hash,
             storage: plan.storage.clone(),
         },

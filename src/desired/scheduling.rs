@@ -6,35 +6,20 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::racks::RackPlan;
 use super::selector_labels;
-use crate::api::SchedulingPolicy;
+use crate::resolve::ResolvedRack;
 
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
 pub const RACK_LABEL: &str = "aerospike.com/rack-label";
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
-/// The rack's podSpec overrides the global one field by field (a field the rack leaves empty is inherited).
-pub(crate) fn merge_policy(global: &SchedulingPolicy, rack: Option<&SchedulingPolicy>) -> SchedulingPolicy {
-    let Some(rack) = rack else { return global.clone() };
-    SchedulingPolicy {
-        affinity: rack.affinity.clone().or_else(|| global.affinity.clone()),
-        tolerations: if rack.tolerations.is_empty() { global.tolerations.clone() } else { rack.tolerations.clone() },
-        node_selector: if rack.node_selector.is_empty() {
-            global.node_selector.clone()
-        } else {
-            rack.node_selector.clone()
-        },
-    }
-}
-
 fn requirement(key: &str, operator: &str, values: Vec<String>) -> NodeSelectorRequirement {
     NodeSelectorRequirement { key: key.to_string(), operator: operator.to_string(), values: Some(values) }
 }
 
 /// The operator's required node match expressions for a rack.
-fn rack_node_requirements(plan: &RackPlan, block_list: &[String]) -> Vec<NodeSelectorRequirement> {
+fn rack_node_requirements(plan: &ResolvedRack, block_list: &[String]) -> Vec<NodeSelectorRequirement> {
     let mut out = Vec::new();
     for (key, value) in [
         (ZONE_LABEL, &plan.zone),
@@ -58,7 +43,7 @@ fn rack_node_requirements(plan: &RackPlan, block_list: &[String]) -> Vec<NodeSel
 /// The pod affinity: the user's affinity with the operator's node requirements added to every required node
 /// selector term (terms are ORed, so each must carry them), and the per-host anti-affinity appended.
 pub(crate) fn affinity(
-    plan: &RackPlan,
+    plan: &ResolvedRack,
     cluster_name: &str,
     block_list: &[String],
     multi_pod_per_host: bool,

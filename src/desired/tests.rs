@@ -7,6 +7,8 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::api::AerospikeCluster;
+use crate::resolve::resolve;
 
 const INIT_IMAGE: &str = "ghcr.io/aerospike-rs/aerospike-kubernetes-operator:0.1.0";
 
@@ -24,7 +26,7 @@ fn load(name: &str) -> AerospikeCluster {
 }
 
 fn build(cluster: &AerospikeCluster) -> Desired {
-    desired_state(cluster, &ctx()).unwrap_or_else(|e| panic!("build failed: {e}"))
+    desired_state(&resolve(cluster), &ctx()).unwrap_or_else(|e| panic!("build failed: {e}"))
 }
 
 /// All desired objects as one YAML stream: a summary of the racks, then the objects in apply order.
@@ -101,7 +103,7 @@ fn env_value(c: &Container, name: &str) -> Option<String> {
 }
 
 fn err(cluster: &AerospikeCluster) -> String {
-    desired_state(cluster, &ctx()).unwrap_err().to_string()
+    desired_state(&resolve(cluster), &ctx()).unwrap_err().to_string()
 }
 
 #[test]
@@ -377,7 +379,7 @@ fn hashes_are_stable_and_follow_changes() {
     assert_ne!(desired_hash(&d.config_maps[0]), desired_hash(&a.config_maps[0]));
 
     // A new operator (init) image must not restart the pods, but the StatefulSet is updated.
-    let d = desired_state(&c, &BuildContext { init_image: "operator:0.2.0".into() }).unwrap();
+    let d = desired_state(&resolve(&c), &BuildContext { init_image: "operator:0.2.0".into() }).unwrap();
     assert_eq!(d.racks[0].pod_spec_hash, a.racks[0].pod_spec_hash);
     assert_ne!(desired_hash(&d.stateful_sets[0]), desired_hash(&a.stateful_sets[0]));
 
@@ -399,7 +401,7 @@ fn config_errors_name_the_field() {
     c.spec.aerospike_config.as_mut().unwrap()["network"]["heartbeat"]["mode"] = json!("multicast");
     let e = err(&c);
     assert!(e.starts_with("spec.aerospikeConfig.network.heartbeat.mode: "), "{e}");
-    assert_eq!(desired_state(&c, &ctx()).unwrap_err().path(), "spec.aerospikeConfig.network.heartbeat.mode");
+    assert_eq!(desired_state(&resolve(&c), &ctx()).unwrap_err().path(), "spec.aerospikeConfig.network.heartbeat.mode");
 
     let mut c = load("no-storage");
     c.spec.aerospike_config.as_mut().unwrap()["network"].as_object_mut().unwrap().remove("heartbeat");

@@ -432,8 +432,10 @@ fn check_case(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Result<
         with_uid.metadata.uid = Some("u".into());
         let mut once_uid = once.clone();
         once_uid.metadata.uid = Some("u".into());
-        let a = desired::desired_state(&with_uid, &ctx).map_err(|e| format!("valid but does not build: {e}"))?;
-        let b = desired::desired_state(&once_uid, &ctx).map_err(|e| format!("defaulted does not build: {e}"))?;
+        let a = desired::desired_state(&crate::resolve::resolve(&with_uid), &ctx)
+            .map_err(|e| format!("valid but does not build: {e}"))?;
+        let b = desired::desired_state(&crate::resolve::resolve(&once_uid), &ctx)
+            .map_err(|e| format!("defaulted does not build: {e}"))?;
         if a.config_maps != b.config_maps || a.stateful_sets != b.stateful_sets {
             return Err("defaulting changed the built objects".into());
         }

@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{FieldError, RackView, ns_path, rack_views};
+use super::{FieldError, ns_path};
 use crate::aerospike_conf;
 use crate::api::{AerospikeCluster, VolumeSpec};
+use crate::resolve::{Resolved, ResolvedRack};
 
 const CONNECTIONS: &[&str] = &["service", "heartbeat", "fabric"];
 const PORTS: &[&str] = &["port", "access-port", "alternate-access-port"];
 
-pub(super) fn check(new: &AerospikeCluster, old: &AerospikeCluster, out: &mut Vec<FieldError>) {
+pub(super) fn check(new_resolved: &Resolved, old_resolved: &Resolved, out: &mut Vec<FieldError>) {
+    let (new, old) = (new_resolved.cluster, old_resolved.cluster);
     let (n, o) = (&new.spec, &old.spec);
 
     if n.pod_spec().multi_pod_per_host() != o.pod_spec().multi_pod_per_host() {
@@ -83,14 +85,11 @@ pub(super) fn check(new: &AerospikeCluster, old: &AerospikeCluster, out: &mut Ve
         }
     }
 
-    // Racks present on both sides.
-    let mut ignore = Vec::new();
-    let new_racks = rack_views(new, &mut ignore);
-    let old_racks = rack_views(old, &mut ignore);
-    let new_list = n.rack_config.as_ref().map(|rc| rc.racks.as_slice()).unwrap_or_default();
-    let old_list = o.rack_config.as_ref().map(|rc| rc.racks.as_slice()).unwrap_or_default();
-    for (i, nr) in new_list.iter().enumerate() {
-        let Some(or) = old_list.iter().find(|r| r.id == nr.id) else { continue };
+    // Racks present on both sides (explicit racks: the default rack has no placement).
+    let (new_racks, old_racks) = (&new_resolved.racks, &old_resolved.racks);
+    for nr in new_racks {
+        let Some(i) = nr.index else { continue };
+        let Some(or) = old_racks.iter().find(|r| r.index.is_some() && r.id == nr.id) else { continue };
         for (field, a, b) in [
             ("zone", &or.zone, &nr.zone),
             ("region", &or.region, &nr.region),
@@ -108,7 +107,7 @@ pub(super) fn check(new: &AerospikeCluster, old: &AerospikeCluster, out: &mut Ve
 
     let mut pv_changes: BTreeMap<(String, String), Vec<i32>> = BTreeMap::new();
     let mut method_changes: BTreeMap<(String, String, &str), Vec<i32>> = BTreeMap::new();
-    for nr in &new_racks {
+    for nr in new_racks {
         let Some(or) = old_racks.iter().find(|r| r.id == nr.id) else { continue };
         check_namespace_changes(new, nr, or, out);
         // A new revision replaces the rack's StatefulSet and with it the claims: its volumes start empty, so
@@ -173,8 +172,8 @@ fn effective_global(c: &AerospikeCluster) -> Option<Value> {
 }
 
 /// strong-consistency and replication-factor of namespaces present in the rack on both sides.
-fn check_namespace_changes(new: &AerospikeCluster, nr: &RackView, or: &RackView, out: &mut Vec<FieldError>) {
-    let (Some(nc), Some(oc)) = (&nr.config, &or.config) else { return };
+fn check_namespace_changes(new: &AerospikeCluster, nr: &ResolvedRack, or: &ResolvedRack, out: &mut Vec<FieldError>) {
+    let (Some(nc), Some(oc)) = (nr.config_value(), or.config_value()) else { return };
     let old_ns = aerospike_conf::namespaces(oc);
     for ns in aerospike_conf::namespaces(nc) {
         let Some(prev) = old_ns.iter().find(|o| o.name == ns.name) else { continue };
@@ -204,7 +203,7 @@ fn pv(v: &VolumeSpec) -> Option<&crate::api::PersistentVolumeSpec> {
 }
 
 /// Persistent volumes added, removed or changed between the old and new storage of one rack: (path, what).
-fn pv_diff(nr: &RackView, or: &RackView) -> Vec<(String, String)> {
+fn pv_diff(nr: &ResolvedRack, or: &ResolvedRack) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for (j, v) in nr.storage.volumes.iter().enumerate() {
         let prev = or.storage.volumes.iter().find(|o| o.name == v.name);
@@ -237,7 +236,7 @@ fn pv_diff(nr: &RackView, or: &RackView) -> Vec<(String, String)> {
 /// method). The
 /// effective value counts, so the same method written on the volume or inherited from its class's policy is no
 /// change, and a class policy changed under a volume is.
-fn method_diff(nr: &RackView, or: &RackView) -> Vec<(String, String, &'static str)> {
+fn method_diff(nr: &ResolvedRack, or: &ResolvedRack) -> Vec<(String, String, &'static str)> {
     let mut found = Vec::new();
     for (j, v) in nr.storage.volumes.iter().enumerate() {
         let Some(new_pv) = pv(v) else { continue };

@@ -27,7 +27,6 @@
 mod defaults;
 pub(crate) mod image;
 mod immutable;
-pub(crate) mod keys;
 mod quantity;
 
 #[cfg(test)]
@@ -36,7 +35,6 @@ mod fuzz;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
@@ -44,30 +42,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use crate::aerospike_conf;
-use crate::api::{AerospikeCluster, AerospikeClusterSpec, Rack, StorageSpec};
+pub use crate::api::FieldError;
+use crate::api::{AerospikeCluster, AerospikeClusterSpec, Rack};
 use crate::desired::{self, BuildContext, BuildError};
+use crate::resolve::{Resolved, ResolvedRack, resolve};
 
 pub use defaults::default_cluster;
-
-/// One refusal: the field and the rule. `Display` is `path: message`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FieldError {
-    /// The field, from the object root: `spec.rackConfig.racks[1].zone`, `metadata.name`.
-    pub path: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { path: path.into(), message: message.into() }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
 
 impl From<BuildError> for FieldError {
     fn from(e: BuildError) -> Self {
@@ -84,9 +64,36 @@ pub fn summary(errors: &[FieldError]) -> String {
 }
 
 /// The rules an AerospikeCluster must pass; `old` is the object being replaced (an update), for the rules on
-/// changes. An empty result means the object is valid.
+/// changes. An empty result means the object is valid. Resolves each object once, then [`check`], then the
+/// build step for whatever else it refuses.
 pub fn validate(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Vec<FieldError> {
+    // The build step needs a uid for the owner references; an object being created has none yet.
+    let with_uid;
+    let new = if new.metadata.uid.is_some() {
+        new
+    } else {
+        let mut c = new.clone();
+        c.metadata.uid = Some("00000000-0000-0000-0000-000000000000".to_string());
+        with_uid = c;
+        &with_uid
+    };
+    let resolved = resolve(new);
+    let old = old.map(resolve);
+    let mut out = check(&resolved, old.as_ref());
+    if out.is_empty()
+        && let Err(e) = desired::desired_state(&resolved, &BuildContext { init_image: "validate".into() })
+    {
+        // Whatever else the build step refuses (reserved names, volume sources...).
+        out.push(e.into());
+    }
+    out
+}
+
+/// Every rule but the build step, on resolved objects (the reconciler builds right after, from the same
+/// [`Resolved`]).
+pub fn check(resolved: &Resolved, old: Option<&Resolved>) -> Vec<FieldError> {
     let mut out = Vec::new();
+    let new = resolved.cluster;
     let spec = &new.spec;
     check_metadata(new, &mut out);
     let version = check_image(&spec.image, &mut out);
@@ -100,30 +107,21 @@ pub fn validate(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Vec<F
         check_int_or_percent(rc.scale_down_batch_size.as_ref(), "spec.rackConfig.scaleDownBatchSize", &mut out);
         check_int_or_percent(rc.max_ignorable_pods.as_ref(), "spec.rackConfig.maxIgnorablePods", &mut out);
     }
-
-    match &spec.aerospike_config {
-        None | Some(Value::Null) => out.push(FieldError::new("spec.aerospikeConfig", "missing")),
-        Some(cfg) => keys::check_config(cfg, "spec.aerospikeConfig", major, &mut out),
+    if let Some(cfg) = spec.aerospike_config.as_ref().filter(|v| !v.is_null()) {
+        aerospike_conf::keys::schema::check_config(cfg, "spec.aerospikeConfig", major, &mut out);
     }
     check_racks(spec, major, &mut out);
 
-    let racks = rack_views(new, &mut out);
-    check_namespaces(new, &racks, &mut out);
-    check_max_unavailable(spec, &racks, &mut out);
-    check_batches(spec, &racks, &mut out);
-    check_access_control(new, &racks, &mut out);
+    // Missing config, rack overrides of shared sections, configs that cannot be defaulted or rendered, names.
+    out.extend(resolved.errors.iter().cloned());
+    let racks = &resolved.racks;
+    check_namespaces(new, racks, &mut out);
+    check_max_unavailable(spec, racks, &mut out);
+    check_batches(spec, racks, &mut out);
+    check_access_control(new, racks, &mut out);
     check_resources(spec, &mut out);
     if let Some(old) = old {
-        immutable::check(new, old, &mut out);
-    }
-
-    if out.is_empty() {
-        // Whatever else the build step refuses (reserved names, StatefulSet name lengths, volume sources...).
-        let mut c = new.clone();
-        c.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".to_string());
-        if let Err(e) = desired::desired_state(&c, &BuildContext { init_image: "validate".into() }) {
-            out.push(e.into());
-        }
+        immutable::check(resolved, old, &mut out);
     }
     let mut seen = BTreeSet::new();
     out.retain(|e| seen.insert(e.clone()));
@@ -283,17 +281,7 @@ fn check_racks(spec: &AerospikeClusterSpec, major: Option<u64>, out: &mut Vec<Fi
         }
         if let Some(own) = rack.aerospike_config.as_ref().filter(|v| !v.is_null()) {
             let cpath = format!("{path}.aerospikeConfig");
-            keys::check_config(own, &cpath, major, out);
-            for section in ["network", "security"] {
-                if own.get(section).is_some() {
-                    out.push(FieldError::new(
-                        format!("{cpath}.{section}"),
-                        format!(
-                            "{section} must be the same in every rack: set it in spec.aerospikeConfig.{section} only"
-                        ),
-                    ));
-                }
-            }
+            aerospike_conf::keys::schema::check_config(own, &cpath, major, out);
         }
     }
 }
@@ -306,87 +294,6 @@ fn is_bare_default_rack(r: &Rack) -> bool {
         && r.aerospike_config.is_none()
         && r.storage.is_none()
         && r.pod_spec.is_none()
-}
-
-/// One rack as the build step sees it.
-pub(crate) struct RackView<'a> {
-    pub id: i32,
-    /// Index in spec.rackConfig.racks (`None` for the default rack).
-    pub index: Option<usize>,
-    pub revision: String,
-    /// The rack's own aerospikeConfig override.
-    pub own: Option<&'a Value>,
-    /// The merged and defaulted config; `None` when it cannot be built (the error is reported).
-    pub config: Option<Value>,
-    pub storage: StorageSpec,
-    /// Spec path of `storage`.
-    pub storage_path: String,
-}
-
-impl RackView<'_> {
-    fn path(&self) -> Option<String> {
-        self.index.map(|i| format!("spec.rackConfig.racks[{i}]"))
-    }
-}
-
-/// The racks of a cluster (the default rack 0 when there are none) with their merged, defaulted configs; the
-/// errors of merging and defaulting are reported, as the build step would.
-pub(crate) fn rack_views<'a>(c: &'a AerospikeCluster, out: &mut Vec<FieldError>) -> Vec<RackView<'a>> {
-    let spec = &c.spec;
-    let name = c.metadata.name.clone().unwrap_or_default();
-    let rack_namespaces = spec.rack_config.as_ref().map(|rc| rc.namespaces.clone());
-    let global = spec.aerospike_config.as_ref().filter(|v| !v.is_null());
-    let explicit: Vec<Option<&'a Rack>> = match &spec.rack_config {
-        Some(rc) if !rc.racks.is_empty() => rc.racks.iter().map(Some).collect(),
-        _ => vec![None],
-    };
-    explicit
-        .into_iter()
-        .enumerate()
-        .map(|(i, rack)| {
-            let index = rack.map(|_| i);
-            let id = rack.map_or(0, |r| r.id);
-            let own = rack.and_then(|r| r.aerospike_config.as_ref()).filter(|v| !v.is_null());
-            // A rack overriding network or security is refused as such (check_racks); its merged config would
-            // only add confusing conflicts with the global defaults.
-            let overrides_shared = own.is_some_and(|o| o.get("network").is_some() || o.get("security").is_some());
-            let config = global.filter(|_| !overrides_shared).and_then(|g| {
-                let mut merged = match own {
-                    Some(r) => aerospike_conf::merge_rack_config(g, r),
-                    None => g.clone(),
-                };
-                let ctx = aerospike_conf::DefaultsContext {
-                    cluster_name: name.clone(),
-                    rack_id: id,
-                    rack_namespaces: rack_namespaces.clone(),
-                };
-                let note = match (own, index) {
-                    (Some(_), Some(i)) => format!(
-                        " (rack {id}: spec.aerospikeConfig merged with spec.rackConfig.racks[{i}].aerospikeConfig)"
-                    ),
-                    _ => String::new(),
-                };
-                let result = aerospike_conf::apply_defaults(&mut merged, &ctx)
-                    .and_then(|()| aerospike_conf::render(&merged).map(|_| ()));
-                match result {
-                    Ok(()) => Some(merged),
-                    Err(e) => {
-                        let path = format!("spec.{}", e.path());
-                        let text = e.to_string();
-                        let reason = text.strip_prefix(&format!("{}: ", e.path())).unwrap_or(&text);
-                        out.push(FieldError::new(path, format!("{reason}{note}")));
-                        None
-                    }
-                }
-            });
-            let (storage, storage_path) = match (rack.and_then(|r| r.storage.as_ref()), index) {
-                (Some(s), Some(i)) => (s.clone(), format!("spec.rackConfig.racks[{i}].storage")),
-                _ => (spec.storage(), "spec.storage".to_string()),
-            };
-            let revision = rack.map(|r| r.revision.clone()).unwrap_or_default();
-            RackView { id, index, revision, own, config, storage, storage_path }
-        })
-        .collect()
 }
 
 /// Walks `keys` from `v`.
@@ -402,10 +309,10 @@ fn ns_index(config: Option<&Value>, name: &str) -> Option<usize> {
 /// The spec path of a namespace field (`keys` below the namespace entry) as the user wrote it: the rack's
 /// override when it sets the field, else the global config when it does, else the entry that declares the
 /// namespace.
-pub(crate) fn ns_path(spec: &AerospikeClusterSpec, rack: &RackView, name: &str, keys: &[&str]) -> String {
+pub(crate) fn ns_path(spec: &AerospikeClusterSpec, rack: &ResolvedRack, name: &str, keys: &[&str]) -> String {
     let global = spec.aerospike_config.as_ref();
     let tail = if keys.is_empty() { String::new() } else { format!(".{}", keys.join(".")) };
-    let in_rack = rack.own.and_then(|own| ns_index(Some(own), name).map(|i| (own, i)));
+    let in_rack = rack.own_config.and_then(|own| ns_index(Some(own), name).map(|i| (own, i)));
     let rack_path = |i: usize| format!("{}.aerospikeConfig.namespaces[{i}]{tail}", rack.path().unwrap_or_default());
     let global_path = |i: usize| format!("spec.aerospikeConfig.namespaces[{i}]{tail}");
     let defines = |cfg: &Value, i: usize| dig(&cfg["namespaces"][i], keys).is_some();
@@ -441,12 +348,12 @@ fn split_storage_entry(s: &str) -> Vec<&str> {
     s.split(|c: char| c == ':' || c.is_whitespace()).filter(|p| !p.is_empty()).collect()
 }
 
-fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<FieldError>) {
+fn check_namespaces(c: &AerospikeCluster, racks: &[ResolvedRack], out: &mut Vec<FieldError>) {
     let spec = &c.spec;
     let mut sc_sets: Vec<(usize, BTreeSet<String>)> = Vec::new();
     let mut all_names = BTreeSet::new();
     for (ri, rack) in racks.iter().enumerate() {
-        let Some(config) = &rack.config else { continue };
+        let Some(config) = rack.config_value() else { continue };
         let block: Vec<&str> = rack
             .storage
             .volumes
@@ -576,7 +483,7 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
     if let Some(rc) = &spec.rack_config
         && racks.iter().all(|r| r.config.is_some())
     {
-        let mut budget = keys::SuggestionBudget::new();
+        let mut budget = crate::suggest::SuggestionBudget::new();
         for (i, ns) in rc.namespaces.iter().enumerate() {
             if !all_names.contains(ns) {
                 out.push(FieldError::new(
@@ -592,17 +499,17 @@ fn check_namespaces(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<Fiel
 }
 
 /// The smallest replication factor among namespaces keeping two copies or more, and the namespace.
-fn min_replication(racks: &[RackView]) -> Option<(u32, String)> {
+fn min_replication(racks: &[ResolvedRack]) -> Option<(u32, String)> {
     racks
         .iter()
-        .filter_map(|r| r.config.as_ref())
+        .filter_map(ResolvedRack::config_value)
         .flat_map(aerospike_conf::namespaces)
         .filter(|ns| ns.replication_factor >= 2)
         .map(|ns| (ns.replication_factor, ns.name))
         .min()
 }
 
-fn check_max_unavailable(spec: &AerospikeClusterSpec, racks: &[RackView], out: &mut Vec<FieldError>) {
+fn check_max_unavailable(spec: &AerospikeClusterSpec, racks: &[ResolvedRack], out: &mut Vec<FieldError>) {
     let mu = spec.max_unavailable();
     if let IntOrString::String(s) = &mu
         && !s.ends_with('%')
@@ -627,7 +534,7 @@ fn check_max_unavailable(spec: &AerospikeClusterSpec, racks: &[RackView], out: &
     }
 }
 
-fn check_batches(spec: &AerospikeClusterSpec, racks: &[RackView], out: &mut Vec<FieldError>) {
+fn check_batches(spec: &AerospikeClusterSpec, racks: &[ResolvedRack], out: &mut Vec<FieldError>) {
     let Some(rc) = &spec.rack_config else { return };
     for (field, value) in
         [("rollingUpdateBatchSize", &rc.rolling_update_batch_size), ("scaleDownBatchSize", &rc.scale_down_batch_size)]
@@ -648,7 +555,7 @@ fn check_batches(spec: &AerospikeClusterSpec, racks: &[RackView], out: &mut Vec<
             continue;
         }
         let mut reported = BTreeSet::new();
-        for ns in racks.iter().filter_map(|r| r.config.as_ref()).flat_map(aerospike_conf::namespaces) {
+        for ns in racks.iter().filter_map(ResolvedRack::config_value).flat_map(aerospike_conf::namespaces) {
             if !rc.namespaces.contains(&ns.name) && reported.insert(ns.name.clone()) {
                 out.push(FieldError::new(
                     &path,
@@ -719,7 +626,7 @@ fn valid_whitelist(entry: &str) -> bool {
     bits <= max
 }
 
-fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<FieldError>) {
+fn check_access_control(c: &AerospikeCluster, racks: &[ResolvedRack], out: &mut Vec<FieldError>) {
     let spec = &c.spec;
     if !security_enabled(spec) {
         return;
@@ -733,8 +640,12 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
         return;
     };
     let base = "spec.aerospikeAccessControl";
-    let namespaces: BTreeSet<String> =
-        racks.iter().filter_map(|r| r.config.as_ref()).flat_map(aerospike_conf::namespaces).map(|n| n.name).collect();
+    let namespaces: BTreeSet<String> = racks
+        .iter()
+        .filter_map(ResolvedRack::config_value)
+        .flat_map(aerospike_conf::namespaces)
+        .map(|n| n.name)
+        .collect();
     let quotas = spec
         .aerospike_config
         .as_ref()
@@ -776,7 +687,7 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
                     format!(
                         "unknown privilege {:?}{}",
                         parts[0],
-                        keys::suggestion(parts[0], PRIVILEGES.iter().map(|(n, _)| *n))
+                        crate::suggest::suggestion(parts[0], PRIVILEGES.iter().map(|(n, _)| *n))
                     ),
                 )),
                 Some(_) if parts.len() > 3 => {
@@ -809,7 +720,7 @@ fn check_access_control(c: &AerospikeCluster, racks: &[RackView], out: &mut Vec<
     let federal = image::is_federal(&spec.image);
     let mut user_names = BTreeSet::new();
     let mut admin_ok = false;
-    let mut budget = keys::SuggestionBudget::new();
+    let mut budget = crate::suggest::SuggestionBudget::new();
     for (i, user) in ac.users.iter().enumerate() {
         let p = format!("{base}.users[{i}]");
         if user.name.trim().is_empty() {

@@ -963,8 +963,8 @@ fn defaulting_is_idempotent_and_does_not_change_what_is_built() {
         let mut twice = once.clone();
         default_cluster(&mut twice);
         assert_eq!(once, twice);
-        let a = crate::desired::desired_state(&c, &ctx).unwrap();
-        let b = crate::desired::desired_state(&once, &ctx).unwrap();
+        let a = crate::desired::desired_state(&crate::resolve::resolve(&c), &ctx).unwrap();
+        let b = crate::desired::desired_state(&crate::resolve::resolve(&once), &ctx).unwrap();
         assert_eq!(a.config_maps, b.config_maps);
         assert_eq!(a.stateful_sets, b.stateful_sets);
         assert_eq!(a.pdb, b.pdb);

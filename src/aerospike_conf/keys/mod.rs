@@ -1,5 +1,7 @@
 //! Key tables of AEROSPIKE.md 1.2-1.4: plural (CR) to singular (conf) names, list fields and their
-//! separators, section kinds.
+//! separators, section kinds ([`schema`]: the keys and value types validation accepts).
+
+pub(crate) mod schema;
 
 /// Plural CR keys and their aerospike.conf (singular) names (1.3). The last four are legacy XDR keys the
 /// reference writer also knows; they only matter for configs of old servers.
