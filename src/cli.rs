@@ -3,9 +3,9 @@
 //! manifest generator (xtask) writes the Deployment, Services and probes from the same names, so the two cannot
 //! drift apart (xtask's tests parse the generated Deployment's arguments with [`RunArgs`]).
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use crate::telemetry::LogFormat;
-use crate::webhook;
 
 /// The operator image repository; a release is tagged with its version.
 pub const IMAGE_REPOSITORY: &str = "ghcr.io/aerospike-rs/aerospike-kubernetes-operator";
@@ -79,7 +79,39 @@ pub struct RunArgs {
     pub info_timeout_ms: u64,
     /// Admission webhooks (the Secret of --webhook-self-signed lives in the POD_NAMESPACE namespace).
     #[command(flatten)]
-    pub webhook: Box<webhook::WebhookArgs>,
+    pub webhook: Box<WebhookArgs>,
+}
+
+/// Where OLM mounts the serving certificate it generates for `webhookdefinitions`.
+pub const DEFAULT_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
+
+/// The webhook flags of `aerospike-kubernetes-operator run`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WebhookArgs {
+    /// Do not serve the admission webhooks.
+    #[arg(long = "no-webhook", env = "WEBHOOK_DISABLED", default_value_t = false)]
+    pub webhook_disabled: bool,
+    /// Address of the admission webhook server (HTTPS).
+    #[arg(long = flags::WEBHOOK_ADDR, env = "WEBHOOK_ADDR",
+          default_value_t = std::net::SocketAddr::from(([0, 0, 0, 0], WEBHOOK_PORT)))]
+    pub webhook_addr: SocketAddr,
+    /// Directory with the serving certificate (tls.crt, tls.key), reloaded when it changes. OLM mounts its
+    /// certificate here.
+    #[arg(long, env = "WEBHOOK_CERT_DIR", default_value = DEFAULT_CERT_DIR)]
+    pub webhook_cert_dir: PathBuf,
+    /// Create and rotate a CA and serving certificate (kept in the Secret aerospike-operator-webhook-cert of the
+    /// operator's namespace) and keep the webhook configurations' caBundle current: no cert-manager needed.
+    #[arg(long = flags::WEBHOOK_SELF_SIGNED, env = "WEBHOOK_SELF_SIGNED", default_value_t = false)]
+    pub webhook_self_signed: bool,
+    /// Create or update the MutatingWebhookConfiguration and ValidatingWebhookConfiguration at start.
+    #[arg(long = flags::WEBHOOK_REGISTER, env = "WEBHOOK_REGISTER", default_value_t = false)]
+    pub webhook_register: bool,
+    /// The webhook Service as name.namespace[:port] (port 443 by default).
+    #[arg(long = flags::WEBHOOK_SERVICE, env = "WEBHOOK_SERVICE", conflicts_with = "webhook_url")]
+    pub webhook_service: Option<String>,
+    /// The webhook base URL for an operator outside the cluster, e.g. https://127.0.0.1:9443.
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
 }
 
 #[cfg(test)]

@@ -38,14 +38,13 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::api::AerospikeCluster;
+pub use crate::cli::{DEFAULT_CERT_DIR, WebhookArgs};
 use crate::validate;
 
 /// Path of the mutating (defaulting) webhook.
 pub const MUTATE_PATH: &str = "/mutate-asdb-aerospike-com-v1-aerospikecluster";
 /// Path of the validating webhook.
 pub const VALIDATE_PATH: &str = "/validate-asdb-aerospike-com-v1-aerospikecluster";
-/// Where OLM mounts the serving certificate it generates for `webhookdefinitions`.
-pub const DEFAULT_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
 
 /// How long a client may take to send a request's headers (also how long a keep-alive connection may idle).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,35 +61,6 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 const DIR_POLL: Duration = Duration::from_secs(5);
 /// How often the self-signed certificate and the caBundle are checked (renewal, other replicas, drift).
 const SELF_SIGNED_POLL: Duration = Duration::from_secs(60);
-
-/// The webhook flags of `aerospike-kubernetes-operator run`.
-#[derive(clap::Args, Clone, Debug)]
-pub struct WebhookArgs {
-    /// Do not serve the admission webhooks.
-    #[arg(long = "no-webhook", env = "WEBHOOK_DISABLED", default_value_t = false)]
-    pub webhook_disabled: bool,
-    /// Address of the admission webhook server (HTTPS).
-    #[arg(long = crate::cli::flags::WEBHOOK_ADDR, env = "WEBHOOK_ADDR",
-          default_value_t = std::net::SocketAddr::from(([0, 0, 0, 0], crate::cli::WEBHOOK_PORT)))]
-    pub webhook_addr: SocketAddr,
-    /// Directory with the serving certificate (tls.crt, tls.key), reloaded when it changes. OLM mounts its
-    /// certificate here.
-    #[arg(long, env = "WEBHOOK_CERT_DIR", default_value = DEFAULT_CERT_DIR)]
-    pub webhook_cert_dir: PathBuf,
-    /// Create and rotate a CA and serving certificate (kept in the Secret aerospike-operator-webhook-cert of the
-    /// operator's namespace) and keep the webhook configurations' caBundle current: no cert-manager needed.
-    #[arg(long = crate::cli::flags::WEBHOOK_SELF_SIGNED, env = "WEBHOOK_SELF_SIGNED", default_value_t = false)]
-    pub webhook_self_signed: bool,
-    /// Create or update the MutatingWebhookConfiguration and ValidatingWebhookConfiguration at start.
-    #[arg(long = crate::cli::flags::WEBHOOK_REGISTER, env = "WEBHOOK_REGISTER", default_value_t = false)]
-    pub webhook_register: bool,
-    /// The webhook Service as name.namespace[:port] (port 443 by default).
-    #[arg(long = crate::cli::flags::WEBHOOK_SERVICE, env = "WEBHOOK_SERVICE", conflicts_with = "webhook_url")]
-    pub webhook_service: Option<String>,
-    /// The webhook base URL for an operator outside the cluster, e.g. https://127.0.0.1:9443.
-    #[arg(long, env = "WEBHOOK_URL")]
-    pub webhook_url: Option<String>,
-}
 
 /// Where the serving certificate comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
