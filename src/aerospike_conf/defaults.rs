@@ -1,4 +1,4 @@
-//! Operator-managed values injected before rendering (AEROSPIKE.md 1.5; the reference's mutating webhook).
+//! Operator-managed values injected before rendering (docs/aerospike-conf.md §6; the reference's mutating webhook).
 
 use serde_json::{Map, Value, json};
 

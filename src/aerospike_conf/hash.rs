@@ -1,4 +1,4 @@
-//! The conf hash stored in the rack ConfigMap (AEROSPIKE.md 1.6), compatible with the reference operator
+//! The conf hash stored in the rack ConfigMap (docs/aerospike-conf.md §7), compatible with the reference operator
 //! so that clusters it created are not rolled when we take them over.
 
 use ripemd::{Digest, Ripemd160};

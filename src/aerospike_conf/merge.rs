@@ -1,4 +1,4 @@
-//! The per-rack merge of the global aerospikeConfig with a rack's override (AEROSPIKE.md section 1).
+//! The per-rack merge of the global aerospikeConfig with a rack's override (docs/aerospike-conf.md §1).
 
 use serde_json::{Map, Value};
 

@@ -1,6 +1,6 @@
 //! aerospike.conf rendering: `spec.aerospikeConfig` (JSON) in, aerospike.conf text out. Pure: no I/O.
 //!
-//! Pipeline per rack (AEROSPIKE.md section 1):
+//! Pipeline per rack (docs/aerospike-conf.md §1):
 //! 1. [`merge_rack_config`]: the global config merged with the rack's override.
 //! 2. [`apply_defaults`]: the operator-managed values (node-id placeholder, cluster-name, access-address
 //!    placeholders, mesh heartbeat, console logging, namespace rack-id).

@@ -1,4 +1,4 @@
-//! The per-pod finalisation done by the `pod-init` step (AEROSPIKE.md 1.7): the rack's rendered template
+//! The per-pod finalisation done by the `pod-init` step (docs/aerospike-conf.md §8): the rack's rendered template
 //! in, the pod's aerospike.conf out. Pure; the caller gathers the IPs, ports and peers.
 
 /// Everything the per-pod step needs to know about one pod. Build with `..Default::default()` for the

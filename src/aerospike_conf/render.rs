@@ -1,4 +1,4 @@
-//! The aerospike.conf writer (AEROSPIKE.md 1.1-1.4).
+//! The aerospike.conf writer (docs/aerospike-conf.md §2-§5).
 //!
 //! Layout, byte for byte as the reference writer: 4 spaces of indent per level; a field line is
 //! `indent key    value`; every section header is preceded by an empty line; at every level the keys are
@@ -120,7 +120,7 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// The drop rules of 1.2 for scalar fields: empty or `NULL` values, `*port*` keys with value 0,
+/// The drop rules of docs/aerospike-conf.md §3 for scalar fields: empty or `NULL` values, `*port*` keys with value 0,
 /// `enable-benchmarks-*` when false.
 fn is_dropped(key: &str, value: &str) -> bool {
     value.is_empty()
@@ -143,7 +143,7 @@ fn write_scalar_field(out: &mut String, depth: usize, key: &str, v: &Value, path
     Ok(())
 }
 
-/// One line per element, under the singular key; separators of 1.4 become spaces.
+/// One line per element, under the singular key; separators of docs/aerospike-conf.md §5 become spaces.
 fn write_string_list<'a>(
     out: &mut String,
     depth: usize,

@@ -1,4 +1,4 @@
-//! Module-level tests: the worked example of AEROSPIKE.md 1.8, golden files, the whole pipeline, and a
+//! Module-level tests: the worked example of docs/aerospike-conf.md §9, golden files, the whole pipeline, and a
 //! property-style robustness test.
 
 use pretty_assertions::assert_eq;

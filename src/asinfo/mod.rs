@@ -10,6 +10,8 @@
 //!   texts are written for Kubernetes conditions and Events.
 //! - [`server`]: a small info server for tests and the simulator.
 //! - [`auth`]: the bcrypt credential LOGIN sends to clusters with security enabled.
+//!
+//! The protocol facts this module relies on (framing, commands, LOGIN, credential): docs/protocols.md.
 
 pub mod auth;
 pub mod client;

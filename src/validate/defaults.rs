@@ -20,7 +20,7 @@ use crate::api::{AerospikeCluster, StorageSpec, VolumeMethod, VolumePolicy};
 /// - `spec.maxUnavailable: 1` when not set;
 /// - storage: `cleanupThreads: 1`, the effective init and wipe methods and cascade delete of the filesystem and
 ///   block policies and of every volume (`effectiveInitMethod`, `effectiveWipeMethod`, `effectiveCascadeDelete`);
-/// - `spec.aerospikeConfig`: the operator-managed values of AEROSPIKE.md 1.5 (`service.node-id`,
+/// - `spec.aerospikeConfig`: the operator-managed values of docs/aerospike-conf.md §6 (`service.node-id`,
 ///   `service.cluster-name`, the network access placeholders, `network.heartbeat.mode: mesh`, the console log
 ///   sink, `rack-id` on rack-enabled namespaces);
 /// - per rack: `effectiveAerospikeConfig` (the global config merged with the rack's, defaulted for that rack),

@@ -9,7 +9,7 @@
 //! - size 1..=256; maxUnavailable, rollingUpdateBatchSize, scaleDownBatchSize, maxIgnorablePods a count or a
 //!   percentage;
 //! - aerospikeConfig: known keys and value types for service, network, namespaces, logging and security, with a
-//!   "did you mean" suggestion; the operator-managed values (AEROSPIKE.md 1.5) not contradicted; no network or
+//!   "did you mean" suggestion; the operator-managed values (docs/aerospike-conf.md §6) not contradicted; no network or
 //!   security override in a rack;
 //! - namespaces: strong-consistency replication factor not above the size, the same strong-consistency
 //!   namespaces in every rack; devices are Block persistent volumes and files, index mounts live on filesystem

@@ -1,10 +1,10 @@
-//! Key tables of AEROSPIKE.md 1.2-1.4: plural (CR) to singular (conf) names, list fields and their
+//! Key tables of docs/aerospike-conf.md §3-§5: plural (CR) to singular (conf) names, list fields and their
 //! separators, section kinds ([`schema`]: the keys and value types validation accepts).
 
 pub(crate) mod schema;
 
-/// Plural CR keys and their aerospike.conf (singular) names (1.3). The last four are legacy XDR keys the
-/// reference writer also knows; they only matter for configs of old servers.
+/// Plural CR keys and their aerospike.conf (singular) names (docs/aerospike-conf.md §4). The last four are
+/// legacy XDR keys the reference writer also knows; they only matter for configs of old servers.
 const PLURAL_TO_SINGULAR: &[(&str, &str)] = &[
     ("access-addresses", "access-address"),
     ("addresses", "address"),
@@ -37,7 +37,8 @@ const PLURAL_TO_SINGULAR: &[(&str, &str)] = &[
 ];
 
 /// Singular names of list fields: a scalar string under one of these keys (or their plurals) is a
-/// one-element list (1.1). Section names (namespace, set, dc, tls, logging, datacenter) are not list fields.
+/// one-element list (docs/aerospike-conf.md §2). Section names (namespace, set, dc, tls, logging, datacenter)
+/// are not list fields.
 const LIST_FIELDS: &[&str] = &[
     "access-address",
     "address",
@@ -79,7 +80,7 @@ pub(crate) fn is_list_field(key: &str) -> bool {
     LIST_FIELDS.contains(&singular(key))
 }
 
-/// The character replaced by a space in each element of the list field `singular_key` (1.4).
+/// The character replaced by a space in each element of the list field `singular_key` (docs/aerospike-conf.md §5).
 pub(crate) fn list_separator(singular_key: &str) -> Option<char> {
     match singular_key {
         "mesh-seed-address-port"
@@ -94,17 +95,18 @@ pub(crate) fn list_separator(singular_key: &str) -> Option<char> {
     }
 }
 
-/// Whether a scalar string under `key` is kept as a scalar although `key` is a list field (1.1).
+/// Whether a scalar string under `key` is kept as a scalar although `key` is a list field (docs/aerospike-conf.md §2).
 pub(crate) fn string_stays_scalar(key: &str, value: &str) -> bool {
     key == "feature-key-file" || (key == "tls-authenticate-client" && (value == "any" || value == "false"))
 }
 
-/// Singular names of the sections written as `<name> <entry name> {` from a list of objects (1.2).
+/// Singular names of the sections written as `<name> <entry name> {` from a list of objects
+/// (docs/aerospike-conf.md §3).
 pub(crate) fn is_named_section(singular_key: &str) -> bool {
     matches!(singular_key, "namespace" | "dc" | "set" | "tls" | "file")
 }
 
-/// Sections that put their `type` in the header (1.2).
+/// Sections that put their `type` in the header (docs/aerospike-conf.md §3).
 pub(crate) fn is_typed_section(key: &str) -> bool {
     matches!(key, "storage-engine" | "index-type" | "sindex-type")
 }

@@ -1,5 +1,5 @@
 //! OLM on the local control plane: OLM's CRDs, the olm and catalog operators as host processes, and `opm serve`
-//! serving our catalog (manifests-only bundles) on a loopback port. See ../shared/TOOLCHAIN.md ("OLM without a
+//! serving our catalog (manifests-only bundles) on a loopback port. See docs/local-olm.md §1 ("OLM without a
 //! kubelet") for why this works without pods:
 //!
 //! - a CatalogSource with `spec.address` makes the catalog operator talk to our `opm serve` directly (no registry
