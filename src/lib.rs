@@ -6,6 +6,7 @@
 //! out, pure), `plan` (the rollout decision, pure), `controller` (the thin layer that reads, applies and reports),
 //! `podinit` (the pods' init step), `cli` (the binary's contract with its manifests), and the process parts
 //! (`metrics`, `server`, `telemetry`, `leader`).
+pub mod access;
 pub mod aerospike_conf;
 pub mod api;
 pub mod asinfo;

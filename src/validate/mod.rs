@@ -578,38 +578,7 @@ fn check_batches(spec: &AerospikeClusterSpec, racks: &[ResolvedRack], out: &mut 
 // Access control.
 
 /// Roles the server defines.
-const PREDEFINED_ROLES: &[&str] = &[
-    "user-admin",
-    "sys-admin",
-    "data-admin",
-    "read",
-    "read-write",
-    "read-write-udf",
-    "write",
-    "truncate",
-    "sindex-admin",
-    "udf-admin",
-    "masking-admin",
-    "read-masked",
-    "write-masked",
-];
-
-/// Privileges and whether they may be scoped to a namespace (and set).
-const PRIVILEGES: &[(&str, bool)] = &[
-    ("read", true),
-    ("write", true),
-    ("read-write", true),
-    ("read-write-udf", true),
-    ("data-admin", false),
-    ("sys-admin", false),
-    ("user-admin", false),
-    ("truncate", true),
-    ("sindex-admin", false),
-    ("udf-admin", false),
-    ("masking-admin", true),
-    ("read-masked", true),
-    ("write-masked", true),
-];
+use crate::access::{PREDEFINED_ROLES, PRIVILEGES};
 
 fn security_enabled(spec: &AerospikeClusterSpec) -> bool {
     spec.security_enabled()
