@@ -1,5 +1,6 @@
 //! The reconciler: read (caches) -> validate and build (pure) -> apply (server-side apply) -> one disruptive
 //! step at most, behind data-plane safety checks -> status. It never sleeps: waiting is a requeue.
+mod access;
 mod apply;
 mod rollout;
 pub mod status;
@@ -86,6 +87,25 @@ pub struct Context {
     /// How each cluster's (`<ns>/<cluster>`) migrations have moved: waiting for migrations is progress, migrations
     /// that stop moving are a fault (see `rollout::block`).
     pub migrations: std::sync::Mutex<std::collections::HashMap<String, crate::plan::MigrationProgress>>,
+    /// Admin sessions for access control (Aerospike's own client).
+    pub admin: Arc<dyn crate::access::admin::AdminConnector>,
+    /// Fingerprints of the passwords each cluster accepted (see `access::fingerprint`), so a cluster in sync is
+    /// not logged in to user by user on every reconcile. In memory: a restart checks each once by a login.
+    pub accepted_passwords: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
+}
+
+impl Context {
+    fn accepted_password(&self, uid: &str, user: &str, password: &crate::access::Password) -> bool {
+        let key = (uid.to_string(), user.to_string());
+        let known = self.accepted_passwords.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
+        known == Some(access::fingerprint(uid, user, password))
+    }
+
+    fn remember_password(&self, uid: &str, user: &str, password: &crate::access::Password) {
+        let key = (uid.to_string(), user.to_string());
+        let print = access::fingerprint(uid, user, password);
+        self.accepted_passwords.lock().unwrap_or_else(|e| e.into_inner()).insert(key, print);
+    }
 }
 
 /// Which namespaces to watch: all, or an explicit list (OLM's OwnNamespace, SingleNamespace and
@@ -202,6 +222,8 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             stores: stores.clone(),
             missing_since: Default::default(),
             migrations: Default::default(),
+            admin: Arc::new(crate::access::admin::AerospikeConnector),
+            accepted_passwords: Default::default(),
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over

@@ -244,6 +244,11 @@ pub(super) async fn step(
                 }
                 delete_cascading_pvcs(cluster, ctx, Some(desired)).await?;
             }
+            // Every pod runs the spec: users and roles next (also on every resync, so a password changed in
+            // its Secret takes effect without an edit of the cluster).
+            if let Err(b) = super::access::reconcile(cluster, ctx, &ns, &all).await? {
+                return Ok(blocked(b.reason, b.message));
+            }
             Ok(Outcome {
                 phase: Phase::Completed,
                 progressing: Verdict::new(false, "Completed", format!("{size} pods run the desired spec")),
