@@ -250,21 +250,21 @@ pub fn stage(catalog: &Catalog, staged: &mut Staged, dir: &str, image_less: bool
     let [package] = packages[..] else { bail!("{}: expected exactly one olm.package {PACKAGE}", paths::CATALOG) };
     let package_file = format!("{pkg_dir}/package.yaml");
     match (&package.raw, image_less) {
-        (Some(raw), false) if package.file == package_file => staged.file(&package_file, raw.clone()),
-        _ => staged.file(&package_file, out::to_yaml(&package.doc)?),
+        (Some(raw), false) if package.file == package_file => staged.yaml("catalog", &package_file, raw.clone()),
+        _ => staged.yaml("catalog", &package_file, out::to_yaml(&package.doc)?),
     }
     let mut channels: Vec<&Channel> =
         catalog.channels.iter().filter(|c| c.doc.package == PACKAGE).map(|c| &c.doc).collect();
     channels.sort_by(|a, b| a.name.cmp(&b.name));
     let values: Vec<Value> = channels.iter().map(|c| out::value(*c)).collect();
     let text = if values.len() == 1 { out::to_yaml(&values[0])? } else { out::to_yaml_stream(&values)? };
-    staged.file(format!("{pkg_dir}/channels.yaml"), text);
+    staged.yaml("catalog", format!("{pkg_dir}/channels.yaml"), text);
     for b in catalog.bundles.iter().filter(|b| b.doc.package == PACKAGE) {
         let file = format!("{pkg_dir}/bundles/{}.yaml", b.doc.name);
         match (&b.raw, image_less) {
-            (Some(raw), false) if b.file == file => staged.file(&file, raw.clone()),
-            (_, false) => staged.file(&file, out::to_yaml(&b.doc)?),
-            (_, true) => staged.file(&file, out::to_yaml(&b.doc.without_image())?),
+            (Some(raw), false) if b.file == file => staged.yaml("catalog", &file, raw.clone()),
+            (_, false) => staged.yaml("catalog", &file, out::to_yaml(&b.doc)?),
+            (_, true) => staged.yaml("catalog", &file, out::to_yaml(&b.doc.without_image())?),
         }
     }
     Ok(())

@@ -167,7 +167,7 @@ pub fn generate(staged: &mut Staged) -> Result<()> {
     let mut items = Vec::new();
     for ex in examples() {
         let yaml = if ex.docs.len() == 1 { out::to_yaml(&ex.docs[0])? } else { out::to_yaml_stream(&ex.docs)? };
-        staged.file(format!("{}/{}", paths::CONFIG_EXAMPLES, ex.file), yaml.clone());
+        staged.yaml("examples", format!("{}/{}", paths::CONFIG_EXAMPLES, ex.file), yaml.clone());
         let mut item = tera::Context::new();
         item.insert("file", ex.file);
         item.insert("title", ex.title);

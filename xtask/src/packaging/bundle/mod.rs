@@ -259,17 +259,22 @@ pub fn generate(root: &Path, args: &BundleArgs) -> Result<(Staged, Plan)> {
     let mut staged = Staged::new(root);
     staged.own_dir(paths::BUNDLE);
     let m = format!("{}/manifests", paths::BUNDLE);
-    staged.file(format!("{m}/{CSV_FILE}"), out::to_yaml(&csv_value)?);
+    staged.yaml("bundle", format!("{m}/{CSV_FILE}"), out::to_yaml(&csv_value)?);
     for crd in &crds {
-        staged.file(format!("{m}/{}", crd_file(crd)), out::to_yaml(crd)?);
+        staged.yaml("bundle", format!("{m}/{}", crd_file(crd)), out::to_yaml(crd)?);
     }
-    staged.file(format!("{m}/{PACKAGE}-metrics_v1_service.yaml"), out::to_yaml(&service)?);
-    staged.file(format!("{m}/{PACKAGE}_policy_v1_poddisruptionbudget.yaml"), out::to_yaml(&pdb)?);
-    staged.file(
+    staged.yaml("bundle", format!("{m}/{PACKAGE}-metrics_v1_service.yaml"), out::to_yaml(&service)?);
+    staged.yaml("bundle", format!("{m}/{PACKAGE}_policy_v1_poddisruptionbudget.yaml"), out::to_yaml(&pdb)?);
+    staged.yaml(
+        "bundle",
         format!("{}/metadata/annotations.yaml", paths::BUNDLE),
         out::to_yaml(&AnnotationsFile { annotations: annotations.clone() })?,
     );
-    staged.file(format!("{}/tests/scorecard/config.yaml", paths::BUNDLE), out::to_yaml(&scorecard::config())?);
+    staged.yaml(
+        "bundle",
+        format!("{}/tests/scorecard/config.yaml", paths::BUNDLE),
+        out::to_yaml(&scorecard::config())?,
+    );
     staged.file(paths::BUNDLE_DOCKERFILE, dockerfile::bundle_dockerfile(&annotations, &plan.release.version)?);
     Ok((staged, plan))
 }

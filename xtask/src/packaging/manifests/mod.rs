@@ -85,29 +85,37 @@ pub fn generate(staged: &mut Staged) -> Result<()> {
     staged.own_dir(paths::CONFIG_CRD);
     for crd in &crds {
         let name = crd["metadata"]["name"].as_str().expect("CRDs are named");
-        staged.file(format!("{}/{name}.yaml", paths::CONFIG_CRD), out::to_yaml(crd)?);
+        staged.yaml("manifests", format!("{}/{name}.yaml", paths::CONFIG_CRD), out::to_yaml(crd)?);
     }
 
     staged.own_dir(paths::CONFIG_RBAC);
     for (file, objects) in rbac_objects()? {
-        staged.file(format!("{}/{file}", paths::CONFIG_RBAC), out::to_yaml_stream(&objects)?);
+        staged.yaml("manifests", format!("{}/{file}", paths::CONFIG_RBAC), out::to_yaml_stream(&objects)?);
     }
 
     staged.own_dir(paths::CONFIG_MANAGER);
-    staged.file(format!("{}/manager.yaml", paths::CONFIG_MANAGER), out::to_yaml_stream(&manager_objects(&version))?);
+    staged.yaml(
+        "manifests",
+        format!("{}/manager.yaml", paths::CONFIG_MANAGER),
+        out::to_yaml_stream(&manager_objects(&version))?,
+    );
 
     staged.own_dir(paths::CONFIG_WEBHOOK);
-    staged.file(format!("{}/webhook.yaml", paths::CONFIG_WEBHOOK), out::to_yaml_stream(&webhook_objects())?);
+    staged.yaml(
+        "manifests",
+        format!("{}/webhook.yaml", paths::CONFIG_WEBHOOK),
+        out::to_yaml_stream(&webhook_objects())?,
+    );
 
     staged.own_dir(paths::CONFIG_SAMPLES);
     for (file, sample) in samples() {
         let rel = format!("{}/{file}", paths::CONFIG_SAMPLES);
         let v = out::value(&sample);
         check_cr(&crds, &rel, &v)?;
-        staged.file(rel, out::to_yaml(&v)?);
+        staged.yaml("manifests", rel, out::to_yaml(&v)?);
     }
 
     staged.own_dir(paths::SCORECARD);
-    staged.file(format!("{}/config.yaml", paths::SCORECARD), out::to_yaml(&scorecard::config())?);
+    staged.yaml("manifests", format!("{}/config.yaml", paths::SCORECARD), out::to_yaml(&scorecard::config())?);
     Ok(())
 }
