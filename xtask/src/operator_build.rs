@@ -11,6 +11,9 @@ use serde_json::Value;
 use crate::image::spec::{host_target, operator_rustflags};
 use crate::project::PACKAGE;
 
+/// What receives each line of cargo's messages.
+pub type OnLine<'a> = &'a mut dyn FnMut(&str);
+
 /// How to build the operator.
 #[derive(Default)]
 pub struct OperatorBuild<'a> {
@@ -24,7 +27,7 @@ pub struct OperatorBuild<'a> {
     pub timeout: Option<Duration>,
     /// cargo's messages: `None` passes them to our stderr; `Some((log, line))` hands each line to `line` and
     /// keeps them all in the file `log` (a failure then quotes their last 30 lines).
-    pub progress: Option<(&'a Path, &'a mut dyn FnMut(&str))>,
+    pub progress: Option<(&'a Path, OnLine<'a>)>,
 }
 
 /// The static release binary of the operator image (see [`OperatorBuild::static_glibc`]).

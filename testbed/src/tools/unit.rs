@@ -14,7 +14,8 @@ pub(super) enum Unit {
 
 impl Unit {
     #[cfg(test)]
-    const ALL: [Unit; 6] = [Unit::Opm, Unit::OperatorSdk, Unit::Kubernetes, Unit::Etcd, Unit::Kwok, Unit::Olm];
+    pub(super) const ALL: [Unit; 6] =
+        [Unit::Opm, Unit::OperatorSdk, Unit::Kubernetes, Unit::Etcd, Unit::Kwok, Unit::Olm];
 
     /// Folder-name prefix.
     pub(super) fn key(self) -> &'static str {
