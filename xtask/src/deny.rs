@@ -1,4 +1,4 @@
-//! `cargo xtask deny`: the dependency tree checked against `deny.toml` by the pinned cargo-deny: licences, bans
+//! The dependency tree checked (`cargo xtask deny`) against `deny.toml` by the pinned cargo-deny: licences, bans
 //! (wildcards, duplicate versions listed), sources (crates.io only) and RustSec advisories.
 //!
 //! The advisory database is a git repository on github.com. Where it cannot be fetched (this project's build
@@ -121,18 +121,6 @@ fn check_with_copy(bin: &Path, root: &Path, config: &Path, source: &str) -> Resu
         bail!("cargo deny check advisories (database {source}) failed:\n{text}");
     }
     Ok(text)
-}
-
-/// Entry point of `cargo xtask deny`.
-pub fn run(root: &Path) -> Result<()> {
-    let report = check(root)?;
-    let warnings = report.tree.lines().filter(|l| l.starts_with("warning[")).count();
-    println!("deny: licences, bans and sources pass ({warnings} warnings: duplicate versions)");
-    match report.advisories {
-        Advisories::Checked(_) => println!("deny: advisories pass"),
-        Advisories::Skipped(why) => println!("deny: advisories SKIPPED: {why}"),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

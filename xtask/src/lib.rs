@@ -1,23 +1,17 @@
-//! Project tasks, run as `cargo xtask <task>`: the packaging (manifests, CSV, bundle, catalog, examples, images,
-//! validation, scorecard, supply chain) and the commands over the test bed: `cluster` and `simulator` (over the
-//! `ako-testbed` and `ako-simulator` crates), `demo`, `bench`. `tools` is `ako_testbed::tools`'s command.
-//! [`olm`] adds this repository's package to the OLM-on-the-plane of `ako_testbed::olm`.
-pub mod bench;
-pub mod bundle;
-pub mod catalog;
-pub mod cluster;
-pub mod csv;
-pub mod demo;
+//! Project tasks, run as `cargo xtask <task>`: the [`commands`] over the library modules:
+//! - [`packaging`]: manifests, CSV, bundle, catalog, examples, images, validation, scorecard (one-way, see there);
+//! - [`image`]: OCI images in Rust (the definitions, the Dockerfiles, layers, registry);
+//! - [`olm`]: this repository's package on the OLM-on-the-plane of `ako_testbed::olm`;
+//! - [`operator_build`]: the one build of the operator binary; [`deny`]: the supply-chain check;
+//! - [`project`] and [`out`]: the names every artifact shares, reading and writing files.
+//!
+//! `cluster` and `simulator` are commands over the `ako-testbed` and `ako-simulator` crates; `tools` is
+//! `ako_testbed::tools`'s command.
+pub mod commands;
 pub mod deny;
-pub mod examples;
-pub mod graph;
 pub mod image;
-pub mod manifests;
 pub mod olm;
+pub mod operator_build;
 pub mod out;
+pub mod packaging;
 pub mod project;
-pub mod schema_check;
-pub mod scorecard;
-pub mod simulator;
-pub mod templates;
-pub mod validate;

@@ -13,6 +13,7 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde_json::{Value, json};
 
+use crate::packaging::catalog;
 use crate::project::{DEFAULT_CHANNEL, PACKAGE};
 
 /// The channel our catalog serves.
@@ -24,8 +25,8 @@ pub const CHANNEL: &str = DEFAULT_CHANNEL;
 /// Writes the manifests-only catalog (every bundle with `image: ""`) of the repository at `root` into `out`: what
 /// `cargo xtask catalog --manifests-only --out OUT` writes, for `opm serve`.
 pub fn prepare_catalog(root: &Path, out: &Path) -> Result<()> {
-    let args = crate::catalog::CatalogArgs { manifests_only: true, out: out.to_path_buf() };
-    crate::catalog::run(root, &args)
+    let args = catalog::CatalogArgs { manifests_only: true, out: out.to_path_buf() };
+    catalog::write(root, &args, None)
         .with_context(|| format!("writing the manifests-only catalog of {}", root.display()))
 }
 

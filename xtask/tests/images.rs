@@ -14,6 +14,7 @@ use serde_json::Value;
 use xtask::image::layer::{Node, Tree, read_layer};
 use xtask::image::oci::Image;
 use xtask::image::{self, registry};
+use xtask::packaging::images;
 use xtask::project::{self, paths};
 
 fn root() -> PathBuf {
@@ -230,7 +231,9 @@ fn skopeo_labels(reference: &str) -> BTreeMap<String, String> {
 /// The operator's release binary (static), built once per test run.
 fn operator_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| image::build_operator_binary(&root()).expect("building the static operator binary"))
+    BIN.get_or_init(|| {
+        xtask::operator_build::build_operator_binary(&root()).expect("building the static operator binary")
+    })
 }
 
 /// The files of an image: its layers applied in order.
@@ -260,8 +263,8 @@ fn dirs(tree: &Tree) -> Vec<String> {
 fn dockerfiles_are_rendered_from_the_image_specs() {
     let root = root();
     let want = [
-        ("Dockerfile", xtask::templates::operator_dockerfile().unwrap()),
-        (paths::CATALOG_DOCKERFILE, xtask::templates::catalog_dockerfile().unwrap()),
+        ("Dockerfile", xtask::image::dockerfile::operator_dockerfile().unwrap()),
+        (paths::CATALOG_DOCKERFILE, xtask::image::dockerfile::catalog_dockerfile().unwrap()),
     ];
     for (path, text) in want {
         assert_eq!(
@@ -273,7 +276,7 @@ fn dockerfiles_are_rendered_from_the_image_specs() {
     let version = project::workspace_version();
     assert_eq!(dockerfile_labels("Dockerfile"), image::operator_spec(&version).runtime.labels);
     assert_eq!(dockerfile_labels(paths::CATALOG_DOCKERFILE), image::catalog_spec().runtime.labels);
-    let bundle = xtask::bundle::read_dir(&root.join(paths::BUNDLE)).unwrap();
+    let bundle = xtask::packaging::bundle::read_dir(&root.join(paths::BUNDLE)).unwrap();
     assert_eq!(dockerfile_labels(paths::BUNDLE_DOCKERFILE), bundle.annotations);
     let operator = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
     assert!(operator.contains(&format!("\nUSER {}\n", image::NONROOT)));
@@ -287,8 +290,8 @@ fn dockerfiles_are_rendered_from_the_image_specs() {
 #[test]
 fn bundle_image_is_reproducible_and_opm_renders_it_from_the_registry() {
     let root = root();
-    let (one, tag) = image::bundle_image(&root).unwrap();
-    let (two, _) = image::bundle_image(&root).unwrap();
+    let (one, tag) = images::bundle_image(&root).unwrap();
+    let (two, _) = images::bundle_image(&root).unwrap();
     assert_eq!(one.manifest.digest, two.manifest.digest, "two builds of the bundle image differ");
     assert_eq!(one.manifest.data, two.manifest.data);
 
@@ -351,7 +354,7 @@ fn buildah_bud_of_bundle_dockerfile_matches_our_bundle_image() {
     let layout = work.0.join("layout");
     run(buildah().args(["push", "--quiet", "localhost/bundle:test"]).arg(format!("oci:{}:test", layout.display())));
     let theirs = Image::read_layout(&layout, Some("test")).unwrap();
-    let (ours, _) = image::bundle_image(&root).unwrap();
+    let (ours, _) = images::bundle_image(&root).unwrap();
 
     let mut their_labels = theirs.labels().unwrap();
     // buildah stamps its own version; every other label is the Dockerfile's.
@@ -373,8 +376,8 @@ fn buildah_bud_of_bundle_dockerfile_matches_our_bundle_image() {
 fn operator_image_is_static_small_reproducible_and_runs_as_non_root_under_podman() {
     let root = root();
     let binary = operator_binary();
-    let one = image::operator_image(&root, binary).unwrap();
-    let two = image::operator_image(&root, binary).unwrap();
+    let one = images::operator_image(&root, binary).unwrap();
+    let two = images::operator_image(&root, binary).unwrap();
     assert_eq!(one.manifest.digest, two.manifest.digest, "two builds of the operator image differ");
     let size = one.layers_size();
     assert!(size < 30 << 20, "operator image layers are {size} bytes, over 30 MB");
@@ -438,8 +441,8 @@ fn catalog_image_on_a_local_opm_base_serves_olm() {
     // OLM waits below would otherwise share the CPU with an LTO build.
     let _ = operator_binary();
     let root = root();
-    let base_one = image::opm_base_image().unwrap();
-    let base_two = image::opm_base_image().unwrap();
+    let base_one = images::opm_base_image().unwrap();
+    let base_two = images::opm_base_image().unwrap();
     assert_eq!(base_one.manifest.digest, base_two.manifest.digest, "two builds of the opm base image differ");
 
     let reg = Registry::start("catalog");
@@ -452,8 +455,8 @@ fn catalog_image_on_a_local_opm_base_serves_olm() {
     xtask::olm::prepare_catalog(&root, &catalog_dir).unwrap();
     let pulled_base = registry::pull(&base_ref).unwrap();
     assert_eq!(pulled_base.manifest.digest, base_one.manifest.digest);
-    let one = image::catalog_image(&catalog_dir, &pulled_base).unwrap();
-    let two = image::catalog_image(&catalog_dir, &base_one).unwrap();
+    let one = images::catalog_image(&catalog_dir, &pulled_base).unwrap();
+    let two = images::catalog_image(&catalog_dir, &base_one).unwrap();
     assert_eq!(one.manifest.digest, two.manifest.digest, "two builds of the catalog image differ");
     // The base's layers, unchanged, then one layer with the catalog.
     assert_eq!(one.layers.len(), base_one.layers.len() + 1);
@@ -540,7 +543,7 @@ async fn olm_resolves_from(address: &str, catalog_dir: &Path, podman: &Podman, c
 
 #[test]
 fn pushing_names_the_registry_when_it_cannot_be_reached() {
-    let (img, _) = image::bundle_image(&root()).unwrap();
+    let (img, _) = images::bundle_image(&root()).unwrap();
     let port = ako_testbed::cluster::net::free_port().unwrap();
     let e = registry::push(&img, &format!("127.0.0.1:{port}/x:y")).unwrap_err().to_string();
     assert!(e.contains(&format!("127.0.0.1:{port}")) && e.contains("cannot reach"), "{e}");
@@ -556,7 +559,7 @@ fn push_uses_credentials_from_the_auth_file_and_reports_refusals() {
     // bcrypt of "secret" (the registry accepts only bcrypt entries).
     let reg = Registry::start_with("auth", Some("ako:$2b$05$l2rZPWPs7wFSi4dTV8zBr.BU6X6AxnMhP5bdEgbco1s91wGHA8MJC\n"));
     let addr = reg.addr.clone();
-    let (img, _) = image::bundle_image(&root()).unwrap();
+    let (img, _) = images::bundle_image(&root()).unwrap();
     let auth_file = reg.dir().join("auth.json");
     let auth = |user_pass: &str| {
         use base64::Engine as _;
@@ -596,9 +599,10 @@ fn copy_tree(from: &Path, to: &Path) {
 /// by digest; opm resolves that reference to the same bundle the catalog carries; regenerating keeps the pin.
 #[test]
 fn catalog_names_the_pushed_bundle_image_by_digest() {
-    use xtask::catalog::{self, CatalogCommand};
+    use xtask::commands::catalog::{self as catalog_command, CatalogCommand};
+    use xtask::packaging::catalog;
     let root = root();
-    let (img, _) = image::bundle_image(&root).unwrap();
+    let (img, _) = images::bundle_image(&root).unwrap();
     let reg = Registry::start("pin");
     let repo = format!("{}/aerospike-kubernetes-operator-bundle", reg.addr);
     let digest = registry::push(&img, &format!("{repo}:pinned")).unwrap();
@@ -611,14 +615,14 @@ fn catalog_names_the_pushed_bundle_image_by_digest() {
     }
     let command =
         |image: Option<&str>| CatalogCommand { bundle_image: image.map(str::to_string), ..Default::default() };
-    let tag_only = catalog::run_command(&work.0, &command(Some(&format!("{repo}:pinned")))).unwrap_err();
+    let tag_only = catalog_command::run(&work.0, &command(Some(&format!("{repo}:pinned")))).unwrap_err();
     assert!(tag_only.to_string().contains("by digest"), "{tag_only:#}");
-    catalog::run_command(&work.0, &command(Some(&pinned))).unwrap();
+    catalog_command::run(&work.0, &command(Some(&pinned))).unwrap();
     let name = project::csv_name(&project::workspace_version());
     let entry = || catalog::Catalog::load(&work.0, paths::CATALOG).unwrap().bundle(&name).unwrap().doc.clone();
     let served = entry();
     assert_eq!(served.image, pinned);
-    catalog::run_command(&work.0, &command(None)).unwrap();
+    catalog_command::run(&work.0, &command(None)).unwrap();
     assert_eq!(entry().image, pinned, "regenerating the catalog dropped the pinned image");
 
     // opm pulls the pinned image and renders what the catalog serves.
@@ -633,7 +637,7 @@ fn catalog_names_the_pushed_bundle_image_by_digest() {
 #[test]
 fn buildah_bud_of_catalog_dockerfile_on_our_opm_base_matches_our_catalog_image() {
     let root = root();
-    let base = image::opm_base_image().unwrap();
+    let base = images::opm_base_image().unwrap();
     let reg = Registry::start("catalog-buildah");
     let base_ref = reg.reference("opm", Tool::Opm.version());
     registry::push(&base, &base_ref).unwrap();
@@ -652,7 +656,7 @@ fn buildah_bud_of_catalog_dockerfile_on_our_opm_base_matches_our_catalog_image()
     let layout = work.0.join("layout");
     run(buildah().args(["push", "--quiet", "localhost/catalog:test"]).arg(format!("oci:{}:test", layout.display())));
     let theirs = Image::read_layout(&layout, Some("test")).unwrap();
-    let ours = image::catalog_image(&root.join(paths::CATALOG), &base).unwrap();
+    let ours = images::catalog_image(&root.join(paths::CATALOG), &base).unwrap();
 
     let (tc, oc) = (theirs.configuration().unwrap(), ours.configuration().unwrap());
     let (tc, oc) = (tc.config().clone().unwrap(), oc.config().clone().unwrap());

@@ -6,11 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ako_testbed::tools::{self, Tool};
-use xtask::bundle::{self, BundleArgs};
-use xtask::catalog::{self, Catalog};
+use xtask::commands::manifests;
 use xtask::out::Staged;
+use xtask::packaging::bundle::scorecard_checks as scorecard;
+use xtask::packaging::bundle::{self, BundleArgs};
+use xtask::packaging::catalog::{self, Catalog};
+use xtask::packaging::{graph, validate};
 use xtask::project::{self, PACKAGE, paths};
-use xtask::{graph, manifests, scorecard, validate};
 
 fn repo() -> PathBuf {
     project::default_root()
@@ -48,8 +50,8 @@ fn args(version: &str) -> BundleArgs {
 
 /// `cargo xtask bundle` + `cargo xtask catalog` in `root`.
 fn release(root: &Path, args: &BundleArgs) {
-    bundle::run(root, args).unwrap();
-    catalog::run(root, &Default::default()).unwrap();
+    bundle::write(root, args).unwrap();
+    catalog::write(root, &Default::default(), None).unwrap();
 }
 
 fn name(v: &str) -> String {
@@ -111,7 +113,7 @@ fn two_runs_write_the_same_bytes() {
     let (x, y) = (temp_copy("det-a"), temp_copy("det-b"));
     for root in [&x, &y] {
         manifests::run(root, &Default::default()).unwrap();
-        xtask::examples::run(root).unwrap();
+        xtask::packaging::examples::write(root).unwrap();
         release(root, &args("0.2.0"));
     }
     assert_eq!(snapshot(&x), snapshot(&y));
@@ -163,7 +165,7 @@ fn three_releases_append_and_move_the_head() {
     assert!(graph::check(&cat).is_empty(), "{:?}", graph::check(&cat));
     // Running catalog again changes nothing.
     let before = snapshot(&root.join(paths::CATALOG));
-    catalog::run(&root, &Default::default()).unwrap();
+    catalog::write(&root, &Default::default(), None).unwrap();
     assert_eq!(snapshot(&root.join(paths::CATALOG)), before);
     // The real opm agrees.
     let opm = tools::ensure(Tool::Opm).unwrap();
@@ -244,11 +246,11 @@ fn released_bundles_are_immutable() {
         .unwrap()
         .replace("displayName: Aerospike Kubernetes Operator", "displayName: Changed");
     fs::write(&base, text).unwrap();
-    bundle::run(&root, &args("0.2.0")).unwrap();
+    bundle::write(&root, &args("0.2.0")).unwrap();
     let before = snapshot(&root.join(paths::CATALOG));
     let e = err_of(catalog::with_release(&root));
     assert!(e.contains("already released") && e.contains(&name("0.2.0")), "{e}");
-    assert!(catalog::run(&root, &Default::default()).is_err());
+    assert!(catalog::write(&root, &Default::default(), None).is_err());
     assert_eq!(snapshot(&root.join(paths::CATALOG)), before, "nothing written");
     fs::remove_dir_all(root).unwrap();
 }
@@ -271,7 +273,7 @@ fn default_replaces_is_the_channel_head() {
 
 fn assert_refused(root: &Path, args: &BundleArgs, needles: &[&str]) {
     let before = snapshot(root);
-    let e = err_of(bundle::run(root, args));
+    let e = err_of(bundle::write(root, args));
     for n in needles {
         assert!(e.contains(n), "error {e:?} should mention {n:?}");
     }
@@ -408,7 +410,7 @@ fn opm_render_of_the_bundle_equals_the_catalog_entry() {
 fn manifests_only_catalog_is_served_without_images() {
     let root = three_versions("manifests-only");
     let out = root.join("served");
-    catalog::run(&root, &catalog::CatalogArgs { manifests_only: true, out: out.clone() }).unwrap();
+    catalog::write(&root, &catalog::CatalogArgs { manifests_only: true, out: out.clone() }, None).unwrap();
     let cat = Catalog::load(&out, ".").unwrap();
     assert_eq!(cat.bundles.len(), 3);
     for b in &cat.bundles {

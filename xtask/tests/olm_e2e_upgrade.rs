@@ -22,9 +22,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
-use xtask::bundle::{self, BundleArgs};
-use xtask::catalog;
 use xtask::olm::{self, Approval, CATALOG_SOURCE, GLOBAL_CATALOG_NAMESPACE, InProcessOperator, Olm, OlmKind};
+use xtask::packaging::bundle::{self, BundleArgs};
+use xtask::packaging::catalog;
 use xtask::project::{self, PACKAGE, paths};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -74,9 +74,9 @@ fn add_optional_field(root: &Path) {
 }
 
 fn release(copy: &Path, args: BundleArgs) {
-    bundle::run(copy, &BundleArgs { channels: "stable".into(), ..args }).unwrap();
+    bundle::write(copy, &BundleArgs { channels: "stable".into(), ..args }).unwrap();
     add_optional_field(copy);
-    catalog::run(copy, &Default::default()).unwrap();
+    catalog::write(copy, &Default::default(), None).unwrap();
 }
 
 fn catalogs() -> &'static Catalogs {

@@ -1,17 +1,17 @@
-//! Text artifacts rendered from tera templates (xtask/templates/).
+//! The Dockerfiles (bundle.Dockerfile, catalog.Dockerfile, the operator's Dockerfile), rendered with tera
+//! (xtask/templates/) from the image definitions of [`super::spec`].
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use tera::{Context, Tera};
 
-use crate::image;
+use super::spec as image;
 use crate::project::{self, CATALOG_IMAGE, PACKAGE};
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("bundle.Dockerfile", include_str!("../templates/bundle.Dockerfile.tera")),
-    ("catalog.Dockerfile", include_str!("../templates/catalog.Dockerfile.tera")),
-    ("Dockerfile", include_str!("../templates/operator.Dockerfile.tera")),
-    ("examples-README.md", include_str!("../templates/examples-README.md.tera")),
+    ("bundle.Dockerfile", include_str!("../../templates/bundle.Dockerfile.tera")),
+    ("catalog.Dockerfile", include_str!("../../templates/catalog.Dockerfile.tera")),
+    ("Dockerfile", include_str!("../../templates/operator.Dockerfile.tera")),
 ];
 
 fn render(name: &str, context: &Context) -> Result<String> {
@@ -73,8 +73,4 @@ pub fn operator_dockerfile() -> Result<String> {
     c.insert("user", spec.runtime.user.as_deref().unwrap_or_default());
     c.insert("entrypoint", &exec_form(&spec.runtime.entrypoint)?);
     render("Dockerfile", &c)
-}
-
-pub fn examples_readme(context: &Context) -> Result<String> {
-    render("examples-README.md", context)
 }

@@ -1,15 +1,14 @@
-//! `cargo xtask examples`: how to install the operator through OLM (config/examples/ and its README).
+//! The OLM install examples (config/examples/ and its README): CatalogSource, OperatorGroups, Subscriptions.
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::out::{self, Staged};
 use crate::project::{self, CATALOG_IMAGE, DEFAULT_CHANNEL, OPERATOR_NAMESPACE, PACKAGE, paths};
-use crate::templates;
 
 /// Namespace of the CatalogSource: OLM's global catalog namespace in an upstream install.
 pub const CATALOG_NAMESPACE: &str = "olm";
@@ -47,13 +46,6 @@ struct GrpcPodConfig {
     security_context_config: &'static str,
 }
 
-#[derive(Serialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct OperatorGroupSpec {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    target_namespaces: Vec<String>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SubscriptionSpec {
@@ -78,13 +70,9 @@ pub struct Example {
     pub docs: Vec<Value>,
 }
 
+/// An OperatorGroup in the operator's namespace (the OLM objects' one builder); no targets is AllNamespaces.
 fn operator_group(name: &str, targets: &[&str]) -> Value {
-    out::value(&Object {
-        api_version: "operators.coreos.com/v1",
-        kind: "OperatorGroup",
-        metadata: meta(name, OPERATOR_NAMESPACE),
-        spec: OperatorGroupSpec { target_namespaces: targets.iter().map(|s| s.to_string()).collect() },
-    })
+    ako_testbed::olm::operator_group(name, OPERATOR_NAMESPACE, (!targets.is_empty()).then_some(targets))
 }
 
 fn subscription(approval: &'static str, starting: Option<String>) -> Value {
@@ -164,13 +152,22 @@ pub fn examples() -> Vec<Example> {
     ]
 }
 
+/// The README, from its tera template (xtask/templates/).
+fn readme(context: &tera::Context) -> Result<String> {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.add_raw_template("examples-README.md", include_str!("../../templates/examples-README.md.tera"))
+        .context("parsing the examples README template")?;
+    tera.render("examples-README.md", context).context("rendering template examples-README.md")
+}
+
 /// Stages config/examples/.
 pub fn generate(staged: &mut Staged) -> Result<()> {
     staged.own_dir(paths::CONFIG_EXAMPLES);
     let mut items = Vec::new();
     for ex in examples() {
         let yaml = if ex.docs.len() == 1 { out::to_yaml(&ex.docs[0])? } else { out::to_yaml_stream(&ex.docs)? };
-        staged.file(format!("{}/{}", paths::CONFIG_EXAMPLES, ex.file), yaml.clone());
+        staged.yaml("examples", format!("{}/{}", paths::CONFIG_EXAMPLES, ex.file), yaml.clone());
         let mut item = tera::Context::new();
         item.insert("file", ex.file);
         item.insert("title", ex.title);
@@ -185,11 +182,12 @@ pub fn generate(staged: &mut Staged) -> Result<()> {
     c.insert("catalog_namespace", CATALOG_NAMESPACE);
     c.insert("catalog_source", CATALOG_SOURCE);
     c.insert("channel", DEFAULT_CHANNEL);
-    staged.file(format!("{}/README.md", paths::CONFIG_EXAMPLES), templates::examples_readme(&c)?);
+    staged.file(format!("{}/README.md", paths::CONFIG_EXAMPLES), readme(&c)?);
     Ok(())
 }
 
-pub fn run(root: &Path) -> Result<()> {
+/// Writes config/examples/ (`cargo xtask examples`).
+pub fn write(root: &Path) -> Result<()> {
     let mut staged = Staged::new(root);
     generate(&mut staged)?;
     let count = staged.files().len();

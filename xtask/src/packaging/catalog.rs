@@ -1,203 +1,18 @@
-//! `cargo xtask catalog`: the file-based catalog under catalog/aerospike-kubernetes-operator/.
-//!
-//! Layout (one file per release, so adding a release leaves the earlier ones byte for byte as they were):
-//!
-//! ```text
-//! catalog/aerospike-kubernetes-operator/package.yaml        olm.package (default channel, icon, description)
-//! catalog/aerospike-kubernetes-operator/channels.yaml       olm.channel documents with the replaces chain
-//! catalog/aerospike-kubernetes-operator/bundles/<name>.yaml one olm.bundle per release
-//! catalog.Dockerfile                                        serves catalog/ with opm
-//! ```
-//!
-//! Each olm.bundle is what `opm render <bundle dir>` makes of bundle/: olm.gvk and olm.package properties, the
-//! manifests as olm.bundle.object properties, the related images, plus the bundle image.
+//! Adding a release to the file-based catalog (`cargo xtask catalog`): bundle/ rendered as an olm.bundle the way
+//! `opm render` does, placed in its channels, checked against the upgrade graph, and written one file per document
+//! (the layout is in [`super::fbc`]; catalog.Dockerfile serves catalog/ with opm).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use super::fbc::*;
+use super::{bundle, graph};
+use crate::image::dockerfile;
 use crate::out::{self, Staged};
 use crate::project::{self, PACKAGE, paths};
-use crate::{bundle, graph, templates};
-
-pub const SCHEMA_PACKAGE: &str = "olm.package";
-pub const SCHEMA_CHANNEL: &str = "olm.channel";
-pub const SCHEMA_BUNDLE: &str = "olm.bundle";
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Package {
-    pub schema: String,
-    pub name: String,
-    pub default_channel: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icon: Option<PackageIcon>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct PackageIcon {
-    pub base64data: String,
-    pub mediatype: String,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Channel {
-    pub schema: String,
-    pub package: String,
-    pub name: String,
-    pub entries: Vec<ChannelEntry>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ChannelEntry {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skips: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip_range: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Bundle {
-    pub schema: String,
-    pub name: String,
-    pub package: String,
-    pub image: String,
-    #[serde(default)]
-    pub properties: Vec<Property>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub related_images: Vec<RelatedImage>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Property {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub value: Value,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RelatedImage {
-    pub image: String,
-    pub name: String,
-}
-
-impl Bundle {
-    /// The version from the olm.package property.
-    pub fn version(&self) -> Option<semver::Version> {
-        let p = self.properties.iter().find(|p| p.type_ == "olm.package")?;
-        semver::Version::parse(p.value["version"].as_str()?).ok()
-    }
-
-    /// The manifests carried as olm.bundle.object properties, decoded.
-    pub fn objects(&self) -> Result<Vec<Value>> {
-        self.properties
-            .iter()
-            .filter(|p| p.type_ == "olm.bundle.object")
-            .map(|p| {
-                let data = p.value["data"].as_str().context("olm.bundle.object without data")?;
-                let bytes = base64::engine::general_purpose::STANDARD.decode(data)?;
-                Ok(serde_json::from_slice(&bytes)?)
-            })
-            .collect()
-    }
-
-    /// The same bundle served without an image (`image: ""`): OLM then takes the manifests from the catalog.
-    pub fn without_image(&self) -> Bundle {
-        let mut b = self.clone();
-        let image = std::mem::take(&mut b.image);
-        b.related_images.retain(|r| !(r.name.is_empty() && r.image == image));
-        b
-    }
-}
-
-/// A document of the catalog and the file it came from (relative to the repository root).
-#[derive(Clone, Debug)]
-pub struct Located<T> {
-    pub file: String,
-    pub doc: T,
-    /// The file's bytes, when the file holds only this document (kept to rewrite it unchanged).
-    pub raw: Option<Vec<u8>>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Catalog {
-    pub packages: Vec<Located<Package>>,
-    pub channels: Vec<Located<Channel>>,
-    pub bundles: Vec<Located<Bundle>>,
-}
-
-fn from_doc<T: serde::de::DeserializeOwned>(file: &str, i: usize, doc: &Value) -> Result<T> {
-    serde_json::from_value(doc.clone()).map_err(|e| {
-        anyhow::anyhow!(
-            "{file}: document {} ({} {}): {e}",
-            i + 1,
-            doc["schema"].as_str().unwrap_or("?"),
-            doc["name"].as_str().unwrap_or("?")
-        )
-    })
-}
-
-impl Catalog {
-    /// Reads every YAML/JSON document under `dir` (relative to `root`); a missing folder is an empty catalog.
-    pub fn load(root: &Path, dir: &str) -> Result<Catalog> {
-        let mut catalog = Catalog::default();
-        let base = root.join(dir);
-        for rel in out::walk(&base)? {
-            let ext = rel.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if !matches!(ext, "yaml" | "yml" | "json") {
-                continue;
-            }
-            let path = base.join(&rel);
-            let file = format!("{dir}/{}", rel.display());
-            let raw = std::fs::read(&path).with_context(|| format!("{file}: cannot read"))?;
-            let docs = out::read_yaml_stream(&path)
-                .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace(&path.display().to_string(), &file)))?;
-            let single = docs.len() == 1;
-            for (i, doc) in docs.iter().enumerate() {
-                let raw = single.then(|| raw.clone());
-                match doc["schema"].as_str() {
-                    Some(SCHEMA_PACKAGE) => {
-                        catalog.packages.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw })
-                    }
-                    Some(SCHEMA_CHANNEL) => {
-                        catalog.channels.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw })
-                    }
-                    Some(SCHEMA_BUNDLE) => {
-                        catalog.bundles.push(Located { file: file.clone(), doc: from_doc(&file, i, doc)?, raw })
-                    }
-                    Some(other) => bail!("{file}: document {}: schema {other} is not one this catalog uses", i + 1),
-                    None => bail!("{file}: document {}: no `schema` field", i + 1),
-                }
-            }
-        }
-        Ok(catalog)
-    }
-
-    pub fn bundle(&self, name: &str) -> Option<&Located<Bundle>> {
-        self.bundles.iter().find(|b| b.doc.name == name)
-    }
-
-    pub fn channel(&self, name: &str) -> Option<&Located<Channel>> {
-        self.channels.iter().find(|c| c.doc.package == PACKAGE && c.doc.name == name)
-    }
-
-    /// The head of `channel` (None if the channel does not exist or has no single head).
-    pub fn head(&self, channel: &str) -> Option<String> {
-        let c = self.channel(channel)?;
-        let hs = graph::heads(&c.doc.entries);
-        (hs.len() == 1).then(|| hs[0].clone())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering a bundle directory the way `opm render` does.
@@ -296,18 +111,6 @@ fn bundle_file(name: &str) -> String {
     format!("{}/bundles/{name}.yaml", paths::CATALOG_PACKAGE)
 }
 
-/// `cargo xtask catalog`'s flags: [`CatalogArgs`] and the bundle image of the release.
-#[derive(clap::Args, Debug, Default)]
-pub struct CatalogCommand {
-    #[command(flatten)]
-    pub args: CatalogArgs,
-    /// The pushed bundle image of this release by digest (`REPOSITORY@sha256:...`, as `cargo xtask image bundle
-    /// --push` prints it): what a production catalog serves. Default: the image the catalog already names for this
-    /// release, else the tag `<bundle repository>:v<version>`.
-    #[arg(long, value_name = "REF@sha256:DIGEST", conflicts_with = "manifests_only")]
-    pub bundle_image: Option<String>,
-}
-
 /// Checks that `image` names an image by sha256 digest.
 pub fn check_digest_reference(image: &str) -> Result<()> {
     let digest = image.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
@@ -325,7 +128,7 @@ pub fn with_release(root: &Path) -> Result<(Catalog, Bundle)> {
     with_release_image(root, None)
 }
 
-/// [`with_release`], naming the release's bundle image `bundle_image` (see [`CatalogCommand::bundle_image`]).
+/// [`with_release`], naming the release's bundle image `bundle_image` (`cargo xtask catalog --bundle-image`).
 pub fn with_release_image(root: &Path, bundle_image: Option<&str>) -> Result<(Catalog, Bundle)> {
     if let Some(image) = bundle_image {
         check_digest_reference(image)?;
@@ -447,39 +250,30 @@ pub fn stage(catalog: &Catalog, staged: &mut Staged, dir: &str, image_less: bool
     let [package] = packages[..] else { bail!("{}: expected exactly one olm.package {PACKAGE}", paths::CATALOG) };
     let package_file = format!("{pkg_dir}/package.yaml");
     match (&package.raw, image_less) {
-        (Some(raw), false) if package.file == package_file => staged.file(&package_file, raw.clone()),
-        _ => staged.file(&package_file, out::to_yaml(&package.doc)?),
+        (Some(raw), false) if package.file == package_file => staged.yaml("catalog", &package_file, raw.clone()),
+        _ => staged.yaml("catalog", &package_file, out::to_yaml(&package.doc)?),
     }
     let mut channels: Vec<&Channel> =
         catalog.channels.iter().filter(|c| c.doc.package == PACKAGE).map(|c| &c.doc).collect();
     channels.sort_by(|a, b| a.name.cmp(&b.name));
     let values: Vec<Value> = channels.iter().map(|c| out::value(*c)).collect();
     let text = if values.len() == 1 { out::to_yaml(&values[0])? } else { out::to_yaml_stream(&values)? };
-    staged.file(format!("{pkg_dir}/channels.yaml"), text);
+    staged.yaml("catalog", format!("{pkg_dir}/channels.yaml"), text);
     for b in catalog.bundles.iter().filter(|b| b.doc.package == PACKAGE) {
         let file = format!("{pkg_dir}/bundles/{}.yaml", b.doc.name);
         match (&b.raw, image_less) {
-            (Some(raw), false) if b.file == file => staged.file(&file, raw.clone()),
-            (_, false) => staged.file(&file, out::to_yaml(&b.doc)?),
-            (_, true) => staged.file(&file, out::to_yaml(&b.doc.without_image())?),
+            (Some(raw), false) if b.file == file => staged.yaml("catalog", &file, raw.clone()),
+            (_, false) => staged.yaml("catalog", &file, out::to_yaml(&b.doc)?),
+            (_, true) => staged.yaml("catalog", &file, out::to_yaml(&b.doc.without_image())?),
         }
     }
     Ok(())
 }
 
-pub fn run(root: &Path, args: &CatalogArgs) -> Result<()> {
-    run_command(
-        root,
-        &CatalogCommand {
-            args: CatalogArgs { manifests_only: args.manifests_only, out: args.out.clone() },
-            bundle_image: None,
-        },
-    )
-}
-
-pub fn run_command(root: &Path, command: &CatalogCommand) -> Result<()> {
-    let args = &command.args;
-    let (catalog, added) = with_release_image(root, command.bundle_image.as_deref())?;
+/// Adds bundle/ to the catalog and writes it (catalog/, catalog.Dockerfile), or with `--manifests-only` writes the
+/// manifests-only copy to `args.out`; `bundle_image` as in [`with_release_image`].
+pub fn write(root: &Path, args: &CatalogArgs, bundle_image: Option<&str>) -> Result<()> {
+    let (catalog, added) = with_release_image(root, bundle_image)?;
     let mut staged = Staged::new(root);
     if args.manifests_only {
         let out_dir = if args.out.is_absolute() { args.out.clone() } else { root.join(&args.out) };
@@ -490,7 +284,7 @@ pub fn run_command(root: &Path, command: &CatalogCommand) -> Result<()> {
         return Ok(());
     }
     stage(&catalog, &mut staged, paths::CATALOG, false)?;
-    staged.file(paths::CATALOG_DOCKERFILE, templates::catalog_dockerfile()?);
+    staged.file(paths::CATALOG_DOCKERFILE, dockerfile::catalog_dockerfile()?);
     staged.commit()?;
     let head = catalog.head(
         &catalog

@@ -13,10 +13,15 @@
 //! State folder (default `$XDG_RUNTIME_DIR/aerospike-operator-demo`, else `/tmp/aerospike-operator-demo`): the
 //! cluster's (`state.json`, logs, `kubeconfig`) plus `olm.json`, `operator.kubeconfig` (the ServiceAccount's
 //! token), `operator.log`, `demo.json`, `cluster-up.log`, `operator-build.log`.
-use std::io::{BufRead, IsTerminal};
+mod progress;
+mod summary;
+
+use progress::*;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use summary::*;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,6 +33,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::olm::{self, CATALOG_SOURCE, GLOBAL_CATALOG_NAMESPACE, OlmKind};
+use crate::operator_build::{self, OperatorBuild};
 use crate::project::PACKAGE;
 use ako_testbed::cluster::proc::{self, Mode, Record, Spec};
 use ako_testbed::cluster::{StateFile, net};
@@ -111,80 +117,6 @@ fn state_dir_flag(dir: &Path) -> String {
     if dir == default_state_dir() { String::new() } else { format!(" --state-dir {}", dir.display()) }
 }
 
-// -----------------------------------------------------------------------------------------------------------------
-// The progress display: a spinner per step on a terminal, plain lines otherwise.
-
-struct Progress {
-    tty: bool,
-    n: usize,
-    title: String,
-    bar: Option<ProgressBar>,
-    started: Instant,
-    last: String,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            n: 0,
-            title: String::new(),
-            bar: None,
-            started: Instant::now(),
-            last: String::new(),
-        }
-    }
-
-    fn step(&mut self, title: &str) {
-        self.n += 1;
-        self.title = title.to_string();
-        self.started = Instant::now();
-        self.last.clear();
-        if self.tty {
-            let bar =
-                ProgressBar::new_spinner().with_prefix(format!("[{}/{STEPS}]", self.n)).with_message(title.to_string());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}")
-                    .expect("a valid template")
-                    .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            self.bar = Some(bar);
-        } else {
-            eprintln!("[{}/{STEPS}] {title}", self.n);
-        }
-    }
-
-    /// A status line under the current step (e.g. an InstallPlan's phase).
-    fn status(&mut self, msg: &str) {
-        if msg == self.last {
-            return;
-        }
-        self.last = msg.to_string();
-        match &self.bar {
-            Some(bar) => bar.set_message(format!("{}: {msg}", self.title)),
-            None => eprintln!("      {msg}"),
-        }
-    }
-
-    fn done(&mut self, note: &str) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        let note = if note.is_empty() { String::new() } else { format!(": {note}") };
-        eprintln!("✔ [{}/{STEPS}] {}{note} ({:.1}s)", self.n, self.title, self.started.elapsed().as_secs_f64());
-    }
-
-    fn fail(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        if self.n > 0 {
-            eprintln!("✘ [{}/{STEPS}] {}", self.n, self.title);
-        }
-    }
-}
-
 async fn up(root: &Path, dir: &Path, timeout: Duration) -> Result<()> {
     let mut p = Progress::new();
     let result = steps(root, dir, timeout, &mut p).await;
@@ -218,7 +150,10 @@ async fn steps(root: &Path, dir: &Path, timeout: Duration, p: &mut Progress) -> 
     // 2. The operator binary.
     p.step("Operator binary (cargo build -p aerospike-kubernetes-operator)");
     let log = std::env::temp_dir().join(format!("ako-demo-operator-build-{}.log", std::process::id()));
-    let binary = build_operator(root, &log, p).await?;
+    let binary = operator_build::build(
+        root,
+        OperatorBuild { progress: Some((&log, &mut |line: &str| p.status(line))), ..Default::default() },
+    )?;
     p.done(&binary.display().to_string());
 
     // 3. Control plane and simulator.
@@ -278,78 +213,6 @@ async fn kube_client(kubeconfig: &Path) -> Result<Client> {
     olm::client_from_kubeconfig_yaml(&yaml).await
 }
 
-/// `cargo build -p aerospike-kubernetes-operator`, showing cargo's last line; returns the binary's path.
-async fn build_operator(root: &Path, log: &Path, p: &mut Progress) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    // `cargo xtask` (cargo run) gave this process the variables cargo sets for a crate (CARGO_PKG_NAME=xtask,
-    // CARGO_MANIFEST_DIR, ...). Build scripts that watch them (ring's does) would see them change and rebuild,
-    // and the next plain `cargo build` would rebuild again: leave them out.
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*k,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_RUSTC_CURRENT_DIR" | "OUT_DIR"
-            )
-        {
-            command.env_remove(&key);
-        }
-    }
-    let mut child = command
-        .args(["build", "-p", PACKAGE, "--message-format=json-render-diagnostics"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running cargo build")?;
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let log_path = log.to_path_buf();
-    let errs = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.trim().to_string());
-            text.push_str(&line);
-            text.push('\n');
-        }
-        let _ = std::fs::write(log_path, &text);
-        text
-    });
-    let outs = std::thread::spawn(move || {
-        let mut exe = None;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(msg) = serde_json::from_str::<Value>(&line) else { continue };
-            if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == PACKAGE && msg["executable"].is_string()
-            {
-                exe = msg["executable"].as_str().map(PathBuf::from);
-            }
-        }
-        exe
-    });
-    let status = loop {
-        while let Ok(line) = rx.try_recv() {
-            if !line.is_empty() {
-                p.status(&line);
-            }
-        }
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let stderr_text = errs.join().unwrap_or_default();
-    let exe = outs.join().ok().flatten();
-    if !status.success() {
-        let tail: Vec<&str> = stderr_text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        bail!("cargo build -p {PACKAGE} failed ({status}):\n{}", tail.join("\n"));
-    }
-    exe.context("cargo build reported no executable for the operator")
-}
-
 /// Runs `cargo xtask cluster up --state-dir DIR` (this binary), keeping its output in DIR/cluster-up.log.
 async fn cluster_up(dir: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
@@ -370,7 +233,7 @@ async fn cluster_up(dir: &Path) -> Result<()> {
 /// The CatalogSource, OperatorGroup and Subscription of config/examples/ (SingleNamespace, Automatic), with the
 /// CatalogSource served by address from the global catalog namespace. Returns the group and subscription applied.
 async fn install_objects(client: &Client, address: &str) -> Result<(Value, Value)> {
-    let examples = crate::examples::examples();
+    let examples = crate::packaging::examples::examples();
     let doc = |file: &str| -> Result<Value> {
         examples
             .iter()
@@ -587,111 +450,6 @@ async fn wait_completed(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-// -----------------------------------------------------------------------------------------------------------------
-// The summary: tables as kubectl prints them, from the CRDs' printer columns.
-
-/// `.a.b.c` of a JSON value (the simple JSONPath of printer columns).
-fn json_path<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).fold(v, |v, k| &v[k])
-}
-
-/// `2026-01-02T03:04:05Z` (how the API server writes timestamps) as a time.
-fn parse_timestamp(s: &str) -> Option<time::OffsetDateTime> {
-    let (date, clock) = s.strip_suffix('Z')?.split_once('T')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let c: Vec<u8> = clock.split('.').next()?.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let (&[y, mo, day], &[h, mi, sec]) = (d.as_slice(), c.as_slice()) else { return None };
-    let date = time::Date::from_calendar_date(y as i32, time::Month::try_from(mo as u8).ok()?, day as u8).ok()?;
-    Some(time::PrimitiveDateTime::new(date, time::Time::from_hms(h, mi, sec).ok()?).assume_utc())
-}
-
-fn age(created: Option<&str>) -> String {
-    let Some(t) = created.and_then(parse_timestamp) else {
-        return "<unknown>".into();
-    };
-    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
-}
-
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Renders `objects` with the default (priority 0) printer columns of `crd`, as `kubectl get` does.
-fn table(crd: &CustomResourceDefinition, objects: &[DynamicObject]) -> String {
-    let columns: Vec<_> = crd
-        .spec
-        .versions
-        .iter()
-        .find(|v| v.storage)
-        .and_then(|v| v.additional_printer_columns.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c.priority.unwrap_or(0) == 0)
-        .collect();
-    let mut rows = vec![
-        std::iter::once("NAME".to_string()).chain(columns.iter().map(|c| c.name.to_uppercase())).collect::<Vec<_>>(),
-    ];
-    for o in objects {
-        let value = serde_json::to_value(o).unwrap_or_default();
-        let mut row = vec![o.name_any()];
-        for c in &columns {
-            let v = json_path(&value, &c.json_path);
-            row.push(if c.type_ == "date" { age(v.as_str()) } else { cell(v) });
-        }
-        rows.push(row);
-    }
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    rows.iter()
-        .map(|r| {
-            let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-            cells.join("   ").trim_end().to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn summary(
-    client: &Client,
-    dir: &Path,
-    kubeconfig: &Path,
-    target: &str,
-    operator_ns: &str,
-    demo: &DemoState,
-) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let clusters = olm::aerospike_clusters(client, target).list(&ListParams::default()).await?.items;
-    let csvs = olm::olm_api(client, OlmKind::ClusterServiceVersion, Some(operator_ns))
-        .list(&ListParams::default())
-        .await?
-        .items;
-    println!("$ kubectl get aerospikeclusters -n {target}");
-    println!("{}\n", table(&crds.get("aerospikeclusters.asdb.aerospike.com").await?, &clusters));
-    println!("$ kubectl get csv -n {operator_ns}");
-    println!("{}\n", table(&crds.get("clusterserviceversions.operators.coreos.com").await?, &csvs));
-    println!(
-        "The operator runs on the host (pid {}, WATCH_NAMESPACE={}, log {}).",
-        demo.operator.pid,
-        demo.watch_namespace,
-        demo.operator.log.display()
-    );
-    println!("Look around:    export KUBECONFIG={}", kubeconfig.display());
-    println!("State and logs: {}", dir.display());
-    println!("Stop it all:    cargo xtask demo down{}", state_dir_flag(dir));
-    Ok(())
 }
 
 // -----------------------------------------------------------------------------------------------------------------

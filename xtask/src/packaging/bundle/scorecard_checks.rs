@@ -1,69 +1,9 @@
-//! The scorecard configuration the bundle ships, and `cargo xtask scorecard`: the static checks the basic and
-//! OLM scorecard tests make, run against bundle/ without a cluster.
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use anyhow::{Result, bail};
-use serde::Serialize;
+//! The static checks the basic and OLM scorecard tests make (the tests of [`crate::packaging::scorecard`]'s
+//! configuration), run against a bundle directory without a cluster (`cargo xtask scorecard`).
 use serde_json::Value;
 
-use crate::bundle;
-use crate::project::{SCORECARD_IMAGE, paths};
-
-#[derive(Serialize)]
-pub struct Configuration {
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    kind: String,
-    metadata: BTreeMap<String, String>,
-    stages: Vec<Stage>,
-}
-
-#[derive(Serialize)]
-struct Stage {
-    parallel: bool,
-    tests: Vec<TestConfig>,
-}
-
-#[derive(Serialize)]
-struct TestConfig {
-    entrypoint: Vec<String>,
-    image: String,
-    labels: BTreeMap<String, String>,
-}
-
-/// The scorecard tests: (entrypoint name, suite).
-pub const TESTS: &[(&str, &str)] = &[
-    ("basic-check-spec", "basic"),
-    ("olm-bundle-validation", "olm"),
-    ("olm-crds-have-validation", "olm"),
-    ("olm-crds-have-resources", "olm"),
-    ("olm-spec-descriptors", "olm"),
-    ("olm-status-descriptors", "olm"),
-];
-
-/// bundle/tests/scorecard/config.yaml (scorecard.operatorframework.io/v1alpha3).
-pub fn config() -> Configuration {
-    Configuration {
-        api_version: "scorecard.operatorframework.io/v1alpha3".into(),
-        kind: "Configuration".into(),
-        metadata: BTreeMap::from([("name".to_string(), "config".to_string())]),
-        stages: vec![Stage {
-            parallel: true,
-            tests: TESTS
-                .iter()
-                .map(|(test, suite)| TestConfig {
-                    entrypoint: vec!["scorecard-test".into(), test.to_string()],
-                    image: SCORECARD_IMAGE.into(),
-                    labels: BTreeMap::from([
-                        ("suite".to_string(), suite.to_string()),
-                        ("test".to_string(), format!("{test}-test")),
-                    ]),
-                })
-                .collect(),
-        }],
-    }
-}
+use super::Contents;
+use crate::packaging::manifests;
 
 /// Result of one test: its name and what failed (empty: passed).
 #[derive(Debug)]
@@ -90,7 +30,7 @@ fn covered(descriptors: &Value, field: &str) -> bool {
 }
 
 /// Runs the six tests' static checks against a parsed bundle.
-pub fn check(b: &bundle::Contents) -> Vec<Outcome> {
+pub fn check(b: &Contents) -> Vec<Outcome> {
     let csv = &b.csv;
     let examples: Vec<Value> = csv["metadata"]["annotations"]["alm-examples"]
         .as_str()
@@ -114,7 +54,7 @@ pub fn check(b: &bundle::Contents) -> Vec<Outcome> {
     results.push(Outcome { test: "basic-check-spec", errors });
 
     // olm-bundle-validation: the bundle checks.
-    results.push(Outcome { test: "olm-bundle-validation", errors: bundle::check(b) });
+    results.push(Outcome { test: "olm-bundle-validation", errors: super::check(b) });
 
     // olm-crds-have-validation: each example's spec fields are in the CRD schema, and the example validates.
     let mut errors = Vec::new();
@@ -137,7 +77,7 @@ pub fn check(b: &bundle::Contents) -> Vec<Outcome> {
                 }
             }
         }
-        if let Err(e) = crate::manifests::check_cr(&b.crds, &name(cr), cr) {
+        if let Err(e) = manifests::check_cr(&b.crds, &name(cr), cr) {
             errors.push(e.to_string());
         }
     }
@@ -192,23 +132,4 @@ pub fn check(b: &bundle::Contents) -> Vec<Outcome> {
         results.push(Outcome { test, errors });
     }
     results
-}
-
-pub fn run(root: &Path) -> Result<()> {
-    let contents = bundle::read_dir(&root.join(paths::BUNDLE))?;
-    let results = check(&contents);
-    let mut failed = 0;
-    for r in &results {
-        let state = if r.errors.is_empty() { "pass" } else { "fail" };
-        println!("{:<28} {state}", r.test);
-        for e in &r.errors {
-            println!("    {e}");
-        }
-        failed += usize::from(!r.errors.is_empty());
-    }
-    if failed > 0 {
-        bail!("scorecard: {failed} of {} tests failed", results.len());
-    }
-    println!("scorecard: all {} tests pass (static checks of bundle/, no cluster)", results.len());
-    Ok(())
 }

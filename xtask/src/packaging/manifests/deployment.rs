@@ -1,13 +1,7 @@
-//! `cargo xtask manifests`: the plain Kubernetes install under config/ (CRDs, RBAC, the operator Deployment),
-//! the sample AerospikeClusters, the scorecard configuration (scorecard/), and (once) the editable CSV base.
+//! The operator's objects in the plain install and the bundle: its Deployment (one spec for both, watching all
+//! namespaces or OLM's targets), Services, PodDisruptionBudget, webhook configuration and RBAC.
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use aerospike_kubernetes_operator::api::{
-    self, AccessControlSpec, AerospikeCluster, AerospikeClusterSpec, AerospikePodSpec, NetworkPolicy,
-    PersistentVolumeSpec, Rack, RackConfig, ServerVolumeAttachment, StorageSpec, UserSpec, VolumeMethod, VolumePolicy,
-    VolumeSource, VolumeSpec,
-};
 use aerospike_kubernetes_operator::{rbac, webhook};
 use anyhow::{Result, bail};
 use k8s_openapi::Resource;
@@ -15,50 +9,23 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
     ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort,
-    ServiceSpec, WeightedPodAffinityTerm,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::out::{self, Staged};
+use super::operator_labels;
+use crate::out;
 use crate::project::{
-    self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_PORT, WEBHOOK_SERVICE, paths,
+    self, CONTAINER, HEALTH_PORT, METRICS_PORT, OPERATOR_NAMESPACE, PACKAGE, WEBHOOK_PORT, WEBHOOK_SERVICE,
 };
-use crate::{csv, schema_check, scorecard};
 
-#[derive(clap::Args, Debug, Default)]
-pub struct ManifestsArgs {
-    /// Rewrite config/manifests/csv-base.yaml from the built-in defaults (it is otherwise kept as edited).
-    #[arg(long)]
-    pub reset_csv_base: bool,
-}
-
-/// The typed objects every generator starts from.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    api::crds()
-}
-
-/// The CRDs as JSON values, generated once per process (schema generation is the slow part of every command).
-pub fn crd_values() -> Vec<Value> {
-    static CRDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
-    CRDS.get_or_init(|| crds().iter().map(out::value).collect()).clone()
-}
-
-/// Labels on the operator's pods, Deployment and Services.
-pub fn operator_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), PACKAGE.to_string()),
-        ("app.kubernetes.io/component".to_string(), "operator".to_string()),
-    ])
-}
-
-fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+pub(super) fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
@@ -70,7 +37,7 @@ fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
     }
 }
 
-fn typed<K: Resource + serde::Serialize>(obj: &K) -> Value {
+pub(super) fn typed<K: Resource + serde::Serialize>(obj: &K) -> Value {
     let mut v = out::value(obj);
     v["apiVersion"] = K::API_VERSION.into();
     v["kind"] = K::KIND.into();
@@ -295,7 +262,7 @@ pub fn webhook_service() -> Service {
 
 /// The webhook configurations of a plain install, pointing at [`webhook_service`]. Their caBundle is left
 /// empty: the operator (`--webhook-self-signed --webhook-register`) fills it and keeps it current.
-fn webhook_objects() -> Vec<Value> {
+pub(super) fn webhook_objects() -> Vec<Value> {
     let target = webhook::register::Target::Service {
         name: WEBHOOK_SERVICE.to_string(),
         namespace: OPERATOR_NAMESPACE.to_string(),
@@ -327,7 +294,7 @@ fn check_no_wildcards(rules: &[PolicyRule], what: &str) -> Result<()> {
     Ok(())
 }
 
-fn rbac_objects() -> Result<Vec<(&'static str, Vec<Value>)>> {
+pub(super) fn rbac_objects() -> Result<Vec<(&'static str, Vec<Value>)>> {
     let cluster_rules = manager_cluster_rules();
     check_no_wildcards(&cluster_rules, "cluster_rules/namespaced_rules")?;
     check_no_wildcards(&rbac::leader_election_rules(), "leader_election_rules")?;
@@ -374,7 +341,7 @@ fn rbac_objects() -> Result<Vec<(&'static str, Vec<Value>)>> {
     ])
 }
 
-fn manager_objects(version: &semver::Version) -> Vec<Value> {
+pub(super) fn manager_objects(version: &semver::Version) -> Vec<Value> {
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(OPERATOR_NAMESPACE.to_string()),
@@ -403,249 +370,6 @@ fn manager_objects(version: &semver::Version) -> Vec<Value> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Samples: AerospikeClusters in the reference's format.
-
-const SAMPLE_IMAGE: &str = "aerospike/aerospike-server-enterprise:8.0.0.8";
-
-fn network_config() -> Value {
-    json!({"service": {"port": 3000}, "fabric": {"port": 3001}, "heartbeat": {"port": 3002}})
-}
-
-fn feature_key_volume() -> VolumeSpec {
-    VolumeSpec {
-        name: "aerospike-config-secret".into(),
-        source: VolumeSource {
-            secret: Some(SecretVolumeSource { secret_name: Some("aerospike-secret".into()), ..Default::default() }),
-            ..Default::default()
-        },
-        aerospike: Some(ServerVolumeAttachment { path: "/etc/aerospike/secret".into(), mount_options: None }),
-        ..Default::default()
-    }
-}
-
-fn persistent(name: &str, mode: &str, size: &str, path: &str) -> VolumeSpec {
-    VolumeSpec {
-        name: name.into(),
-        source: VolumeSource {
-            persistent_volume: Some(PersistentVolumeSpec {
-                storage_class: "ssd".into(),
-                volume_mode: mode.into(),
-                size: Quantity(size.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        aerospike: Some(ServerVolumeAttachment { path: path.into(), mount_options: None }),
-        ..Default::default()
-    }
-}
-
-fn in_memory_namespace(rf: u32) -> Value {
-    json!({"name": "test", "replication-factor": rf, "storage-engine": {"type": "memory", "data-size": 1073741824}})
-}
-
-fn cluster(name: &str, spec: AerospikeClusterSpec) -> AerospikeCluster {
-    let mut c = AerospikeCluster::new(name, spec);
-    c.metadata.namespace = Some("aerospike".into());
-    c
-}
-
-/// The samples, by file name: each a cluster users can start from.
-pub fn samples() -> Vec<(String, AerospikeCluster)> {
-    let feature_key = json!({"feature-key-file": "/etc/aerospike/secret/features.conf"});
-    let in_memory = cluster(
-        "aerocluster-in-memory",
-        AerospikeClusterSpec {
-            size: 3,
-            image: SAMPLE_IMAGE.into(),
-            storage: Some(StorageSpec { volumes: vec![feature_key_volume()], ..Default::default() }),
-            aerospike_config: Some(json!({
-                "service": feature_key,
-                "network": network_config(),
-                "namespaces": [in_memory_namespace(2)],
-            })),
-            ..Default::default()
-        },
-    );
-    let persistent_cluster = cluster(
-        "aerocluster-persistent",
-        AerospikeClusterSpec {
-            size: 3,
-            image: SAMPLE_IMAGE.into(),
-            storage: Some(StorageSpec {
-                filesystem_volume_policy: Some(VolumePolicy {
-                    init_method: Some(VolumeMethod::DeleteFiles),
-                    cascade_delete: Some(true),
-                    ..Default::default()
-                }),
-                block_volume_policy: Some(VolumePolicy {
-                    init_method: Some(VolumeMethod::Dd),
-                    cascade_delete: Some(true),
-                    ..Default::default()
-                }),
-                volumes: vec![
-                    persistent("workdir", "Filesystem", "1Gi", "/opt/aerospike"),
-                    persistent("ns", "Block", "5Gi", "/dev/xvdf"),
-                    feature_key_volume(),
-                ],
-                ..Default::default()
-            }),
-            aerospike_access_control: Some(AccessControlSpec {
-                users: vec![UserSpec {
-                    name: "admin".into(),
-                    secret_name: "auth-secret".into(),
-                    roles: vec!["sys-admin".into(), "user-admin".into()],
-                    auth_mode: None,
-                }],
-                ..Default::default()
-            }),
-            aerospike_config: Some(json!({
-                "service": feature_key,
-                "security": {},
-                "network": network_config(),
-                "namespaces": [{"name": "test", "replication-factor": 2,
-                    "storage-engine": {"type": "device", "devices": ["/dev/xvdf"]}}],
-            })),
-            ..Default::default()
-        },
-    );
-    let rack = |id: i32, zone: &str| Rack { id, zone: zone.into(), ..Default::default() };
-    let racks = cluster(
-        "aerocluster-racks",
-        AerospikeClusterSpec {
-            size: 3,
-            image: SAMPLE_IMAGE.into(),
-            rack_config: Some(RackConfig {
-                namespaces: vec!["test".into()],
-                racks: vec![rack(1, "us-east-1a"), rack(2, "us-east-1b"), rack(3, "us-east-1c")],
-                ..Default::default()
-            }),
-            storage: Some(StorageSpec { volumes: vec![feature_key_volume()], ..Default::default() }),
-            aerospike_config: Some(json!({
-                "service": feature_key,
-                "network": network_config(),
-                "namespaces": [in_memory_namespace(2)],
-            })),
-            ..Default::default()
-        },
-    );
-    let multi_pod = cluster(
-        "aerocluster-multi-pod-per-host",
-        AerospikeClusterSpec {
-            size: 2,
-            image: SAMPLE_IMAGE.into(),
-            pod_spec: Some(AerospikePodSpec { multi_pod_per_host: Some(true), ..Default::default() }),
-            aerospike_network_policy: Some(NetworkPolicy {
-                access: Some("hostInternal".into()),
-                alternate_access: Some("hostExternal".into()),
-                ..Default::default()
-            }),
-            storage: Some(StorageSpec { volumes: vec![feature_key_volume()], ..Default::default() }),
-            aerospike_config: Some(json!({
-                "service": feature_key,
-                "network": network_config(),
-                "namespaces": [in_memory_namespace(1)],
-            })),
-            ..Default::default()
-        },
-    );
-    vec![
-        ("asdb_v1_aerospikecluster_in_memory.yaml".into(), in_memory),
-        ("asdb_v1_aerospikecluster_multi_pod_per_host.yaml".into(), multi_pod),
-        ("asdb_v1_aerospikecluster_persistent.yaml".into(), persistent_cluster),
-        ("asdb_v1_aerospikecluster_racks.yaml".into(), racks),
-    ]
-}
-
-/// The openAPIV3Schema of the storage version of the CRD serving `api_version`/`kind`.
-pub fn schema_for<'a>(crds: &'a [Value], api_version: &str, kind: &str) -> Option<&'a Value> {
-    let (group, version) = api_version.split_once('/')?;
-    crds.iter().find(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == kind).and_then(|c| {
-        c["spec"]["versions"].as_array()?.iter().find(|v| v["name"] == version).map(|v| &v["schema"]["openAPIV3Schema"])
-    })
-}
-
-/// Checks one custom resource against the CRDs; the error names `file` and every field at fault.
-pub fn check_cr(crds: &[Value], file: &str, cr: &Value) -> Result<()> {
-    let api_version = cr["apiVersion"].as_str().unwrap_or_default();
-    let kind = cr["kind"].as_str().unwrap_or_default();
-    let Some(schema) = schema_for(crds, api_version, kind) else {
-        bail!("{file}: apiVersion `{api_version}` kind `{kind}` is not served by the generated CRDs");
-    };
-    let errors = schema_check::check(schema, cr);
-    if !errors.is_empty() {
-        bail!("{file}: does not validate against the {kind} CRD:\n  {}", errors.join("\n  "));
-    }
-    Ok(())
-}
-
-/// Reads config/samples/*.yaml (one CR per file), each checked against the CRDs.
-pub fn read_samples(root: &Path) -> Result<Vec<(String, Value)>> {
-    let crds = crd_values();
-    let dir = root.join(paths::CONFIG_SAMPLES);
-    let mut samples = Vec::new();
-    for path in out::manifest_files(&dir)? {
-        let rel = format!("{}/{}", paths::CONFIG_SAMPLES, path.file_name().unwrap().to_string_lossy());
-        for doc in out::read_yaml_stream(&path)? {
-            check_cr(&crds, &rel, &doc)?;
-            samples.push((rel.clone(), doc));
-        }
-    }
-    if samples.is_empty() {
-        bail!("{}: no sample custom resources (run `cargo xtask manifests`)", paths::CONFIG_SAMPLES);
-    }
-    Ok(samples)
-}
-
-/// Everything `manifests` writes except the CSV base.
-pub fn generate(staged: &mut Staged) -> Result<()> {
-    let version = project::workspace_version();
-    let crds = crd_values();
-
-    staged.own_dir(paths::CONFIG_CRD);
-    for crd in &crds {
-        let name = crd["metadata"]["name"].as_str().expect("CRDs are named");
-        staged.file(format!("{}/{name}.yaml", paths::CONFIG_CRD), out::to_yaml(crd)?);
-    }
-
-    staged.own_dir(paths::CONFIG_RBAC);
-    for (file, objects) in rbac_objects()? {
-        staged.file(format!("{}/{file}", paths::CONFIG_RBAC), out::to_yaml_stream(&objects)?);
-    }
-
-    staged.own_dir(paths::CONFIG_MANAGER);
-    staged.file(format!("{}/manager.yaml", paths::CONFIG_MANAGER), out::to_yaml_stream(&manager_objects(&version))?);
-
-    staged.own_dir(paths::CONFIG_WEBHOOK);
-    staged.file(format!("{}/webhook.yaml", paths::CONFIG_WEBHOOK), out::to_yaml_stream(&webhook_objects())?);
-
-    staged.own_dir(paths::CONFIG_SAMPLES);
-    for (file, sample) in samples() {
-        let rel = format!("{}/{file}", paths::CONFIG_SAMPLES);
-        let v = out::value(&sample);
-        check_cr(&crds, &rel, &v)?;
-        staged.file(rel, out::to_yaml(&v)?);
-    }
-
-    staged.own_dir(paths::SCORECARD);
-    staged.file(format!("{}/config.yaml", paths::SCORECARD), out::to_yaml(&scorecard::config())?);
-    Ok(())
-}
-
-pub fn run(root: &Path, args: &ManifestsArgs) -> Result<()> {
-    let mut staged = Staged::new(root);
-    generate(&mut staged)?;
-    let base = root.join(paths::CSV_BASE);
-    if args.reset_csv_base || !base.exists() {
-        staged.file(paths::CSV_BASE, out::to_yaml(&csv::default_base())?);
-    } else {
-        // An edited base must still parse: fail here rather than at `bundle` time.
-        csv::read_base(root)?;
-    }
-    let count = staged.files().len();
-    staged.commit()?;
-    eprintln!("manifests: wrote {count} files under config/");
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,25 +1,15 @@
-//! `cargo xtask validate`: our checks of config/, bundle/ and catalog/, then the ecosystem's own validators
-//! (operator-sdk, opm) when they are built (or always, with --real).
-use std::path::{Path, PathBuf};
+//! The packaging's validators: what the generators would write now and its drift from the committed files, our
+//! checks of config/, bundle/ and catalog/, and the ecosystem's own validators (operator-sdk, opm) as functions.
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{self, Catalog};
+use super::catalog::{self, Catalog};
+use super::{bundle, examples, graph, manifests};
+use crate::image::dockerfile;
 use crate::out::{self, Staged};
 use crate::project::{self, paths};
-use crate::{bundle, examples, graph, manifests, scorecard};
-use ako_testbed::tools::{self, Tool};
-
-#[derive(clap::Args, Debug, Default)]
-pub struct ValidateArgs {
-    /// Build operator-sdk and opm first if they are not in the tool cache yet (slow the first time).
-    #[arg(long)]
-    pub real: bool,
-    /// Do not run operator-sdk and opm even when they are built.
-    #[arg(long, conflicts_with = "real")]
-    pub no_real: bool,
-}
 
 /// Everything the generators would write for the current tree, in memory.
 pub fn regenerate(root: &Path) -> Result<Staged> {
@@ -43,8 +33,8 @@ pub fn drift(root: &Path) -> Result<Vec<String>> {
     let mut staged = regenerate(root)?;
     let (cat, _) = catalog::with_release(root)?;
     catalog::stage(&cat, &mut staged, paths::CATALOG, false)?;
-    staged.file(paths::CATALOG_DOCKERFILE, crate::templates::catalog_dockerfile()?);
-    staged.file("Dockerfile", crate::templates::operator_dockerfile()?);
+    staged.file(paths::CATALOG_DOCKERFILE, dockerfile::catalog_dockerfile()?);
+    staged.file("Dockerfile", dockerfile::operator_dockerfile()?);
     let mut problems = Vec::new();
     for (rel, want) in staged.files() {
         match std::fs::read(root.join(rel)) {
@@ -125,17 +115,15 @@ pub fn catalog_entry_image_less(root: &Path, bundle_dir: &Path) -> Result<catalo
     Ok(entry.doc.without_image())
 }
 
-fn tool(tool: Tool, build: bool) -> Result<Option<PathBuf>> {
-    if build { tools::ensure(tool).map(Some) } else { Ok(tools::installed(tool)) }
-}
-
-pub fn run(root: &Path, args: &ValidateArgs) -> Result<()> {
+/// Our checks of config/, bundle/ and catalog/: the bundle's own, bundle.Dockerfile, the scorecard tests' static
+/// checks, the upgrade graph, the catalog's entry for bundle/, and drift from the generators.
+pub fn our_checks(root: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let bundle_dir = root.join(paths::BUNDLE);
     let contents = bundle::read_dir(&bundle_dir)?;
     problems.extend(bundle::check(&contents).into_iter().map(|p| format!("bundle/{p}")));
     problems.extend(bundle::check_dockerfile(root, &contents.annotations));
-    for r in scorecard::check(&contents) {
+    for r in bundle::scorecard_checks::check(&contents) {
         problems.extend(r.errors.iter().map(|e| format!("scorecard {}: {e}", r.test)));
     }
     let cat = Catalog::load(root, paths::CATALOG)?;
@@ -156,53 +144,5 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Result<()> {
         }
     }
     problems.extend(drift(root)?);
-    println!("our checks: {}", if problems.is_empty() { "pass" } else { "FAIL" });
-    for p in &problems {
-        println!("    {p}");
-    }
-
-    let mut real_failures = Vec::new();
-    if !args.no_real {
-        match tool(Tool::OperatorSdk, args.real)? {
-            Some(sdk) => match operator_sdk_validate(&sdk, &bundle_dir) {
-                Ok(text) => println!(
-                    "operator-sdk bundle validate --select-optional suite=operatorframework: pass\n    {}",
-                    text.trim()
-                ),
-                Err(e) => real_failures.push(e.to_string()),
-            },
-            None => println!("operator-sdk: not built (`cargo xtask tools install operator-sdk`, or --real); skipped"),
-        }
-        match tool(Tool::Opm, args.real)? {
-            Some(opm) => {
-                match opm_validate(&opm, &root.join(paths::CATALOG)) {
-                    Ok(_) => println!("opm validate catalog: pass"),
-                    Err(e) => real_failures.push(e.to_string()),
-                }
-                let ours = catalog_entry_image_less(root, &bundle_dir);
-                match (opm_render(&opm, &bundle_dir), ours) {
-                    (Ok(theirs), Ok(ours)) if theirs == ours => {
-                        println!("opm render bundle/: equals the catalog's entry")
-                    }
-                    (Ok(_), Ok(ours)) => {
-                        real_failures.push(format!("opm render bundle/ differs from the catalog's {}", ours.name))
-                    }
-                    (Err(e), _) | (_, Err(e)) => real_failures.push(e.to_string()),
-                }
-            }
-            None => println!("opm: not built (`cargo xtask tools install opm`, or --real); skipped"),
-        }
-    }
-    for f in &real_failures {
-        println!("FAIL {f}");
-    }
-    if !problems.is_empty() || !real_failures.is_empty() {
-        bail!(
-            "validate: {} problem(s) in our checks, {} real validator failure(s)",
-            problems.len(),
-            real_failures.len()
-        );
-    }
-    println!("validate: pass");
-    Ok(())
+    Ok(problems)
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use semver::Version;
 
-use crate::catalog::{Catalog, ChannelEntry};
+use super::fbc::{Catalog, heads};
 
 /// The version range syntax OLM uses for `olm.skipRange` (blang/semver): comparators separated by spaces are
 /// all required, `||` separates alternatives. Returns whether `v` is in the range.
@@ -48,13 +48,6 @@ impl SkipRange {
             })
         })
     }
-}
-
-/// The head of a channel: the entry that no other entry replaces or skips (None unless exactly one).
-pub fn heads(entries: &[ChannelEntry]) -> Vec<String> {
-    let incoming: BTreeSet<&str> =
-        entries.iter().flat_map(|e| e.replaces.iter().chain(e.skips.iter()).map(String::as_str)).collect();
-    entries.iter().filter(|e| !incoming.contains(e.name.as_str())).map(|e| e.name.clone()).collect()
 }
 
 /// Every problem of the catalog's upgrade graph, each naming the file, the channel and the entry.
