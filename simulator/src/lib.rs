@@ -34,10 +34,13 @@
 //! model), `pods` (the pod watcher: joins and leaves), `server` (one listener per node, logins, fault knobs on each
 //! connection), `faults` (the knobs and the faults file). [`Simulator`] is the handle; the command line (`cargo
 //! xtask simulator run|fault|faults`) lives in xtask.
+mod admin;
 mod answers;
 mod faults;
 mod model;
+mod partitions;
 mod pods;
+mod security;
 mod server;
 
 use std::collections::HashMap;
@@ -55,6 +58,7 @@ use model::{Inner, State};
 pub use model::{Recorded, SimulatorOptions, What};
 pub use pods::POD_SELECTOR;
 use pods::watch_pods;
+pub use security::{PRIVILEGES, RolePrivilege, SecurityRole, SecurityUser, privilege_name};
 
 /// Written into the state folder by `simulator run` once it watches pods.
 pub const READY_FILE: &str = "simulator.ready";
@@ -123,9 +127,28 @@ impl Simulator {
         self.inner.bump_faults();
     }
 
-    /// Changes the admin password secured nodes accept from the next login on (as if access control changed it).
+    /// Changes the password of the user `admin` on every secured cluster, from the next login on (as if access
+    /// control changed it behind the operator's back), and the one clusters secured from now on start with.
     pub fn set_admin_password(&self, password: &str) {
         self.inner.opts.lock().unwrap_or_else(|e| e.into_inner()).admin_password = password.to_string();
+        for security in self.inner.lock().security.values_mut() {
+            if let Some(admin) = security.users.get_mut(aerospike_kubernetes_operator::asinfo::auth::DEFAULT_ADMIN_USER)
+            {
+                admin.credential = None; // the option's password
+            }
+        }
+    }
+
+    /// The users of a secured AerospikeCluster, by name (empty until a node of it first saw an admin message).
+    pub fn users_of(&self, namespace: &str, cluster: &str) -> Vec<SecurityUser> {
+        let state = self.inner.lock();
+        state.security.get(&(namespace.to_string(), cluster.to_string())).map(|s| s.all_users()).unwrap_or_default()
+    }
+
+    /// The roles of a secured AerospikeCluster: the predefined ones, then those created, by name.
+    pub fn roles_of(&self, namespace: &str, cluster: &str) -> Vec<SecurityRole> {
+        let state = self.inner.lock();
+        state.security.get(&(namespace.to_string(), cluster.to_string())).map(|s| s.all_roles()).unwrap_or_default()
     }
 
     /// Changes how long migrations run after the next membership changes.
