@@ -302,7 +302,54 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-#[allow(dead_code)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_reads_what_was_done() {
+    let (_kube, sim, seeds) = simulated_cluster("official-python", "py", Some(json!({}))).await;
+    let p = &AdminPolicy::default();
+    let admin = connect(&seeds, Some(("admin", "admin"))).await.unwrap();
+    let scoped = [
+        privilege(PrivilegeCode::ReadWrite, Some("test"), Some("s1")),
+        privilege(PrivilegeCode::DataAdmin, None, None),
+    ];
+    admin.create_role(p, "py-role", &scoped, &["127.0.0.0/8"], 0, 0).await.unwrap();
+    admin.create_user(p, "py-user", "py-pw", &["py-role", "read"]).await.unwrap();
+    admin.close().await.unwrap();
+
+    // The judge (installed on demand, never skipped) logs in as admin, creates `from-python`, reads back.
+    let script = judges_dir().join("python_judge.py");
+    let args = vec![hosts(&seeds), "admin".to_string(), "admin".to_string()];
+    let out = tokio::task::spawn_blocking(move || ako_testbed::pyclient::run_python_judge(&script, &args))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the Python judge: {e:#}"));
+    let judged: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(judged["builds"], json!(["8.0.0.5"]), "{judged}");
+    assert_eq!(judged["wrong_password_code"], 65, "INVALID_CREDENTIAL: {judged}");
+    assert_eq!(judged["reader_nodes"], NODES, "the user the judge created logs in and tends: {judged}");
+
+    // Users: what the Python client read is what the simulator keeps, including the user it created.
+    let in_sim: serde_json::Map<String, Value> =
+        sim.users_of("official-python", "py").into_iter().map(|u| (u.name, json!(u.roles))).collect();
+    assert_eq!(judged["users"], Value::Object(in_sim), "{judged}");
+    assert_eq!(judged["users"]["from-python"], json!(["read"]));
+    assert_eq!(judged["users"]["py-user"], json!(["py-role", "read"]));
+
+    // Roles: every one the simulator keeps, with privileges (code, namespace, set), whitelist and quotas.
+    let roles = sim.roles_of("official-python", "py");
+    assert_eq!(judged["roles"].as_object().map(|o| o.len()), Some(roles.len()), "{judged}");
+    for role in &roles {
+        let mut privileges: Vec<Value> = role.privileges.iter().map(|p| json!([p.code, p.namespace, p.set])).collect();
+        privileges.sort_by_key(|v| v.to_string());
+        let got = &judged["roles"][&role.name];
+        let mut got_privileges = got["privileges"].as_array().cloned().unwrap_or_default();
+        got_privileges.sort_by_key(|v| v.to_string());
+        assert_eq!(got_privileges, privileges, "role {}: {got}", role.name);
+        assert_eq!(got["whitelist"], json!(role.whitelist), "role {}", role.name);
+        assert_eq!((got["read_quota"].as_u64(), got["write_quota"].as_u64()), (Some(0), Some(0)));
+    }
+    assert_eq!(judged["roles"]["py-role"]["privileges"], json!([[2, "", ""], [11, "test", "s1"]]));
+}
+
 fn judges_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/judges"))
 }

@@ -4,6 +4,7 @@
 //!   once per machine into a cache;
 //! - [`cluster`]: a real Kubernetes control plane on loopback without a kubelet (processes, PKI, kwok nodes and pod
 //!   stages, a fake storage provisioner, pod CIDR claims);
+//! - [`pyclient`]: the official Aerospike Python client, installed on demand into a venv in the tool cache;
 //! - [`olm`]: OLM on that plane (its CRDs, the olm and catalog operators as host processes, `opm serve`), the OLM
 //!   objects and the waits the tests use.
 //!
@@ -11,5 +12,6 @@
 //! `olm::prepare_catalog`).
 pub mod cluster;
 pub mod olm;
+pub mod pyclient;
 pub mod tools;
 pub mod yaml;
