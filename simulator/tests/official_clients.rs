@@ -2,7 +2,8 @@
 //! control plane, tend them (peers, partition maps, generations) and use the admin protocol (logins, users,
 //! roles), and what they read back must be what was done. The Rust client (crate `aerospike`) runs in-process;
 //! the Python client (PyPI `aerospike`, installed on demand into the tool cache by `ako_testbed::pyclient`) runs a
-//! judge script. Each test has its own namespace and simulator.
+//! judge script; the Go client (module aerospike-client-go/v8, pinned by tests/judges/go/go.sum) runs a judge
+//! program built on demand by `ako_testbed::gojudge`. Each test has its own namespace and simulator.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -348,6 +349,51 @@ async fn the_python_client_reads_what_was_done() {
         assert_eq!((got["read_quota"].as_u64(), got["write_quota"].as_u64()), (Some(0), Some(0)));
     }
     assert_eq!(judged["roles"]["py-role"]["privileges"], json!([[2, "", ""], [11, "test", "s1"]]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_go_client_reads_what_was_done() {
+    let (_kube, sim, seeds) = simulated_cluster("official-go", "go", Some(json!({"enable-quotas": true}))).await;
+    let p = &AdminPolicy::default();
+    let admin = connect(&seeds, Some(("admin", "admin"))).await.unwrap();
+    let scoped =
+        [privilege(PrivilegeCode::Read, Some("test"), None), privilege(PrivilegeCode::SindexAdmin, None, None)];
+    admin.create_role(p, "go-role", &scoped, &["127.0.0.1", "127.0.0.0/8"], 500, 100).await.unwrap();
+    admin.create_user(p, "go-user", "go-pw", &["go-role"]).await.unwrap();
+    admin.close().await.unwrap();
+
+    // The judge (built on demand into the tool cache, never skipped) logs in as admin, creates `from-go`, reads.
+    let src = judges_dir().join("go");
+    let args = vec![hosts(&seeds), "admin".to_string(), "admin".to_string()];
+    let out = tokio::task::spawn_blocking(move || ako_testbed::gojudge::run_go_program(&src, "gojudge", &args))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the Go judge: {e:#}"));
+    let judged: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(judged["nodes"], NODES, "{judged}");
+    assert_eq!(judged["wrong_password_code"], 65, "INVALID_CREDENTIAL: {judged}");
+    assert_eq!(judged["reader_nodes"], NODES, "the user the judge created logs in and tends: {judged}");
+    let in_sim: serde_json::Map<String, Value> =
+        sim.users_of("official-go", "go").into_iter().map(|u| (u.name, json!(u.roles))).collect();
+    assert_eq!(judged["users"], Value::Object(in_sim), "{judged}");
+    assert_eq!(judged["users"]["from-go"], json!(["read"]));
+    let roles = sim.roles_of("official-go", "go");
+    assert_eq!(judged["roles"].as_object().map(|o| o.len()), Some(roles.len()), "{judged}");
+    for role in &roles {
+        let mut privileges: Vec<Value> = role
+            .privileges
+            .iter()
+            .map(|p| json!([ako_simulator::privilege_name(p.code).unwrap(), p.namespace, p.set]))
+            .collect();
+        privileges.sort_by_key(|v| v.to_string());
+        let got = &judged["roles"][&role.name];
+        assert_eq!(got["privileges"], json!(privileges), "role {}: {got}", role.name);
+        assert_eq!(got["whitelist"], json!(sorted(role.whitelist.clone())), "role {}", role.name);
+        assert_eq!(got["read_quota"], role.read_quota, "role {}", role.name);
+        assert_eq!(got["write_quota"], role.write_quota, "role {}", role.name);
+    }
+    assert_eq!(judged["roles"]["go-role"]["read_quota"], 500);
+    assert_eq!(judged["roles"]["go-role"]["whitelist"], json!(["127.0.0.0/8", "127.0.0.1"]));
 }
 
 fn judges_dir() -> &'static Path {
