@@ -24,8 +24,8 @@
 //!   security, every admin command is answered 52 (security not enabled), which clients accept as a login.
 //!   [`Simulator::users_of`] and [`Simulator::roles_of`] show the store;
 //! - what official clients tend by (module `partitions`): peers lists, generations, features, rack ids and the
-//!   partition maps (4096 partitions, one master each among the members sorted by node id). The official Rust and
-//!   Python clients judge all this in tests/official_clients.rs.
+//!   partition maps (4096 partitions, one master each among the members sorted by node id). The official Rust,
+//!   Python and Go clients judge all this in tests/official_clients.rs.
 //!
 //! Fault knobs ([`Fault`]), per pod or per cluster, set in-process ([`Simulator::set_fault`]) or through a JSON file
 //! that the `cargo xtask simulator fault` command writes: a node that accepts connections and never answers
