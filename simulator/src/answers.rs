@@ -32,7 +32,14 @@ impl State {
             "edition" => "Aerospike Enterprise Edition".into(),
             "cluster-name" => cluster_key.1.clone(),
             "status" => "ok".into(),
-            "service" | "service-clear-std" => format!("{}:{}", node.ip, node.port),
+            "service" | "service-clear-std" | "service-clear-alt" => format!("{}:{}", node.ip, node.port),
+            "service-tls-std" | "service-tls-alt" => String::new(),
+            "features" => crate::partitions::FEATURES.into(),
+            "partition-generation" | "peers-generation" | "rebalance-generation" => cluster.generation.to_string(),
+            "peers-clear-std" | "peers-clear-alt" => self.peers(key, &cluster_key, false),
+            "peers-tls-std" | "peers-tls-alt" => self.peers(key, &cluster_key, true),
+            "replicas" | "replicas-all" | "replicas-master" => self.replicas(key, &cluster_key, name),
+            "rack-ids" => cluster.spec.namespaces.iter().map(|ns| format!("{}:{};", ns.name, node.rack_id)).collect(),
             "services" | "services-alumni" => cluster
                 .members
                 .iter()

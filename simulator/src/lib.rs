@@ -15,11 +15,17 @@
 //!   version is the image tag, namespaces (and strong-consistency, replication-factor, service port) come from the
 //!   AerospikeCluster's `spec.aerospikeConfig`.
 //!
-//! - security: when `spec.aerospikeConfig` has a `security` section, a node accepts info requests only on a
-//!   connection that logged in (admin LOGIN as `admin` with bcrypt of [`SimulatorOptions::admin_password`],
-//!   "admin" unless set: the password a server keeps until access control changes it); a wrong login is
-//!   answered with result 65 and an info request without one closes the connection. Without security, a login
-//!   is answered with 52 (security not enabled), which clients accept.
+//! - security: when `spec.aerospikeConfig` has a `security` section, nodes speak the admin protocol (module
+//!   `admin`) over per-cluster users, roles and sessions (module `security`, kept while nodes restart): LOGIN and
+//!   AUTHENTICATE, user and role administration, queries, with the server's result codes and role checks
+//!   (`user-admin` for administration). The user `admin` starts with [`SimulatorOptions::admin_password`]
+//!   ("admin" unless set; [`Simulator::set_admin_password`] changes it on every cluster). Info requests are answered
+//!   only on a connection that logged in (otherwise it is closed); a wrong password gets result 65. Without
+//!   security, every admin command is answered 52 (security not enabled), which clients accept as a login.
+//!   [`Simulator::users_of`] and [`Simulator::roles_of`] show the store;
+//! - what official clients tend by (module `partitions`): peers lists, generations, features, rack ids and the
+//!   partition maps (4096 partitions, one master each among the members sorted by node id). The official Rust,
+//!   Python and Go clients judge all this in tests/official_clients.rs.
 //!
 //! Fault knobs ([`Fault`]), per pod or per cluster, set in-process ([`Simulator::set_fault`]) or through a JSON file
 //! that the `cargo xtask simulator fault` command writes: a node that accepts connections and never answers
@@ -31,13 +37,17 @@
 //! knobs need to delay or withhold answers and to stop listening.
 //!
 //! Modules: `model` (the simulated clusters, nodes and options), `answers` (every info command answered from the
-//! model), `pods` (the pod watcher: joins and leaves), `server` (one listener per node, logins, fault knobs on each
+//! model), `partitions` (partition maps and peers), `admin` and `security` (the admin protocol and its state),
+//! `pods` (the pod watcher: joins and leaves), `server` (one listener per node, admin messages, fault knobs on each
 //! connection), `faults` (the knobs and the faults file). [`Simulator`] is the handle; the command line (`cargo
 //! xtask simulator run|fault|faults`) lives in xtask.
+mod admin;
 mod answers;
 mod faults;
 mod model;
+mod partitions;
 mod pods;
+mod security;
 mod server;
 
 use std::collections::HashMap;
@@ -55,6 +65,7 @@ use model::{Inner, State};
 pub use model::{Recorded, SimulatorOptions, What};
 pub use pods::POD_SELECTOR;
 use pods::watch_pods;
+pub use security::{PRIVILEGES, RolePrivilege, SecurityRole, SecurityUser, privilege_name};
 
 /// Written into the state folder by `simulator run` once it watches pods.
 pub const READY_FILE: &str = "simulator.ready";
@@ -123,9 +134,28 @@ impl Simulator {
         self.inner.bump_faults();
     }
 
-    /// Changes the admin password secured nodes accept from the next login on (as if access control changed it).
+    /// Changes the password of the user `admin` on every secured cluster, from the next login on (as if access
+    /// control changed it behind the operator's back), and the one clusters secured from now on start with.
     pub fn set_admin_password(&self, password: &str) {
         self.inner.opts.lock().unwrap_or_else(|e| e.into_inner()).admin_password = password.to_string();
+        for security in self.inner.lock().security.values_mut() {
+            if let Some(admin) = security.users.get_mut(aerospike_kubernetes_operator::asinfo::auth::DEFAULT_ADMIN_USER)
+            {
+                admin.credential = None; // the option's password
+            }
+        }
+    }
+
+    /// The users of a secured AerospikeCluster, by name (empty until a node of it first saw an admin message).
+    pub fn users_of(&self, namespace: &str, cluster: &str) -> Vec<SecurityUser> {
+        let state = self.inner.lock();
+        state.security.get(&(namespace.to_string(), cluster.to_string())).map(|s| s.all_users()).unwrap_or_default()
+    }
+
+    /// The roles of a secured AerospikeCluster: the predefined ones, then those created, by name.
+    pub fn roles_of(&self, namespace: &str, cluster: &str) -> Vec<SecurityRole> {
+        let state = self.inner.lock();
+        state.security.get(&(namespace.to_string(), cluster.to_string())).map(|s| s.all_roles()).unwrap_or_default()
     }
 
     /// Changes how long migrations run after the next membership changes.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 
 use crate::faults::{Fault, FaultTarget};
+use crate::security::Security;
 
 /// Partitions per namespace in Aerospike; the migration counter counts down from here.
 pub(crate) const PARTITIONS: u64 = 4096;
@@ -51,6 +52,8 @@ pub(crate) struct ClusterSpec {
     pub(crate) namespaces: Vec<NamespaceInfo>,
     pub(crate) port: u16,
     pub(crate) security: bool,
+    /// `security.enable-quotas`: roles may have read/write quotas.
+    pub(crate) quotas: bool,
 }
 
 pub(crate) struct Node {
@@ -76,6 +79,8 @@ pub(crate) struct ClusterState {
     pub(crate) spec: ClusterSpec,
     /// namespace -> (roster, pending roster).
     pub(crate) rosters: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// Bumped on every rebalance: the partition, peers and rebalance generations clients tend by.
+    pub(crate) generation: u64,
 }
 
 #[derive(Default)]
@@ -85,6 +90,9 @@ pub(crate) struct State {
     pub(crate) api_faults: HashMap<FaultTarget, Fault>,
     pub(crate) file_faults: HashMap<FaultTarget, Fault>,
     pub(crate) history: HashMap<PodKey, Vec<Recorded>>,
+    /// Users, roles and sessions per cluster: kept while the cluster has no members, as a server keeps them in
+    /// its system metadata across restarts.
+    pub(crate) security: HashMap<ClusterKey, Security>,
 }
 
 pub(crate) struct Inner {
@@ -148,6 +156,7 @@ impl State {
     /// A membership or partition-ownership change: new key, migrations from now.
     pub(crate) fn rebalance(cluster: &mut ClusterState, duration: Duration) {
         cluster.key = new_cluster_key();
+        cluster.generation += 1;
         cluster.migrate_from = Instant::now();
         cluster.migrate_until = cluster.migrate_from + duration;
     }
@@ -235,7 +244,7 @@ pub(crate) fn new_cluster_key() -> String {
 }
 
 /// A random number (no rand dependency: the std hasher is randomly keyed per instance).
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.write_u32(std::process::id());

@@ -159,6 +159,7 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
         members: BTreeSet::new(),
         spec: spec.clone(),
         rosters: BTreeMap::new(),
+        generation: 0,
     });
     cluster.spec = spec;
     cluster.members.insert(key.clone());
@@ -184,6 +185,7 @@ pub(crate) async fn cluster_spec(client: &Client, namespace: &str, name: &str, o
         namespaces: vec![NamespaceInfo { name: "test".into(), strong_consistency: false, replication_factor: 2 }],
         port: opts.default_port,
         security: false,
+        quotas: false,
     };
     let gvk = GroupVersionKind::gvk("asdb.aerospike.com", "v1", "AerospikeCluster");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "aerospikeclusters");
@@ -214,5 +216,6 @@ pub(crate) async fn cluster_spec(client: &Client, namespace: &str, name: &str, o
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(opts.default_port),
         security: !config["security"].is_null(),
+        quotas: config["security"]["enable-quotas"].as_bool().unwrap_or(false),
     }
 }

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::admin;
 use crate::answers::NodeHandler;
 use crate::faults::NoAnswer;
 use crate::model::{Inner, PodKey, What};
@@ -70,7 +71,9 @@ pub(crate) async fn node_task(
 
 pub(crate) async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHandler>, log_commands: bool) {
     let _ = socket.set_nodelay(true);
-    let mut logged_in = false;
+    let peer = socket.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    // The user this connection authenticated as (LOGIN or AUTHENTICATE), on a secured node.
+    let mut user: Option<String> = None;
     loop {
         let mut header = [0u8; wire::HEADER_LEN];
         if socket.read_exact(&mut header).await.is_err() {
@@ -114,7 +117,7 @@ pub(crate) async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHan
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
         }
-        if msg_type == wire::MSG_TYPE_INFO && handler.secured && !logged_in {
+        if msg_type == wire::MSG_TYPE_INFO && handler.secured && user.is_none() {
             let mut state = handler.inner.lock();
             for c in &commands {
                 state.record(&handler.key, &handler.uid, What::Command { command: c.clone(), answered: false });
@@ -136,37 +139,28 @@ pub(crate) async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHan
                 Ok(r) => r,
                 Err(_) => return,
             }
+        } else if !handler.secured {
+            // Security is not enabled here, which clients accept as a login.
+            let command = wire::admin_command(&body).unwrap_or(admin::cmd::LOGIN);
+            wire::encode_admin_reply(command, wire::ADMIN_RESULT_SECURITY_NOT_ENABLED)
         } else {
-            let Ok(command) = wire::admin_command(&body) else { return };
-            if !handler.secured {
-                // Security is not enabled here, which clients accept as a login.
-                wire::encode_admin_reply(command, wire::ADMIN_RESULT_SECURITY_NOT_ENABLED)
-            } else {
-                // bcrypt is slow (cached per password): off the async workers.
-                let password = handler.inner.admin_password();
-                let expected =
-                    tokio::task::spawn_blocking(move || auth::credentials(auth::DEFAULT_ADMIN_USER, &password))
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .map(|c| c.credential)
-                        .unwrap_or_default();
-                {
-                    let fields = wire::admin_fields(&body).unwrap_or_default();
-                    let field = |id: u8| fields.iter().find(|(f, _)| *f == id).map(|(_, d)| d.as_slice());
-                    logged_in = command == wire::ADMIN_LOGIN
-                        && field(wire::ADMIN_FIELD_USER) == Some(auth::DEFAULT_ADMIN_USER.as_bytes())
-                        && !expected.is_empty()
-                        && field(wire::ADMIN_FIELD_CREDENTIAL) == Some(expected.as_bytes());
-                    handler.inner.lock().record(
-                        &handler.key,
-                        &handler.uid,
-                        What::Command { command: format!("login:accepted={logged_in}"), answered: true },
-                    );
-                    let result = if logged_in { wire::ADMIN_RESULT_OK } else { wire::ADMIN_RESULT_INVALID_CREDENTIAL };
-                    wire::encode_admin_reply(command, result)
-                }
+            // The admin's credential while its password is the simulator's option. bcrypt is slow (cached per
+            // password): off the async workers.
+            let password = handler.inner.admin_password();
+            let default_admin =
+                tokio::task::spawn_blocking(move || auth::credentials(auth::DEFAULT_ADMIN_USER, &password))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|c| c.credential)
+                    .unwrap_or_default();
+            let mut state = handler.inner.lock();
+            let (reply, login) = state.admin(&handler.key, &default_admin, peer, &mut user, &body);
+            if let Some(accepted) = login {
+                let what = What::Command { command: format!("login:accepted={accepted}"), answered: true };
+                state.record(&handler.key, &handler.uid, what);
             }
+            reply
         };
         if socket.write_all(&reply).await.is_err() {
             return;

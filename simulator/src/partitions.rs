@@ -1,0 +1,107 @@
+//! What the official clients tend by, beyond the operator's commands: partition ownership maps (`replicas` and
+//! its older forms), peers lists, the generations, features, rack ids.
+//!
+//! Ownership is deterministic: the members sorted by node id, replica `r` of partition `p` belongs to member
+//! `(p + r) % n`, so every partition has exactly one master (and distinct replicas) among the current members.
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::model::{ClusterKey, PodKey, State};
+
+/// Partitions per namespace.
+pub(crate) const PARTITIONS: usize = 4096;
+
+/// Feature flags a server of the simulated versions announces (clients pick protocols from them).
+pub(crate) const FEATURES: &str = "batch-any;batch-index;blob-bits;cdt-list;cdt-map;cluster-stable;float;geo;\
+    sindex-exists;peers;pipelining;pscans;query-show;relaxed-sc;replicas;replicas-all;replicas-master;\
+    replicas-max;replicas-min;replicas-prole;truncate-namespace;udf;partition-query;partition-scan;lut-now";
+
+impl State {
+    /// Members of `cluster` ordered by node id: (pod, node id, ip, port).
+    fn ordered_members(&self, cluster: &ClusterKey) -> Vec<(PodKey, String, IpAddr, u16)> {
+        let Some(c) = self.clusters.get(cluster) else { return Vec::new() };
+        let mut members: Vec<_> = c
+            .members
+            .iter()
+            .filter_map(|m| self.nodes.get(m).map(|n| (m.clone(), n.node_id.clone(), n.ip, n.port)))
+            .collect();
+        members.sort_by(|a, b| a.1.cmp(&b.1));
+        members
+    }
+
+    /// The partition maps of node `key`: `form` is `replicas` (`ns:regime,count,map,...`), `replicas-all`
+    /// (`ns:count,map,...`) or `replicas-master` (`ns:map`).
+    pub(crate) fn replicas(&self, key: &PodKey, cluster: &ClusterKey, form: &str) -> String {
+        let members = self.ordered_members(cluster);
+        let Some(me) = members.iter().position(|m| &m.0 == key) else { return String::new() };
+        let n = members.len();
+        let Some(c) = self.clusters.get(cluster) else { return String::new() };
+        c.spec
+            .namespaces
+            .iter()
+            .map(|ns| {
+                let count = if form == "replicas-master" { 1 } else { (ns.replication_factor as usize).clamp(1, n) };
+                let maps: Vec<String> = (0..count).map(|r| STANDARD.encode(bitmap(me, r, n))).collect();
+                match form {
+                    "replicas" => format!("{}:{},{count},{}", ns.name, u8::from(ns.strong_consistency), maps.join(",")),
+                    "replicas-all" => format!("{}:{count},{}", ns.name, maps.join(",")),
+                    _ => format!("{}:{}", ns.name, maps.join(",")),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// `peers-*` of node `key`: `generation,default port,[[node id,tls name,[address]],...]`, every other member.
+    pub(crate) fn peers(&self, key: &PodKey, cluster: &ClusterKey, tls: bool) -> String {
+        let generation = self.clusters.get(cluster).map_or(0, |c| c.generation);
+        let port = self.nodes.get(key).map_or(3000, |n| n.port);
+        if tls {
+            return format!("{generation},{port},[]"); // no TLS service in the simulator
+        }
+        let peers: Vec<String> = self
+            .ordered_members(cluster)
+            .into_iter()
+            .filter(|m| &m.0 != key)
+            .map(|(_, id, ip, p)| {
+                let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+                let address = if p == port { host } else { format!("{host}:{p}") };
+                format!("[{id},,[{address}]]")
+            })
+            .collect();
+        format!("{generation},{port},[{}]", peers.join(","))
+    }
+}
+
+/// The bitmap (MSB first) of the partitions whose replica `r` member `me` of `n` holds.
+fn bitmap(me: usize, r: usize, n: usize) -> Vec<u8> {
+    let mut bits = vec![0u8; PARTITIONS / 8];
+    for p in (0..PARTITIONS).filter(|p| (p + r) % n == me) {
+        bits[p >> 3] |= 0x80 >> (p & 7);
+    }
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_partition_has_exactly_one_owner_per_replica() {
+        for n in 1..=5 {
+            for r in 0..n.min(3) {
+                let maps: Vec<Vec<u8>> = (0..n).map(|me| bitmap(me, r, n)).collect();
+                for p in 0..PARTITIONS {
+                    let owners = maps.iter().filter(|m| m[p >> 3] & (0x80 >> (p & 7)) != 0).count();
+                    assert_eq!(owners, 1, "n={n} r={r} p={p}");
+                }
+            }
+        }
+        // Master and replica of a partition are different members.
+        assert_eq!(bitmap(0, 0, 3)[0], 0b1001_0010);
+        assert_eq!(bitmap(0, 1, 3)[0], 0b0010_0100);
+        assert_eq!(STANDARD.encode(bitmap(0, 0, 1)).len(), 684);
+    }
+}
