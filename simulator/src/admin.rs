@@ -33,6 +33,26 @@ pub(crate) mod cmd {
     pub const LOGIN: u8 = 20;
 }
 
+/// The name of an admin command that changes users or roles (recorded in the pod's history), `None` for logins
+/// and queries.
+pub(crate) fn write_name(command: u8) -> Option<&'static str> {
+    Some(match command {
+        cmd::CREATE_USER => "create-user",
+        cmd::DROP_USER => "drop-user",
+        cmd::SET_PASSWORD => "set-password",
+        cmd::CHANGE_PASSWORD => "change-password",
+        cmd::GRANT_ROLES => "grant-roles",
+        cmd::REVOKE_ROLES => "revoke-roles",
+        cmd::CREATE_ROLE => "create-role",
+        cmd::DROP_ROLE => "drop-role",
+        cmd::GRANT_PRIVILEGES => "grant-privileges",
+        cmd::REVOKE_PRIVILEGES => "revoke-privileges",
+        cmd::SET_WHITELIST => "set-whitelist",
+        cmd::SET_QUOTAS => "set-quotas",
+        _ => return None,
+    })
+}
+
 /// Field ids.
 mod field {
     pub const USER: u8 = 0;

@@ -22,7 +22,8 @@ pub(crate) const HISTORY_LIMIT: usize = 20_000;
 pub enum What {
     /// The pod became a cluster member (Running with this IP).
     Joined { ip: IpAddr, node_id: String },
-    /// A request line was received; `answered` is false when a fault withheld the answer.
+    /// A request line was received; `answered` is false when a fault withheld the answer. Logins are recorded as
+    /// `login:accepted=<bool>`, admin writes to users and roles as `admin:<command>:result=<code>`.
     Command { command: String, answered: bool },
     /// The pod left the cluster (deleted, terminating, or no longer running).
     Left,

@@ -160,6 +160,13 @@ pub(crate) async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHan
                 let what = What::Command { command: format!("login:accepted={accepted}"), answered: true };
                 state.record(&handler.key, &handler.uid, what);
             }
+            // Writes to users and roles, with the result code (byte 1 of the admin header after the 8-byte
+            // protocol header), so tests can count them.
+            if let Some(name) = wire::admin_command(&body).ok().and_then(admin::write_name) {
+                let result = reply.get(9).copied().unwrap_or(u8::MAX);
+                let what = What::Command { command: format!("admin:{name}:result={result}"), answered: true };
+                state.record(&handler.key, &handler.uid, what);
+            }
             reply
         };
         if socket.write_all(&reply).await.is_err() {

@@ -21,6 +21,14 @@ use crate::asinfo::auth;
 /// Default timeout of admin operations (the reference's, when `adminPolicy.timeout` is not set).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Users and roles are read back at least this often while the spec and the passwords stay the same.
+const FULL_CHECK: Duration = Duration::from_secs(300);
+
+/// How often a Completed cluster with access control re-reads its users' Secrets (by name: RBAC cannot narrow a
+/// Secret watch to the named ones, so there is none), so a password changed in its Secret takes effect without an
+/// edit of the cluster.
+pub(super) const SECRET_POLL: Duration = Duration::from_secs(60);
+
 /// Why access control could not be brought to the spec this time: the condition's reason and message.
 pub(super) struct Blocked {
     pub reason: &'static str,
@@ -55,6 +63,16 @@ pub(super) async fn reconcile(
             }
             Err(message) => return Ok(Err(blocked("AccessControlSecretInvalid", message))),
         }
+    }
+
+    // Nothing can have changed: the spec is the one applied, every password is one the cluster accepted, and the
+    // users and roles were read back recently. No admin session then; a change made by hand on the server is
+    // found by the next full check (at most `FULL_CHECK` later).
+    let applied = cluster.status.as_ref().and_then(|s| s.aerospike_access_control.as_ref());
+    let passwords_known = passwords.iter().all(|(user, p)| ctx.accepted_password(&uid, user, p));
+    let checked = ctx.access_checked.lock().unwrap_or_else(|e| e.into_inner()).get(&uid).copied();
+    if applied == Some(spec) && passwords_known && checked.is_some_and(|t| t.elapsed() < FULL_CHECK) {
+        return Ok(Ok(()));
     }
 
     // 2. An admin session: the password in admin's Secret, else the default one a new server has.
@@ -115,7 +133,6 @@ pub(super) async fn reconcile(
     }
 
     // 4. Decide, then carry out one by one.
-    let applied = cluster.status.as_ref().and_then(|s| s.aerospike_access_control.as_ref());
     let ops = plan::plan(spec, applied, &observed, &credentials);
     for op in &ops {
         if let Err(e) = session.apply(op).await {
@@ -132,6 +149,7 @@ pub(super) async fn reconcile(
             ctx.remember_password(&uid, user, password);
         }
     }
+    ctx.access_checked.lock().unwrap_or_else(|e| e.into_inner()).insert(uid, tokio::time::Instant::now());
     Ok(Ok(()))
 }
 

@@ -92,6 +92,8 @@ pub struct Context {
     /// Fingerprints of the passwords each cluster accepted (see `access::fingerprint`), so a cluster in sync is
     /// not logged in to user by user on every reconcile. In memory: a restart checks each once by a login.
     pub accepted_passwords: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
+    /// When each cluster's (uid) users and roles were last read back and found in sync.
+    pub access_checked: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 impl Context {
@@ -224,6 +226,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             migrations: Default::default(),
             admin: Arc::new(crate::access::admin::AerospikeConnector),
             accepted_passwords: Default::default(),
+            access_checked: Default::default(),
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over

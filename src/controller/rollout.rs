@@ -249,11 +249,12 @@ pub(super) async fn step(
             if let Err(b) = super::access::reconcile(cluster, ctx, &ns, &all).await? {
                 return Ok(blocked(b.reason, b.message));
             }
+            let with_users = cluster.spec.security_enabled() && cluster.spec.aerospike_access_control.is_some();
             Ok(Outcome {
                 phase: Phase::Completed,
                 progressing: Verdict::new(false, "Completed", format!("{size} pods run the desired spec")),
                 degraded: None,
-                requeue: RESYNC,
+                requeue: if with_users { super::access::SECRET_POLL } else { RESYNC },
             })
         }
     }
