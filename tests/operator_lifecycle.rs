@@ -404,8 +404,9 @@ async fn input_only_the_operator_can_judge_is_reported_and_other_clusters_keep_g
 
 /// A cluster with security enabled: the operator's safety checks log in as `admin` (bcrypt of the password, with
 /// the fixed salt), first with the password in the admin user's Secret, then with the default one a server keeps
-/// until access control changes it. The rollout goes through either way; with neither accepted it stops before
-/// deleting any pod, and says so.
+/// until access control changes it (which it does once the cluster is first Completed; see
+/// operator_access_control). The rollout goes through either way; with neither accepted it stops before deleting
+/// any pod, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secured_cluster_rolls_after_logging_in_and_an_unknown_password_stops_it() {
     use k8s_openapi::api::core::v1::Secret;
@@ -425,7 +426,8 @@ async fn secured_cluster_rolls_after_logging_in_and_an_unknown_password_stops_it
     wait_completed(&env.client, &env.ns, "sec", T).await;
     env.sim.wait_for_members(&env.ns, "sec", 3, T).await.unwrap();
 
-    // 1. The server still has the default password: the Secret's is refused, the default one is accepted.
+    // 1. A new server has the default password: the Secret's is refused, the default one is accepted (then access
+    //    control gives admin the Secret's password).
     let logins = |pod: &str| -> Vec<String> {
         env.sim
             .history_for(&format!("{}/{pod}", env.ns))
