@@ -221,3 +221,43 @@ async fn users_and_roles_follow_the_spec_and_its_secrets() {
     assert_eq!(have_roles.keys().cloned().collect::<Vec<_>>(), strs(&["app"]), "roles untouched");
     finish(&env, op).await;
 }
+
+/// Security enabled on a running cluster: the pods roll onto the secured config, then access control gives admin
+/// the password of its Secret and creates the users, as the reference does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_enabled_on_a_running_cluster() {
+    let env = env("e2e-access-enable").await;
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    put_secret(&secrets, "admin-pw", "admin-9").await;
+    put_secret(&secrets, "app-pw", "app-9").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    create(&env.client, &env.ns, &cluster_manifest("open", &env.ns, 2)).await;
+    wait_completed(&env.client, &env.ns, "open", T).await;
+    let before: Vec<_> = pods(&env.client, &env.ns, "open").await.iter().map(|p| p.uid()).collect();
+
+    let users = json!([
+        {"name": "admin", "secretName": "admin-pw", "roles": ["sys-admin", "user-admin"]},
+        {"name": "app", "secretName": "app-pw", "roles": ["read-write"]}
+    ]);
+    patch_spec(
+        &env.client,
+        &env.ns,
+        "open",
+        json!({"aerospikeConfig": {"security": {}}, "aerospikeAccessControl": {"users": users}}),
+    )
+    .await;
+    wait_completed(&env.client, &env.ns, "open", T).await;
+    let after = pods(&env.client, &env.ns, "open").await;
+    assert!(after.iter().all(|p| !before.contains(&p.uid())), "every pod restarted onto the secured config");
+    let seeds = after
+        .iter()
+        .map(|p| env.sim.node_addr(&env.ns, &p.name_any()).expect("simulated node").to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let admin = login(&seeds, "admin", "admin-9").await.expect("admin has its Secret's password");
+    let (users, _) = read_back(&admin).await;
+    assert_eq!(users.get("app"), Some(&strs(&["read-write"])));
+    login(&seeds, "app", "app-9").await.expect("app logs in");
+    assert!(login(&seeds, "admin", "admin").await.is_err(), "the default password is gone");
+    finish(&env, op).await;
+}

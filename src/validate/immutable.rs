@@ -62,17 +62,22 @@ pub(super) fn check(new_resolved: &Resolved, old_resolved: &Resolved, out: &mut 
                 }
             }
         }
+        // Enabling security rolls the pods onto the secured config, then access control applies (as the
+        // reference does); disabling it would open the data to anyone who can reach a node.
         let sec = |v: &Value| v.get("security").is_some_and(|s| !s.is_null());
-        if sec(ng) != sec(og) {
+        if sec(og) && !sec(ng) {
             out.push(FieldError::new(
                 "spec.aerospikeConfig.security",
-                if sec(ng) {
-                    "cannot enable security on an existing cluster"
-                } else {
-                    "cannot disable security on an existing cluster"
-                },
+                "cannot disable security on an existing cluster",
             ));
         }
+    }
+
+    if o.aerospike_access_control.is_some() && n.aerospike_access_control.is_none() {
+        out.push(FieldError::new(
+            "spec.aerospikeAccessControl",
+            "cannot be removed once set (the users and roles it created stay in the cluster)",
+        ));
     }
 
     if let Some(old_lb) = o.seeds_finder_services.as_ref().and_then(|s| s.load_balancer.as_ref()) {

@@ -667,10 +667,25 @@ fn strong_consistency_and_replication_factor_are_immutable() {
 }
 
 #[test]
-fn security_cannot_be_toggled() {
+fn security_can_be_enabled_but_not_disabled() {
     let mut v = valid_json();
     v["spec"]["aerospikeConfig"].as_object_mut().unwrap().remove("security");
-    refused(&cluster(v), Some(&valid()), "spec.aerospikeConfig.security", "cannot disable security");
+    refused(&cluster(v.clone()), Some(&valid()), "spec.aerospikeConfig.security", "cannot disable security");
+    // The other way round: an unsecured cluster given security and its users.
+    v["spec"].as_object_mut().unwrap().remove("aerospikeAccessControl");
+    accepted(&valid(), Some(&cluster(v)));
+}
+
+#[test]
+fn access_control_cannot_be_removed_once_set() {
+    let mut v = valid_json();
+    v["spec"].as_object_mut().unwrap().remove("aerospikeAccessControl");
+    v["spec"]["aerospikeConfig"].as_object_mut().unwrap().remove("security");
+    let errors = validate(&cluster(v), Some(&valid()));
+    assert!(
+        errors.iter().any(|e| e.path == "spec.aerospikeAccessControl" && e.message.contains("cannot be removed")),
+        "{errors:?}"
+    );
 }
 
 #[test]
