@@ -400,6 +400,16 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
         }
     };
 
+    // A new spec: say which of its fields the operator does not act on yet (the webhook said so too, if it ran).
+    let new_generation = cluster.status.as_ref().and_then(|s| s.observed_generation) != cluster.metadata.generation;
+    if new_generation {
+        let warnings = crate::validate::warnings(&resolved);
+        if !warnings.is_empty() {
+            let note = crate::validate::summary(&warnings);
+            publish(&ctx, &cluster, EventType::Warning, "FieldsNotImplemented", "Validate", &note).await;
+        }
+    }
+
     // Objects that are safe to apply at once.
     let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
     apply::apply(&svc_api, &ctx.stores.services, desired.headless_service.clone()).await?;

@@ -28,6 +28,7 @@ mod defaults;
 pub(crate) mod image;
 mod immutable;
 mod quantity;
+mod warnings;
 
 #[cfg(test)]
 mod fuzz;
@@ -48,6 +49,7 @@ use crate::desired::{self, BuildContext, BuildError};
 use crate::resolve::{Resolved, ResolvedRack, resolve};
 
 pub use defaults::default_cluster;
+pub use warnings::warnings;
 
 impl From<BuildError> for FieldError {
     fn from(e: BuildError) -> Self {
@@ -720,6 +722,14 @@ fn check_access_control(c: &AerospikeCluster, racks: &[ResolvedRack], out: &mut 
         let has_secret = !user.secret_name.trim().is_empty();
         if pki_only && has_secret {
             out.push(FieldError::new(format!("{p}.secretName"), "must be empty for a PKIOnly user (no password)"));
+        }
+        if pki_only && user.name == crate::access::DEFAULT_ADMIN_USER {
+            // The operator logs in as admin with a password: a PKIOnly admin needs TLS from the operator.
+            out.push(FieldError::new(
+                format!("{p}.authMode"),
+                "PKIOnly for admin is not supported yet: the operator logs in as admin with a password (TLS from \
+                 the operator, spec.operatorClientCert, is not implemented)",
+            ));
         }
         if !pki_only && federal {
             out.push(FieldError::new(format!("{p}.authMode"), "Federal images allow only PKIOnly users"));

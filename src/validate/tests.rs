@@ -994,3 +994,47 @@ fn defaulting_leaves_broken_configs_for_validation() {
     assert_eq!(c.spec.aerospike_config, before);
     refused(&c, None, "spec.aerospikeConfig.network.heartbeat.mode", "conflicts");
 }
+
+#[test]
+fn accepted_fields_the_operator_does_not_act_on_are_named() {
+    let resolved_warnings = |c: &AerospikeCluster| -> Vec<String> {
+        crate::validate::warnings(&crate::resolve::resolve(c)).iter().map(|w| w.path.clone()).collect()
+    };
+    assert_eq!(resolved_warnings(&valid()), Vec::<String>::new(), "the valid cluster uses only what works");
+    let mut v = valid_json();
+    v["spec"]["enableDynamicConfigUpdate"] = json!(true);
+    v["spec"]["rosterNodeBlockList"] = json!(["A1"]);
+    v["spec"]["rackConfig"]["maxIgnorablePods"] = json!(1);
+    v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("dd");
+    v["spec"]["storage"]["blockVolumePolicy"] = json!({"wipeMethod": "blkdiscard"});
+    v["spec"]["aerospikeConfig"]["namespaces"][1]["strong-consistency"] = json!(true);
+    let c = cluster(v);
+    assert!(validate(&c, None).is_empty(), "accepted: {:?}", validate(&c, None));
+    let paths = resolved_warnings(&c);
+    for want in [
+        "spec.enableDynamicConfigUpdate",
+        "spec.rosterNodeBlockList",
+        "spec.rackConfig.maxIgnorablePods",
+        "spec.storage.volumes[1].initMethod",
+        "spec.storage.volumes[1].wipeMethod",
+        "spec.aerospikeConfig.namespaces",
+    ] {
+        assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
+    }
+    // Each field once, however many racks share the storage.
+    let unique: std::collections::BTreeSet<&String> = paths.iter().collect();
+    assert_eq!(unique.len(), paths.len(), "{paths:?}");
+}
+
+#[test]
+fn a_pki_only_admin_is_refused_until_the_operator_speaks_tls() {
+    let mut v = valid_json();
+    v["spec"]["aerospikeAccessControl"]["users"][0] =
+        json!({"name": "admin", "authMode": "PKIOnly", "roles": ["sys-admin", "user-admin"]});
+    refused(
+        &cluster(v),
+        None,
+        "spec.aerospikeAccessControl.users[0].authMode",
+        "PKIOnly for admin is not supported yet",
+    );
+}

@@ -107,6 +107,24 @@ fn validating_webhook_names_the_fields() {
 }
 
 #[test]
+fn validating_webhook_warns_of_fields_it_does_not_act_on() {
+    let ok = response(VALIDATE_PATH, &review_body("CREATE", &cluster_json(), None));
+    assert_eq!(ok["allowed"], true);
+    assert!(ok.get("warnings").is_none_or(Value::is_null), "a plain cluster gets no warning: {ok}");
+    let mut obj = cluster_json();
+    obj["spec"]["enableDynamicConfigUpdate"] = json!(true);
+    obj["spec"]["operations"] = json!([{"id": "op1", "kind": "WarmRestart"}]);
+    let resp = response(VALIDATE_PATH, &review_body("CREATE", &obj, None));
+    assert_eq!(resp["allowed"], true);
+    let warnings: Vec<&str> = resp["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("spec.enableDynamicConfigUpdate: not implemented yet")),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().any(|w| w.starts_with("spec.operations: not implemented yet")), "{warnings:?}");
+}
+
+#[test]
 fn validating_webhook_judges_changes_only() {
     let old = cluster_json();
     let mut new = old.clone();
