@@ -19,6 +19,7 @@ pub mod plan;
 pub mod podinit;
 pub mod rbac;
 pub mod resolve;
+pub mod roster;
 pub mod server;
 pub(crate) mod suggest;
 pub mod telemetry;

@@ -23,6 +23,9 @@ pub struct Fault {
     pub delay: Option<Duration>,
     /// Migrations never finish (for a pod: its whole cluster reports them, as on a real cluster).
     pub stuck_migrations: bool,
+    /// Strong-consistency namespaces report this many dead partitions (data lost with roster nodes; only an
+    /// operator's `revive` would bring them back, and ours never does). For a pod: its whole cluster.
+    pub dead_partitions: Option<u64>,
 }
 
 impl Fault {
@@ -38,12 +41,16 @@ impl Fault {
     pub fn stuck_migrations() -> Fault {
         Fault { stuck_migrations: true, ..Default::default() }
     }
+    pub fn dead_partitions(n: u64) -> Fault {
+        Fault { dead_partitions: Some(n), ..Default::default() }
+    }
     /// Field-wise merge; `self` wins where both are set.
     pub(crate) fn or(&self, other: &Fault) -> Fault {
         Fault {
             no_answer: self.no_answer.or(other.no_answer),
             delay: self.delay.or(other.delay),
             stuck_migrations: self.stuck_migrations || other.stuck_migrations,
+            dead_partitions: self.dead_partitions.or(other.dead_partitions),
         }
     }
 }
@@ -85,6 +92,8 @@ pub struct FaultEntry {
     pub delay_ms: Option<u64>,
     #[serde(default)]
     pub stuck_migrations: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_partitions: Option<u64>,
 }
 
 impl FaultEntry {
@@ -100,6 +109,7 @@ impl FaultEntry {
             no_answer: self.no_answer,
             delay: self.delay_ms.map(Duration::from_millis),
             stuck_migrations: self.stuck_migrations,
+            dead_partitions: self.dead_partitions,
         }
     }
 }
@@ -130,8 +140,12 @@ mod tests {
     #[test]
     fn fault_merge_prefers_the_pod() {
         let pod = Fault { delay: Some(Duration::from_millis(5)), ..Default::default() };
-        let cluster =
-            Fault { delay: Some(Duration::from_secs(1)), stuck_migrations: true, no_answer: Some(NoAnswer::Hang) };
+        let cluster = Fault {
+            delay: Some(Duration::from_secs(1)),
+            stuck_migrations: true,
+            no_answer: Some(NoAnswer::Hang),
+            dead_partitions: None,
+        };
         let f = pod.or(&cluster);
         assert_eq!(f.delay, Some(Duration::from_millis(5)));
         assert!(f.stuck_migrations);
@@ -147,6 +161,7 @@ mod tests {
             no_answer: Some(NoAnswer::Refuse),
             delay_ms: None,
             stuck_migrations: false,
+            dead_partitions: Some(3),
         };
         let text = serde_json::to_string(&vec![e.clone()]).unwrap();
         assert!(text.contains("\"no_answer\":\"refuse\""), "{text}");

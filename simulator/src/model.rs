@@ -167,6 +167,12 @@ impl State {
         c.members.iter().any(|m| self.fault_of(m).stuck_migrations)
     }
 
+    /// Dead partitions a fault makes the cluster's strong-consistency namespaces report.
+    pub(crate) fn dead_partitions(&self, cluster: &ClusterKey) -> u64 {
+        let Some(c) = self.clusters.get(cluster) else { return 0 };
+        c.members.iter().filter_map(|m| self.fault_of(m).dead_partitions).max().unwrap_or(0)
+    }
+
     pub(crate) fn remaining_migrations(&self, cluster: &ClusterKey) -> u64 {
         if self.migrations_stuck(cluster) {
             return PARTITIONS / 2;

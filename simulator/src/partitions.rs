@@ -3,12 +3,13 @@
 //!
 //! Ownership is deterministic: the members sorted by node id, replica `r` of partition `p` belongs to member
 //! `(p + r) % n`, so every partition has exactly one master (and distinct replicas) among the current members.
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::model::{ClusterKey, PodKey, State};
+use crate::model::{ClusterKey, NamespaceInfo, PodKey, State};
 
 /// Partitions per namespace.
 pub(crate) const PARTITIONS: usize = 4096;
@@ -19,6 +20,25 @@ pub(crate) const FEATURES: &str = "batch-any;batch-index;blob-bits;cdt-list;cdt-
     replicas-max;replicas-min;replicas-prole;truncate-namespace;udf;partition-query;partition-scan;lut-now";
 
 impl State {
+    /// Partitions of a strong-consistency namespace that no present node can serve: all of them while the roster
+    /// is empty (a new SC namespace is unavailable until a roster is set), else those whose roster replicas are all
+    /// absent. Roster replica `r` of partition `p` is entry `(p + r) % n` of the roster interleaved across racks,
+    /// so, as with rack-aware placement, one rack holds at most one copy while there are enough racks. AP
+    /// namespaces: 0.
+    pub(crate) fn unavailable_partitions(&self, cluster: &ClusterKey, ns: &NamespaceInfo) -> usize {
+        let Some(c) = self.clusters.get(cluster).filter(|_| ns.strong_consistency) else { return 0 };
+        let roster = c.rosters.get(&ns.name).map(|(active, _)| active.as_slice()).unwrap_or_default();
+        if roster.is_empty() {
+            return PARTITIONS;
+        }
+        let present: BTreeSet<String> =
+            c.members.iter().filter_map(|m| self.nodes.get(m)).map(|n| n.node_id.to_ascii_uppercase()).collect();
+        let ordered = interleave_racks(roster);
+        let n = ordered.len();
+        let rf = (ns.replication_factor as usize).clamp(1, n);
+        (0..PARTITIONS).filter(|p| (0..rf).all(|r| !present.contains(&ordered[(p + r) % n]))).count()
+    }
+
     /// Members of `cluster` ordered by node id: (pod, node id, ip, port).
     fn ordered_members(&self, cluster: &ClusterKey) -> Vec<(PodKey, String, IpAddr, u16)> {
         let Some(c) = self.clusters.get(cluster) else { return Vec::new() };
@@ -103,5 +123,37 @@ mod tests {
         assert_eq!(bitmap(0, 0, 3)[0], 0b1001_0010);
         assert_eq!(bitmap(0, 1, 3)[0], 0b0010_0100);
         assert_eq!(STANDARD.encode(bitmap(0, 0, 1)).len(), 684);
+    }
+}
+
+/// Roster entries (`NODEID@rack`) as node ids, racks taken in turn (rack order, then node id within a rack).
+fn interleave_racks(roster: &[String]) -> Vec<String> {
+    let mut racks: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for entry in roster {
+        let (node, rack) = entry.split_once('@').unwrap_or((entry, ""));
+        racks.entry(rack).or_default().push(node.to_ascii_uppercase());
+    }
+    for nodes in racks.values_mut() {
+        nodes.sort();
+    }
+    let mut out = Vec::with_capacity(roster.len());
+    for i in 0.. {
+        let before = out.len();
+        out.extend(racks.values().filter_map(|nodes| nodes.get(i).cloned()));
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod roster_tests {
+    use super::interleave_racks;
+
+    #[test]
+    fn roster_entries_alternate_racks() {
+        let roster: Vec<String> = ["1A0@1", "1A1@1", "2A0@2", "2A1@2", "2A2@2"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(interleave_racks(&roster), vec!["1A0", "2A0", "1A1", "2A1", "2A2"]);
     }
 }

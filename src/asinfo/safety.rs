@@ -58,6 +58,13 @@ pub enum SafetyError {
     QuiesceNotEffective { node: SocketAddr, namespace: String, effective: String, nodes_quiesced: String },
     #[error("no node answered `recluster:` with ok (only the principal does): {answers}")]
     NoPrincipal { node: SocketAddr, answers: String },
+    /// A strong-consistency namespace cannot serve some partitions: taking a node down now could lose data or
+    /// availability. Dead partitions are never revived by the operator.
+    #[error(
+        "strong-consistency namespace {namespace} on node {node} has {unavailable} unavailable and {dead} dead \
+         partitions"
+    )]
+    PartitionsUnavailable { node: SocketAddr, namespace: String, unavailable: u64, dead: u64 },
 }
 
 impl SafetyError {
@@ -88,7 +95,8 @@ impl SafetyError {
             | BatchNodeNotInCluster { node }
             | QuiesceNotPending { node, .. }
             | QuiesceNotEffective { node, .. }
-            | NoPrincipal { node, .. } => Some(*node),
+            | NoPrincipal { node, .. }
+            | PartitionsUnavailable { node, .. } => Some(*node),
         }
     }
 }
@@ -217,6 +225,58 @@ pub async fn recluster_all(client: &dyn InfoClient, nodes: &[SocketAddr]) -> Res
         .collect::<Vec<_>>()
         .join(", ");
     Err(SafetyError::NoPrincipal { node: first, answers })
+}
+
+/// Every node serves every partition of the strong-consistency `namespaces` (no unavailable or dead partitions).
+pub async fn check_partitions_available(
+    client: &dyn InfoClient,
+    nodes: &[SocketAddr],
+    namespaces: &[String],
+) -> Result<(), SafetyError> {
+    for namespace in namespaces {
+        let stats =
+            on_all(nodes, |node| async move { AerospikeNode::new(client, node).namespace_stats(namespace).await })
+                .await?;
+        for (node, s) in nodes.iter().zip(stats) {
+            let (unavailable, dead) = (s.unavailable_partitions.unwrap_or(0), s.dead_partitions.unwrap_or(0));
+            if unavailable > 0 || dead > 0 {
+                return Err(SafetyError::PartitionsUnavailable {
+                    node: *node,
+                    namespace: namespace.clone(),
+                    unavailable,
+                    dead,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Brings the roster of each strong-consistency namespace to `desired(observed nodes)` (see `crate::roster`):
+/// `roster-set` on every node, then one `recluster:`. Returns the namespaces whose roster was set (empty when all
+/// were current: nothing is sent then).
+pub async fn set_rosters(
+    client: &dyn InfoClient,
+    nodes: &[SocketAddr],
+    namespaces: &[String],
+    desired: impl Fn(&[String]) -> Vec<String>,
+) -> Result<Vec<String>, SafetyError> {
+    let Some(&first) = nodes.first() else { return Err(SafetyError::NoNodes) };
+    let mut changed = Vec::new();
+    for namespace in namespaces {
+        let current = AerospikeNode::new(client, first).roster(namespace).await?;
+        let want = desired(&current.observed_nodes);
+        if want.is_empty() || !crate::roster::needs_set(&current.roster, &current.pending_roster, &want) {
+            continue;
+        }
+        let want = &want;
+        on_all(nodes, |node| async move { AerospikeNode::new(client, node).roster_set(namespace, want).await }).await?;
+        changed.push(namespace.clone());
+    }
+    if !changed.is_empty() {
+        recluster_all(client, nodes).await?;
+    }
+    Ok(changed)
 }
 
 /// How long [`quiesce_batch_with`] waits for the server to reflect each step.

@@ -141,6 +141,7 @@ pub(super) async fn step(
     let addrs_of = |names: &[&str]| -> Vec<SocketAddr> {
         pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect()
     };
+    let sc = StrongConsistency::of(cluster, desired);
     match next {
         plan::Next::WaitForPods { not_ready } => {
             Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))))
@@ -162,7 +163,7 @@ pub(super) async fn step(
             // Two passes: quiesce the removed nodes (which starts migrating their partitions away), and only once
             // they are effectively quiesced and no migration is left anywhere, lower the replicas. Removing a node
             // earlier would lose the partitions it still holds alone (replication factor 1, or a second failure).
-            match removed_ready_to_leave(info.as_ref(), &all, expected_size, &addrs_of(&names)).await {
+            match removed_ready_to_leave(info.as_ref(), &all, expected_size, &addrs_of(&names), &sc).await {
                 Ok(None) => {}
                 Ok(Some(state)) => {
                     return Ok(in_progress(
@@ -195,8 +196,10 @@ pub(super) async fn step(
                 Ok(info) => info,
                 Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
             };
-            if let Err(e) = safe_to_disrupt(info.as_ref(), &all, expected_size, &addrs_of(&names)).await {
-                return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
+            match safe_to_disrupt(info.as_ref(), &all, expected_size, &addrs_of(&names), &sc).await {
+                Ok(None) => {}
+                Ok(Some(state)) => return Ok(roster_set(ctx, cluster, state).await),
+                Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
             for (pod, reason) in &batch {
@@ -243,6 +246,23 @@ pub(super) async fn step(
                     }
                 }
                 delete_cascading_pvcs(cluster, ctx, Some(desired)).await?;
+            }
+            // Strong consistency: the roster follows the nodes (once they are stable), and every partition must
+            // be available before the rollout counts as done.
+            if !sc.namespaces.is_empty() {
+                let info = match info_client(cluster, ctx, &ns).await {
+                    Ok(info) => info,
+                    Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+                };
+                let checked = match safety::check_cluster_stable(info.as_ref(), &all, expected_size).await {
+                    Ok(_) => sc.check(info.as_ref(), &all).await,
+                    Err(e) => Err(e),
+                };
+                match checked {
+                    Ok(None) => {}
+                    Ok(Some(state)) => return Ok(roster_set(ctx, cluster, state).await),
+                    Err(e) => return Ok(block(ctx, cluster, "StrongConsistencyBlocked", &e).await),
+                }
             }
             // Every pod runs the spec: users and roles next (also on every resync, so a password changed in
             // its Secret takes effect without an edit of the cluster).
@@ -315,15 +335,71 @@ async fn safe_to_disrupt(
     all: &[SocketAddr],
     expected: usize,
     batch: &[SocketAddr],
-) -> Result<(), SafetyError> {
+    sc: &StrongConsistency<'_>,
+) -> Result<Option<String>, SafetyError> {
     safety::check_cluster_stable(info, all, expected).await?;
+    if let Some(state) = sc.check(info, all).await? {
+        return Ok(Some(state));
+    }
     if all.len() > 1 && !batch.is_empty() && batch.len() < all.len() {
         // Short, bounded polls: if the quiesce is not effective yet we return and requeue; repeating it is
         // harmless (quiesce is idempotent), and the reconcile never parks for long.
         let options = QuiesceOptions { poll_interval: Duration::from_millis(200), attempts: 10 };
         safety::quiesce_batch_with(info, all, batch, options).await?;
     }
-    Ok(())
+    Ok(None)
+}
+
+/// A roster was set: an Event, and the rollout waits for the recluster's migrations.
+async fn roster_set(ctx: &Context, cluster: &AerospikeCluster, state: String) -> Outcome {
+    publish(ctx, cluster, EventType::Normal, "RosterSet", "Roster", &state).await;
+    in_progress("SettingRoster", state)
+}
+
+/// The strong-consistency namespaces of a cluster and what its roster leaves out.
+struct StrongConsistency<'a> {
+    namespaces: Vec<String>,
+    block_list: &'a [String],
+    blocked_racks: Vec<i32>,
+}
+
+impl<'a> StrongConsistency<'a> {
+    fn of(cluster: &'a AerospikeCluster, desired: &Desired) -> Self {
+        let mut namespaces: Vec<String> = desired
+            .racks
+            .iter()
+            .flat_map(|r| crate::aerospike_conf::namespaces(&r.config))
+            .filter(|n| n.strong_consistency)
+            .map(|n| n.name)
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let blocked_racks = cluster
+            .spec
+            .rack_config
+            .iter()
+            .flat_map(|rc| &rc.racks)
+            .filter(|r| r.force_block_from_roster == Some(true))
+            .map(|r| r.id)
+            .collect();
+        StrongConsistency { namespaces, block_list: &cluster.spec.roster_node_block_list, blocked_racks }
+    }
+
+    /// After a stability check: sets the rosters that differ from the observed nodes (`Some`: the rollout waits
+    /// for the recluster), else requires every partition to be available.
+    async fn check(&self, info: &dyn InfoClient, all: &[SocketAddr]) -> Result<Option<String>, SafetyError> {
+        if self.namespaces.is_empty() {
+            return Ok(None);
+        }
+        let desired =
+            |observed: &[String]| crate::roster::desired_roster(observed, self.block_list, &self.blocked_racks);
+        let changed = safety::set_rosters(info, all, &self.namespaces, desired).await?;
+        if !changed.is_empty() {
+            return Ok(Some(format!("roster set for strong-consistency namespace(s) {}", changed.join(", "))));
+        }
+        safety::check_partitions_available(info, all, &self.namespaces).await?;
+        Ok(None)
+    }
 }
 
 /// Whether the nodes of a scale-down batch may leave now (None) or what the rollout waits for (Some). They may leave
@@ -335,17 +411,24 @@ async fn removed_ready_to_leave(
     all: &[SocketAddr],
     expected: usize,
     batch: &[SocketAddr],
+    sc: &StrongConsistency<'_>,
 ) -> Result<Option<String>, SafetyError> {
     if all.len() < 2 || batch.is_empty() || batch.len() >= all.len() {
         // Nothing to hand partitions to (or nothing to remove): no quiesce, no migration to wait for.
         safety::check_cluster_stable(info, all, expected).await?;
-        return Ok(None);
+        return sc.check(info, all).await;
     }
     if safety::effectively_quiesced(info, batch).await? {
-        // Migrations pending here are expected: the partitions are moving off the batch (see `block`).
-        return safety::check_cluster_stable(info, all, expected).await.map(|_| None);
+        // Migrations pending here are expected: the partitions are moving off the batch (see `block`). The nodes
+        // leave the roster once they have left the cluster (the next Done sets it).
+        safety::check_cluster_stable(info, all, expected).await?;
+        safety::check_partitions_available(info, all, &sc.namespaces).await?;
+        return Ok(None);
     }
     safety::check_cluster_stable(info, all, expected).await?;
+    if let Some(state) = sc.check(info, all).await? {
+        return Ok(Some(state));
+    }
     let options = QuiesceOptions { poll_interval: Duration::from_millis(200), attempts: 10 };
     safety::quiesce_batch_with(info, all, batch, options).await?;
     Ok(Some("quiesced, migrations starting".to_string()))
@@ -429,6 +512,7 @@ fn safety_reason(e: &SafetyError) -> &'static str {
         SafetyError::QuiesceNotPending { .. }
         | SafetyError::QuiesceNotEffective { .. }
         | SafetyError::NoPrincipal { .. } => "QuiesceFailed",
+        SafetyError::PartitionsUnavailable { .. } => "PartitionsUnavailable",
         _ => "ClusterNotStable",
     }
 }

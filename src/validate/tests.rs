@@ -1003,7 +1003,6 @@ fn accepted_fields_the_operator_does_not_act_on_are_named() {
     assert_eq!(resolved_warnings(&valid()), Vec::<String>::new(), "the valid cluster uses only what works");
     let mut v = valid_json();
     v["spec"]["enableDynamicConfigUpdate"] = json!(true);
-    v["spec"]["rosterNodeBlockList"] = json!(["A1"]);
     v["spec"]["rackConfig"]["maxIgnorablePods"] = json!(1);
     v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("dd");
     v["spec"]["storage"]["blockVolumePolicy"] = json!({"wipeMethod": "blkdiscard"});
@@ -1013,11 +1012,9 @@ fn accepted_fields_the_operator_does_not_act_on_are_named() {
     let paths = resolved_warnings(&c);
     for want in [
         "spec.enableDynamicConfigUpdate",
-        "spec.rosterNodeBlockList",
         "spec.rackConfig.maxIgnorablePods",
         "spec.storage.volumes[1].initMethod",
         "spec.storage.volumes[1].wipeMethod",
-        "spec.aerospikeConfig.namespaces",
     ] {
         assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
     }

@@ -4,7 +4,6 @@
 //! README's "Known limits" lists the same fields; remove an entry here when the feature lands.
 use std::collections::BTreeSet;
 
-use crate::aerospike_conf;
 use crate::api::{FieldError, VolumeMethod};
 use crate::resolve::Resolved;
 
@@ -23,9 +22,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     if !spec.operations.is_empty() {
         warn("spec.operations", "not implemented yet: the listed operations are not carried out");
     }
-    if !spec.roster_node_block_list.is_empty() {
-        warn("spec.rosterNodeBlockList", "not implemented yet: the operator does not manage rosters");
-    }
     if spec.pod_service.is_some() {
         warn("spec.podService", "not implemented yet: no per-pod Service is created");
     }
@@ -35,37 +31,8 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     if spec.ignore_sidecar_failure == Some(true) {
         warn("spec.ignoreSidecarFailure", "not implemented yet: a failing sidecar makes its pod not ready");
     }
-    if let Some(rc) = &spec.rack_config {
-        if rc.max_ignorable_pods.is_some() {
-            warn("spec.rackConfig.maxIgnorablePods", "not implemented yet: an unready pod stops every rollout");
-        }
-        for (i, rack) in rc.racks.iter().enumerate() {
-            if rack.force_block_from_roster == Some(true) {
-                warn(
-                    &format!("spec.rackConfig.racks[{i}].forceBlockFromRoster"),
-                    "not implemented yet: the operator does not manage rosters",
-                );
-            }
-        }
-    }
-
-    // Strong consistency: nothing sets the roster, so such a namespace stays unavailable.
-    let mut sc = BTreeSet::new();
-    for rack in &resolved.racks {
-        for ns in rack.config_value().map(aerospike_conf::namespaces).unwrap_or_default() {
-            if ns.strong_consistency {
-                sc.insert(ns.name);
-            }
-        }
-    }
-    for name in sc {
-        warn(
-            "spec.aerospikeConfig.namespaces",
-            &format!(
-                "namespace {name:?} is strong-consistency: the operator does not set its roster yet, so it stays \
-                 unavailable until a roster is set by hand (roster-set, recluster)"
-            ),
-        );
+    if spec.rack_config.as_ref().is_some_and(|rc| rc.max_ignorable_pods.is_some()) {
+        warn("spec.rackConfig.maxIgnorablePods", "not implemented yet: an unready pod stops every rollout");
     }
 
     // Storage: init methods pod-init cannot run, wipe methods and cleanup threads nothing uses yet.

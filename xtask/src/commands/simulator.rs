@@ -64,6 +64,9 @@ enum SimulatorCommand {
         /// Migrations never finish.
         #[arg(long)]
         stuck_migrations: bool,
+        /// Strong-consistency namespaces report this many dead partitions.
+        #[arg(long, value_name = "N")]
+        dead_partitions: Option<u64>,
         /// Remove the target's fault.
         #[arg(long)]
         clear: bool,
@@ -95,6 +98,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
             refuse,
             delay_ms,
             stuck_migrations,
+            dead_partitions,
             clear,
             clear_all,
         } => {
@@ -120,6 +124,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
                     },
                     delay_ms,
                     stuck_migrations,
+                    dead_partitions,
                 };
                 let target = entry.target().context("name exactly one of --pod and --cluster")?;
                 entries.retain(|e| e.target().as_ref() != Some(&target));
