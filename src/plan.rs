@@ -19,6 +19,9 @@ pub struct PodView {
     pub image: Option<String>,
     pub conf_hash: Option<String>,
     pub pod_spec_hash: Option<String>,
+    /// Why the pod cannot run (`ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, `Failed`, ...), if it
+    /// cannot: it serves nothing, and may be waiting for the spec that fixes it.
+    pub failed: Option<String>,
 }
 
 /// What a rack should run.
@@ -206,6 +209,9 @@ pub enum Next {
     WaitForTemplate { rack_id: i32 },
     /// Restart these pods of one rack (after the data-plane safety checks).
     Restart { rack_id: i32, pods: Vec<(String, RestartReason)> },
+    /// Replace these failed pods of one rack with the current spec now, whatever the state of the cluster: they
+    /// serve nothing, and the spec they do not run yet may be what heals them (a bad image set back).
+    ReplaceFailed { rack_id: i32, pods: Vec<(String, String)> },
     /// Every pod runs the desired spec, but not every pod of the desired size exists and is Ready yet.
     WaitForSize { pods: usize, expected: i32, not_ready: Vec<String> },
     /// Every pod exists, is Ready and runs the desired spec.
@@ -221,6 +227,9 @@ pub fn expected_size(sets: &[RackSet]) -> usize {
 /// Decide the next step. Order: a scale-down batch (first rack needing one), else a restart batch, else done; no
 /// disruptive step while a pod is unready, terminating or missing.
 pub fn next_step(r: &Rollout) -> Next {
+    if let Some(next) = replace_failed(r) {
+        return next;
+    }
     let mut not_ready: Vec<String> =
         r.pods.iter().filter(|p| !p.ready || p.terminating).map(|p| p.name.clone()).collect();
     not_ready.sort();
@@ -266,6 +275,29 @@ pub fn next_step(r: &Rollout) -> Next {
             }
         }
     }
+}
+
+/// Failed pods that do not run their rack's current spec, first rack first (`pods`: name and failure). Their rack's
+/// StatefulSet must have observed the current template, or the replacement would be the same failed pod.
+fn replace_failed(r: &Rollout) -> Option<Next> {
+    let mut failed: Vec<(i32, &PodView, &str)> = r
+        .pods
+        .iter()
+        .filter(|p| !p.terminating)
+        .filter_map(|p| {
+            let why = p.failed.as_deref()?;
+            let target = r.targets.iter().find(|t| t.id == p.rack_id)?;
+            restart_reason(p, target).map(|_| (p.rack_id, p, why))
+        })
+        .collect();
+    failed.sort_by_key(|(rack, p, _)| (*rack, p.ordinal));
+    let rack_id = failed.first()?.0;
+    if r.sets.iter().any(|s| s.rack_id == rack_id && s.desired.is_some() && !s.template_observed) {
+        return Some(Next::WaitForTemplate { rack_id });
+    }
+    let pods =
+        failed.iter().filter(|(rack, _, _)| *rack == rack_id).map(|(_, p, why)| (p.name.clone(), why.to_string()));
+    Some(Next::ReplaceFailed { rack_id, pods: pods.collect() })
 }
 
 /// How migrations have moved for one cluster: the fewest partitions seen remaining, when that number last went
@@ -350,6 +382,7 @@ mod tests {
             image: Some(image.into()),
             conf_hash: Some(conf.into()),
             pod_spec_hash: Some("p2".into()),
+            failed: None,
         }
     }
 
@@ -515,6 +548,34 @@ mod tests {
         assert_eq!(next, Next::Restart { rack_id: 1, pods: vec![("aero-1-2".into(), RestartReason::Image)] });
         let mut pods = rack_pods(3, "old");
         pods[2].terminating = true;
+        assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::WaitForPods { not_ready: vec!["aero-1-2".into()] });
+    }
+
+    #[test]
+    fn a_failed_pod_on_an_old_spec_is_replaced_at_once() {
+        // aero-1-2 got the bad image and cannot pull it; the spec is set back to "new": the failed pod is replaced
+        // although it is not ready (a normal restart would wait for it forever).
+        let sets = [set("aero-1", 1, Some(3), 3)];
+        let mut pods = rack_pods(3, "new");
+        pods[2].image = Some("bad".into());
+        pods[2].ready = false;
+        pods[2].failed = Some("ImagePullBackOff".into());
+        assert_eq!(
+            decide(&sets, &pods, &[rack(1, 3)]),
+            Next::ReplaceFailed { rack_id: 1, pods: vec![("aero-1-2".into(), "ImagePullBackOff".into())] }
+        );
+        // Not before the StatefulSet controller works from the current template.
+        let unobserved = [RackSet { template_observed: false, ..set("aero-1", 1, Some(3), 3) }];
+        assert_eq!(decide(&unobserved, &pods, &[rack(1, 3)]), Next::WaitForTemplate { rack_id: 1 });
+        // A failed pod that already runs the spec is not replaced again and again: the rollout waits for it.
+        pods[2].image = Some("new".into());
+        assert_eq!(
+            decide(&sets, &pods, &[rack(1, 3)]),
+            Next::WaitForSize { pods: 3, expected: 3, not_ready: vec!["aero-1-2".into()] }
+        );
+        // A pod that is merely not ready yet (no failure) is waited for, not replaced.
+        pods[2].image = Some("bad".into());
+        pods[2].failed = None;
         assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::WaitForPods { not_ready: vec!["aero-1-2".into()] });
     }
 

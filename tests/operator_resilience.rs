@@ -129,3 +129,46 @@ async fn api_server_restart_during_a_rollout_converges() {
     assert!(pods(&env.client, &env.ns, "aero").await.iter().all(|p| image(p) == IMAGE_NEW));
     finish(&env, op).await;
 }
+
+/// A bad image: the first pod restarted onto it cannot pull it (the plane's kwok reports ImagePullBackOff for
+/// repositories named does-not-exist) and the rollout stops there, before any other pod. Setting the image back
+/// heals the cluster with no manual pod deletion: the failed pod is replaced with the current spec at once, though
+/// it never became ready (a normal restart would wait for it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_image_set_back_heals_without_deleting_a_pod_by_hand() {
+    use kube::ResourceExt;
+    const BAD: &str = "registry.example/does-not-exist/aerospike-server-enterprise:7.2.0.1";
+    let env = env("e2e-bad-image").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    create(&env.client, &env.ns, &cluster_manifest("heal", &env.ns, 3)).await;
+    wait_completed(&env.client, &env.ns, "heal", T).await;
+
+    patch_spec(&env.client, &env.ns, "heal", json!({"image": BAD})).await;
+    let failed = wait_for("a pod stuck pulling the bad image", T, || async {
+        let pods = pods(&env.client, &env.ns, "heal").await;
+        pods.into_iter().find(|p| {
+            image(p) == BAD
+                && p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+                            == Some("ImagePullBackOff")
+                    })
+                })
+        })
+    })
+    .await;
+    // The rollout stops at the failed pod: the others keep the old image.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let on_bad = pods(&env.client, &env.ns, "heal").await.iter().filter(|p| image(p) == BAD).count();
+    assert_eq!(on_bad, 1, "only the first pod got the bad image");
+
+    patch_spec(&env.client, &env.ns, "heal", json!({"image": IMAGE_OLD})).await;
+    wait_completed(&env.client, &env.ns, "heal", T).await;
+    let now = pods(&env.client, &env.ns, "heal").await;
+    assert!(now.iter().all(|p| image(p) == IMAGE_OLD && ready(p)), "healed");
+    let replaced = now.iter().find(|p| p.name_any() == failed.name_any()).unwrap();
+    assert_ne!(replaced.uid(), failed.uid(), "the failed pod was replaced by the operator");
+    let events = event_reasons(&env.client, &env.ns, "heal").await;
+    assert!(events.iter().any(|(r, _)| r == "FailedPodReplaced"), "{events:?}");
+    finish(&env, op).await;
+}

@@ -477,6 +477,36 @@ fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> bool {
     })
 }
 
+/// Why a pod cannot run, as the reference's failed-pod check sees it: a container waiting on an image it cannot pull,
+/// crash-looping or misconfigured, a pod the scheduler cannot place, or a Failed pod.
+fn failure(pod: &Pod) -> Option<String> {
+    const WAITING: &[&str] = &[
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    ];
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed") {
+        return Some("Failed".into());
+    }
+    let containers = status.init_container_statuses.iter().chain(status.container_statuses.iter()).flatten();
+    if let Some(reason) = containers
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+        .find(|r| WAITING.contains(&r.as_str()))
+    {
+        return Some(reason);
+    }
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+        .map(|_| "Unschedulable".into())
+}
+
 pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
     let name = pod.name_any();
     let rack_id = pod.labels().get(desired::LABEL_RACK)?.parse().ok()?;
@@ -493,6 +523,7 @@ pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
         .and_then(|s| s.containers.iter().find(|c| c.name == desired::SERVER_CONTAINER_NAME))
         .and_then(|c| c.image.clone());
     Some(PodView {
+        failed: failure(pod),
         name,
         rack_id,
         ordinal,

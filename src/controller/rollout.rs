@@ -226,6 +226,22 @@ pub(super) async fn step(
             }
             Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
         }
+        plan::Next::ReplaceFailed { rack_id, pods: failed } => {
+            // No safety check: these pods serve nothing. Only the incarnation seen failing is deleted.
+            let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            for (pod, why) in &failed {
+                if let Some(uid) = pods.iter().find(|p| p.name_any() == *pod).and_then(|p| p.uid()) {
+                    apply::delete_incarnation(&pod_api, pod, &uid).await?;
+                }
+                let related =
+                    pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                let note = format!("replacing failed pod {pod} of rack {rack_id} ({why}) with the current spec");
+                info!(cluster = %name, pod = %pod, "{note}");
+                publish_related(ctx, cluster, related, EventType::Warning, "FailedPodReplaced", "Recover", &note).await;
+            }
+            let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
+            Ok(in_progress("ReplacingFailedPods", format!("replacing failed pods {}", names.join(", "))))
+        }
         plan::Next::WaitForSize { pods: exist, expected, not_ready } => Ok(in_progress(
             "WaitingForPods",
             format!("{exist} of {expected} pods exist, not ready: [{}]", not_ready.join(", ")),
