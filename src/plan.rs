@@ -194,6 +194,9 @@ pub struct Rollout<'a> {
     pub rolling_update_batch_size: Option<&'a IntOrString>,
     pub scale_down_batch_size: Option<&'a IntOrString>,
     pub max_unavailable: &'a IntOrString,
+    /// `rackConfig.maxIgnorablePods`: per rack, this many failed pods (count, or percentage of the rack) do not
+    /// hold up the rollout of the others.
+    pub max_ignorable_pods: Option<&'a IntOrString>,
 }
 
 /// The one step a reconcile takes next.
@@ -230,11 +233,15 @@ pub fn next_step(r: &Rollout) -> Next {
     if let Some(next) = replace_failed(r) {
         return next;
     }
+    let ignorable = ignorable_pods(r);
+    let every_pod = r.pods;
+    let pods: Vec<PodView> = r.pods.iter().filter(|p| !ignorable.contains(&p.name)).cloned().collect();
+    let r = &Rollout { pods: &pods, ..r.clone() };
     let mut not_ready: Vec<String> =
         r.pods.iter().filter(|p| !p.ready || p.terminating).map(|p| p.name.clone()).collect();
     not_ready.sort();
     let replicas: Vec<(String, i32)> = r.sets.iter().map(|s| (s.name.clone(), s.replicas)).collect();
-    let missing = missing_pods(&replicas, r.pods);
+    let missing = missing_pods(&replicas, every_pod);
     let shrink = r.sets.iter().find(|s| s.replicas > s.desired.unwrap_or(0));
     if let Some(set) = shrink {
         if !not_ready.is_empty() {
@@ -268,13 +275,39 @@ pub fn next_step(r: &Rollout) -> Next {
         }
         RestartStep::Done => {
             let expected = r.sets.iter().filter_map(|s| s.desired).fold(0i32, i32::saturating_add);
-            if r.pods.len() != expected.max(0) as usize || !not_ready.is_empty() {
-                Next::WaitForSize { pods: r.pods.len(), expected, not_ready }
+            if r.pods.len() + ignorable.len() != expected.max(0) as usize || !not_ready.is_empty() {
+                Next::WaitForSize { pods: r.pods.len() + ignorable.len(), expected, not_ready }
+            } else if !ignorable.is_empty() {
+                // Everything else is done; the ignored pods still fail, so the cluster is not complete.
+                Next::WaitForSize { pods: r.pods.len() + ignorable.len(), expected, not_ready: ignorable }
             } else {
                 Next::Done { size: expected }
             }
         }
     }
+}
+
+/// Failed pods the rollout goes on without (`rackConfig.maxIgnorablePods` per rack; none when unset): they are left
+/// out of the readiness wait and of the safety checks' node list and expected size. Lowest ordinals first.
+pub fn ignorable_pods(r: &Rollout) -> Vec<String> {
+    let Some(max) = r.max_ignorable_pods else { return Vec::new() };
+    let mut out = Vec::new();
+    for set in r.sets {
+        let budget = match max {
+            IntOrString::Int(i) => (*i).max(0),
+            IntOrString::String(_) => resolve_batch(Some(max), set.replicas, 0),
+        };
+        let mut failed: Vec<&PodView> = r
+            .pods
+            .iter()
+            .filter(|p| p.rack_id == set.rack_id && p.failed.is_some() && !p.terminating)
+            .filter(|p| p.name.strip_suffix(&format!("-{}", p.ordinal)) == Some(set.name.as_str()))
+            .collect();
+        failed.sort_by_key(|p| p.ordinal);
+        out.extend(failed.into_iter().take(budget.max(0) as usize).map(|p| p.name.clone()));
+    }
+    out.sort();
+    out
 }
 
 /// Failed pods that do not run their rack's current spec, first rack first (`pods`: name and failure). Their rack's
@@ -531,6 +564,7 @@ mod tests {
             rolling_update_batch_size: None,
             scale_down_batch_size: None,
             max_unavailable: &one,
+            max_ignorable_pods: None,
         })
     }
 
@@ -577,6 +611,53 @@ mod tests {
         pods[2].image = Some("bad".into());
         pods[2].failed = None;
         assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::WaitForPods { not_ready: vec!["aero-1-2".into()] });
+    }
+
+    #[test]
+    fn max_ignorable_pods_lets_the_rollout_go_past_failed_pods() {
+        // Rack 1's aero-1-0 crash-loops on the current spec; rack 2 needs a restart.
+        let sets = [set("aero-1", 1, Some(2), 2), set("aero-2", 2, Some(2), 2)];
+        let mut pods =
+            vec![pod(1, 0, "new", "c2"), pod(1, 1, "new", "c2"), pod(2, 0, "old", "c2"), pod(2, 1, "old", "c2")];
+        pods[0].ready = false;
+        pods[0].failed = Some("CrashLoopBackOff".into());
+        let targets = [rack(1, 2), rack(2, 2)];
+        let one = IntOrString::Int(1);
+        let step = |max: Option<&IntOrString>, pods: &[PodView]| {
+            let rollout = Rollout {
+                sets: &sets,
+                pods,
+                targets: &targets,
+                rolling_update_batch_size: None,
+                scale_down_batch_size: None,
+                max_unavailable: &one,
+                max_ignorable_pods: max,
+            };
+            (next_step(&rollout), ignorable_pods(&rollout))
+        };
+        let (next, ignored) = step(None, &pods);
+        assert_eq!(
+            next,
+            Next::WaitForPods { not_ready: vec!["aero-1-0".into()] },
+            "without it, one failed pod stops all"
+        );
+        assert!(ignored.is_empty());
+        let (next, ignored) = step(Some(&one), &pods);
+        assert_eq!(next, Next::Restart { rack_id: 2, pods: vec![("aero-2-1".into(), RestartReason::Image)] });
+        assert_eq!(ignored, vec!["aero-1-0".to_string()]);
+        // Once the others are done, the cluster still waits for the ignored pod (not Done).
+        for p in &mut pods[2..] {
+            p.image = Some("new".into());
+        }
+        let (next, _) = step(Some(&one), &pods);
+        assert_eq!(next, Next::WaitForSize { pods: 4, expected: 4, not_ready: vec!["aero-1-0".into()] });
+        // A pod merely not ready (no failure) is never ignored, and the budget is per rack.
+        pods[0].failed = None;
+        assert_eq!(step(Some(&one), &pods).1, Vec::<String>::new());
+        pods[0].failed = Some("CrashLoopBackOff".into());
+        pods[1].failed = Some("CrashLoopBackOff".into());
+        pods[1].ready = false;
+        assert_eq!(step(Some(&IntOrString::String("50%".into())), &pods).1, vec!["aero-1-0".to_string()]);
     }
 
     #[test]

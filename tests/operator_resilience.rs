@@ -172,3 +172,54 @@ async fn a_bad_image_set_back_heals_without_deleting_a_pod_by_hand() {
     assert!(events.iter().any(|(r, _)| r == "FailedPodReplaced"), "{events:?}");
     finish(&env, op).await;
 }
+
+/// `maxIgnorablePods: 1`: a pod crash-looping on the current spec does not hold up the rollout of the other rack,
+/// and the safety checks hold the Aerospike cluster to the nodes that run (the crashed one has left it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_ignorable_pods_lets_a_rollout_go_past_a_crash_looping_pod() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::ResourceExt;
+    use kube::api::{Patch, PatchParams};
+    let env = env("e2e-ignorable").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut manifest = cluster_manifest("ign", &env.ns, 4);
+    manifest["spec"]["rackConfig"] =
+        json!({"namespaces": ["test"], "racks": [{"id": 1}, {"id": 2}], "maxIgnorablePods": 1});
+    create(&env.client, &env.ns, &manifest).await;
+    wait_completed(&env.client, &env.ns, "ign", T).await;
+
+    // ign-1-0 crash-loops (as a kubelet would report it); its node leaves the Aerospike cluster.
+    let pod_api: Api<Pod> = Api::namespaced(env.client.clone(), &env.ns);
+    let crash = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+        "containerStatuses": [{"name": "aerospike-server", "image": IMAGE_OLD, "imageID": "", "ready": false,
+            "restartCount": 5, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]
+    }});
+    pod_api.patch_status("ign-1-0", &PatchParams::default(), &Patch::Merge(&crash)).await.unwrap();
+    env.sim.wait_for_members(&env.ns, "ign", 3, T).await.unwrap();
+    let crashed_uid = pod_api.get("ign-1-0").await.unwrap().uid();
+
+    // A config change of rack 2 rolls rack 2 although ign-1-0 is not ready.
+    let rack2_before: Vec<_> = pods(&env.client, &env.ns, "ign")
+        .await
+        .iter()
+        .filter(|p| p.name_any().starts_with("ign-2-"))
+        .map(|p| p.uid())
+        .collect();
+    let racks = json!([{"id": 1}, {"id": 2, "aerospikeConfig": {"service": {"proto-fd-max": 20000}}}]);
+    patch_spec(&env.client, &env.ns, "ign", json!({"rackConfig": {"racks": racks}})).await;
+    wait_for("rack 2 rolled onto the new config", T, || async {
+        let now = pods(&env.client, &env.ns, "ign").await;
+        let rack2: Vec<_> = now.iter().filter(|p| p.name_any().starts_with("ign-2-")).collect();
+        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && !rack2_before.contains(&p.uid()))).then_some(())
+    })
+    .await;
+    assert_eq!(pod_api.get("ign-1-0").await.unwrap().uid(), crashed_uid, "the ignored pod was left alone");
+    let c = api(&env.client, &env.ns).get("ign").await.unwrap();
+    assert_ne!(
+        c.status.and_then(|s| s.phase),
+        Some(aerospike_kubernetes_operator::api::Phase::Completed),
+        "not complete while a pod fails"
+    );
+    finish(&env, op).await;
+}

@@ -85,6 +85,13 @@ pub(crate) fn running_ip(pod: &Pod) -> Option<IpAddr> {
     if status.phase.as_deref() != Some("Running") {
         return None;
     }
+    // A crash-looping server container is no cluster member, though the pod keeps its IP.
+    let crash_looping = status.container_statuses.iter().flatten().any(|c| {
+        c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref()) == Some("CrashLoopBackOff")
+    });
+    if crash_looping {
+        return None;
+    }
     status.pod_ip.as_deref()?.parse().ok()
 }
 

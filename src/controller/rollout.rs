@@ -110,14 +110,18 @@ pub(super) async fn step(
     let views: Vec<PodView> = pods.iter().filter_map(|p| pod_view(p)).collect();
     let targets = rack_targets(cluster, desired);
     let max_unavailable = cluster.spec.max_unavailable();
-    let next = plan::next_step(&plan::Rollout {
+    let rollout = plan::Rollout {
         sets: &sets,
         pods: &views,
         targets: &targets,
         rolling_update_batch_size: rack_config.rolling_update_batch_size.as_ref(),
         scale_down_batch_size: rack_config.scale_down_batch_size.as_ref(),
         max_unavailable: &max_unavailable,
-    });
+        max_ignorable_pods: rack_config.max_ignorable_pods.as_ref(),
+    };
+    let next = plan::next_step(&rollout);
+    // Failed pods within maxIgnorablePods: not asked, not counted by the safety checks (their node is down).
+    let ignored = plan::ignorable_pods(&rollout);
     let missing_for = note_missing(
         ctx,
         cluster,
@@ -127,7 +131,7 @@ pub(super) async fn step(
 
     // 3. Act. The size the safety checks hold the Aerospike cluster to is what the StatefulSets run, never merely the
     // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
-    let expected_size = plan::expected_size(&sets);
+    let expected_size = plan::expected_size(&sets).saturating_sub(ignored.len());
     let port_of = |rack_id: i32| {
         desired
             .racks
@@ -137,7 +141,8 @@ pub(super) async fn step(
             .unwrap_or(3000)
     };
     let addr_of = |p: &Pod| pod_view(p).and_then(|v| info_addr(p, port_of(v.rack_id)));
-    let all: Vec<SocketAddr> = pods.iter().filter_map(|p| addr_of(p)).collect();
+    let all: Vec<SocketAddr> =
+        pods.iter().filter(|p| !ignored.contains(&p.name_any())).filter_map(|p| addr_of(p)).collect();
     let addrs_of = |names: &[&str]| -> Vec<SocketAddr> {
         pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect()
     };

@@ -1003,19 +1003,15 @@ fn accepted_fields_the_operator_does_not_act_on_are_named() {
     assert_eq!(resolved_warnings(&valid()), Vec::<String>::new(), "the valid cluster uses only what works");
     let mut v = valid_json();
     v["spec"]["enableDynamicConfigUpdate"] = json!(true);
-    v["spec"]["rackConfig"]["maxIgnorablePods"] = json!(1);
     v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("dd");
     v["spec"]["storage"]["blockVolumePolicy"] = json!({"wipeMethod": "blkdiscard"});
     v["spec"]["aerospikeConfig"]["namespaces"][1]["strong-consistency"] = json!(true);
     let c = cluster(v);
     assert!(validate(&c, None).is_empty(), "accepted: {:?}", validate(&c, None));
     let paths = resolved_warnings(&c);
-    for want in [
-        "spec.enableDynamicConfigUpdate",
-        "spec.rackConfig.maxIgnorablePods",
-        "spec.storage.volumes[1].initMethod",
-        "spec.storage.volumes[1].wipeMethod",
-    ] {
+    for want in
+        ["spec.enableDynamicConfigUpdate", "spec.storage.volumes[1].initMethod", "spec.storage.volumes[1].wipeMethod"]
+    {
         assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
     }
     // Each field once, however many racks share the storage.

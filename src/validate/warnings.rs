@@ -31,9 +31,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     if spec.ignore_sidecar_failure == Some(true) {
         warn("spec.ignoreSidecarFailure", "not implemented yet: a failing sidecar makes its pod not ready");
     }
-    if spec.rack_config.as_ref().is_some_and(|rc| rc.max_ignorable_pods.is_some()) {
-        warn("spec.rackConfig.maxIgnorablePods", "not implemented yet: an unready pod stops every rollout");
-    }
 
     // Storage: init methods pod-init cannot run, wipe methods and cleanup threads nothing uses yet.
     let mut seen = BTreeSet::new();
