@@ -177,6 +177,15 @@ async fn scale_up_then_down_in_batches_only_without_migrations() {
         let h = env.sim.commands_for(&format!("{}/{removed}", env.ns));
         assert!(h.iter().any(|c| c == "quiesce:"), "{removed} quiesced: {h:?}");
     }
+    // The nodes that stay forgot each removed one (heartbeat tip list and alumni), as the reference does.
+    for stays in ["aero-0-0", "aero-0-1"] {
+        let h = env.sim.commands_for(&format!("{}/{stays}", env.ns));
+        for removed in ["aero-0-4", "aero-0-3", "aero-0-2"] {
+            let tip = format!("tip-clear:host-port-list={removed}.aero.{}:3002", env.ns);
+            assert!(h.contains(&tip), "{stays} got {tip}: {h:?}");
+        }
+        assert!(h.iter().any(|c| c == "services-alumni-reset"), "{stays}: {h:?}");
+    }
     finish(&env, op).await;
 }
 

@@ -193,6 +193,25 @@ pub(super) async fn step(
             let msg = format!("rack {rack_id}: {from} -> {replicas} pods (removing {})", names.join(", "));
             info!(cluster = %name, "{msg}");
             publish(ctx, cluster, EventType::Normal, "ScaledDown", "Scale", &msg).await;
+            // The nodes that stay forget the removed ones (heartbeat tip list, alumni), as the reference does;
+            // best effort: a failure only leaves the server retrying a gone seed.
+            let removed_addrs = addrs_of(&names);
+            let staying: Vec<SocketAddr> = all.iter().copied().filter(|a| !removed_addrs.contains(a)).collect();
+            let config = desired.racks.iter().find(|r| r.id == rack_id).or(desired.racks.first()).map(|r| &r.config);
+            let ports: Vec<u16> = config
+                .map(|c| {
+                    [crate::aerospike_conf::heartbeat_port(c), crate::aerospike_conf::heartbeat_tls_port(c)]
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let hosts: Vec<String> = names
+                .iter()
+                .flat_map(|pod| ports.iter().map(move |port| (pod, port)))
+                .map(|(pod, port)| format!("{}:{port}", desired::pod_fqdn(pod, &name, &ns)))
+                .collect();
+            forget_removed(info.as_ref(), &staying, &hosts).await;
             Ok(in_progress("ScalingDown", msg))
         }
         plan::Next::Restart { rack_id, pods: batch } => {
@@ -369,6 +388,21 @@ async fn safe_to_disrupt(
         safety::quiesce_batch_with(info, all, batch, options).await?;
     }
     Ok(None)
+}
+
+/// `tip-clear` of each removed `host:port` and `services-alumni-reset` on every node that stays (failures logged).
+async fn forget_removed(info: &dyn InfoClient, staying: &[SocketAddr], hosts: &[String]) {
+    for &node in staying {
+        let n = crate::asinfo::ops::AerospikeNode::new(info, node);
+        for host in hosts {
+            if let Err(e) = n.tip_clear(host).await {
+                tracing::warn!(node = %node, host = %host, error = %e, "tip-clear failed");
+            }
+        }
+        if let Err(e) = n.services_alumni_reset().await {
+            tracing::warn!(node = %node, error = %e, "services-alumni-reset failed");
+        }
+    }
 }
 
 /// A roster was set: an Event, and the rollout waits for the recluster's migrations.
