@@ -54,6 +54,11 @@ pub fn service_tls(config: &Value) -> Option<(String, u16)> {
     Some((name.to_string(), port_at(config, &["network", "service", "tls-port"])?))
 }
 
+/// `network.service.port` is set, or no TLS port replaces it (the server then listens on 3000).
+pub fn has_plain_service_port(config: &Value) -> bool {
+    at(config, &["network", "service", "port"]).is_some_and(|v| !v.is_null()) || service_tls(config).is_none()
+}
+
 /// `network.heartbeat.port`.
 pub fn heartbeat_port(config: &Value) -> Option<u16> {
     port_at(config, &["network", "heartbeat", "port"])

@@ -11,7 +11,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use serde_json::Value;
 
-use super::pod::has_plain_service_port;
 use super::*;
 use crate::aerospike_conf;
 use crate::api::{AerospikeCluster, ObjectMetaTemplate};
@@ -67,7 +66,7 @@ fn service_port(name: &str, port: u16) -> ServicePort {
 /// The client ports of a config: `service` (plain) and `tls-service`.
 fn client_ports(config: &Value) -> Vec<ServicePort> {
     let mut ports = Vec::new();
-    if has_plain_service_port(config) {
+    if aerospike_conf::has_plain_service_port(config) {
         ports.push(service_port("service", aerospike_conf::service_port(config)));
     }
     if let Some((_, p)) = aerospike_conf::service_tls(config) {

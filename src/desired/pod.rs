@@ -151,19 +151,17 @@ fn server_ports(config: &serde_json::Value, multi_pod_per_host: bool, host_netwo
             });
         }
     };
-    add("service", Some(aerospike_conf::service_port(config)).filter(|_| has_plain_service_port(config)), true);
+    add(
+        "service",
+        Some(aerospike_conf::service_port(config)).filter(|_| aerospike_conf::has_plain_service_port(config)),
+        true,
+    );
     add("tls-service", aerospike_conf::service_tls(config).map(|(_, p)| p), true);
     add("fabric", aerospike_conf::fabric_port(config), false);
     add("tls-fabric", aerospike_conf::fabric_tls_port(config), false);
     add("heartbeat", aerospike_conf::heartbeat_port(config), false);
     add("tls-heartbeat", aerospike_conf::heartbeat_tls_port(config), false);
     ports
-}
-
-/// `network.service.port` is set, or no TLS port replaces it (the server then listens on 3000).
-pub(crate) fn has_plain_service_port(config: &serde_json::Value) -> bool {
-    config.pointer("/network/service/port").is_some_and(|v| !v.is_null())
-        || aerospike_conf::service_tls(config).is_none()
 }
 
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
