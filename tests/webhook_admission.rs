@@ -371,11 +371,21 @@ async fn defaults_appear_on_created_objects() {
     let _ = api.delete("defaults", &DeleteParams::default()).await;
     let mut v = valid("defaults");
     set(&mut v, "/spec/rackConfig/racks/0/aerospikeConfig", json!({"service": {"proto-fd-max": 20000}}));
+    set(&mut v, "/spec/aerospikeNetworkPolicy", json!({"tlsAccess": "pod"}));
     create(&client, &v, false).await.expect("a valid cluster is created");
     let got = serde_json::to_value(api.get("defaults").await.unwrap()).unwrap();
     let spec = &got["spec"];
     assert_eq!(spec["maxUnavailable"], 1);
     assert_eq!(spec["storage"]["cleanupThreads"], 1);
+    // The reference's schema defaults (issue 14), applied by our CRD.
+    assert_eq!(
+        spec["aerospikeNetworkPolicy"],
+        json!({"access": "hostInternal", "alternateAccess": "hostExternal", "tlsAccess": "pod",
+            "tlsAlternateAccess": "hostExternal"})
+    );
+    assert_eq!(spec["validationPolicy"]["skipWorkDirValidate"], false);
+    // No implicit schema defaults: a volume source reads back as written.
+    assert_eq!(spec["storage"]["volumes"][2]["source"], json!({"secret": {"secretName": "aerospike-secret"}}));
     assert_eq!(spec["storage"]["filesystemVolumePolicy"]["effectiveInitMethod"], "none");
     assert_eq!(spec["storage"]["filesystemVolumePolicy"]["effectiveWipeMethod"], "deleteFiles");
     assert_eq!(spec["storage"]["blockVolumePolicy"]["effectiveWipeMethod"], "dd");
@@ -463,4 +473,54 @@ async fn updates_of_immutable_fields_are_refused() {
     patch(json!({"spec": {"aerospikeConfig": {"service": {"proto-fd-max": 30000}}}})).await.expect("mutable change");
     patch(json!({"metadata": {"labels": {"team": "db"}}})).await.expect("metadata change");
     api.delete("immutable", &DeleteParams::default()).await.unwrap();
+}
+
+/// An object as the reference writes it, with the fields our schema used to drop or leave open (issue 14), is
+/// stored by the real API server and read back with those fields: spec through both webhooks, status through the
+/// status subresource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_the_reference_writes_are_stored_and_read_back() {
+    let client = client().await;
+    let api = clusters(&client);
+    let _ = api.delete("reference-fields", &DeleteParams::default()).await;
+    let mut v = valid("reference-fields");
+    set(&mut v, "/spec/storage/deleteLocalStorageOnPodRecovery", json!(true));
+    set(&mut v, "/spec/podSpec/effectiveDNSPolicy", json!("ClusterFirst"));
+    let sidecar = json!({"name": "exporter", "image": "aerospike/aerospike-prometheus-exporter:1.16.1",
+        "restartPolicy": "Always",
+        "restartPolicyRules": [{"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}],
+        "env": [{"name": "TOKEN", "valueFrom": {"fileKeyRef": {"volumeName": "config", "path": "env", "key": "TOKEN"}}}]});
+    set(&mut v, "/spec/podSpec/sidecars", json!([sidecar]));
+    create(&client, &v, false).await.expect("the reference's fields are accepted");
+    let got = serde_json::to_value(api.get("reference-fields").await.unwrap()).unwrap();
+    let spec = &got["spec"];
+    assert_eq!(spec["storage"]["deleteLocalStorageOnPodRecovery"], true);
+    assert_eq!(spec["podSpec"]["effectiveDNSPolicy"], "ClusterFirst");
+    assert_eq!(spec["podSpec"]["sidecars"][0], sidecar);
+    // Typed copies: the defaulting webhook's effective storage keeps its fields, a misspelt one is pruned.
+    assert_eq!(spec["rackConfig"]["racks"][0]["effectiveStorage"]["deleteLocalStorageOnPodRecovery"], true);
+
+    let status = json!({
+        "phase": "InProgress", "enableRackIDOverride": true, "ignoreSidecarFailure": true,
+        "storage": {"cleanupThreads": 1, "deleteLocalStorageOnPodRecovery": true, "volumes": [{"name": "workdir",
+            "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
+            "aerospike": {"path": "/opt/aerospike"}}]},
+        "aerospikeNetworkPolicy": {"access": "hostInternal", "alternateAccess": "hostExternal",
+            "tlsAccess": "hostInternal", "tlsAlternateAccess": "hostExternal"},
+        "pods": {"reference-fields-1-0": {"image": "aerospike/aerospike-server-enterprise:7.1.0.0",
+            "podIP": "10.0.0.1", "podPort": 3000, "podAdminPort": 3008, "serviceAdminPort": 30008,
+            "rackIDOverridden": true, "dynamicConfigUpdateStatus": "PartiallyFailed",
+            "aerospikeConfigHash": "a", "networkPolicyHash": "b", "podSpecHash": "c",
+            "aerospike": {"clusterName": "reference-fields", "nodeID": "1a0", "rackID": 1}}}
+    });
+    api.patch_status("reference-fields", &PatchParams::default(), &Patch::Merge(&json!({"status": status})))
+        .await
+        .expect("the reference's status is accepted");
+    let got = serde_json::to_value(api.get_status("reference-fields").await.unwrap()).unwrap();
+    assert_eq!(got["status"], status);
+    // The status copies are typed: a wrong type is refused with its path.
+    let wrong = json!({"status": {"storage": {"cleanupThreads": "one"}}});
+    let e = api.patch_status("reference-fields", &PatchParams::default(), &Patch::Merge(&wrong)).await.unwrap_err();
+    assert!(e.to_string().contains("status.storage.cleanupThreads"), "{e}");
+    api.delete("reference-fields", &DeleteParams::default()).await.unwrap();
 }

@@ -86,8 +86,23 @@ fn auth_mode(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "string", "enum": ["Internal", "PKIOnly"]})
 }
 
-fn network_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "string", "enum": ["pod", "hostInternal", "hostExternal", "configuredIP", "customInterface"]})
+fn network_type(default: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["pod", "hostInternal", "hostExternal", "configuredIP", "customInterface"],
+        "default": default,
+        "x-ako-default": true
+    })
+}
+
+/// Network type defaulting to hostInternal (access, tlsAccess), as in the reference's schema.
+fn host_internal(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    network_type("hostInternal")
+}
+
+/// Network type defaulting to hostExternal (alternateAccess, tlsAlternateAccess), as in the reference's schema.
+fn host_external(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    network_type("hostExternal")
 }
 
 fn fabric_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -99,45 +114,45 @@ fn fabric_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub struct NetworkPolicy {
     /// Access address type (default hostInternal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "network_type")]
+    #[schemars(schema_with = "host_internal")]
     pub access: Option<String>,
     #[serde(rename = "customAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub custom_access_network_names: Vec<String>,
     /// Alternate access address type (default hostExternal).
     #[serde(default, rename = "alternateAccess", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "network_type")]
+    #[schemars(schema_with = "host_external")]
     pub alternate_access: Option<String>,
     #[serde(rename = "customAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub custom_alternate_access_network_names: Vec<String>,
     /// TLS access address type (default hostInternal).
     #[serde(default, rename = "tlsAccess", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "network_type")]
+    #[schemars(schema_with = "host_internal")]
     pub tls_access: Option<String>,
     #[serde(rename = "customTLSAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub custom_tls_access_network_names: Vec<String>,
     /// TLS alternate access address type (default hostExternal).
     #[serde(default, rename = "tlsAlternateAccess", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "network_type")]
+    #[schemars(schema_with = "host_external")]
     pub tls_alternate_access: Option<String>,
     #[serde(rename = "customTLSAlternateAccessNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub custom_tls_alternate_access_network_names: Vec<String>,
     /// Fabric address type (empty: all interfaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "fabric_type")]
     pub fabric: Option<String>,
     #[serde(rename = "customFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub custom_fabric_network_names: Vec<String>,
     /// TLS fabric address type (empty: all interfaces).
     #[serde(default, rename = "tlsFabric", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "fabric_type")]
     pub tls_fabric: Option<String>,
     #[serde(rename = "customTLSFabricNetworkNames", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub custom_tls_fabric_network_names: Vec<String>,
 }
 
@@ -211,6 +226,7 @@ pub struct ServiceSpec {
 /// Validation switches.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = require_skip_work_dir_validate)]
 pub struct ValidationPolicy {
     /// Do not require the work directory on a persistent volume.
     #[serde(default)]
@@ -218,6 +234,11 @@ pub struct ValidationPolicy {
     /// Do not require the XDR digest log on a persistent volume.
     #[serde(default)]
     pub skip_xdr_dlog_file_validate: bool,
+}
+
+/// The reference requires skipWorkDirValidate (its schema default supplies it); parsing stays lenient.
+fn require_skip_work_dir_validate(s: &mut schemars::Schema) {
+    s.insert("required".into(), serde_json::json!(["skipWorkDirValidate"]));
 }
 
 /// An on-demand operation.

@@ -45,6 +45,7 @@ use super::{
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::keep_intended_defaults)]
 #[schemars(extend("x-kubernetes-validations" = [
     {
         "rule": "!has(self.podSpec) || !has(self.podSpec.hostNetwork) || !self.podSpec.hostNetwork || !has(self.podSpec.multiPodPerHost) || !self.podSpec.multiPodPerHost",
@@ -84,8 +85,9 @@ pub struct AerospikeClusterSpec {
     /// Apply configuration changes that the server accepts at run time without restarting pods.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_dynamic_config_update: Option<bool>,
-    /// Validation switches.
+    /// Validation switches. Defaults to `{skipWorkDirValidate: false}` (the reference's schema default).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = {"skipWorkDirValidate": false}, "x-ako-default" = true))]
     pub validation_policy: Option<ValidationPolicy>,
     /// Rack-aware placement and the pace of changes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,7 +116,7 @@ pub struct AerospikeClusterSpec {
     pub roster_node_block_list: Vec<String>,
     /// Kubernetes nodes the pods must not run on (pods there are moved off).
     #[serde(rename = "k8sNodeBlockList", default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 253)))]
+    #[schemars(length(min = 1), inner(length(max = 253)))]
     pub k8s_node_block_list: Vec<String>,
     /// Stop applying changes until set back to false.
     #[serde(skip_serializing_if = "Option::is_none")]

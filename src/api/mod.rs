@@ -1,6 +1,8 @@
 //! The `asdb.aerospike.com/v1` API: the one Rust source of truth from which the CRD is generated.
 mod access;
 mod cluster;
+#[cfg(test)]
+mod fidelity;
 mod field_error;
 mod pod;
 mod rack;
@@ -196,7 +198,29 @@ mod required_tests {
             "spec.storage.volumes[].sidecars[].containerName",
             "spec.storage.volumes[].sidecars[].path",
             "spec.storage.volumes[].source.persistentVolume.size",
+            "spec.storage.volumes[].source.persistentVolume.storageClass",
             "spec.storage.volumes[].source.persistentVolume.volumeMode",
+            "spec.rackConfig.racks[].storage.volumes[].source.persistentVolume.storageClass",
+            "spec.validationPolicy.skipWorkDirValidate",
+            // Copies of the spec (the reference requires the same there; storageClass is not required in copies).
+            "spec.rackConfig.racks[].effectiveStorage.volumes[].aerospike.path",
+            "spec.rackConfig.racks[].effectiveStorage.volumes[].name",
+            "spec.rackConfig.racks[].effectiveStorage.volumes[].source.persistentVolume.size",
+            "spec.rackConfig.racks[].effectiveStorage.volumes[].source.persistentVolume.volumeMode",
+            "status.aerospikeAccessControl.adminPolicy.timeout",
+            "status.aerospikeAccessControl.roles[].name",
+            "status.aerospikeAccessControl.roles[].privileges",
+            "status.aerospikeAccessControl.users",
+            "status.aerospikeAccessControl.users[].name",
+            "status.aerospikeAccessControl.users[].roles",
+            "status.operations[].id",
+            "status.operations[].kind",
+            "status.rackConfig.racks[].id",
+            "status.storage.volumes[].aerospike.path",
+            "status.storage.volumes[].name",
+            "status.storage.volumes[].source.persistentVolume.size",
+            "status.storage.volumes[].source.persistentVolume.volumeMode",
+            "status.validationPolicy.skipWorkDirValidate",
         ];
         let missing_or_extra: Vec<_> = ours.iter().filter(|p| !expected.contains(&p.as_str())).collect();
         assert!(missing_or_extra.is_empty(), "unexpected required fields: {missing_or_extra:#?}");

@@ -114,8 +114,9 @@ pub struct AerospikePodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "dns_policy")]
     pub dns_policy: Option<String>,
-    /// Effective DNS policy written by the reference's webhook (accepted for compatibility).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Effective DNS policy written by the reference's webhook (accepted for compatibility). Read under its
+    /// former misspelt name too.
+    #[serde(rename = "effectiveDNSPolicy", alias = "effectiveDnsPolicy", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub effective_dns_policy: Option<String>,
     /// DNS parameters in addition to those from dnsPolicy; required with dnsPolicy None.

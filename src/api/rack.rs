@@ -36,6 +36,17 @@ fn racks_by_id(s: &mut schemars::Schema) {
     schema::list_map(s, "id");
 }
 
+/// A rack's storage: its full schema in the spec; free-form in the status copy of the racks (a copy of the spec's
+/// rack storage, which its schema validated), to stay within the CRD size budget.
+fn rack_storage(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    if schema::in_copy() { schema::free_form(g) } else { g.subschema_for::<Option<StorageSpec>>() }
+}
+
+/// A rack's effective storage: a [`schema::copy`] of the storage schema in the spec; free-form in the status copy.
+fn effective_storage(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    if schema::in_copy() { schema::free_form(g) } else { schema::copy::<StorageSpec>(g) }
+}
+
 /// One rack: where its pods run and what they override.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -64,7 +75,8 @@ pub struct Rack {
     #[schemars(schema_with = "schema::free_form")]
     pub aerospike_config: Option<serde_json::Value>,
     /// Storage for this rack, replacing the global storage.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "rack_storage")]
     pub storage: Option<StorageSpec>,
     /// Scheduling overrides for this rack's pods.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,14 +89,17 @@ pub struct Rack {
     /// Remove this rack's nodes from the strong-consistency roster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub force_block_from_roster: Option<bool>,
-    /// Effective values written by the reference's webhook; accepted so exported manifests apply unchanged.
+    /// Effective values written by the (reference's or our) defaulting webhook; accepted so exported manifests
+    /// apply unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub effective_aerospike_config: Option<serde_json::Value>,
+    /// The rack's storage after defaults (a copy of the schema of `storage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "effective_storage")]
     pub effective_storage: Option<serde_json::Value>,
+    /// The rack's scheduling after defaults (a copy of the schema of `podSpec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<SchedulingPolicy>")]
     pub effective_pod_spec: Option<serde_json::Value>,
 }

@@ -21,9 +21,11 @@ pub enum Phase {
 }
 
 /// Observed state of an Aerospike cluster. The applied-spec fields mirror the spec last rolled out completely;
-/// their schemas are left open (the spec's schema already validated them) to keep the CRD small.
+/// their schemas are copies of the spec's (see [`schema::copy`]), without descriptions and with embedded
+/// Kubernetes types left open, to keep the CRD small. The operator client certificate stays free-form for now.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::keep_intended_defaults)]
 pub struct AerospikeClusterStatus {
     /// The generation of the spec this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,42 +64,46 @@ pub struct AerospikeClusterStatus {
     #[schemars(schema_with = "schema::free_form_nullable")]
     pub aerospike_config: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<StorageSpec>>")]
     pub storage: Option<StorageSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<AccessControlSpec>>")]
     pub aerospike_access_control: Option<AccessControlSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<ValidationPolicy>>")]
     pub validation_policy: Option<ValidationPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form_nullable")]
+    #[schemars(schema_with = "schema::copy_nullable::<RackConfig>")]
     pub rack_config: Option<RackConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<NetworkPolicy>>")]
     pub aerospike_network_policy: Option<NetworkPolicy>,
     #[serde(default, rename = "operatorClientCertSpec", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub operator_client_cert: Option<OperatorClientCertSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<AerospikePodSpec>>")]
     pub pod_spec: Option<AerospikePodSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<SeedsFinderServices>>")]
     pub seeds_finder_services: Option<SeedsFinderServices>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<ServiceSpec>>")]
     pub headless_service: Option<ServiceSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "schema::copy::<Option<ServiceSpec>>")]
     pub pod_service: Option<ServiceSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roster_node_block_list: Vec<String>,
     #[serde(rename = "k8sNodeBlockList", default, skip_serializing_if = "Vec::is_empty")]
     pub k8s_node_block_list: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "free_form_list")]
+    #[schemars(schema_with = "schema::copy::<Vec<OperationSpec>>")]
     pub operations: Vec<OperationSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore_sidecar_failure: Option<bool>,
+    #[serde(rename = "enableRackIDOverride", skip_serializing_if = "Option::is_none")]
+    pub enable_rack_id_override: Option<bool>,
     /// Deprecated in the reference (now under podSpec); kept so its status objects parse.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_pod_per_host: Option<bool>,
@@ -115,13 +121,10 @@ fn conditions(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
     s
 }
 
-fn free_form_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}})
-}
-
 /// What the operator knows about one Aerospike pod.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = pod_status_required)]
 pub struct PodStatus {
     /// Image the pod runs.
     #[serde(default)]
@@ -141,6 +144,16 @@ pub struct PodStatus {
     /// Port clients outside Kubernetes connect to.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub service_port: i32,
+    /// Admin port in the pod (Aerospike 8.1 admin listener; the reference writes it, this operator does not
+    /// configure one yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_admin_port: Option<i32>,
+    /// Admin port for clients outside Kubernetes (written by the reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_admin_port: Option<i32>,
+    /// The pod's rack id came from its aerospike.com/override-rack-id annotation (enableRackIDOverride).
+    #[serde(rename = "rackIDOverridden", skip_serializing_if = "Option::is_none")]
+    pub rack_id_overridden: Option<bool>,
     /// The Aerospike server in this pod.
     #[serde(default)]
     pub aerospike: InstanceSummary,
@@ -161,7 +174,24 @@ pub struct PodStatus {
     pub pod_spec_hash: String,
     /// Empty when the last dynamic update succeeded; Failed or PartiallyFailed otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(schema_with = "dynamic_config_update_status")]
     pub dynamic_config_update_status: String,
+}
+
+fn dynamic_config_update_status(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["Failed", "PartiallyFailed", ""]})
+}
+
+/// The fields the reference requires in a pod's status (the operator always writes them).
+fn pod_status_required(s: &mut schemars::Schema) {
+    s.insert(
+        "required".into(),
+        serde_json::json!(["aerospikeConfigHash", "image", "networkPolicyHash", "podIP", "podPort", "podSpecHash"]),
+    );
+}
+
+fn instance_summary_required(s: &mut schemars::Schema) {
+    s.insert("required".into(), serde_json::json!(["clusterName", "nodeID"]));
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -169,6 +199,7 @@ fn is_zero(v: &i32) -> bool {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(transform = instance_summary_required)]
 pub struct InstanceSummary {
     #[serde(rename = "clusterName", default)]
     pub cluster_name: String,

@@ -41,6 +41,12 @@ impl VolumeMethod {
     }
 }
 
+/// The wipe methods (the reference's): init methods that only prepare a new volume (none, headerCleanup,
+/// blkdiscardWithHeaderCleanup) do not wipe one.
+fn wipe_method(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["dd", "blkdiscard", "deleteFiles"]})
+}
+
 /// Policies for a class of volumes (filesystem or block) or for one volume.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -49,7 +55,8 @@ pub struct VolumePolicy {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_method: Option<VolumeMethod>,
     /// How volumes are wiped when a namespace's storage format changes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "wipe_method")]
     pub wipe_method: Option<VolumeMethod>,
     /// Delete the PersistentVolumeClaims when their pod is removed from the cluster or the cluster is deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +65,8 @@ pub struct VolumePolicy {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_init_method: Option<VolumeMethod>,
     /// Effective wipe method after defaults.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "wipe_method")]
     pub effective_wipe_method: Option<VolumeMethod>,
     /// Effective cascade delete after defaults.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,9 +83,9 @@ pub struct StorageSpec {
     /// Default policies for block volumes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_volume_policy: Option<VolumePolicy>,
-    /// Maximum number of cleanup threads (dd or blkdiscard) per init container.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    /// Maximum number of cleanup threads (dd or blkdiscard) per init container. Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0), extend("default" = 1, "x-ako-default" = true))]
     pub cleanup_threads: Option<i32>,
     /// Storage classes that provision node-local volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,6 +94,9 @@ pub struct StorageSpec {
     /// Delete local-storage PVCs when their pod restarts (so it can move to another node).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_local_storage_on_restart: Option<bool>,
+    /// Delete local-storage PVCs when their pod is recovered after a failure (so it can move to another node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_local_storage_on_pod_recovery: Option<bool>,
     /// Volumes to attach to the pods; names are unique.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(transform = volumes_by_name, length(max = 100))]
@@ -119,7 +130,8 @@ pub struct VolumeSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_method: Option<VolumeMethod>,
     /// Per-volume wipe method, overriding the class policy.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "wipe_method")]
     pub wipe_method: Option<VolumeMethod>,
     /// Per-volume cascade delete, overriding the class policy.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,7 +139,8 @@ pub struct VolumeSpec {
     /// Effective values written by the reference's webhook (accepted for compatibility).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_init_method: Option<VolumeMethod>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "wipe_method")]
     pub effective_wipe_method: Option<VolumeMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_cascade_delete: Option<bool>,
@@ -165,12 +178,14 @@ pub struct VolumeSource {
 /// A persistent volume claimed for each pod.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = require_storage_class)]
 pub struct PersistentVolumeSpec {
     /// Labels and annotations for the PVC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<ObjectMetaTemplate>,
-    /// Storage class (created beforehand by the user).
-    #[serde(default)]
+    /// Storage class (created beforehand by the user). Required by the schema, as in the reference; objects
+    /// stored before it was required still parse (and an empty one is not written back).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(max = 253))]
     pub storage_class: String,
     /// Filesystem or Block.
@@ -181,12 +196,22 @@ pub struct PersistentVolumeSpec {
     pub size: Quantity,
     /// Access modes, e.g. ReadWriteOnce.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 63)))]
+    #[schemars(schema_with = "access_modes")]
     pub access_modes: Vec<String>,
     /// A label query over volumes to consider for binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::k8s::<Option<LabelSelector>>")]
     pub selector: Option<LabelSelector>,
+}
+
+fn require_storage_class(s: &mut schemars::Schema) {
+    if let Some(serde_json::Value::Array(required)) = s.get_mut("required") {
+        required.push("storageClass".into());
+    }
+}
+
+fn access_modes(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "array", "items": {"type": "string", "enum": ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]}})
 }
 
 fn volume_mode(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

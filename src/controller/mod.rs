@@ -706,6 +706,8 @@ fn copy_applied_spec(cluster: &AerospikeCluster, st: &mut AerospikeClusterStatus
     st.k8s_node_block_list = s.k8s_node_block_list.clone();
     st.operations = s.operations.clone();
     st.multi_pod_per_host = s.pod_spec.as_ref().and_then(|p| p.multi_pod_per_host);
+    st.ignore_sidecar_failure = s.ignore_sidecar_failure;
+    st.enable_rack_id_override = s.enable_rack_id_override;
 }
 
 /// Deletion: owner references remove StatefulSets, Services, ConfigMaps and the PDB; PVCs outlive them

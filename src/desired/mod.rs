@@ -303,7 +303,8 @@ pub fn desired_state(resolved: &Resolved, ctx: &BuildContext) -> Result<Desired,
     }
 
     let peers = objects::peers(&meta, &rack_states);
-    let network_policy_hash = desired_hash(&cluster.spec.aerospike_network_policy.clone().unwrap_or_default());
+    let network_policy_hash =
+        desired_hash(&pod::network_policy_without_defaults(cluster.spec.aerospike_network_policy.as_ref()));
     let config_maps = rack_states.iter().map(|r| objects::config_map(&meta, r, &peers, &network_policy_hash)).collect();
     let stateful_sets = rack_states
         .iter()

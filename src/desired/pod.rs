@@ -73,6 +73,24 @@ pub(crate) fn init_image(default: &str, spec: Option<&AerospikeInitContainerSpec
         .join("/")
 }
 
+/// The network policy with the schema's defaults (access and tlsAccess hostInternal, alternateAccess and
+/// tlsAlternateAccess hostExternal) left out: pod-init applies the same defaults, and the pod template (which
+/// carries the policy) stays the same whether the API server wrote them or not, so the CRD defaults restart no pod.
+pub(crate) fn network_policy_without_defaults(policy: Option<&NetworkPolicy>) -> NetworkPolicy {
+    let mut p = policy.cloned().unwrap_or_default();
+    for (value, default) in [
+        (&mut p.access, "hostInternal"),
+        (&mut p.alternate_access, "hostExternal"),
+        (&mut p.tls_access, "hostInternal"),
+        (&mut p.tls_alternate_access, "hostExternal"),
+    ] {
+        if value.as_deref() == Some(default) {
+            *value = None;
+        }
+    }
+    p
+}
+
 /// Refuses the network types pod-init cannot resolve without API access.
 fn check_network_policy(policy: &NetworkPolicy) -> Result<(), BuildError> {
     let fields = [
@@ -200,7 +218,7 @@ pub(crate) fn pod_template(
     let pod_spec = spec.pod_spec();
     let multi_pod = pod_spec.multi_pod_per_host();
     let host_network = pod_spec.host_network;
-    let network_policy = spec.aerospike_network_policy.clone().unwrap_or_default();
+    let network_policy = network_policy_without_defaults(spec.aerospike_network_policy.as_ref());
     check_network_policy(&network_policy)?;
 
     let labels = rack_labels(&meta.name, plan.id);

@@ -639,3 +639,34 @@ fn end_to_end_with_pod_init() {
         assert!(!text.contains('<'), "every placeholder replaced: {text}");
     }
 }
+
+/// The CRD defaults the four access types (hostInternal / hostExternal): a policy the API server defaulted builds
+/// the same pods and ConfigMaps as the policy the user wrote, so the new schema defaults restart no pod.
+#[test]
+fn network_policy_defaults_from_the_schema_change_no_pod() {
+    let mut written = load("three-racks");
+    written.spec.aerospike_network_policy = Some(serde_json::from_value(json!({"tlsAccess": "pod"})).unwrap());
+    let mut defaulted = written.clone();
+    defaulted.spec.aerospike_network_policy = Some(
+        serde_json::from_value(json!({"access": "hostInternal", "alternateAccess": "hostExternal",
+            "tlsAccess": "pod", "tlsAlternateAccess": "hostExternal"}))
+        .unwrap(),
+    );
+    assert_eq!(to_yaml(&build(&written)), to_yaml(&build(&defaulted)));
+    let none = load("three-racks");
+    let mut empty_defaulted = none.clone();
+    empty_defaulted.spec.aerospike_network_policy = Some(
+        serde_json::from_value(json!({"access": "hostInternal", "alternateAccess": "hostExternal",
+            "tlsAccess": "hostInternal", "tlsAlternateAccess": "hostExternal"}))
+        .unwrap(),
+    );
+    let d = build(&empty_defaulted);
+    assert_eq!(to_yaml(&build(&none)), to_yaml(&d));
+    assert_eq!(env_value(container(pod_spec(&d, 2), INIT_CONTAINER_NAME), ENV_NETWORK_POLICY).as_deref(), Some("{}"));
+    // A value other than the default still reaches pod-init.
+    let d = build(&written);
+    assert_eq!(
+        env_value(container(pod_spec(&d, 2), INIT_CONTAINER_NAME), ENV_NETWORK_POLICY).as_deref(),
+        Some(r#"{"tlsAccess":"pod"}"#)
+    );
+}

@@ -1031,3 +1031,29 @@ fn a_pki_only_admin_is_refused_until_the_operator_speaks_tls() {
         "PKIOnly for admin is not supported yet",
     );
 }
+
+/// The schema and the defaulting webhook write `cleanupThreads: 1` and `validationPolicy: {skipWorkDirValidate:
+/// false}` into every object: those defaults are what the operator does, so they are not warned about; values
+/// beyond them still are.
+#[test]
+fn defaults_are_not_warned_about() {
+    let resolved_warnings = |c: &AerospikeCluster| -> Vec<String> {
+        crate::validate::warnings(&crate::resolve::resolve(c)).iter().map(|w| w.path.clone()).collect()
+    };
+    let mut v = valid_json();
+    v["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": false});
+    let mut c = cluster(v);
+    default_cluster(&mut c);
+    assert_eq!(c.spec.storage.as_ref().unwrap().cleanup_threads, Some(1));
+    assert_eq!(resolved_warnings(&c), Vec::<String>::new());
+
+    let mut v = valid_json();
+    v["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": true});
+    v["spec"]["storage"]["cleanupThreads"] = json!(4);
+    v["spec"]["storage"]["deleteLocalStorageOnPodRecovery"] = json!(true);
+    let paths = resolved_warnings(&cluster(v));
+    for want in ["spec.validationPolicy", "spec.storage.cleanupThreads", "spec.storage.deleteLocalStorageOnPodRecovery"]
+    {
+        assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
+    }
+}

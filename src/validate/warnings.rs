@@ -25,7 +25,8 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     if spec.pod_service.is_some() {
         warn("spec.podService", "not implemented yet: no per-pod Service is created");
     }
-    if spec.validation_policy.is_some() {
+    // The schema defaults validationPolicy to {skipWorkDirValidate: false}: only a policy beyond that is named.
+    if spec.validation_policy.as_ref().is_some_and(|p| p.skip_work_dir_validate || p.skip_xdr_dlog_file_validate) {
         warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");
     }
     if spec.ignore_sidecar_failure == Some(true) {
@@ -36,10 +37,21 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     let mut seen = BTreeSet::new();
     for rack in &resolved.racks {
         let storage = &rack.storage;
-        if storage.cleanup_threads.is_some() && seen.insert(format!("{}.cleanupThreads", rack.storage_path)) {
+        // One thread (the schema's default) is what the operator does.
+        if storage.cleanup_threads.is_some_and(|n| n > 1)
+            && seen.insert(format!("{}.cleanupThreads", rack.storage_path))
+        {
             warn(
                 &format!("{}.cleanupThreads", rack.storage_path),
                 "not implemented yet: volumes are initialised one by one",
+            );
+        }
+        if storage.delete_local_storage_on_pod_recovery == Some(true)
+            && seen.insert(format!("{}.deleteLocalStorageOnPodRecovery", rack.storage_path))
+        {
+            warn(
+                &format!("{}.deleteLocalStorageOnPodRecovery", rack.storage_path),
+                "not implemented yet: local-storage PVCs are kept when a failed pod is recovered",
             );
         }
         for (j, volume) in storage.volumes.iter().enumerate() {
