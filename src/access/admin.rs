@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Privilege;
 use super::plan::{AdminOp, Observed, RoleState, UserState};
+use crate::asinfo::TlsClient;
 
 /// A boxed future, so the traits stay object-safe without the async-trait crate.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -28,15 +29,28 @@ pub trait AdminClient: Send + Sync {
     fn apply<'a>(&'a self, op: &'a AdminOp) -> BoxFuture<'a, Result<(), AdminError>>;
 }
 
-/// Connects admin sessions: seeds are `ip:port` of the cluster's pods.
+/// Connects admin sessions: seeds are the addresses of the cluster's pods; with `tls`, every connection is TLS
+/// and the nodes' certificates must carry its server name (`network.service.tls-name`).
 pub trait AdminConnector: Send + Sync {
     fn connect<'a>(
         &'a self,
-        seeds: &'a [String],
+        seeds: &'a [std::net::SocketAddr],
+        tls: Option<&'a TlsClient>,
         user: &'a str,
         password: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<dyn AdminClient>, AdminError>>;
+}
+
+/// The crate's hosts for `seeds`: `ip:port`, or `ip:tls-name:port` with TLS (its host-list syntax).
+pub fn hosts(seeds: &[std::net::SocketAddr], tls: Option<&TlsClient>) -> Vec<aerospike::Host> {
+    seeds
+        .iter()
+        .map(|a| match tls {
+            Some(t) => aerospike::Host::new_tls(&a.ip().to_string(), &t.server_name, a.port()),
+            None => aerospike::Host::new(&a.ip().to_string(), a.port()),
+        })
+        .collect()
 }
 
 /// [`AdminConnector`] over the `aerospike` crate.
@@ -46,7 +60,8 @@ pub struct AerospikeConnector;
 impl AdminConnector for AerospikeConnector {
     fn connect<'a>(
         &'a self,
-        seeds: &'a [String],
+        seeds: &'a [std::net::SocketAddr],
+        tls: Option<&'a TlsClient>,
         user: &'a str,
         password: &'a str,
         timeout: Duration,
@@ -57,10 +72,12 @@ impl AdminConnector for AerospikeConnector {
                 auth_mode: aerospike::AuthMode::Internal(user.to_string(), password.to_string()),
                 timeout: ms,
                 login_timeout: ms,
+                tls_policy: tls.map(|t| aerospike::TlsPolicy::new(t.config.clone())),
                 ..Default::default()
             };
-            let hosts = seeds.join(",");
-            let client = aerospike::Client::new(&policy, &hosts)
+            let list = hosts(seeds, tls);
+            let hosts = list.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+            let client = aerospike::Client::new(&policy, &list)
                 .await
                 .map_err(|e| failure(format!("connecting to {hosts} as {user}"), &e))?;
             let admin = aerospike::AdminPolicy { timeout: ms };
