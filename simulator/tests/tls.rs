@@ -38,7 +38,8 @@ impl Pki {
     /// A certificate for `name` (SAN) and its key, PEM.
     fn leaf(&self, name: &str) -> (String, String) {
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &self.issuer).unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem())
     }
 }
