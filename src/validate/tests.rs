@@ -636,9 +636,12 @@ fn tls_names_and_ports_are_immutable() {
         "spec.aerospikeConfig.network.heartbeat.port",
         "cannot change",
     );
-    // with both a plain and a TLS port, one may go
+    // with both a plain and a TLS port, one may go (TLS only: the operator then needs its certificates)
     let mut v = tls.clone();
     v["spec"]["aerospikeConfig"]["network"]["service"].as_object_mut().unwrap().remove("port");
+    refused(&cluster(v.clone()), Some(&old), "spec.operatorClientCert", "only a tls-port");
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-authenticate-client"] = json!("false");
+    v["spec"]["operatorClientCert"] = json!({"secretCertSource": {"secretName": "op", "caCertsFilename": "ca.pem"}});
     accepted(&cluster(v), Some(&old));
     // unchanged (and a defaulted old object) passes
     let mut d = old.clone();
