@@ -131,10 +131,12 @@ fn tls_config(pki: &Pki, client_name: Option<&str>) -> rustls::ClientConfig {
 }
 
 async fn official(seeds: &[SocketAddr], config: rustls::ClientConfig) -> Result<Client, aerospike::Error> {
-    let mut policy = ClientPolicy::default();
-    policy.timeout = 3_000;
-    policy.tend_interval = 250;
-    policy.tls_policy = Some(TlsPolicy::new(config));
+    let policy = ClientPolicy {
+        timeout: 3_000,
+        tend_interval: 250,
+        tls_policy: Some(TlsPolicy::new(config)),
+        ..Default::default()
+    };
     let hosts: Vec<Host> = seeds.iter().map(|a| Host::new_tls(&a.ip().to_string(), TLS_NAME, a.port())).collect();
     let client = Client::new(&policy, &hosts).await?;
     let deadline = Instant::now() + Duration::from_secs(20);
