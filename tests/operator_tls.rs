@@ -190,5 +190,18 @@ async fn a_missing_certificate_secret_is_degraded_by_name() {
         message.contains("has no key \"key.pem\"").then_some(())
     })
     .await;
+    // The key added to the Secret (no edit of the cluster): the next reconcile reads it and the cluster completes.
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns);
+    let mut s = secrets.get("no-such-secret").await.unwrap();
+    let (fresh_cert, fresh_key) = pki.leaf(OPERATOR_NAME);
+    s.data = None;
+    s.string_data = Some(
+        [("ca.pem", pki.ca.clone()), ("cert.pem", fresh_cert), ("key.pem", fresh_key)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    );
+    secrets.replace("no-such-secret", &PostParams::default(), &s).await.unwrap();
+    wait_completed(&env.client, &env.ns, "aero", T).await;
     finish(&env, op).await;
 }
