@@ -32,8 +32,11 @@ impl State {
             "edition" => "Aerospike Enterprise Edition".into(),
             "cluster-name" => cluster_key.1.clone(),
             "status" => "ok".into(),
-            "service" | "service-clear-std" | "service-clear-alt" => format!("{}:{}", node.ip, node.port),
-            "service-tls-std" | "service-tls-alt" => String::new(),
+            "service" | "service-clear-std" | "service-clear-alt" if node.plain => format!("{}:{}", node.ip, node.port),
+            "service" | "service-clear-std" | "service-clear-alt" => String::new(),
+            "service-tls-std" | "service-tls-alt" => {
+                node.tls.as_ref().map(|(port, _)| format!("{}:{port}", node.ip)).unwrap_or_default()
+            }
             "features" => crate::partitions::FEATURES.into(),
             "partition-generation" | "peers-generation" | "rebalance-generation" => cluster.generation.to_string(),
             "peers-clear-std" | "peers-clear-alt" => self.peers(key, &cluster_key, false),

@@ -23,6 +23,9 @@
 //!   only on a connection that logged in (otherwise it is closed); a wrong password gets result 65. Without
 //!   security, every admin command is answered 52 (security not enabled), which clients accept as a login.
 //!   [`Simulator::users_of`] and [`Simulator::roles_of`] show the store;
+//! - TLS (module `tls`): a service with a `tls-port` is served over TLS with the certificate its `network.tls`
+//!   entry names, read from the Secret volumes mounted at those paths; client certificates are required as
+//!   `tls-authenticate-client` says. Both the plain and the TLS port listen when both are configured;
 //! - what official clients tend by (module `partitions`): peers lists, generations, features, rack ids and the
 //!   partition maps (4096 partitions, one master each among the members sorted by node id). The official Rust,
 //!   Python and Go clients judge all this in tests/official_clients.rs.
@@ -49,6 +52,7 @@ mod partitions;
 mod pods;
 mod security;
 mod server;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -212,9 +216,16 @@ impl Simulator {
             .unwrap_or_default()
     }
 
-    /// The info address of a member pod.
+    /// The info address of a member pod (its TLS address when the service is TLS only).
     pub fn node_addr(&self, namespace: &str, pod: &str) -> Option<SocketAddr> {
         self.inner.lock().nodes.get(&(namespace.to_string(), pod.to_string())).map(|n| SocketAddr::new(n.ip, n.port))
+    }
+
+    /// The TLS address and tls-name of a member pod whose service has a `tls-port`.
+    pub fn node_tls(&self, namespace: &str, pod: &str) -> Option<(SocketAddr, String)> {
+        let state = self.inner.lock();
+        let n = state.nodes.get(&(namespace.to_string(), pod.to_string()))?;
+        n.tls.as_ref().map(|(port, name)| (SocketAddr::new(n.ip, *port), name.clone()))
     }
 
     /// Waits until the AerospikeCluster has exactly `n` members.

@@ -51,7 +51,12 @@ pub(crate) struct NamespaceInfo {
 #[derive(Clone, Debug)]
 pub(crate) struct ClusterSpec {
     pub(crate) namespaces: Vec<NamespaceInfo>,
+    /// The plain service port (the TLS port when the service has no plain port: see `plain`).
     pub(crate) port: u16,
+    /// Whether the service listens on the plain port (false for a TLS-only service).
+    pub(crate) plain: bool,
+    /// The service's TLS (`tls-port`), with the certificate of its `network.tls` entry.
+    pub(crate) tls: Option<std::sync::Arc<crate::tls::ServiceTls>>,
     pub(crate) security: bool,
     /// `security.enable-quotas`: roles may have read/write quotas.
     pub(crate) quotas: bool,
@@ -61,6 +66,9 @@ pub(crate) struct Node {
     pub(crate) uid: String,
     pub(crate) ip: IpAddr,
     pub(crate) port: u16,
+    pub(crate) plain: bool,
+    /// `tls-port` and `tls-name` of the service, when it has TLS.
+    pub(crate) tls: Option<(u16, String)>,
     pub(crate) cluster: ClusterKey,
     pub(crate) node_id: String,
     pub(crate) rack_id: i32,

@@ -74,21 +74,28 @@ impl State {
             .join(";")
     }
 
-    /// `peers-*` of node `key`: `generation,default port,[[node id,tls name,[address]],...]`, every other member.
+    /// `peers-*` of node `key`: `generation,default port,[[node id,tls name,[address]],...]`, every other member
+    /// (none for a kind of port the service does not have).
     pub(crate) fn peers(&self, key: &PodKey, cluster: &ClusterKey, tls: bool) -> String {
         let generation = self.clusters.get(cluster).map_or(0, |c| c.generation);
-        let port = self.nodes.get(key).map_or(3000, |n| n.port);
-        if tls {
-            return format!("{generation},{port},[]"); // no TLS service in the simulator
-        }
+        let me = self.nodes.get(key);
+        let (port, name) = match (tls, me) {
+            (true, Some(n)) => match &n.tls {
+                Some((p, name)) => (*p, name.clone()),
+                None => return format!("{generation},{},[]", n.port),
+            },
+            (false, Some(n)) if !n.plain => return format!("{generation},{},[]", n.port),
+            (_, n) => (n.map_or(3000, |n| n.port), String::new()),
+        };
         let peers: Vec<String> = self
             .ordered_members(cluster)
             .into_iter()
             .filter(|m| &m.0 != key)
-            .map(|(_, id, ip, p)| {
+            .map(|(pod, id, ip, p)| {
+                let p = if tls { self.nodes.get(&pod).and_then(|n| n.tls.as_ref()).map_or(p, |t| t.0) } else { p };
                 let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
                 let address = if p == port { host } else { format!("{host}:{p}") };
-                format!("[{id},,[{address}]]")
+                format!("[{id},{name},[{address}]]")
             })
             .collect();
         format!("{generation},{port},[{}]", peers.join(","))

@@ -128,7 +128,13 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
         })
         .to_ascii_uppercase();
     let build = server_version(pod).unwrap_or_else(|| opts.default_build.clone());
-    let addr = SocketAddr::new(ip, spec.port);
+    let mut listeners = Vec::new();
+    if spec.plain {
+        listeners.push((SocketAddr::new(ip, spec.port), None));
+    }
+    if let Some(tls) = &spec.tls {
+        listeners.push((SocketAddr::new(ip, tls.port), Some(tls.clone())));
+    }
 
     let mut state = inner.lock();
     // A pod event may have raced us while the spec was fetched.
@@ -141,13 +147,16 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     if let Some(holder) = holder {
         state.leave(&holder, duration);
     }
-    let task = tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), addr, spec.security, opts.log_commands));
+    let task =
+        tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), listeners, spec.security, opts.log_commands));
     state.nodes.insert(
         key.clone(),
         Node {
             uid: uid.clone(),
             ip,
             port: spec.port,
+            plain: spec.plain,
+            tls: spec.tls.as_ref().map(|t| (t.port, t.name.clone())),
             cluster: cluster_key.clone(),
             node_id: node_id.clone(),
             rack_id,
@@ -191,6 +200,8 @@ pub(crate) async fn cluster_spec(client: &Client, namespace: &str, name: &str, o
     let default = ClusterSpec {
         namespaces: vec![NamespaceInfo { name: "test".into(), strong_consistency: false, replication_factor: 2 }],
         port: opts.default_port,
+        plain: true,
+        tls: None,
         security: false,
         quotas: false,
     };
@@ -216,12 +227,24 @@ pub(crate) async fn cluster_spec(client: &Client, namespace: &str, name: &str, o
                 .collect()
         })
         .unwrap_or_default();
+    let tls = match crate::tls::service_tls(client, namespace, &object.data["spec"]).await {
+        Ok(t) => t.map(Arc::new),
+        Err(e) => {
+            eprintln!("simulator: {namespace}/{name}: no TLS service: {e:#}");
+            None
+        }
+    };
+    let plain_port = config["network"]["service"]["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    let tls_only = plain_port.is_none() && !config["network"]["service"]["tls-port"].is_null();
     ClusterSpec {
         namespaces: if namespaces.is_empty() { default.namespaces } else { namespaces },
-        port: config["network"]["service"]["port"]
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .unwrap_or(opts.default_port),
+        port: match (plain_port, &tls) {
+            (Some(p), _) => p,
+            (None, Some(t)) if tls_only => t.port,
+            _ => opts.default_port,
+        },
+        plain: !tls_only,
+        tls,
         security: !config["security"].is_null(),
         quotas: config["security"]["enable-quotas"].as_bool().unwrap_or(false),
     }

@@ -1,12 +1,13 @@
-//! Serving one node: the listener on `<podIP>:<port>`, logins, and the fault knobs on each connection.
-use std::net::SocketAddr;
+//! Serving one node: the listeners on `<podIP>:<port>` and `<podIP>:<tls-port>` (TLS), logins, and the fault knobs on
+//! each connection.
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aerospike_kubernetes_operator::asinfo::wire::{self, Header};
 use aerospike_kubernetes_operator::asinfo::{InfoHandler, auth};
 use anyhow::Result;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -14,18 +15,36 @@ use crate::admin;
 use crate::answers::NodeHandler;
 use crate::faults::NoAnswer;
 use crate::model::{Inner, PodKey, What};
+use crate::tls::{ServiceTls, client_name_accepted};
 
 // -----------------------------------------------------------------------------------------------------------------
 // Serving one node.
 
+/// Serves a node on each of its listeners: the plain service port and, with TLS, the `tls-port`.
 pub(crate) async fn node_task(
     inner: Arc<Inner>,
     key: PodKey,
     uid: String,
-    addr: SocketAddr,
+    listeners: Vec<(SocketAddr, Option<Arc<ServiceTls>>)>,
     secured: bool,
     log_commands: bool,
 ) {
+    let handler = Arc::new(NodeHandler { inner: inner.clone(), key: key.clone(), uid: uid.clone(), secured });
+    let mut tasks = JoinSet::new();
+    for (addr, tls) in listeners {
+        tasks.spawn(listen(inner.clone(), handler.clone(), addr, tls, log_commands));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn listen(
+    inner: Arc<Inner>,
+    handler: Arc<NodeHandler>,
+    addr: SocketAddr,
+    tls: Option<Arc<ServiceTls>>,
+    log_commands: bool,
+) {
+    let key = handler.key.clone();
     let mut changed = inner.faults_changed.subscribe();
     let mut warned = false;
     loop {
@@ -46,13 +65,13 @@ pub(crate) async fn node_task(
                 continue;
             }
         };
-        let handler = Arc::new(NodeHandler { inner: inner.clone(), key: key.clone(), uid: uid.clone(), secured });
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    if let Ok((socket, _)) = accepted {
-                        connections.spawn(serve_connection(socket, handler.clone(), log_commands));
+                    if let Ok((socket, peer)) = accepted {
+                        let _ = socket.set_nodelay(true);
+                        connections.spawn(accept(socket, peer.ip(), tls.clone(), handler.clone(), log_commands));
                     }
                 }
                 r = changed.changed() => {
@@ -69,9 +88,40 @@ pub(crate) async fn node_task(
     }
 }
 
-pub(crate) async fn serve_connection(mut socket: TcpStream, handler: Arc<NodeHandler>, log_commands: bool) {
-    let _ = socket.set_nodelay(true);
-    let peer = socket.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+/// One connection: plain, or TLS (a failed handshake or a client certificate without a listed name closes it).
+async fn accept(
+    socket: TcpStream,
+    peer: IpAddr,
+    tls: Option<Arc<ServiceTls>>,
+    handler: Arc<NodeHandler>,
+    log_commands: bool,
+) {
+    let Some(tls) = tls else { return serve_connection(socket, peer, handler, log_commands).await };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let what = What::Command { command: format!("tls:refused={e}"), answered: false };
+            handler.inner.lock().record(&handler.key, &handler.uid, what);
+            return;
+        }
+        Err(_) => return,
+    };
+    let leaf = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
+    if !client_name_accepted(leaf, &tls.client_names) {
+        let what = What::Command { command: "tls:refused=client certificate name".into(), answered: false };
+        handler.inner.lock().record(&handler.key, &handler.uid, what);
+        return;
+    }
+    serve_connection(stream, peer, handler, log_commands).await
+}
+
+pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: S,
+    peer: IpAddr,
+    handler: Arc<NodeHandler>,
+    log_commands: bool,
+) {
     // The user this connection authenticated as (LOGIN or AUTHENTICATE), on a secured node.
     let mut user: Option<String> = None;
     loop {

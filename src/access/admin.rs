@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Privilege;
 use super::plan::{AdminOp, Observed, RoleState, UserState};
+use crate::asinfo::TlsClient;
 
 /// A boxed future, so the traits stay object-safe without the async-trait crate.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -28,15 +29,28 @@ pub trait AdminClient: Send + Sync {
     fn apply<'a>(&'a self, op: &'a AdminOp) -> BoxFuture<'a, Result<(), AdminError>>;
 }
 
-/// Connects admin sessions: seeds are `ip:port` of the cluster's pods.
+/// Connects admin sessions: seeds are the addresses of the cluster's pods; with `tls`, every connection is TLS
+/// and the nodes' certificates must carry its server name (`network.service.tls-name`).
 pub trait AdminConnector: Send + Sync {
     fn connect<'a>(
         &'a self,
-        seeds: &'a [String],
+        seeds: &'a [std::net::SocketAddr],
+        tls: Option<&'a TlsClient>,
         user: &'a str,
         password: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<dyn AdminClient>, AdminError>>;
+}
+
+/// The crate's hosts for `seeds`: `ip:port`, or `ip:tls-name:port` with TLS (its host-list syntax).
+pub fn hosts(seeds: &[std::net::SocketAddr], tls: Option<&TlsClient>) -> Vec<aerospike::Host> {
+    seeds
+        .iter()
+        .map(|a| match tls {
+            Some(t) => aerospike::Host::new_tls(&a.ip().to_string(), &t.server_name, a.port()),
+            None => aerospike::Host::new(&a.ip().to_string(), a.port()),
+        })
+        .collect()
 }
 
 /// [`AdminConnector`] over the `aerospike` crate.
@@ -46,7 +60,8 @@ pub struct AerospikeConnector;
 impl AdminConnector for AerospikeConnector {
     fn connect<'a>(
         &'a self,
-        seeds: &'a [String],
+        seeds: &'a [std::net::SocketAddr],
+        tls: Option<&'a TlsClient>,
         user: &'a str,
         password: &'a str,
         timeout: Duration,
@@ -57,10 +72,12 @@ impl AdminConnector for AerospikeConnector {
                 auth_mode: aerospike::AuthMode::Internal(user.to_string(), password.to_string()),
                 timeout: ms,
                 login_timeout: ms,
+                tls_policy: tls.map(|t| aerospike::TlsPolicy::new(t.config.clone())),
                 ..Default::default()
             };
-            let hosts = seeds.join(",");
-            let client = aerospike::Client::new(&policy, &hosts)
+            let list = hosts(seeds, tls);
+            let hosts = list.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+            let client = aerospike::Client::new(&policy, &list)
                 .await
                 .map_err(|e| failure(format!("connecting to {hosts} as {user}"), &e))?;
             let admin = aerospike::AdminPolicy { timeout: ms };
@@ -95,8 +112,11 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// A privilege as the server answered it. The client reads an unscoped namespace or set as `Some("")`; it is no
+/// scope, as in the spec (else every read-back would differ from the spec and be revoked and granted again).
 fn from_crate(p: &aerospike::Privilege) -> Privilege {
-    Privilege { code: String::from(&p.code), namespace: p.namespace.clone(), set: p.set_name.clone() }
+    let scope = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    Privilege { code: String::from(&p.code), namespace: scope(&p.namespace), set: scope(&p.set_name) }
 }
 
 impl AerospikeAdmin {
@@ -167,5 +187,24 @@ impl AdminClient for AerospikeAdmin {
         Box::pin(
             async move { self.run(op).await.map_err(|e| failure(format!("{} ({})", op.reason(), op.subject()), &e)) },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_scope_read_back_is_no_scope() {
+        let read = |ns: Option<&str>, set: Option<&str>| {
+            from_crate(&aerospike::Privilege::new(
+                aerospike::PrivilegeCode::ReadWrite,
+                ns.map(str::to_string),
+                set.map(str::to_string),
+            ))
+        };
+        assert_eq!(read(Some("test"), Some("")), Privilege::parse("read-write.test").unwrap());
+        assert_eq!(read(Some(""), Some("")), Privilege::parse("read-write").unwrap());
+        assert_eq!(read(Some("test"), Some("users")), Privilege::parse("read-write.test.users").unwrap());
     }
 }

@@ -30,8 +30,8 @@ pub use hash::config_hash;
 pub use merge::merge_rack_config;
 pub use pod::{PodContext, finalize_for_pod, node_id};
 pub use query::{
-    NamespaceInfo, fabric_port, fabric_tls_port, has_plain_service_port, heartbeat_port, heartbeat_tls_port,
-    namespaces, service_port, service_tls,
+    NamespaceInfo, ServiceEndpoint, fabric_port, fabric_tls_port, has_plain_service_port, heartbeat_port,
+    heartbeat_tls_port, namespaces, operator_endpoint, service_port, service_tls, tls_authenticate_client, tls_names,
 };
 pub use render::render;
 

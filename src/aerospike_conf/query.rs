@@ -59,6 +59,60 @@ pub fn has_plain_service_port(config: &Value) -> bool {
     at(config, &["network", "service", "port"]).is_some_and(|v| !v.is_null()) || service_tls(config).is_none()
 }
 
+/// How the operator reaches a node's service: plain TCP on `port`, or TLS on `tls-port` verifying the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceEndpoint {
+    Plain(u16),
+    Tls { name: String, port: u16 },
+}
+
+impl ServiceEndpoint {
+    pub fn port(&self) -> u16 {
+        match self {
+            ServiceEndpoint::Plain(p) | ServiceEndpoint::Tls { port: p, .. } => *p,
+        }
+    }
+}
+
+/// Where the operator connects, from a node's config: TLS whenever `network.service` has a `tls-name` and a
+/// `tls-port` (the reference's rule), else the plain `port` (3000 when not set). `applied` is the config the
+/// pods ran before (the status copy): while TLS is being added to a cluster that served plain TCP, the pods do
+/// not listen on the TLS port yet, so the plain port is used as long as the spec keeps one.
+pub fn operator_endpoint(config: &Value, applied: Option<&Value>) -> ServiceEndpoint {
+    let plain = port_at(config, &["network", "service", "port"]);
+    match service_tls(config) {
+        Some((name, port)) => {
+            let rolling_in = applied
+                .is_some_and(|a| service_tls(a).is_none() && port_at(a, &["network", "service", "port"]).is_some());
+            match plain {
+                Some(p) if rolling_in => ServiceEndpoint::Plain(p),
+                _ => ServiceEndpoint::Tls { name, port },
+            }
+        }
+        None => ServiceEndpoint::Plain(plain.unwrap_or(3000)),
+    }
+}
+
+/// `tls-authenticate-client` of `network.service`: `None` when the node does not ask for client certificates
+/// (`false`), `Some(empty)` for `any` (the server's default), else the names a client certificate must carry.
+pub fn tls_authenticate_client(config: &Value) -> Option<Vec<String>> {
+    match at(config, &["network", "service", "tls-authenticate-client"]) {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Bool(false)) => None,
+        Some(Value::String(s)) if s == "false" => None,
+        Some(Value::String(s)) if s == "any" => Some(Vec::new()),
+        other => Some(string_list(other).into_iter().filter(|n| n != "any").collect()),
+    }
+}
+
+/// The names of `network.tls[]`.
+pub fn tls_names(config: &Value) -> Vec<String> {
+    at(config, &["network", "tls"])
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(|t| t.get("name")?.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
 /// `network.heartbeat.port`.
 pub fn heartbeat_port(config: &Value) -> Option<u16> {
     port_at(config, &["network", "heartbeat", "port"])
@@ -180,5 +234,35 @@ mod tests {
             ]
         );
         assert_eq!(namespaces(&json!({"namespaces": {"a": {}}})), vec![]);
+    }
+
+    #[test]
+    fn the_operator_uses_tls_when_the_service_has_a_tls_port() {
+        let tls_only = json!({"network": {"service": {"tls-name": "t1", "tls-port": 4333}}});
+        assert_eq!(operator_endpoint(&tls_only, None), ServiceEndpoint::Tls { name: "t1".into(), port: 4333 });
+        let both = json!({"network": {"service": {"port": 3000, "tls-name": "t1", "tls-port": 4333}}});
+        assert_eq!(operator_endpoint(&both, None), ServiceEndpoint::Tls { name: "t1".into(), port: 4333 });
+        assert_eq!(operator_endpoint(&both, Some(&both)).port(), 4333);
+        // TLS being added: the pods still run the plain config, so the plain port as long as there is one.
+        let plain = json!({"network": {"service": {"port": 3000}}});
+        assert_eq!(operator_endpoint(&both, Some(&plain)), ServiceEndpoint::Plain(3000));
+        assert_eq!(operator_endpoint(&tls_only, Some(&plain)).port(), 4333);
+        assert_eq!(operator_endpoint(&plain, None), ServiceEndpoint::Plain(3000));
+        assert_eq!(operator_endpoint(&json!({}), None), ServiceEndpoint::Plain(3000));
+        // A tls-port without tls-name is not TLS for the operator (validation refuses it).
+        assert_eq!(operator_endpoint(&json!({"network": {"service": {"tls-port": 4333}}}), None).port(), 3000);
+    }
+
+    #[test]
+    fn tls_authenticate_client_forms() {
+        let svc = |v: Value| json!({"network": {"service": {"tls-authenticate-client": v}}});
+        assert_eq!(tls_authenticate_client(&json!({})), Some(vec![]));
+        assert_eq!(tls_authenticate_client(&svc(json!("any"))), Some(vec![]));
+        assert_eq!(tls_authenticate_client(&svc(json!("false"))), None);
+        assert_eq!(tls_authenticate_client(&svc(json!(false))), None);
+        assert_eq!(tls_authenticate_client(&svc(json!(["op", "app"]))), Some(vec!["op".into(), "app".into()]));
+        assert_eq!(tls_authenticate_client(&svc(json!("op"))), Some(vec!["op".into()]));
+        let tls = json!({"network": {"tls": [{"name": "a"}, {"name": "b", "cert-file": "/x"}]}});
+        assert_eq!(tls_names(&tls), vec!["a".to_string(), "b".to_string()]);
     }
 }

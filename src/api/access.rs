@@ -156,22 +156,76 @@ pub struct NetworkPolicy {
     pub custom_tls_fabric_network_names: Vec<String>,
 }
 
-/// Client certificate the operator uses to reach TLS-enabled clusters.
+/// Certificates the operator uses to reach TLS-enabled clusters: the CA that signed the nodes' certificates and,
+/// for mutual TLS, its own client certificate and key. One of `secretCertSource` and `certPathInOperator`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorClientCertSpec {
-    /// Name added to tls-authenticate-client.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// If specified, this name is expected in tls-authenticate-client (the name in the operator's certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub tls_client_name: Option<String>,
     /// Certificates from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
-    pub secret_cert_source: Option<serde_json::Value>,
+    pub secret_cert_source: Option<SecretCertSource>,
     /// Certificates from paths in the operator's filesystem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::free_form")]
-    pub cert_path_in_operator: Option<serde_json::Value>,
+    pub cert_path_in_operator: Option<CertPathInOperator>,
+}
+
+/// Certificates in a Secret (keys of its data).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretCertSource {
+    /// The Secret with the client certificate and key (and the CA unless caCertsSource names another).
+    #[schemars(length(max = 253))]
+    pub secret_name: String,
+    /// Namespace of the Secret; the cluster's namespace when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 63))]
+    pub secret_namespace: String,
+    /// Key of the CA certificates (PEM) in the Secret.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 253))]
+    pub ca_certs_filename: String,
+    /// Key of the client certificate (PEM) in the Secret.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 253))]
+    pub client_cert_filename: String,
+    /// Key of the client private key (PEM) in the Secret.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 253))]
+    pub client_key_filename: String,
+    /// Another Secret whose every key is a CA certificate (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certs_source: Option<CaCertsSource>,
+}
+
+/// A Secret of CA certificates.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaCertsSource {
+    #[schemars(length(max = 253))]
+    pub secret_name: String,
+    /// Namespace of the Secret; the cluster's namespace when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 63))]
+    pub secret_namespace: String,
+}
+
+/// Certificate files in the operator's filesystem.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertPathInOperator {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 4096))]
+    pub ca_certs_path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 4096))]
+    pub client_cert_path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 4096))]
+    pub client_key_path: String,
 }
 
 /// Extra Services through which clients find the cluster.

@@ -181,6 +181,8 @@ mod required_tests {
             "spec.image",
             "spec.operations[].id",
             "spec.operations[].kind",
+            "spec.operatorClientCert.secretCertSource.caCertsSource.secretName", // the reference's too
+            "spec.operatorClientCert.secretCertSource.secretName",               // the reference's too
             "spec.rackConfig.racks[].id",
             "spec.rackConfig.racks[].storage.volumes[].aerospike.path",
             "spec.rackConfig.racks[].storage.volumes[].initContainers[].containerName",

@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::tls::TlsClient;
 use super::wire::{self, Header, WireError};
 
 /// One info exchange with one node: send `commands`, get back request line -> value.
@@ -32,6 +33,12 @@ pub trait InfoClient: Send + Sync {
     /// clusters with security enabled). `None` when this client cannot log in (test fakes), which then serves
     /// as it is.
     fn with_logins(&self, _logins: Vec<Credentials>) -> Option<std::sync::Arc<dyn InfoClient>> {
+        None
+    }
+
+    /// The same client speaking TLS on every connection (for clusters whose service is TLS), keeping its logins.
+    /// `None` when this client cannot (test fakes), which then serves as it is.
+    fn with_tls(&self, _tls: TlsClient) -> Option<std::sync::Arc<dyn InfoClient>> {
         None
     }
 }
@@ -64,6 +71,8 @@ pub enum InfoErrorKind {
     Io { stage: Stage, error: std::io::Error },
     #[error("protocol error: {0}")]
     Protocol(WireError),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("login refused with result code {0}{hint}", hint = login_hint(*.0))]
     LoginRefused(u8),
     #[error("the node answered {0}")]
@@ -160,6 +169,8 @@ pub struct TcpInfoClient {
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
     pub credentials: Vec<Credentials>,
+    /// TLS on every connection (the handshake shares the I/O budget), verifying the node's `tls-name`.
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for TcpInfoClient {
@@ -170,7 +181,7 @@ impl Default for TcpInfoClient {
 
 impl TcpInfoClient {
     pub fn new(connect_timeout: Duration, io_timeout: Duration) -> Self {
-        TcpInfoClient { connect_timeout, io_timeout, credentials: Vec::new() }
+        TcpInfoClient { connect_timeout, io_timeout, credentials: Vec::new(), tls: None }
     }
 
     /// Adds a login to try (after those already added).
@@ -220,26 +231,53 @@ impl TcpInfoClient {
         };
         let _ = stream.set_nodelay(true);
         let deadline = Instant::now() + self.io_timeout;
+        match &self.tls {
+            None => self.talk(&mut stream, &request, login, deadline).await,
+            Some(tls) => {
+                let name = tls.name().map_err(InfoErrorKind::Tls)?;
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let mut stream = match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+                    Err(_) => {
+                        return Err(InfoErrorKind::Tls(format!(
+                            "no TLS handshake within {}",
+                            fmt_duration(self.io_timeout)
+                        )));
+                    }
+                    Ok(Err(e)) => return Err(InfoErrorKind::Tls(format!("handshake failed: {e}"))),
+                    Ok(Ok(s)) => s,
+                };
+                self.talk(&mut stream, &request, login, deadline).await
+            }
+        }
+    }
 
+    /// Login (when given) and one info exchange on an open connection.
+    async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        request: &[u8],
+        login: Option<&Credentials>,
+        deadline: Instant,
+    ) -> Result<BTreeMap<String, String>, InfoErrorKind> {
         if let Some(creds) = login {
             let login = wire::encode_login_request(&creds.user, creds.credential.as_bytes())
                 .map_err(InfoErrorKind::Protocol)?;
-            self.write_all(&mut stream, &login, deadline, Stage::Login).await?;
-            let body = self.read_message(&mut stream, wire::MSG_TYPE_ADMIN, deadline, Stage::Login).await?;
+            self.write_all(stream, &login, deadline, Stage::Login).await?;
+            let body = self.read_message(stream, wire::MSG_TYPE_ADMIN, deadline, Stage::Login).await?;
             match wire::admin_result(&body).map_err(InfoErrorKind::Protocol)? {
                 wire::ADMIN_RESULT_OK | wire::ADMIN_RESULT_SECURITY_NOT_ENABLED => {}
                 code => return Err(InfoErrorKind::LoginRefused(code)),
             }
         }
 
-        self.write_all(&mut stream, &request, deadline, Stage::SendRequest).await?;
-        let body = self.read_message(&mut stream, wire::MSG_TYPE_INFO, deadline, Stage::ReadHeader).await?;
+        self.write_all(stream, request, deadline, Stage::SendRequest).await?;
+        let body = self.read_message(stream, wire::MSG_TYPE_INFO, deadline, Stage::ReadHeader).await?;
         wire::parse_info_body(&body).map_err(InfoErrorKind::Protocol)
     }
 
-    async fn write_all(
+    async fn write_all<S: AsyncWrite + Unpin>(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         bytes: &[u8],
         deadline: Instant,
         stage: Stage,
@@ -253,9 +291,9 @@ impl TcpInfoClient {
 
     /// Reads one message of the expected type; `stage` names the header read (the body read is
     /// reported as [`Stage::ReadBody`] unless logging in).
-    async fn read_message(
+    async fn read_message<S: AsyncRead + Unpin>(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         msg_type: u8,
         deadline: Instant,
         stage: Stage,
@@ -291,6 +329,10 @@ fn io_kind(stage: Stage, error: std::io::Error) -> InfoErrorKind {
 impl InfoClient for TcpInfoClient {
     fn with_logins(&self, logins: Vec<Credentials>) -> Option<std::sync::Arc<dyn InfoClient>> {
         Some(std::sync::Arc::new(TcpInfoClient { credentials: logins, ..self.clone() }))
+    }
+
+    fn with_tls(&self, tls: TlsClient) -> Option<std::sync::Arc<dyn InfoClient>> {
+        Some(std::sync::Arc::new(TcpInfoClient { tls: Some(tls), ..self.clone() }))
     }
 
     fn request<'a>(

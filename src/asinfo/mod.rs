@@ -10,6 +10,7 @@
 //!   texts are written for Kubernetes conditions and Events.
 //! - [`server`]: a small info server for tests and the simulator.
 //! - [`auth`]: the bcrypt credential LOGIN sends to clusters with security enabled.
+//! - [`tls`]: the TLS client configuration (CA, node name, client certificate) for clusters served over TLS.
 //!
 //! The protocol facts this module relies on (framing, commands, LOGIN, credential): docs/protocols.md.
 
@@ -18,6 +19,7 @@ pub mod client;
 pub mod ops;
 pub mod safety;
 pub mod server;
+pub mod tls;
 pub mod wire;
 
 pub use client::{Credentials, InfoClient, InfoError, InfoErrorKind, Stage, TcpInfoClient};
@@ -27,4 +29,5 @@ pub use safety::{
     quiesce_batch, quiesce_batch_with, recluster_all, undo_quiesce,
 };
 pub use server::{InfoHandler, bind_and_spawn, serve};
+pub use tls::{TlsClient, TlsMaterial};
 pub use wire::WireError;

@@ -16,7 +16,7 @@ use super::{Context, Error, publish};
 use crate::access::plan::{self, Credential};
 use crate::access::{DEFAULT_ADMIN_PASSWORD, DEFAULT_ADMIN_USER, Password};
 use crate::api::AerospikeCluster;
-use crate::asinfo::auth;
+use crate::asinfo::{TlsClient, auth};
 
 /// Default timeout of admin operations (the reference's, when `adminPolicy.timeout` is not set).
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -46,6 +46,7 @@ pub(super) async fn reconcile(
     ctx: &Context,
     ns: &str,
     nodes: &[SocketAddr],
+    tls: Option<&TlsClient>,
 ) -> Result<Result<(), Blocked>, Error> {
     let Some(spec) = cluster.spec.aerospike_access_control.as_ref().filter(|_| cluster.spec.security_enabled()) else {
         return Ok(Ok(()));
@@ -81,7 +82,6 @@ pub(super) async fn reconcile(
     if admin_password.as_ref().map(Password::expose) != Some(DEFAULT_ADMIN_PASSWORD) {
         candidates.push(Password::new(DEFAULT_ADMIN_PASSWORD));
     }
-    let seeds: Vec<String> = nodes.iter().map(ToString::to_string).collect();
     let timeout = spec
         .admin_policy
         .as_ref()
@@ -91,7 +91,7 @@ pub(super) async fn reconcile(
     let mut session = None;
     let mut failures = Vec::new();
     for candidate in &candidates {
-        match ctx.admin.connect(&seeds, DEFAULT_ADMIN_USER, candidate.expose(), timeout).await {
+        match ctx.admin.connect(nodes, tls, DEFAULT_ADMIN_USER, candidate.expose(), timeout).await {
             Ok(s) => {
                 session = Some((s, candidate.clone()));
                 break;
@@ -127,7 +127,7 @@ pub(super) async fn reconcile(
         } else if ctx.accepted_password(&uid, &user.name, password) {
             true
         } else {
-            password_accepted(ctx, *first, &user.name, password).await
+            password_accepted(ctx, *first, tls, &user.name, password).await
         };
         credentials.insert(user.name.clone(), Credential::Password { password: password.clone(), accepted });
     }
@@ -172,13 +172,23 @@ async fn read_password(secrets: &Api<Secret>, ns: &str, name: &str, user: &str) 
 }
 
 /// Whether the cluster accepts `password` for `user`: one login on one node (a read, nothing is written).
-async fn password_accepted(ctx: &Context, node: SocketAddr, user: &str, password: &Password) -> bool {
+async fn password_accepted(
+    ctx: &Context,
+    node: SocketAddr,
+    tls: Option<&TlsClient>,
+    user: &str,
+    password: &Password,
+) -> bool {
     let (user_owned, pw) = (user.to_string(), password.expose().to_string());
     // bcrypt costs tens of milliseconds: off the async workers.
     let Ok(Ok(login)) = tokio::task::spawn_blocking(move || auth::credentials(&user_owned, &pw)).await else {
         return false;
     };
-    let Some(client) = ctx.info.with_logins(vec![login]) else { return false };
+    let base = match tls {
+        Some(t) => ctx.info.with_tls(t.clone()).unwrap_or_else(|| ctx.info.clone()),
+        None => ctx.info.clone(),
+    };
+    let Some(client) = base.with_logins(vec![login]) else { return false };
     // A refused login, or any other failure: not known to be accepted, so the password is set (idempotent).
     client.request(node, &["build".to_string()]).await.is_ok()
 }

@@ -4,6 +4,7 @@ mod access;
 mod apply;
 mod rollout;
 pub mod status;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -94,6 +95,9 @@ pub struct Context {
     pub accepted_passwords: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
     /// When each cluster's (uid) users and roles were last read back and found in sync.
     pub access_checked: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// Each cluster's (uid) TLS client configuration from spec.operatorClientCert, with the resourceVersions of
+    /// the Secrets it was read from (see `tls`).
+    pub tls_configs: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<rustls::ClientConfig>)>>,
 }
 
 impl Context {
@@ -227,6 +231,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             admin: Arc::new(crate::access::admin::AerospikeConnector),
             accepted_passwords: Default::default(),
             access_checked: Default::default(),
+            tls_configs: Default::default(),
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over

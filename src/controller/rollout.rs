@@ -18,7 +18,7 @@ use super::{
 };
 use crate::api::{AerospikeCluster, Phase, StorageSpec};
 use crate::asinfo::safety::{self, QuiesceOptions, SafetyError};
-use crate::asinfo::{InfoClient, auth};
+use crate::asinfo::{InfoClient, TlsClient, auth};
 use crate::desired::{self, Desired};
 use crate::plan::{self, PodView};
 use std::time::Duration;
@@ -54,6 +54,22 @@ pub(super) async fn step(
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
     let rack_config = cluster.spec.rack_config();
+
+    // 0. TLS to the nodes: the certificates are read first, so a missing Secret or key stops the reconcile before
+    // anything is changed.
+    let endpoint_of =
+        |rack_id: i32| desired.racks.iter().find(|r| r.id == rack_id).map(|r| super::tls::endpoint(cluster, &r.config));
+    let tls_name = desired.racks.iter().find_map(|r| match super::tls::endpoint(cluster, &r.config) {
+        crate::aerospike_conf::ServiceEndpoint::Tls { name, .. } => Some(name),
+        crate::aerospike_conf::ServiceEndpoint::Plain(_) => None,
+    });
+    let tls = match &tls_name {
+        Some(name) => match super::tls::client(cluster, ctx, &ns, name).await {
+            Ok(t) => Some(t),
+            Err(msg) => return Ok(blocked(super::tls::REASON, msg)),
+        },
+        None => None,
+    };
 
     // 1. StatefulSets: create and scale up at once; a scale-down is a step of its own, decided below.
     let mut sets: Vec<plan::RackSet> = Vec::new();
@@ -132,14 +148,7 @@ pub(super) async fn step(
     // 3. Act. The size the safety checks hold the Aerospike cluster to is what the StatefulSets run, never merely the
     // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
     let expected_size = plan::expected_size(&sets).saturating_sub(ignored.len());
-    let port_of = |rack_id: i32| {
-        desired
-            .racks
-            .iter()
-            .find(|r| r.id == rack_id)
-            .map(|r| crate::aerospike_conf::service_port(&r.config))
-            .unwrap_or(3000)
-    };
+    let port_of = |rack_id: i32| endpoint_of(rack_id).map_or(3000, |e| e.port());
     let addr_of = |p: &Pod| pod_view(p).and_then(|v| info_addr(p, port_of(v.rack_id)));
     let all: Vec<SocketAddr> =
         pods.iter().filter(|p| !ignored.contains(&p.name_any())).filter_map(|p| addr_of(p)).collect();
@@ -161,7 +170,7 @@ pub(super) async fn step(
         }
         plan::Next::ScaleDown { stateful_set, rack_id, from, replicas, removed, rack_removed } => {
             let names: Vec<&str> = removed.iter().map(String::as_str).collect();
-            let info = match info_client(cluster, ctx, &ns).await {
+            let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
                 Ok(info) => info,
                 Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
             };
@@ -216,7 +225,7 @@ pub(super) async fn step(
         }
         plan::Next::Restart { rack_id, pods: batch } => {
             let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();
-            let info = match info_client(cluster, ctx, &ns).await {
+            let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
                 Ok(info) => info,
                 Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
             };
@@ -277,7 +286,7 @@ pub(super) async fn step(
                 // A rollout just finished: lift any quiesce left by an interrupted batch, drop PVCs of
                 // removed pods where the policy says so.
                 if all.len() > 1 {
-                    let info = match info_client(cluster, ctx, &ns).await {
+                    let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
                         Ok(info) => info,
                         Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
                     };
@@ -290,7 +299,7 @@ pub(super) async fn step(
             // Strong consistency: the roster follows the nodes (once they are stable), and every partition must
             // be available before the rollout counts as done.
             if !sc.namespaces.is_empty() {
-                let info = match info_client(cluster, ctx, &ns).await {
+                let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
                     Ok(info) => info,
                     Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
                 };
@@ -306,7 +315,7 @@ pub(super) async fn step(
             }
             // Every pod runs the spec: users and roles next (also on every resync, so a password changed in
             // its Secret takes effect without an edit of the cluster).
-            if let Err(b) = super::access::reconcile(cluster, ctx, &ns, &all).await? {
+            if let Err(b) = super::access::reconcile(cluster, ctx, &ns, &all, tls.as_ref()).await? {
                 return Ok(blocked(b.reason, b.message));
             }
             let with_users = cluster.spec.security_enabled() && cluster.spec.aerospike_access_control.is_some();
@@ -333,9 +342,19 @@ fn template_observed(sts: Option<&StatefulSet>, hash: &str) -> bool {
 /// Every node answers, the cluster is stable with no migrations, then the batch is quiesced.
 /// The info client for `cluster`. With security enabled it logs in as `admin`: with the password in the admin
 /// user's Secret first, then with the default one, which a server keeps until access control changes it.
-async fn info_client(cluster: &AerospikeCluster, ctx: &Context, ns: &str) -> Result<Arc<dyn InfoClient>, String> {
+/// With `tls`, every connection is TLS.
+async fn info_client(
+    cluster: &AerospikeCluster,
+    ctx: &Context,
+    ns: &str,
+    tls: Option<&TlsClient>,
+) -> Result<Arc<dyn InfoClient>, String> {
+    let base = match tls {
+        Some(t) => ctx.info.with_tls(t.clone()).unwrap_or_else(|| ctx.info.clone()),
+        None => ctx.info.clone(),
+    };
     if !cluster.spec.security_enabled() {
-        return Ok(ctx.info.clone());
+        return Ok(base);
     }
     let mut passwords = Vec::new();
     let admin = cluster
@@ -367,7 +386,7 @@ async fn info_client(cluster: &AerospikeCluster, ctx: &Context, ns: &str) -> Res
     .await
     .map_err(|e| format!("computing the login credential: {e}"))?
     .map_err(|e| format!("the admin password: {e}"))?;
-    Ok(ctx.info.with_logins(logins).unwrap_or_else(|| ctx.info.clone()))
+    Ok(base.with_logins(logins).unwrap_or(base))
 }
 
 async fn safe_to_disrupt(

@@ -28,6 +28,7 @@ mod defaults;
 pub(crate) mod image;
 mod immutable;
 mod quantity;
+mod tls;
 mod warnings;
 
 #[cfg(test)]
@@ -121,6 +122,7 @@ pub fn check(resolved: &Resolved, old: Option<&Resolved>) -> Vec<FieldError> {
     check_max_unavailable(spec, racks, &mut out);
     check_batches(spec, racks, &mut out);
     check_access_control(new, racks, &mut out);
+    tls::check(new, racks, &mut out);
     check_resources(spec, &mut out);
     if let Some(old) = old {
         immutable::check(resolved, old, &mut out);
@@ -724,11 +726,11 @@ fn check_access_control(c: &AerospikeCluster, racks: &[ResolvedRack], out: &mut 
             out.push(FieldError::new(format!("{p}.secretName"), "must be empty for a PKIOnly user (no password)"));
         }
         if pki_only && user.name == crate::access::DEFAULT_ADMIN_USER {
-            // The operator logs in as admin with a password: a PKIOnly admin needs TLS from the operator.
+            // The operator logs in as admin with a password: a PKIOnly admin needs a PKI login from the operator.
             out.push(FieldError::new(
                 format!("{p}.authMode"),
-                "PKIOnly for admin is not supported yet: the operator logs in as admin with a password (TLS from \
-                 the operator, spec.operatorClientCert, is not implemented)",
+                "PKIOnly for admin is not supported yet: the operator logs in as admin with a password (its client \
+                 certificate, spec.operatorClientCert, is used for TLS, not for a PKI login)",
             ));
         }
         if !pki_only && federal {

@@ -636,9 +636,12 @@ fn tls_names_and_ports_are_immutable() {
         "spec.aerospikeConfig.network.heartbeat.port",
         "cannot change",
     );
-    // with both a plain and a TLS port, one may go
+    // with both a plain and a TLS port, one may go (TLS only: the operator then needs its certificates)
     let mut v = tls.clone();
     v["spec"]["aerospikeConfig"]["network"]["service"].as_object_mut().unwrap().remove("port");
+    refused(&cluster(v.clone()), Some(&old), "spec.operatorClientCert", "only a tls-port");
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-authenticate-client"] = json!("false");
+    v["spec"]["operatorClientCert"] = json!({"secretCertSource": {"secretName": "op", "caCertsFilename": "ca.pem"}});
     accepted(&cluster(v), Some(&old));
     // unchanged (and a defaulted old object) passes
     let mut d = old.clone();
@@ -1020,7 +1023,7 @@ fn accepted_fields_the_operator_does_not_act_on_are_named() {
 }
 
 #[test]
-fn a_pki_only_admin_is_refused_until_the_operator_speaks_tls() {
+fn a_pki_only_admin_is_refused_until_the_operator_logs_in_with_its_certificate() {
     let mut v = valid_json();
     v["spec"]["aerospikeAccessControl"]["users"][0] =
         json!({"name": "admin", "authMode": "PKIOnly", "roles": ["sys-admin", "user-admin"]});
@@ -1056,4 +1059,76 @@ fn defaults_are_not_warned_about() {
     {
         assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
     }
+}
+
+/// `valid()` served over TLS only, with the operator's certificates from a Secret.
+fn tls_only_json() -> Value {
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["network"]["tls"] = json!([{"name": "t1", "cert-file": "/etc/aerospike/secret/s.pem",
+        "key-file": "/etc/aerospike/secret/s.key", "ca-file": "/etc/aerospike/secret/ca.pem"}]);
+    v["spec"]["aerospikeConfig"]["network"]["service"] = json!({"tls-name": "t1", "tls-port": 4333});
+    v["spec"]["operatorClientCert"] = json!({"tlsClientName": "op", "secretCertSource": {"secretName": "op-tls",
+        "caCertsFilename": "ca.pem", "clientCertFilename": "c.pem", "clientKeyFilename": "k.pem"}});
+    v
+}
+
+#[test]
+fn tls_rules_name_the_field() {
+    accepted(&cluster(tls_only_json()), None);
+
+    // A TLS-only service needs the operator's certificates.
+    let mut v = tls_only_json();
+    v["spec"]["operatorClientCert"] = Value::Null;
+    refused(&cluster(v), None, "spec.operatorClientCert", "only a tls-port");
+    // With a plain port as well the operator uses that one, so none is needed.
+    let mut v = tls_only_json();
+    v["spec"]["operatorClientCert"] = Value::Null;
+    v["spec"]["aerospikeConfig"]["network"]["service"]["port"] = json!(3000);
+    accepted(&cluster(v), None);
+
+    // A tls-name must be a network.tls entry.
+    let mut v = tls_only_json();
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-name"] = json!("t9");
+    refused(&cluster(v), None, "spec.aerospikeConfig.network.service.tls-name", "\"t9\" is not declared");
+    let mut v = tls_only_json();
+    v["spec"]["aerospikeConfig"]["network"]["heartbeat"]["tls-name"] = json!("nope");
+    refused(&cluster(v), None, "spec.aerospikeConfig.network.heartbeat.tls-name", "declared: t1");
+
+    // The certificate source: one of the two, a CA, cert and key together.
+    let mut v = tls_only_json();
+    v["spec"]["operatorClientCert"]["certPathInOperator"] = json!({"caCertsPath": "/ca.pem"});
+    refused(&cluster(v), None, "spec.operatorClientCert", "not both");
+    let mut v = tls_only_json();
+    v["spec"]["operatorClientCert"]["secretCertSource"]["caCertsFilename"] = json!("");
+    refused(&cluster(v), None, "spec.operatorClientCert.secretCertSource.caCertsFilename", "required");
+    let mut v = tls_only_json();
+    v["spec"]["operatorClientCert"]["secretCertSource"]["clientKeyFilename"] = json!("");
+    refused(&cluster(v), None, "spec.operatorClientCert.secretCertSource.clientKeyFilename", "together");
+
+    // Nodes that authenticate clients (`any` by default) need the operator's client certificate...
+    let mut v = tls_only_json();
+    for k in ["clientCertFilename", "clientKeyFilename"] {
+        v["spec"]["operatorClientCert"]["secretCertSource"][k] = json!("");
+    }
+    refused(&cluster(v.clone()), None, "spec.operatorClientCert", "a client certificate is required");
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-authenticate-client"] = json!("false");
+    accepted(&cluster(v), None);
+    // ...and, when they list names, one the operator's certificate carries.
+    let mut v = tls_only_json();
+    v["spec"]["aerospikeConfig"]["network"]["service"]["tls-authenticate-client"] = json!(["app", "op"]);
+    accepted(&cluster(v.clone()), None);
+    v["spec"]["operatorClientCert"]["tlsClientName"] = json!("other");
+    refused(
+        &cluster(v),
+        None,
+        "spec.operatorClientCert.tlsClientName",
+        "not in network.service.tls-authenticate-client",
+    );
+}
+
+#[test]
+fn operator_client_cert_is_no_longer_warned() {
+    let c = cluster(tls_only_json());
+    let warnings = crate::validate::warnings(&crate::resolve::resolve(&c));
+    assert!(warnings.iter().all(|w| !w.path.starts_with("spec.operatorClientCert")), "{warnings:?}");
 }

@@ -16,9 +16,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     if spec.enable_dynamic_config_update == Some(true) {
         warn("spec.enableDynamicConfigUpdate", "not implemented yet: every config change restarts the pods");
     }
-    if spec.operator_client_cert.is_some() {
-        warn("spec.operatorClientCert", "not implemented yet: the operator connects to the cluster without TLS");
-    }
     if !spec.operations.is_empty() {
         warn("spec.operations", "not implemented yet: the listed operations are not carried out");
     }
