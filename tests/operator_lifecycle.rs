@@ -499,3 +499,97 @@ async fn secured_cluster_rolls_after_logging_in_and_an_unknown_password_stops_it
     wait_completed(&env.client, &env.ns, "sec", T).await;
     finish(&env, op).await;
 }
+
+/// A bad image: the first pod restarted onto it cannot pull it (the plane's kwok reports ImagePullBackOff for
+/// repositories named does-not-exist) and the rollout stops there, before any other pod. Setting the image back
+/// heals the cluster with no manual pod deletion: the failed pod is replaced with the current spec at once, though
+/// it never became ready (a normal restart would wait for it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_image_set_back_heals_without_deleting_a_pod_by_hand() {
+    use kube::ResourceExt;
+    const BAD: &str = "registry.example/does-not-exist/aerospike-server-enterprise:7.2.0.1";
+    let env = env("e2e-bad-image").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    create(&env.client, &env.ns, &cluster_manifest("heal", &env.ns, 3)).await;
+    wait_completed(&env.client, &env.ns, "heal", T).await;
+
+    patch_spec(&env.client, &env.ns, "heal", json!({"image": BAD})).await;
+    let failed = wait_for("a pod stuck pulling the bad image", T, || async {
+        let pods = pods(&env.client, &env.ns, "heal").await;
+        pods.into_iter().find(|p| {
+            image(p) == BAD
+                && p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+                            == Some("ImagePullBackOff")
+                    })
+                })
+        })
+    })
+    .await;
+    // The rollout stops at the failed pod: the others keep the old image.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let on_bad = pods(&env.client, &env.ns, "heal").await.iter().filter(|p| image(p) == BAD).count();
+    assert_eq!(on_bad, 1, "only the first pod got the bad image");
+
+    patch_spec(&env.client, &env.ns, "heal", json!({"image": IMAGE_OLD})).await;
+    wait_completed(&env.client, &env.ns, "heal", T).await;
+    let now = pods(&env.client, &env.ns, "heal").await;
+    assert!(now.iter().all(|p| image(p) == IMAGE_OLD && ready(p)), "healed");
+    let replaced = now.iter().find(|p| p.name_any() == failed.name_any()).unwrap();
+    assert_ne!(replaced.uid(), failed.uid(), "the failed pod was replaced by the operator");
+    let events = event_reasons(&env.client, &env.ns, "heal").await;
+    assert!(events.iter().any(|(r, _)| r == "FailedPodReplaced"), "{events:?}");
+    finish(&env, op).await;
+}
+
+/// `maxIgnorablePods: 1`: a pod crash-looping on the current spec does not hold up the rollout of the other rack,
+/// and the safety checks hold the Aerospike cluster to the nodes that run (the crashed one has left it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_ignorable_pods_lets_a_rollout_go_past_a_crash_looping_pod() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::ResourceExt;
+    use kube::api::{Patch, PatchParams};
+    let env = env("e2e-ignorable").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut manifest = cluster_manifest("ign", &env.ns, 4);
+    manifest["spec"]["rackConfig"] =
+        json!({"namespaces": ["test"], "racks": [{"id": 1}, {"id": 2}], "maxIgnorablePods": 1});
+    create(&env.client, &env.ns, &manifest).await;
+    wait_completed(&env.client, &env.ns, "ign", T).await;
+
+    // ign-1-0 crash-loops (as a kubelet would report it); its node leaves the Aerospike cluster.
+    let pod_api: Api<Pod> = Api::namespaced(env.client.clone(), &env.ns);
+    let crash = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+        "containerStatuses": [{"name": "aerospike-server", "image": IMAGE_OLD, "imageID": "", "ready": false,
+            "restartCount": 5, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]
+    }});
+    pod_api.patch_status("ign-1-0", &PatchParams::default(), &Patch::Merge(&crash)).await.unwrap();
+    env.sim.wait_for_members(&env.ns, "ign", 3, T).await.unwrap();
+    let crashed_uid = pod_api.get("ign-1-0").await.unwrap().uid();
+
+    // A config change of rack 2 rolls rack 2 although ign-1-0 is not ready.
+    let rack2_before: Vec<_> = pods(&env.client, &env.ns, "ign")
+        .await
+        .iter()
+        .filter(|p| p.name_any().starts_with("ign-2-"))
+        .map(|p| p.uid())
+        .collect();
+    let racks = json!([{"id": 1}, {"id": 2, "aerospikeConfig": {"service": {"proto-fd-max": 20000}}}]);
+    patch_spec(&env.client, &env.ns, "ign", json!({"rackConfig": {"racks": racks}})).await;
+    wait_for("rack 2 rolled onto the new config", T, || async {
+        let now = pods(&env.client, &env.ns, "ign").await;
+        let rack2: Vec<_> = now.iter().filter(|p| p.name_any().starts_with("ign-2-")).collect();
+        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && !rack2_before.contains(&p.uid()))).then_some(())
+    })
+    .await;
+    assert_eq!(pod_api.get("ign-1-0").await.unwrap().uid(), crashed_uid, "the ignored pod was left alone");
+    let c = api(&env.client, &env.ns).get("ign").await.unwrap();
+    assert_ne!(
+        c.status.and_then(|s| s.phase),
+        Some(aerospike_kubernetes_operator::api::Phase::Completed),
+        "not complete while a pod fails"
+    );
+    finish(&env, op).await;
+}
