@@ -1,0 +1,129 @@
+//! What the controller sees of a cluster's pods: which pods are the cluster's (controlled by its StatefulSets), a
+//! pod's view for the rollout decision (ready, failed, what it runs), and where its node listens.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+
+use super::Context;
+use crate::api::AerospikeCluster;
+use crate::desired::{self, Desired};
+use crate::plan::{self, PodView, RackTarget};
+
+/// The cluster's pods from the cache, newest view: pods controlled by one of the cluster's StatefulSets. Labels
+/// alone are not enough: anyone who may create a pod can copy them, and such a pod must never be counted, restarted
+/// or sent the admin credential by the safety checks.
+pub(super) fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
+    let stateful_sets: Vec<String> = ctx
+        .stores
+        .stateful_sets
+        .state()
+        .iter()
+        .filter(|s| {
+            s.namespace().as_deref() == Some(ns) && s.labels().get(desired::LABEL_CR).map(String::as_str) == Some(name)
+        })
+        .filter_map(|s| s.uid())
+        .collect();
+    let mut pods: Vec<Arc<Pod>> = ctx
+        .stores
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(ns)
+                && p.labels().get(desired::LABEL_CR).map(String::as_str) == Some(name)
+                && controlled_by_one_of(p, &stateful_sets)
+        })
+        .collect();
+    pods.sort_by_key(|p| p.name_any());
+    pods
+}
+
+/// Whether `pod`'s controller is one of the StatefulSets with these uids.
+pub(super) fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> bool {
+    pod.owner_references().iter().any(|o| {
+        o.controller == Some(true)
+            && o.kind == "StatefulSet"
+            && o.api_version == "apps/v1"
+            && stateful_set_uids.contains(&o.uid)
+    })
+}
+
+/// Why a pod cannot run, as the reference's failed-pod check sees it: a container waiting on an image it cannot pull,
+/// crash-looping or misconfigured, a pod the scheduler cannot place, or a Failed pod.
+pub(super) fn failure(pod: &Pod) -> Option<String> {
+    const WAITING: &[&str] = &[
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    ];
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed") {
+        return Some("Failed".into());
+    }
+    let containers = status.init_container_statuses.iter().chain(status.container_statuses.iter()).flatten();
+    if let Some(reason) = containers
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+        .find(|r| WAITING.contains(&r.as_str()))
+    {
+        return Some(reason);
+    }
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+        .map(|_| "Unschedulable".into())
+}
+
+pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
+    let name = pod.name_any();
+    let rack_id = pod.labels().get(desired::LABEL_RACK)?.parse().ok()?;
+    let ordinal = plan::ordinal(&name)?;
+    let ready = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let annotations = pod.annotations();
+    let image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.iter().find(|c| c.name == desired::SERVER_CONTAINER_NAME))
+        .and_then(|c| c.image.clone());
+    Some(PodView {
+        failed: failure(pod),
+        name,
+        rack_id,
+        ordinal,
+        ready,
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+        image,
+        conf_hash: annotations.get(desired::ANNOTATION_CONF_HASH).cloned(),
+        pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
+    })
+}
+
+pub(crate) fn rack_targets(cluster: &AerospikeCluster, desired: &Desired) -> Vec<RackTarget> {
+    desired
+        .racks
+        .iter()
+        .map(|r| RackTarget {
+            id: r.id,
+            size: r.size,
+            image: cluster.spec.image.clone(),
+            conf_hash: r.conf_hash.clone(),
+            pod_spec_hash: r.pod_spec_hash.clone(),
+        })
+        .collect()
+}
+
+/// The info address of a pod: its IP and the service port of its rack's config.
+pub(crate) fn info_addr(pod: &Pod, port: u16) -> Option<SocketAddr> {
+    let ip = pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
+    Some(SocketAddr::new(ip, port))
+}
