@@ -593,3 +593,51 @@ async fn max_ignorable_pods_lets_a_rollout_go_past_a_crash_looping_pod() {
     );
     finish(&env, op).await;
 }
+
+/// `ignoreSidecarFailure: true`: a pod whose sidecar (an exporter, say) crash-loops while the Aerospike server runs
+/// does not hold up the rollout of the other rack, and its server stays in the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_sidecar_failure_lets_a_rollout_go_past_a_failing_sidecar() {
+    use k8s_openapi::api::core::v1::Pod;
+    let env = env("e2e-sidecar").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut manifest = cluster_manifest("side", &env.ns, 4);
+    manifest["spec"]["rackConfig"] = json!({"namespaces": ["test"], "racks": [{"id": 1}, {"id": 2}]});
+    manifest["spec"]["podSpec"] =
+        json!({"sidecars": [{"name": "exporter", "image": "aerospike/aerospike-prometheus-exporter:1.16.1"}]});
+    manifest["spec"]["ignoreSidecarFailure"] = json!(true);
+    create(&env.client, &env.ns, &manifest).await;
+    wait_completed(&env.client, &env.ns, "side", T).await;
+
+    // side-1-0's exporter crash-loops; the pod is not Ready, its server is.
+    let pod_api: Api<Pod> = Api::namespaced(env.client.clone(), &env.ns);
+    let failing = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+        "containerStatuses": [
+            {"name": "aerospike-server", "image": IMAGE_OLD, "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {}}},
+            {"name": "exporter", "image": "aerospike/aerospike-prometheus-exporter:1.16.1", "imageID": "",
+             "ready": false, "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+        ]
+    }});
+    pod_api.patch_status("side-1-0", &PatchParams::default(), &Patch::Merge(&failing)).await.unwrap();
+    let failing_uid = pod_api.get("side-1-0").await.unwrap().uid();
+
+    let rack2_before: Vec<_> = pods(&env.client, &env.ns, "side")
+        .await
+        .iter()
+        .filter(|p| p.name_any().starts_with("side-2-"))
+        .map(|p| p.uid())
+        .collect();
+    let racks = json!([{"id": 1}, {"id": 2, "aerospikeConfig": {"service": {"proto-fd-max": 20000}}}]);
+    patch_spec(&env.client, &env.ns, "side", json!({"rackConfig": {"racks": racks}})).await;
+    wait_for("rack 2 rolled onto the new config", T, || async {
+        let now = pods(&env.client, &env.ns, "side").await;
+        let rack2: Vec<_> = now.iter().filter(|p| p.name_any().starts_with("side-2-")).collect();
+        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && !rack2_before.contains(&p.uid()))).then_some(())
+    })
+    .await;
+    assert_eq!(pod_api.get("side-1-0").await.unwrap().uid(), failing_uid, "the pod with the failing sidecar stays");
+    assert_eq!(env.sim.members(&env.ns, "side").len(), 4, "its server is still a cluster member");
+    finish(&env, op).await;
+}

@@ -85,9 +85,11 @@ pub(crate) fn running_ip(pod: &Pod) -> Option<IpAddr> {
     if status.phase.as_deref() != Some("Running") {
         return None;
     }
-    // A crash-looping server container is no cluster member, though the pod keeps its IP.
+    // A crash-looping server container is no cluster member, though the pod keeps its IP (a sidecar's is no matter).
     let crash_looping = status.container_statuses.iter().flatten().any(|c| {
-        c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref()) == Some("CrashLoopBackOff")
+        c.name == aerospike_kubernetes_operator::desired::SERVER_CONTAINER_NAME
+            && c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+                == Some("CrashLoopBackOff")
     });
     if crash_looping {
         return None;

@@ -512,12 +512,16 @@ fn compute_status(
     let old = cluster.status.clone().unwrap_or_default();
     let mut st = old.clone();
     let generation = cluster.metadata.generation;
-    let ready_pods = pods.iter().filter_map(|p| pod_view(p)).filter(|v| v.ready && !v.terminating).count() as i32;
+    let ready_pods = pods
+        .iter()
+        .filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)))
+        .filter(|v| v.ready && !v.terminating)
+        .count() as i32;
 
     if let Some(desired) = desired {
         let mut map = BTreeMap::new();
         for pod in pods {
-            let Some(view) = pod_view(pod) else { continue };
+            let Some(view) = pod_view(pod, cluster.spec.ignore_sidecar_failure == Some(true)) else { continue };
             let rack = desired.racks.iter().find(|r| r.id == view.rack_id);
             let port = rack.map(|r| crate::aerospike_conf::service_port(&r.config)).unwrap_or(3000);
             let old_entry = old.pods.get(&view.name).cloned().unwrap_or_default();

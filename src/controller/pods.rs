@@ -52,7 +52,7 @@ pub(super) fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> b
 
 /// Why a pod cannot run, as the reference's failed-pod check sees it: a container waiting on an image it cannot pull,
 /// crash-looping or misconfigured, a pod the scheduler cannot place, or a Failed pod.
-pub(super) fn failure(pod: &Pod) -> Option<String> {
+pub(super) fn failure(pod: &Pod, ignore_sidecars: bool) -> Option<String> {
     const WAITING: &[&str] = &[
         "ImagePullBackOff",
         "ErrImagePull",
@@ -65,7 +65,13 @@ pub(super) fn failure(pod: &Pod) -> Option<String> {
     if status.phase.as_deref() == Some("Failed") {
         return Some("Failed".into());
     }
-    let containers = status.init_container_statuses.iter().chain(status.container_statuses.iter()).flatten();
+    let containers = status.init_container_statuses.iter().flatten().chain(
+        status
+            .container_statuses
+            .iter()
+            .flatten()
+            .filter(|c| !ignore_sidecars || c.name == desired::SERVER_CONTAINER_NAME),
+    );
     if let Some(reason) = containers
         .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
         .find(|r| WAITING.contains(&r.as_str()))
@@ -80,15 +86,24 @@ pub(super) fn failure(pod: &Pod) -> Option<String> {
         .map(|_| "Unschedulable".into())
 }
 
-pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
+/// The rollout's view of a pod. With `ignore_sidecars` (`spec.ignoreSidecarFailure`) only the Aerospike server and the
+/// init containers count: a failing sidecar (an exporter, say) neither makes the pod unready nor failed for the rollout.
+pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
     let name = pod.name_any();
     let rack_id = pod.labels().get(desired::LABEL_RACK)?.parse().ok()?;
     let ordinal = plan::ordinal(&name)?;
-    let ready = pod
+    let pod_ready = pod
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let server_ready = || {
+        pod.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.name == desired::SERVER_CONTAINER_NAME && c.ready))
+    };
+    let ready = pod_ready || (ignore_sidecars && server_ready());
     let annotations = pod.annotations();
     let image = pod
         .spec
@@ -96,7 +111,7 @@ pub(crate) fn pod_view(pod: &Pod) -> Option<PodView> {
         .and_then(|s| s.containers.iter().find(|c| c.name == desired::SERVER_CONTAINER_NAME))
         .and_then(|c| c.image.clone());
     Some(PodView {
-        failed: failure(pod),
+        failed: failure(pod, ignore_sidecars),
         name,
         rack_id,
         ordinal,

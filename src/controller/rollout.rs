@@ -107,7 +107,9 @@ pub(super) async fn step(
         }
         let current = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         let rack_id = sts.labels().get(desired::LABEL_RACK).and_then(|r| r.parse().ok()).unwrap_or(-1);
-        let has_pods = pods.iter().any(|p| pod_view(p).is_some_and(|v| v.rack_id == rack_id));
+        let has_pods = pods.iter().any(|p| {
+            pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)).is_some_and(|v| v.rack_id == rack_id)
+        });
         sets.push(plan::RackSet {
             name: sts.name_any(),
             rack_id,
@@ -124,7 +126,8 @@ pub(super) async fn step(
     }
 
     // 2. Decide.
-    let views: Vec<PodView> = pods.iter().filter_map(|p| pod_view(p)).collect();
+    let views: Vec<PodView> =
+        pods.iter().filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true))).collect();
     let targets = rack_targets(cluster, desired);
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
@@ -150,7 +153,9 @@ pub(super) async fn step(
     // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
     let expected_size = plan::expected_size(&sets).saturating_sub(ignored.len());
     let port_of = |rack_id: i32| endpoint_of(rack_id).map_or(3000, |e| e.port());
-    let addr_of = |p: &Pod| pod_view(p).and_then(|v| info_addr(p, port_of(v.rack_id)));
+    let addr_of = |p: &Pod| {
+        pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)).and_then(|v| info_addr(p, port_of(v.rack_id)))
+    };
     let all: Vec<SocketAddr> =
         pods.iter().filter(|p| !ignored.contains(&p.name_any())).filter_map(|p| addr_of(p)).collect();
     let addrs_of = |names: &[&str]| -> Vec<SocketAddr> {

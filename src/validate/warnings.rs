@@ -26,9 +26,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     if spec.validation_policy.as_ref().is_some_and(|p| p.skip_work_dir_validate || p.skip_xdr_dlog_file_validate) {
         warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");
     }
-    if spec.ignore_sidecar_failure == Some(true) {
-        warn("spec.ignoreSidecarFailure", "not implemented yet: a failing sidecar makes its pod not ready");
-    }
 
     // Storage: init methods pod-init cannot run, wipe methods and cleanup threads nothing uses yet.
     let mut seen = BTreeSet::new();
