@@ -168,6 +168,6 @@ mod tests {
         let back: Vec<FaultEntry> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, vec![e.clone()]);
         assert_eq!(e.target(), Some(FaultTarget::pod("ns", "c-0-1")));
-        assert_eq!(e.fault(), Fault::refuse());
+        assert_eq!(e.fault(), Fault { dead_partitions: Some(3), ..Fault::refuse() });
     }
 }
