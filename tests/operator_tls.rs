@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use ako_simulator::What;
+use ako_testbed::cluster::pki::TestCa as Pki;
 use common::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
@@ -17,28 +18,6 @@ use serde_json::{Value, json};
 const T: Duration = Duration::from_secs(120);
 const TLS_NAME: &str = "aero-tls";
 const OPERATOR_NAME: &str = "aerospike-operator";
-
-struct Pki {
-    ca: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = params.self_signed(&key).unwrap().pem();
-        Pki { ca, issuer: rcgen::Issuer::new(params, key) }
-    }
-
-    fn leaf(&self, name: &str) -> (String, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert =
-            rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 async fn secret(client: &kube::Client, ns: &str, name: &str, data: Value) {
     let s: Secret = serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data})).unwrap();

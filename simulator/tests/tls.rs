@@ -10,6 +10,7 @@ use aerospike_kubernetes_operator::asinfo::tls::{TlsClient, TlsMaterial, client_
 use aerospike_kubernetes_operator::asinfo::{InfoClient, TcpInfoClient};
 use ako_simulator::{Simulator, SimulatorOptions};
 use ako_testbed::cluster::LocalCluster;
+use ako_testbed::cluster::pki::TestCa as Pki;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -20,29 +21,6 @@ use serde_json::{Value, json};
 const NODES: usize = 3;
 const TLS_NAME: &str = "sim-tls";
 const TLS_PORT: u16 = 4333;
-
-struct Pki {
-    ca: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = params.self_signed(&key).unwrap().pem();
-        Pki { ca, issuer: rcgen::Issuer::new(params, key) }
-    }
-
-    /// A certificate for `name` (SAN) and its key, PEM.
-    fn leaf(&self, name: &str) -> (String, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert =
-            rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 async fn plane() -> Kube {
     let client = LocalCluster::shared().await.unwrap().client().await;

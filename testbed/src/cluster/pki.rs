@@ -212,6 +212,34 @@ pub fn kubeconfig(server: &str, ca_pem: &str, client: &CertPair, user: &str) -> 
     serde_saphyr::to_string(&doc).expect("kubeconfig serialises")
 }
 
+/// A throwaway CA for tests that need certificates of their own (TLS to simulated Aerospike nodes): its PEM and
+/// leaf certificates signed by it.
+pub struct TestCa {
+    pub ca: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> TestCa {
+        let key = KeyPair::generate().expect("key pair");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).expect("self-signed CA").pem();
+        TestCa { ca, issuer: Issuer::new(params, key) }
+    }
+
+    /// A certificate for `name` (SAN) and its key, PEM.
+    pub fn leaf(&self, name: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("key pair");
+        let cert = CertificateParams::new(vec![name.to_string()])
+            .expect("leaf params")
+            .signed_by(&key, &self.issuer)
+            .expect("signed leaf");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
