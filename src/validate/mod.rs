@@ -71,6 +71,12 @@ pub fn summary(errors: &[FieldError]) -> String {
 /// changes. An empty result means the object is valid. Resolves each object once, then [`check`], then the
 /// build step for whatever else it refuses.
 pub fn validate(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Vec<FieldError> {
+    review(new, old).0
+}
+
+/// [`validate`], and for a valid object the [`warnings`] of the fields the operator does not act on yet, from the
+/// one resolution (what the validating webhook answers).
+pub fn review(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> (Vec<FieldError>, Vec<FieldError>) {
     // The build step needs a uid for the owner references; an object being created has none yet.
     let with_uid;
     let new = if new.metadata.uid.is_some() {
@@ -90,7 +96,8 @@ pub fn validate(new: &AerospikeCluster, old: Option<&AerospikeCluster>) -> Vec<F
         // Whatever else the build step refuses (reserved names, volume sources...).
         out.push(e.into());
     }
-    out
+    let warned = if out.is_empty() { warnings(&resolved) } else { Vec::new() };
+    (out, warned)
 }
 
 /// Every rule but the build step, on resolved objects (the reconciler builds right after, from the same

@@ -202,11 +202,10 @@ pub fn validate_review(req: &AdmissionRequest<DynamicObject>) -> AdmissionRespon
             return allow;
         }
     }
-    let errors = validate::validate(&new, old.as_ref().map(|(_, c)| c));
+    let (errors, warnings) = validate::review(&new, old.as_ref().map(|(_, c)| c));
     if errors.is_empty() {
         // Accepted, but say which fields the operator does not act on yet (kubectl prints these).
-        let warnings: Vec<String> =
-            validate::warnings(&crate::resolve::resolve(&new)).iter().map(ToString::to_string).collect();
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         let mut allow = allow;
         allow.warnings = (!warnings.is_empty()).then_some(warnings);
         return allow;
