@@ -26,6 +26,8 @@ pub struct Fault {
     /// Strong-consistency namespaces report this many dead partitions (data lost with roster nodes; only an
     /// operator's `revive` would bring them back, and ours never does). For a pod: its whole cluster.
     pub dead_partitions: Option<u64>,
+    /// `set-config` and `log-set` are refused (as a server refuses a value out of its bounds).
+    pub refuse_set_config: bool,
 }
 
 impl Fault {
@@ -44,6 +46,9 @@ impl Fault {
     pub fn dead_partitions(n: u64) -> Fault {
         Fault { dead_partitions: Some(n), ..Default::default() }
     }
+    pub fn refuse_set_config() -> Fault {
+        Fault { refuse_set_config: true, ..Default::default() }
+    }
     /// Field-wise merge; `self` wins where both are set.
     pub(crate) fn or(&self, other: &Fault) -> Fault {
         Fault {
@@ -51,6 +56,7 @@ impl Fault {
             delay: self.delay.or(other.delay),
             stuck_migrations: self.stuck_migrations || other.stuck_migrations,
             dead_partitions: self.dead_partitions.or(other.dead_partitions),
+            refuse_set_config: self.refuse_set_config || other.refuse_set_config,
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct FaultEntry {
     pub stuck_migrations: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_partitions: Option<u64>,
+    #[serde(default)]
+    pub refuse_set_config: bool,
 }
 
 impl FaultEntry {
@@ -110,6 +118,7 @@ impl FaultEntry {
             delay: self.delay_ms.map(Duration::from_millis),
             stuck_migrations: self.stuck_migrations,
             dead_partitions: self.dead_partitions,
+            refuse_set_config: self.refuse_set_config,
         }
     }
 }
@@ -145,6 +154,7 @@ mod tests {
             stuck_migrations: true,
             no_answer: Some(NoAnswer::Hang),
             dead_partitions: None,
+            refuse_set_config: false,
         };
         let f = pod.or(&cluster);
         assert_eq!(f.delay, Some(Duration::from_millis(5)));
@@ -162,6 +172,7 @@ mod tests {
             delay_ms: None,
             stuck_migrations: false,
             dead_partitions: Some(3),
+            refuse_set_config: false,
         };
         let text = serde_json::to_string(&vec![e.clone()]).unwrap();
         assert!(text.contains("\"no_answer\":\"refuse\""), "{text}");

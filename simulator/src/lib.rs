@@ -46,6 +46,7 @@
 //! xtask simulator run|fault|faults`) lives in xtask.
 mod admin;
 mod answers;
+mod config;
 mod faults;
 mod model;
 mod partitions;
