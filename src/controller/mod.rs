@@ -352,6 +352,8 @@ struct Outcome {
     /// The `Degraded` condition when something stops the rollout (None: `Degraded=False`).
     degraded: Option<Verdict>,
     requeue: Duration,
+    /// Pods restarted by this reconcile for `spec.operations` (recorded in status.operations).
+    operation_restarts: Vec<String>,
 }
 
 /// A condition's status, reason and message.
@@ -377,6 +379,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             progressing: Verdict::new(false, "Paused", "spec.paused is true: no changes are applied"),
             degraded: None,
             requeue: RESYNC,
+            operation_restarts: Vec::new(),
         };
         write_status(&cluster, &ctx, None, &[], outcome).await?;
         return Ok(Action::await_change());
@@ -403,6 +406,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 progressing: Verdict::new(false, "InvalidSpec", msg.clone()),
                 degraded: Some(Verdict::new(true, "InvalidSpec", msg)),
                 requeue: RESYNC,
+                operation_restarts: Vec::new(),
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
             // Bad input waits for the user to change the object: no crash loop, no retry storm.
@@ -575,6 +579,13 @@ fn compute_status(
         Some(d) => set_condition(&mut st.conditions, DEGRADED, true, &d.reason, &d.message, generation, &now),
         None => set_condition(&mut st.conditions, DEGRADED, false, "AsExpected", "", generation, &now),
     }
+    // Progress of the operation under way (none once the status copies a finished one: see operations::pending).
+    let all: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+    if !outcome.operation_restarts.is_empty()
+        && let Some((op, _)) = crate::operations::pending(&cluster.spec.operations, &old.operations, &all)
+    {
+        st.operations = crate::operations::record(&old.operations, &op, &all, &outcome.operation_restarts);
+    }
     if outcome.phase == Phase::Completed {
         copy_applied_spec(cluster, &mut st);
     }
@@ -670,6 +681,7 @@ mod tests {
             progressing: Verdict::new(true, "RollingRestartBlocked", "no pod was touched"),
             degraded: Some(Verdict::new(true, "RollingRestartBlocked", "no pod was touched")),
             requeue: BLOCKED_POLL,
+            operation_restarts: Vec::new(),
         };
         let st = compute_status(&cluster, None, &[], &blocked, now.clone());
         let cond = |st: &AerospikeClusterStatus, t: &str| {

@@ -32,6 +32,7 @@ fn in_progress(reason: &str, message: String) -> Outcome {
         progressing: Verdict::new(true, reason, message),
         degraded: None,
         requeue: PROGRESS_POLL,
+        operation_restarts: Vec::new(),
     }
 }
 
@@ -41,6 +42,7 @@ fn blocked(reason: &str, message: String) -> Outcome {
         progressing: Verdict::new(true, reason, message.clone()),
         degraded: Some(Verdict::new(true, reason, message)),
         requeue: BLOCKED_POLL,
+        operation_restarts: Vec::new(),
     }
 }
 
@@ -129,8 +131,16 @@ pub(super) async fn step(
     }
 
     // 2. Decide.
-    let views: Vec<PodView> =
+    let mut views: Vec<PodView> =
         pods.iter().filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true))).collect();
+    // spec.operations: the pods the operation under way still has to restart.
+    let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+    let status_ops = cluster.status.as_ref().map(|s| s.operations.as_slice()).unwrap_or_default();
+    if let Some((op, left)) = crate::operations::pending(&cluster.spec.operations, status_ops, &names) {
+        for v in views.iter_mut().filter(|v| left.contains(&v.name)) {
+            v.operation = Some(format!("{} {}", op.kind, op.id));
+        }
+    }
     let targets = rack_targets(cluster, desired, in_place);
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
@@ -305,6 +315,7 @@ pub(super) async fn step(
                 Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            let mut restarted: Vec<String> = Vec::new();
             for (pod, reason) in &batch {
                 // Only the incarnation that was checked: the cache may lag behind (e.g. after an API server
                 // restart), and the name may already belong to a pod recreated since.
@@ -314,20 +325,35 @@ pub(super) async fn step(
                     None => apply::delete(&pod_api, pod).await.map(|()| true)?,
                 };
                 if !deleted {
-                    return Ok(in_progress(
-                        "RollingRestart",
-                        format!("{pod} was replaced since it was checked; re-examining"),
-                    ));
+                    return Ok(Outcome {
+                        operation_restarts: restarted,
+                        ..in_progress(
+                            "RollingRestart",
+                            format!("{pod} was replaced since it was checked; re-examining"),
+                        )
+                    });
                 }
+                restarted.push(pod.clone());
                 info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
                 ctx.metrics.restarts.inc();
                 let related =
                     pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
-                let note = format!("restarting {pod} in rack {rack_id}: {}", reason.as_str());
+                let why = match reason {
+                    plan::RestartReason::Operation(op) if op.starts_with("WarmRestart") => {
+                        format!("operation {op} (carried out as a pod restart)")
+                    }
+                    plan::RestartReason::Operation(op) => format!("operation {op}"),
+                    other => other.as_str().to_string(),
+                };
+                let note = format!("restarting {pod} in rack {rack_id}: {why}");
                 publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note)
                     .await;
             }
-            Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
+            // Any restart of a pod the operation asks for serves it (a spec change's restart included).
+            Ok(Outcome {
+                operation_restarts: restarted,
+                ..in_progress("RollingRestart", format!("restarting {}", names.join(", ")))
+            })
         }
         plan::Next::ReplaceFailed { rack_id, pods: failed } => {
             // No safety check: these pods serve nothing. Only the incarnation seen failing is deleted.
@@ -394,6 +420,7 @@ pub(super) async fn step(
                 progressing: Verdict::new(false, "Completed", format!("{size} pods run the desired spec")),
                 degraded: None,
                 requeue: if with_users { super::access::SECRET_POLL } else { RESYNC },
+                operation_restarts: Vec::new(),
             })
         }
     }
