@@ -3,6 +3,7 @@
 mod access;
 mod apply;
 mod dynamic;
+mod local_storage;
 mod pods;
 mod rollout;
 mod roster;

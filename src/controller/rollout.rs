@@ -315,8 +315,50 @@ pub(super) async fn step(
                 Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            // deleteLocalStorageOnRestart: the batch's local claims go with the pods; the configured
+            // migrate-fill-delay is in force first (a previous batch set it to 0), 0 again after.
+            let storage = rack_storage(cluster, rack_id);
+            let local: Vec<Vec<String>> =
+                batch.iter().map(|(p, _)| super::local_storage::claims_deleted_on_restart(&storage, p)).collect();
+            let fill_delay = local
+                .iter()
+                .any(|c| !c.is_empty())
+                .then(|| desired.racks.iter().find(|r| r.id == rack_id))
+                .flatten()
+                .and_then(|r| super::local_storage::configured_fill_delay(&r.config));
+            if let Some(delay) = fill_delay
+                && let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &all, delay).await
+            {
+                return Ok(blocked(
+                    "MigrateFillDelayFailed",
+                    format!("setting migrate-fill-delay back to {delay}: {e}"),
+                ));
+            }
             let mut restarted: Vec<String> = Vec::new();
-            for (pod, reason) in &batch {
+            for ((pod, reason), claims) in batch.iter().zip(&local) {
+                if !claims.is_empty() {
+                    let deleted = super::local_storage::delete_claims(&pvc_api(ctx, &ns), claims).await?;
+                    if !deleted.is_empty() {
+                        let related = pods
+                            .iter()
+                            .find(|p| p.name_any() == *pod)
+                            .map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                        let note = format!(
+                            "deleting the local-storage PVCs of {pod} with its restart (deleteLocalStorageOnRestart): {}",
+                            deleted.join(", ")
+                        );
+                        publish_related(
+                            ctx,
+                            cluster,
+                            related,
+                            EventType::Normal,
+                            "LocalStorageDeleted",
+                            "Delete",
+                            &note,
+                        )
+                        .await;
+                    }
+                }
                 // Only the incarnation that was checked: the cache may lag behind (e.g. after an API server
                 // restart), and the name may already belong to a pod recreated since.
                 let uid = pods.iter().find(|p| p.name_any() == *pod).and_then(|p| p.uid());
@@ -348,6 +390,15 @@ pub(super) async fn step(
                 let note = format!("restarting {pod} in rack {rack_id}: {why}");
                 publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note)
                     .await;
+            }
+            if fill_delay.is_some() {
+                // The restarted nodes come back empty: the others refill them at once (set back before the next
+                // batch and when the rollout is done). Best effort: a failure only delays the refill.
+                let batch_addrs = addrs_of(&names);
+                let staying: Vec<SocketAddr> = all.iter().copied().filter(|a| !batch_addrs.contains(a)).collect();
+                if let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &staying, 0).await {
+                    tracing::warn!(cluster = %name, "setting migrate-fill-delay to 0 after a restart: {e}");
+                }
             }
             // Any restart of a pod the operation asks for serves it (a spec change's restart included).
             Ok(Outcome {
@@ -388,6 +439,20 @@ pub(super) async fn step(
                     };
                     if let Err(e) = safety::undo_quiesce(info.as_ref(), &all).await {
                         return Ok(block(ctx, cluster, "QuiesceUndoFailed", &e).await);
+                    }
+                    // The configured migrate-fill-delay back where deleteLocalStorageOnRestart set it to 0.
+                    for rack in &desired.racks {
+                        let Some(delay) = super::local_storage::configured_fill_delay(&rack.config) else { continue };
+                        if rack_storage(cluster, rack.id).delete_local_storage_on_restart != Some(true) {
+                            continue;
+                        }
+                        if let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &all, delay).await {
+                            return Ok(blocked(
+                                "MigrateFillDelayFailed",
+                                format!("setting migrate-fill-delay back to {delay}: {e}"),
+                            ));
+                        }
+                        break;
                     }
                 }
                 delete_cascading_pvcs(cluster, ctx, Some(desired)).await?;
