@@ -147,7 +147,13 @@ async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refu
     let op = start_operator(&env.client, ns_scope(&env.ns));
     let name = "ops";
     create(&env.client, &env.ns, &cluster_manifest(name, &env.ns, 3)).await;
-    wait_completed(&env.client, &env.ns, name, T).await;
+    let c = wait_completed(&env.client, &env.ns, name, T).await;
+    // Status says where clients reach each node: what the node advertises (service-clear-std), its pod IP here.
+    for p in pods(&env.client, &env.ns, name).await {
+        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
+        let entry = &c.status.as_ref().unwrap().pods[&p.name_any()];
+        assert_eq!(entry.aerospike.access_endpoints, vec![format!("{ip}:3000")], "{}", p.name_any());
+    }
     let uids = |env: &Env| {
         let (client, ns) = (env.client.clone(), env.ns.clone());
         async move { pods(&client, &ns, name).await.iter().map(|p| (p.name_any(), p.uid().unwrap_or_default())).collect() }

@@ -355,6 +355,8 @@ struct Outcome {
     requeue: Duration,
     /// Pods restarted by this reconcile for `spec.operations` (recorded in status.operations).
     operation_restarts: Vec<String>,
+    /// What nodes advertise to clients, read this reconcile (status.pods[].aerospike.*AccessEndpoints).
+    endpoints: BTreeMap<String, [Vec<String>; 4]>,
 }
 
 /// A condition's status, reason and message.
@@ -381,6 +383,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             degraded: None,
             requeue: RESYNC,
             operation_restarts: Vec::new(),
+            endpoints: BTreeMap::new(),
         };
         write_status(&cluster, &ctx, None, &[], outcome).await?;
         return Ok(Action::await_change());
@@ -408,6 +411,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 degraded: Some(Verdict::new(true, "InvalidSpec", msg)),
                 requeue: RESYNC,
                 operation_restarts: Vec::new(),
+                endpoints: BTreeMap::new(),
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
             // Bad input waits for the user to change the object: no crash loop, no retry storm.
@@ -533,18 +537,42 @@ fn compute_status(
             let rack = desired.racks.iter().find(|r| r.id == view.rack_id);
             let port = rack.map(|r| crate::aerospike_conf::service_port(&r.config)).unwrap_or(3000);
             let old_entry = old.pods.get(&view.name).cloned().unwrap_or_default();
+            let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+            // Endpoints read now, else those read before from the same pod IP and config.
+            let [access, alternate, tls_access, tls_alternate] = match outcome.endpoints.get(&view.name) {
+                Some(e) => e.clone(),
+                None if old_entry.pod_ip == pod_ip
+                    && Some(&old_entry.aerospike_config_hash) == view.conf_hash.as_ref() =>
+                {
+                    let a = &old_entry.aerospike;
+                    [
+                        a.access_endpoints.clone(),
+                        a.alternate_access_endpoints.clone(),
+                        a.tls_access_endpoints.clone(),
+                        a.tls_alternate_access_endpoints.clone(),
+                    ]
+                }
+                None => Default::default(),
+            };
             map.insert(
                 view.name.clone(),
                 PodStatus {
                     image: view.image.clone().unwrap_or_default(),
-                    pod_ip: pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+                    pod_ip,
                     host_internal_ip: pod.status.as_ref().and_then(|s| s.host_ip.clone()).unwrap_or_default(),
                     pod_port: i32::from(port),
                     aerospike: InstanceSummary {
                         cluster_name: name.clone(),
                         node_id: desired::pod_node_id(pod).unwrap_or_default(),
                         rack_id: view.rack_id,
-                        ..Default::default()
+                        tls_name: rack
+                            .and_then(|r| crate::aerospike_conf::service_tls(&r.config))
+                            .map(|t| t.0)
+                            .unwrap_or_default(),
+                        access_endpoints: access,
+                        alternate_access_endpoints: alternate,
+                        tls_access_endpoints: tls_access,
+                        tls_alternate_access_endpoints: tls_alternate,
                     },
                     initialized_volumes: old_entry.initialized_volumes,
                     dirty_volumes: old_entry.dirty_volumes,
@@ -683,6 +711,7 @@ mod tests {
             degraded: Some(Verdict::new(true, "RollingRestartBlocked", "no pod was touched")),
             requeue: BLOCKED_POLL,
             operation_restarts: Vec::new(),
+            endpoints: BTreeMap::new(),
         };
         let st = compute_status(&cluster, None, &[], &blocked, now.clone());
         let cond = |st: &AerospikeClusterStatus, t: &str| {

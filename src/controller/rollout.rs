@@ -33,6 +33,7 @@ fn in_progress(reason: &str, message: String) -> Outcome {
         degraded: None,
         requeue: PROGRESS_POLL,
         operation_restarts: Vec::new(),
+        endpoints: BTreeMap::new(),
     }
 }
 
@@ -43,6 +44,7 @@ fn blocked(reason: &str, message: String) -> Outcome {
         degraded: Some(Verdict::new(true, reason, message)),
         requeue: BLOCKED_POLL,
         operation_restarts: Vec::new(),
+        endpoints: BTreeMap::new(),
     }
 }
 
@@ -479,6 +481,27 @@ pub(super) async fn step(
             if let Err(b) = super::access::reconcile(cluster, ctx, &ns, &all, tls.as_ref()).await? {
                 return Ok(blocked(b.reason, b.message));
             }
+            // What each node advertises to clients, for status: read once per pod incarnation and config.
+            let mut endpoints = BTreeMap::new();
+            let stale: Vec<&Arc<Pod>> = pods.iter().filter(|p| endpoints_unknown(cluster, p)).collect();
+            if !stale.is_empty() {
+                let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
+                    Ok(info) => info,
+                    Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+                };
+                for pod in stale {
+                    let Some(addr) = addr_of(pod) else { continue };
+                    match crate::asinfo::AerospikeNode::new(info.as_ref(), addr).access_endpoints().await {
+                        Ok(e) => {
+                            endpoints.insert(pod.name_any(), e);
+                        }
+                        // Status only: retried on the next resync.
+                        Err(e) => {
+                            tracing::warn!(cluster = %name, pod = %pod.name_any(), "reading access endpoints: {e}")
+                        }
+                    }
+                }
+            }
             let with_users = cluster.spec.security_enabled() && cluster.spec.aerospike_access_control.is_some();
             Ok(Outcome {
                 phase: Phase::Completed,
@@ -486,9 +509,20 @@ pub(super) async fn step(
                 degraded: None,
                 requeue: if with_users { super::access::SECRET_POLL } else { RESYNC },
                 operation_restarts: Vec::new(),
+                endpoints,
             })
         }
     }
+}
+
+/// Whether status has no endpoints for this pod as it runs now (a new pod IP or config since they were read).
+fn endpoints_unknown(cluster: &AerospikeCluster, pod: &Pod) -> bool {
+    let Some(entry) = cluster.status.as_ref().and_then(|s| s.pods.get(&pod.name_any())) else { return true };
+    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).unwrap_or_default();
+    let hash = pod.annotations().get(desired::ANNOTATION_CONF_HASH).map(String::as_str).unwrap_or_default();
+    entry.aerospike.access_endpoints.is_empty() && entry.aerospike.tls_access_endpoints.is_empty()
+        || entry.pod_ip != ip
+        || entry.aerospike_config_hash != hash
 }
 
 /// Whether the StatefulSet controller works from the template we apply: the cached StatefulSet carries the
