@@ -193,6 +193,22 @@ async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refu
     // PodRestart of every pod (no podList).
     patch_spec(&env.client, &env.ns, name, json!({"operations": [{"id": "all", "kind": "PodRestart"}]})).await;
     wait_completed(&env.client, &env.ns, name, T).await;
-    assert_eq!(restarted(&after, &uids(&env).await).len(), 3);
+    let restarted_all: BTreeMap<String, String> = uids(&env).await;
+    assert_eq!(restarted(&after, &restarted_all).len(), 3);
+
+    // An AP namespace's replication factor changes (alone): the pods restart with it, and the nodes report it.
+    let mut config = cluster_manifest(name, &env.ns, 3)["spec"]["aerospikeConfig"].clone();
+    config["namespaces"][0]["replication-factor"] = json!(3);
+    patch_spec(&env.client, &env.ns, name, json!({"aerospikeConfig": config})).await;
+    wait_completed(&env.client, &env.ns, name, T).await;
+    assert_eq!(restarted(&restarted_all, &uids(&env).await).len(), 3);
+    for p in pods(&env.client, &env.ns, name).await {
+        let addr = env.sim.node_addr(&env.ns, &p.name_any()).unwrap();
+        let client = Client::new(&ClientPolicy::default(), &addr.to_string()).await.unwrap();
+        let node = client.nodes().into_iter().find(|n| n.address() == addr.to_string()).unwrap();
+        let answer = node.info(&AdminPolicy::default(), &["get-config:context=namespace;id=test"]).await.unwrap();
+        assert!(answer["get-config:context=namespace;id=test"].contains("replication-factor=3"), "{answer:?}");
+        let _ = client.close().await;
+    }
     finish(&env, op).await;
 }
