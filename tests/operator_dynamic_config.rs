@@ -128,15 +128,21 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
     env.sim.clear_faults();
     eprintln!("refused change: 1 pod restart, {took:?} to Completed");
 
-    // 4. The same kind of change without dynamic updates: every pod restarts (the number for the note).
-    let took = change(
-        &env,
-        json!({"enableDynamicConfigUpdate": false,
-               "aerospikeConfig": config(35000, json!({"nsup-period": 120, "partition-tree-sprigs": 512}))}),
-    )
-    .await;
+    // 4. An AP namespace's replication factor, alone: set on every node and reclustered, no restart (the reference's
+    // way with dynamic updates).
+    let rf3 = json!({"nsup-period": 120, "partition-tree-sprigs": 512, "replication-factor": 3});
+    change(&env, json!({"aerospikeConfig": config(30000, rf3.clone())})).await;
+    let rf_done = uids(&env).await;
+    assert_eq!(restarted(&third, &rf_done), Vec::<String>::new(), "no pod restarted for the replication factor");
+    let sent = env.sim.commands_for(&format!("{}/{NAME}-0-0", env.ns));
+    let set_at = sent.iter().position(|c| c == "set-config:context=namespace;id=test;replication-factor=3");
+    let recluster_at = sent.iter().rposition(|c| c == "recluster:");
+    assert!(set_at.is_some() && recluster_at > set_at, "set, then recluster: {sent:?}");
+
+    // 5. The same kind of change as 1 without dynamic updates: every pod restarts (the number for the note).
+    let took = change(&env, json!({"enableDynamicConfigUpdate": false, "aerospikeConfig": config(35000, rf3)})).await;
     let fourth = uids(&env).await;
-    assert_eq!(restarted(&third, &fourth).len(), 3, "without dynamic updates a config change restarts every pod");
+    assert_eq!(restarted(&rf_done, &fourth).len(), 3, "without dynamic updates a config change restarts every pod");
     eprintln!("dynamic updates off: 3 pod restarts, {took:?} to Completed");
     finish(&env, op).await;
 }

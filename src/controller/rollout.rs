@@ -299,6 +299,16 @@ pub(super) async fn step(
                     }
                 }
             }
+            // replication-factor and active-rack take effect with a recluster, once the nodes have the new value.
+            let recluster = in_place.values().any(|c| {
+                c.updates.iter().any(|u| crate::aerospike_conf::dynamic::RECLUSTER_KEYS.contains(&u.key.as_str()))
+            });
+            if recluster
+                && refused.is_empty()
+                && let Err(e) = safety::recluster_all(info.as_ref(), &all).await
+            {
+                return Ok(block(ctx, cluster, "ReclusterFailed", &e).await);
+            }
             let mut msg = format!("config changed at run time on [{}]", updated.join(", "));
             if !refused.is_empty() {
                 msg.push_str(&format!("; refused by [{}], restarted next", refused.join(", ")));
