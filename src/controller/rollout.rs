@@ -143,7 +143,8 @@ pub(super) async fn step(
             v.operation = Some(format!("{} {}", op.kind, op.id));
         }
     }
-    let targets = rack_targets(cluster, desired, in_place);
+    let from: BTreeMap<i32, String> = in_place.iter().map(|(id, c)| (*id, c.from_hash.clone())).collect();
+    let targets = rack_targets(cluster, desired, &from);
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
         sets: &sets,
