@@ -228,3 +228,103 @@ async fn local_storage_is_deleted_with_restarted_pods_only_when_the_policy_says_
     }
     finish(&env, op).await;
 }
+
+/// Issue 11: a persistent volume grows in place. Its claims are patched to the new size (the local plane's provisioner
+/// plays the external resizer), the StatefulSet is recreated with the new template while its pods keep running, and
+/// nothing restarts or loses a claim. A StorageClass without allowVolumeExpansion: the API server's refusal is
+/// reported, nothing else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_grows_in_place_without_restarts() {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let env = env("e2e-grow").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let classes: Api<StorageClass> = Api::all(env.client.clone());
+    for (name, expand) in [("e2e-expandable", true), ("e2e-fixed", false)] {
+        let sc: StorageClass = serde_json::from_value(json!({
+            "metadata": {"name": name}, "provisioner": "xtask-fake-provisioner", "allowVolumeExpansion": expand}))
+        .unwrap();
+        match classes.create(&PostParams::default(), &sc).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let manifest = |name: &str, class: &str, size: &str| {
+        let mut m = cluster_manifest(name, &env.ns, 2);
+        m["spec"]["storage"] = json!({"volumes": [{"name": "data", "aerospike": {"path": "/opt/aerospike/data"},
+            "source": {"persistentVolume": {"storageClass": class, "volumeMode": "Filesystem", "size": size}}}]});
+        m
+    };
+    create(&env.client, &env.ns, &manifest("grow", "e2e-expandable", "1Gi")).await;
+    create(&env.client, &env.ns, &manifest("fixed", "e2e-fixed", "1Gi")).await;
+    wait_completed(&env.client, &env.ns, "grow", T).await;
+    wait_completed(&env.client, &env.ns, "fixed", T).await;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(env.client.clone(), &env.ns);
+    let claims = |cr: &'static str| {
+        let pvcs = pvcs.clone();
+        async move {
+            let list = pvcs.list(&ListParams::default().labels(&format!("aerospike.com/cr={cr}"))).await.unwrap().items;
+            list.into_iter()
+                .map(|p| {
+                    let cap = p.status.as_ref().and_then(|s| s.capacity.as_ref()?.get("storage").cloned());
+                    (p.name_any(), (p.uid().unwrap(), cap.map(|q| q.0).unwrap_or_default()))
+                })
+                .collect::<BTreeMap<String, (String, String)>>()
+        }
+    };
+    let uids = |cr: &'static str| {
+        let (client, ns) = (env.client.clone(), env.ns.clone());
+        async move {
+            pods(&client, &ns, cr).await.iter().map(|p| (p.name_any(), p.uid().unwrap())).collect::<BTreeMap<_, _>>()
+        }
+    };
+    let (pods_before, claims_before) = (uids("grow").await, claims("grow").await);
+    assert_eq!(claims_before.len(), 2);
+
+    let storage = manifest("grow", "e2e-expandable", "2Gi")["spec"]["storage"].clone();
+    patch_spec(&env.client, &env.ns, "grow", json!({"storage": storage})).await;
+    wait_completed(&env.client, &env.ns, "grow", T).await;
+    let claims_after = claims("grow").await;
+    assert_eq!(claims_after.len(), 2);
+    for (name, (uid, _)) in &claims_before {
+        assert_eq!(claims_after[name], (uid.clone(), "2Gi".to_string()), "{name}: same claim, grown");
+    }
+    assert_eq!(uids("grow").await, pods_before, "no pod restarted");
+    let sts = stateful_sets(&env.client, &env.ns, "grow").await;
+    let template = &sts["grow-0"].spec.as_ref().unwrap().volume_claim_templates.as_ref().unwrap()[0];
+    assert_eq!(
+        template.spec.as_ref().unwrap().resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"].0,
+        "2Gi"
+    );
+    let events = event_reasons(&env.client, &env.ns, "grow").await;
+    assert!(events.iter().any(|(r, _)| r == "VolumesExpanded"), "{events:?}");
+
+    // Shrinking is refused (the reconciler's own check, as the webhook's), naming the field.
+    let storage = manifest("grow", "e2e-expandable", "1Gi")["spec"]["storage"].clone();
+    patch_spec(&env.client, &env.ns, "grow", json!({"storage": storage})).await;
+    let message = wait_for("shrink refused", T, || async {
+        let c = api(&env.client, &env.ns).get("grow").await.ok()?;
+        let (status, reason, message) = condition(&c, "Degraded")?;
+        (status == "True" && reason == "InvalidSpec").then_some(message)
+    })
+    .await;
+    assert!(
+        message.contains("spec.storage.volumes[0].source.persistentVolume.size") && message.contains("shrinks"),
+        "{message}"
+    );
+
+    // A class that does not allow expansion: reported, nothing restarted or replaced.
+    let fixed_pods = uids("fixed").await;
+    let storage = manifest("fixed", "e2e-fixed", "2Gi")["spec"]["storage"].clone();
+    patch_spec(&env.client, &env.ns, "fixed", json!({"storage": storage})).await;
+    let message = wait_for("expansion refused", T, || async {
+        let c = api(&env.client, &env.ns).get("fixed").await.ok()?;
+        let (status, reason, message) = condition(&c, "Degraded")?;
+        (status == "True" && reason == "VolumeExpansionFailed").then_some(message)
+    })
+    .await;
+    assert!(message.contains("data-fixed-0-"), "{message}");
+    assert_eq!(uids("fixed").await, fixed_pods);
+    assert!(claims("fixed").await.values().all(|(_, cap)| cap == "1Gi"));
+    finish(&env, op).await;
+}

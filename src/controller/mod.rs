@@ -9,6 +9,7 @@ mod rollout;
 mod roster;
 pub mod status;
 mod tls;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -87,6 +87,35 @@ pub(super) async fn step(
         let replicas = if existing.is_none() || rack.size >= current { rack.size } else { current };
         let mut sts = sts.clone();
         sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
+        // A persistent volume that grew: its claims first, then the StatefulSet is recreated with it.
+        if let Some(existing) = existing.as_deref() {
+            let grown = super::volumes::grown_templates(existing, &sts);
+            if !grown.is_empty() {
+                let step =
+                    super::volumes::expand(&pvc_api(ctx, &ns), &sts_api, &name, rack.id, &rack.name, &grown).await?;
+                let sizes: Vec<String> = grown.iter().map(|(v, s)| format!("{v} to {s}")).collect();
+                return Ok(match step {
+                    super::volumes::Expansion::Growing(claims) => in_progress(
+                        "ExpandingVolumes",
+                        format!("rack {}: growing {}; waiting for {}", rack.id, sizes.join(", "), claims.join(", ")),
+                    ),
+                    super::volumes::Expansion::Refused(msg) => {
+                        publish(ctx, cluster, EventType::Warning, "VolumeExpansionFailed", "Expand", &msg).await;
+                        blocked("VolumeExpansionFailed", msg)
+                    }
+                    super::volumes::Expansion::Recreating => {
+                        let note = format!(
+                            "rack {}: claims grown ({}); StatefulSet {} recreated with them, pods kept",
+                            rack.id,
+                            sizes.join(", "),
+                            rack.name
+                        );
+                        publish(ctx, cluster, EventType::Normal, "VolumesExpanded", "Expand", &note).await;
+                        in_progress("RecreatingStatefulSet", note)
+                    }
+                });
+            }
+        }
         // The hash `apply` stamps on it.
         let template_observed = template_observed(existing.as_deref(), &desired::desired_hash(&sts));
         sets.push(plan::RackSet {

@@ -297,10 +297,22 @@ fn pv_diff(nr: &ResolvedRack, or: &ResolvedRack) -> Vec<(String, String)> {
                 format!("{}.volumes[{j}].source", nr.storage_path),
                 format!("volume {:?} stops being a persistent volume", v.name),
             )),
-            (Some(a), Some(b)) if a != b => found.push((
-                format!("{}.volumes[{j}].source.persistentVolume", nr.storage_path),
-                format!("persistent volume {:?} is changed", v.name),
-            )),
+            (Some(a), Some(b)) if a != b => {
+                // A size alone may grow: the operator expands the claims in place (no new revision, no restart).
+                let same_but_size = crate::api::PersistentVolumeSpec { size: b.size.clone(), ..a.clone() } == *b;
+                let (new_size, old_size) = (super::quantity::parse(&a.size.0), super::quantity::parse(&b.size.0));
+                match (same_but_size, new_size, old_size) {
+                    (true, Some(n), Some(o)) if n >= o => {}
+                    (true, Some(_), Some(_)) => found.push((
+                        format!("{}.volumes[{j}].source.persistentVolume.size", nr.storage_path),
+                        format!("persistent volume {:?} shrinks from {} to {}", v.name, b.size.0, a.size.0),
+                    )),
+                    _ => found.push((
+                        format!("{}.volumes[{j}].source.persistentVolume", nr.storage_path),
+                        format!("persistent volume {:?} is changed", v.name),
+                    )),
+                }
+            }
             _ => {}
         }
     }

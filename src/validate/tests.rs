@@ -719,7 +719,7 @@ fn rack_placement_is_immutable() {
 }
 
 #[test]
-fn persistent_volumes_change_only_with_a_new_revision() {
+fn persistent_volumes_change_only_with_a_new_revision_except_growing() {
     let pv = json!({"name": "data", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
         "aerospike": {"path": "/data"}});
     let added = with("/spec/storage/volumes/3", pv.clone());
@@ -742,9 +742,16 @@ fn persistent_volumes_change_only_with_a_new_revision() {
     let mut v = valid_json();
     v["spec"]["storage"]["volumes"].as_array_mut().unwrap().remove(0);
     refused(&cluster(v), Some(&valid()), "spec.storage.volumes", "persistent volume \"workdir\" is removed");
-    // a size change is a change
+    // a volume grows in place; it never shrinks, and any other change of it is a change
+    accepted(&with("/spec/storage/volumes/1/source/persistentVolume/size", json!("10Gi")), Some(&valid()));
     refused(
-        &with("/spec/storage/volumes/1/source/persistentVolume/size", json!("10Gi")),
+        &with("/spec/storage/volumes/1/source/persistentVolume/size", json!("1Gi")),
+        Some(&valid()),
+        "spec.storage.volumes[1].source.persistentVolume.size",
+        "persistent volume \"ns\" shrinks from 5Gi to 1Gi without a new revision",
+    );
+    refused(
+        &with("/spec/storage/volumes/1/source/persistentVolume/storageClass", json!("other")),
         Some(&valid()),
         "spec.storage.volumes[1].source.persistentVolume",
         "is changed",

@@ -7,6 +7,10 @@
 //! volume is a `hostPath` under the cluster's state folder (no kubelet mounts it, so the folder is never created).
 //! Reclaim policy is Retain, and PVs of ours that become Released or Failed are deleted here, because the in-tree
 //! hostPath deleter only runs with `--enable-hostpath-provisioner`.
+//!
+//! It is also the external resizer for its volumes: a bound claim whose request grew (the API server allows that
+//! only when its StorageClass has `allowVolumeExpansion`) gets the new capacity on its PV and in its status, as a
+//! CSI resizer would report a finished expansion.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +20,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
@@ -34,6 +38,7 @@ pub async fn run(client: Client, volumes_dir: PathBuf) {
 
 async fn watch_claims(client: Client, volumes_dir: PathBuf) {
     let pvcs: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let client_for_status = client.clone();
     let pvs: Api<PersistentVolume> = Api::all(client);
     let mut events = watcher::watcher(pvcs, watcher::Config::default()).default_backoff().boxed();
     while let Some(event) = events.next().await {
@@ -45,6 +50,10 @@ async fn watch_claims(client: Client, volumes_dir: PathBuf) {
                 continue;
             }
         };
+        if let Some(size) = grown(&claim) {
+            resize(&pvs, &client_for_status, &claim, size).await;
+            continue;
+        }
         if let Some(pv) = volume_for(&claim, &volumes_dir) {
             match pvs.create(&PostParams::default(), &pv).await {
                 Ok(_) => eprintln!(
@@ -81,6 +90,52 @@ async fn watch_volumes(client: Client) {
                 Err(e) => eprintln!("provisioner: deleting PersistentVolume {}: {e}", pv.name_any()),
             }
         }
+    }
+}
+
+/// The request of a bound claim of ours that is larger than its reported capacity.
+fn grown(claim: &PersistentVolumeClaim) -> Option<Quantity> {
+    // Bound to one of our volumes.
+    claim.spec.as_ref()?.volume_name.as_deref().filter(|v| v.starts_with("pvc-"))?;
+    let request = claim.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?.get("storage")?.clone();
+    let capacity = claim.status.as_ref()?.capacity.as_ref()?.get("storage")?.clone();
+    (bytes(&request.0)? > bytes(&capacity.0)?).then_some(request)
+}
+
+/// Bytes of a storage quantity (binary and decimal suffixes).
+fn bytes(q: &str) -> Option<u128> {
+    let end = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
+    let n: u128 = q[..end].parse().ok()?;
+    let factor: u128 = match &q[end..] {
+        "" => 1,
+        "k" => 1000,
+        "M" => 1000u128.pow(2),
+        "G" => 1000u128.pow(3),
+        "T" => 1000u128.pow(4),
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// Grow the PV, then report the capacity in the claim's status.
+async fn resize(pvs: &Api<PersistentVolume>, client: &Client, claim: &PersistentVolumeClaim, size: Quantity) {
+    let (Some(ns), Some(volume)) = (claim.namespace(), claim.spec.as_ref().and_then(|s| s.volume_name.clone())) else {
+        return;
+    };
+    let pv_patch = serde_json::json!({"spec": {"capacity": {"storage": size}}});
+    if let Err(e) = pvs.patch(&volume, &PatchParams::default(), &Patch::Merge(&pv_patch)).await {
+        eprintln!("provisioner: growing PersistentVolume {volume}: {e}");
+        return;
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let status = serde_json::json!({"status": {"capacity": {"storage": size}}});
+    match claims.patch_status(&claim.name_any(), &PatchParams::default(), &Patch::Merge(&status)).await {
+        Ok(_) => eprintln!("provisioner: resized {ns}/{} to {}", claim.name_any(), size.0),
+        Err(e) => eprintln!("provisioner: reporting the size of {ns}/{}: {e}", claim.name_any()),
     }
 }
 
@@ -181,5 +236,24 @@ mod tests {
         deleted.metadata.deletion_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
         assert!(volume_for(&deleted, Path::new("/v")).is_none());
+    }
+
+    #[test]
+    fn a_bound_claim_asking_for_more_than_its_capacity_is_resized() {
+        let mut c = claim();
+        c.spec.as_mut().unwrap().volume_name = Some("pvc-1".into());
+        c.spec.as_mut().unwrap().resources.as_mut().unwrap().requests =
+            Some(BTreeMap::from([("storage".to_string(), Quantity("2Gi".into()))]));
+        c.status = Some(k8s_openapi::api::core::v1::PersistentVolumeClaimStatus {
+            capacity: Some(BTreeMap::from([("storage".to_string(), Quantity("1Gi".into()))])),
+            ..Default::default()
+        });
+        assert_eq!(grown(&c), Some(Quantity("2Gi".into())));
+        c.status.as_mut().unwrap().capacity =
+            Some(BTreeMap::from([("storage".to_string(), Quantity("2048Mi".into()))]));
+        assert_eq!(grown(&c), None, "same size written differently");
+        c.spec.as_mut().unwrap().volume_name = Some("someone-elses".into());
+        c.status.as_mut().unwrap().capacity = Some(BTreeMap::from([("storage".to_string(), Quantity("1Gi".into()))]));
+        assert_eq!(grown(&c), None, "not one of our volumes");
     }
 }

@@ -1,0 +1,124 @@
+//! Growing persistent volumes in place (the reference's volume expansion): when a volume's size grows in the spec
+//! (same rack revision), each claim of the rack is patched to the new size, the operator waits until the storage
+//! reports the new capacity, then recreates the rack's StatefulSet (its volumeClaimTemplates cannot change) by
+//! deleting it with orphan propagation: the pods keep running and the new StatefulSet adopts them. No pod restarts,
+//! no data moves. A StorageClass that does not allow expansion is reported with the API server's refusal.
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use serde_json::json;
+
+use crate::desired;
+use crate::validate::quantity;
+
+/// The volumeClaimTemplates of `desired` that request more storage than those of `existing`: (volume, new size).
+pub(crate) fn grown_templates(existing: &StatefulSet, desired: &StatefulSet) -> Vec<(String, String)> {
+    let storage = |t: &PersistentVolumeClaim| -> Option<String> {
+        t.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?.get("storage").map(|q| q.0.clone())
+    };
+    let templates =
+        |s: &StatefulSet| s.spec.as_ref().and_then(|s| s.volume_claim_templates.clone()).unwrap_or_default();
+    let old = templates(existing);
+    templates(desired)
+        .iter()
+        .filter_map(|t| {
+            let name = t.metadata.name.clone()?;
+            let want = storage(t)?;
+            let have = old.iter().find(|o| o.metadata.name.as_deref() == Some(name.as_str())).and_then(storage)?;
+            (quantity::parse(&want)? > quantity::parse(&have)?).then_some((name, want))
+        })
+        .collect()
+}
+
+/// Where the expansion of one rack stands.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Expansion {
+    /// Claims patched or still growing: (claims not at their size yet).
+    Growing(Vec<String>),
+    /// The API server refused to grow a claim.
+    Refused(String),
+    /// Every claim has its size: the StatefulSet was deleted (orphaning its pods) to be recreated with the new
+    /// templates.
+    Recreating,
+}
+
+/// One step of the expansion of StatefulSet `sts` (cluster `cluster`, rack `rack_id`) to the `grown` sizes.
+pub(crate) async fn expand(
+    pvcs: &Api<PersistentVolumeClaim>,
+    sets: &Api<StatefulSet>,
+    cluster: &str,
+    rack_id: i32,
+    sts: &str,
+    grown: &[(String, String)],
+) -> kube::Result<Expansion> {
+    let selector = format!("{}={cluster},{}={rack_id}", desired::LABEL_CR, desired::LABEL_RACK);
+    let mut growing = Vec::new();
+    for claim in pvcs.list(&ListParams::default().labels(&selector)).await? {
+        if claim.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = claim.name_any();
+        let Some((_, size)) = grown.iter().find(|(volume, _)| {
+            name.strip_prefix(&format!("{volume}-{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
+        }) else {
+            continue;
+        };
+        let want = quantity::parse(size).unwrap_or(0.0);
+        let get = |q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>| {
+            q.and_then(|q| quantity::parse(&q.0)).unwrap_or(0.0)
+        };
+        let requested = get(claim.spec.as_ref().and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage")));
+        if requested < want {
+            let patch = json!({"spec": {"resources": {"requests": {"storage": size}}}});
+            match pvcs.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 403 || e.code == 422 => {
+                    return Ok(Expansion::Refused(format!("growing {name} to {size}: {}", e.message)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let capacity = get(claim.status.as_ref().and_then(|s| s.capacity.as_ref()?.get("storage")));
+        if capacity < want {
+            growing.push(name);
+        }
+    }
+    if !growing.is_empty() {
+        growing.sort();
+        return Ok(Expansion::Growing(growing));
+    }
+    let orphan = DeleteParams { propagation_policy: Some(PropagationPolicy::Orphan), ..Default::default() };
+    match sets.delete(sts, &orphan).await {
+        Ok(_) => Ok(Expansion::Recreating),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Expansion::Recreating),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sts(sizes: &[(&str, &str)]) -> StatefulSet {
+        let templates: Vec<serde_json::Value> = sizes
+            .iter()
+            .map(|(n, s)| json!({"metadata": {"name": n}, "spec": {"resources": {"requests": {"storage": s}}}}))
+            .collect();
+        serde_json::from_value(json!({"metadata": {"name": "a-1"}, "spec": {
+            "selector": {}, "serviceName": "a", "template": {}, "volumeClaimTemplates": templates}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_templates_that_grow_count() {
+        let old = sts(&[("data", "1Gi"), ("work", "2Gi")]);
+        assert_eq!(grown_templates(&old, &sts(&[("data", "1Gi"), ("work", "2Gi")])), vec![]);
+        assert_eq!(
+            grown_templates(&old, &sts(&[("data", "2Gi"), ("work", "2Gi")])),
+            vec![("data".into(), "2Gi".into())]
+        );
+        // Same size written differently, a smaller size, a new template: no expansion.
+        assert_eq!(grown_templates(&old, &sts(&[("data", "1024Mi"), ("work", "1Gi"), ("new", "5Gi")])), vec![]);
+    }
+}
