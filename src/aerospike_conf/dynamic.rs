@@ -474,6 +474,20 @@ mod tests {
     }
 
     #[test]
+    fn active_rack_and_replication_factor_are_set_then_reclustered() {
+        let new = edit(|v| v["namespaces"][0]["active-rack"] = json!(1));
+        let ChangePlan::InPlace(updates) = plan_change(&base(), &new, 7, 2) else {
+            panic!("active-rack is dynamic on 7.2")
+        };
+        assert_eq!(updates[0].key, "active-rack");
+        assert!(RECLUSTER_KEYS.contains(&updates[0].key.as_str()));
+        assert!(matches!(plan_change(&base(), &new, 7, 1), ChangePlan::Restart(_)), "not before 7.2");
+        let rf = edit(|v| v["namespaces"][0]["replication-factor"] = json!(3));
+        let ChangePlan::InPlace(updates) = plan_change(&base(), &rf, 7, 0) else { panic!("replication-factor") };
+        assert!(RECLUSTER_KEYS.contains(&updates[0].key.as_str()));
+    }
+
+    #[test]
     fn reported_values_match_with_units() {
         assert!(same_value("30d", "2592000"));
         assert!(same_value("4K", "4096"));
