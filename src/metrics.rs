@@ -20,6 +20,8 @@ pub const CONTROLLER: &str = "aerospikecluster";
 pub const LEASE_NAME: &str = "aerospike-kubernetes-operator";
 /// The phases `aerospike_ako_aerospikecluster_phase` always reports (1 for the current one, 0 for the others).
 pub const PHASES: [&str; 3] = ["InProgress", "Completed", "Error"];
+/// Every `reason` of `aerospike_ako_reconcile_failures_total` (the controller's error kinds).
+pub const FAILURE_REASONS: &[&str] = &["conflict", "forbidden", "kube", "finalizer", "no_namespace", "panic"];
 /// Every `cause` of `aerospike_ako_safety_refusals_total`: the Warning Events' reasons for a refused step.
 pub const REFUSAL_CAUSES: &[&str] = &[
     "NodeUnreachable",
@@ -138,6 +140,14 @@ impl Default for Metrics {
                 .get_or_create(&ControllerResultLabels { controller: CONTROLLER.into(), result: result.into() });
         }
         let _ = reconcile_errors.get_or_create(&ControllerLabel { controller: CONTROLLER.into() });
+        for reason in FAILURE_REASONS {
+            let _ = failures.get_or_create(&ReasonLabel { reason: (*reason).into() });
+        }
+        for webhook in ["mutating", "validating"] {
+            for result in ["allowed", "denied", "invalid"] {
+                let _ = ADMISSIONS.get_or_create(&AdmissionLabels { webhook: webhook.into(), result: result.into() });
+            }
+        }
         // Counters are registered without `_total`: the encoder appends it.
         r.register("aerospike_ako_aerospikecluster_phase", "Phase of AerospikeCluster CRs", phase.clone());
         r.register(
@@ -213,6 +223,7 @@ impl Metrics {
 
     /// A failed reconcile's reason (the error's kind).
     pub fn failure(&self, reason: &str) {
+        debug_assert!(FAILURE_REASONS.contains(&reason), "unlisted failure reason {reason}");
         self.failures.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
     }
 
@@ -228,6 +239,16 @@ impl Metrics {
     pub fn set_rollout(&self, namespace: &str, name: &str, updated: i64, desired: i64) {
         self.pods_updated.get_or_create(&cluster(namespace, name)).set(updated);
         self.pods_desired.get_or_create(&cluster(namespace, name)).set(desired);
+        // The cluster's counters exist from its first reconcile on, at 0, so `increase()` sees their first step.
+        let _ = self.restarts.get_or_create(&cluster(namespace, name));
+        for cause in REFUSAL_CAUSES {
+            let labels = RefusalLabels {
+                cluster_name: name.into(),
+                cluster_namespace: namespace.into(),
+                cause: (*cause).into(),
+            };
+            let _ = self.refusals.get_or_create(&labels);
+        }
     }
 
     pub fn pod_restarted(&self, namespace: &str, name: &str) {

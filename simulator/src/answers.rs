@@ -57,7 +57,7 @@ impl State {
                     "cluster_size={size};cluster_key={};cluster_generation=1;cluster_principal={};\
                      cluster_integrity=true;cluster_is_member=true;cluster_clock_skew_ms=0;\
                      migrate_allowed=true;migrate_partitions_remaining={remaining};\
-                     client_connections=1;uptime=1;objects=0",
+                     client_connections=1;uptime=1;objects=0;system_free_mem_pct=80;heap_efficiency_pct=100",
                     cluster.key,
                     self.principal(&cluster_key).and_then(|p| self.nodes.get(&p)).map_or("0", |n| n.node_id.as_str()),
                 )
@@ -79,7 +79,10 @@ impl State {
                      effective_replication_factor={erf};strong-consistency={sc};stop_writes=false;\
                      hwm_breached=false;unavailable_partitions={unavailable};dead_partitions={dead};\
                      migrate_tx_partitions_remaining={remaining};migrate_rx_partitions_remaining={remaining};\
-                     pending_quiesce={};effective_is_quiesced={};nodes_quiesced={quiesced}",
+                     pending_quiesce={};effective_is_quiesced={};nodes_quiesced={quiesced};\
+                     clock_skew_stop_writes=false;data_used_pct=1;data_avail_pct=99;\
+                     storage-engine.stop-writes-avail-pct=5;storage-engine.stop-writes-used-pct=70;\
+                     stop-writes-sys-memory-pct=90",
                     node.quiesce_pending,
                     node.quiesce_effective,
                     rf = info.replication_factor,

@@ -189,3 +189,26 @@ fn readme_documents_every_metric() {
         .collect();
     assert_eq!(documented, served);
 }
+
+#[test]
+fn counters_start_at_zero_so_the_first_increase_is_seen() {
+    let m = Metrics::default();
+    m.set_rollout("ns", "c", 0, 3);
+    let text = m.encode();
+    let c = [("cluster_name", "c"), ("cluster_namespace", "ns")];
+    assert_eq!(value(&text, "aerospike_ako_pod_restarts_total", &c), Some(0.0));
+    for cause in REFUSAL_CAUSES {
+        assert_eq!(
+            value(&text, "aerospike_ako_safety_refusals_total", &[("cluster_name", "c"), ("cause", cause)]),
+            Some(0.0),
+            "{cause}"
+        );
+    }
+    for reason in FAILURE_REASONS {
+        assert_eq!(value(&text, "aerospike_ako_reconcile_failures_total", &[("reason", reason)]), Some(0.0));
+    }
+    assert_eq!(
+        value(&text, "controller_runtime_reconcile_total", &[("controller", CONTROLLER), ("result", "error")]),
+        Some(0.0)
+    );
+}
