@@ -27,12 +27,16 @@ impl Prometheus {
     /// Writes `config` (a Prometheus configuration as JSON, which is YAML) into `dir` and starts Prometheus on a
     /// free loopback port with its data in `dir/data`; returns once it answers `/-/ready`.
     pub async fn start(config: &Value, dir: &Path) -> Result<Prometheus> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Prometheus::start_on(config, dir, format!("127.0.0.1:{port}").parse()?).await
+    }
+
+    /// [`Prometheus::start`] on a given address.
+    pub async fn start_on(config: &Value, dir: &Path, addr: SocketAddr) -> Result<Prometheus> {
         let bin = crate::tools::ensure_prometheus()?.join("prometheus");
         std::fs::create_dir_all(dir)?;
         let config_file = dir.join("prometheus.yml");
         std::fs::write(&config_file, serde_json::to_string_pretty(config)?)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let log = std::fs::File::create(dir.join("prometheus.log"))?;
         let child = Command::new(&bin)
             .arg(format!("--config.file={}", config_file.display()))
