@@ -74,9 +74,10 @@ impl State {
                     cluster.members.iter().filter(|m| self.nodes.get(*m).is_some_and(|n| n.quiesce_effective)).count();
                 let unavailable = self.unavailable_partitions(&cluster_key, &info);
                 let dead = if info.strong_consistency { self.dead_partitions(&cluster_key) } else { 0 };
+                let stop_writes = self.fault_of(key).stop_writes;
                 format!(
                     "objects=0;master_objects=0;prole_objects=0;replication-factor={rf};\
-                     effective_replication_factor={erf};strong-consistency={sc};stop_writes=false;\
+                     effective_replication_factor={erf};strong-consistency={sc};stop_writes={stop_writes};\
                      hwm_breached=false;unavailable_partitions={unavailable};dead_partitions={dead};\
                      migrate_tx_partitions_remaining={remaining};migrate_rx_partitions_remaining={remaining};\
                      pending_quiesce={};effective_is_quiesced={};nodes_quiesced={quiesced};\

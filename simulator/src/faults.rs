@@ -26,6 +26,9 @@ pub struct Fault {
     /// Strong-consistency namespaces report this many dead partitions (data lost with roster nodes; only an
     /// operator's `revive` would bring them back, and ours never does). For a pod: its whole cluster.
     pub dead_partitions: Option<u64>,
+    /// Every namespace reports `stop_writes=true` (storage or memory at its stop-writes limit). For a pod: that
+    /// node only, as on a real cluster where each node judges its own storage.
+    pub stop_writes: bool,
 }
 
 impl Fault {
@@ -44,6 +47,9 @@ impl Fault {
     pub fn dead_partitions(n: u64) -> Fault {
         Fault { dead_partitions: Some(n), ..Default::default() }
     }
+    pub fn stop_writes() -> Fault {
+        Fault { stop_writes: true, ..Default::default() }
+    }
     /// Field-wise merge; `self` wins where both are set.
     pub(crate) fn or(&self, other: &Fault) -> Fault {
         Fault {
@@ -51,6 +57,7 @@ impl Fault {
             delay: self.delay.or(other.delay),
             stuck_migrations: self.stuck_migrations || other.stuck_migrations,
             dead_partitions: self.dead_partitions.or(other.dead_partitions),
+            stop_writes: self.stop_writes || other.stop_writes,
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct FaultEntry {
     pub stuck_migrations: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_partitions: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_writes: bool,
 }
 
 impl FaultEntry {
@@ -110,6 +119,7 @@ impl FaultEntry {
             delay: self.delay_ms.map(Duration::from_millis),
             stuck_migrations: self.stuck_migrations,
             dead_partitions: self.dead_partitions,
+            stop_writes: self.stop_writes,
         }
     }
 }
@@ -145,6 +155,7 @@ mod tests {
             stuck_migrations: true,
             no_answer: Some(NoAnswer::Hang),
             dead_partitions: None,
+            stop_writes: false,
         };
         let f = pod.or(&cluster);
         assert_eq!(f.delay, Some(Duration::from_millis(5)));
@@ -162,12 +173,13 @@ mod tests {
             delay_ms: None,
             stuck_migrations: false,
             dead_partitions: Some(3),
+            stop_writes: true,
         };
         let text = serde_json::to_string(&vec![e.clone()]).unwrap();
         assert!(text.contains("\"no_answer\":\"refuse\""), "{text}");
         let back: Vec<FaultEntry> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, vec![e.clone()]);
         assert_eq!(e.target(), Some(FaultTarget::pod("ns", "c-0-1")));
-        assert_eq!(e.fault(), Fault { dead_partitions: Some(3), ..Fault::refuse() });
+        assert_eq!(e.fault(), Fault { dead_partitions: Some(3), stop_writes: true, ..Fault::refuse() });
     }
 }

@@ -67,6 +67,9 @@ enum SimulatorCommand {
         /// Strong-consistency namespaces report this many dead partitions.
         #[arg(long, value_name = "N")]
         dead_partitions: Option<u64>,
+        /// Namespaces report stop_writes=true (the exporter's aerospike_namespace_stop_writes is 1).
+        #[arg(long)]
+        stop_writes: bool,
         /// Remove the target's fault.
         #[arg(long)]
         clear: bool,
@@ -99,6 +102,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
             delay_ms,
             stuck_migrations,
             dead_partitions,
+            stop_writes,
             clear,
             clear_all,
         } => {
@@ -125,12 +129,15 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
                     delay_ms,
                     stuck_migrations,
                     dead_partitions,
+                    stop_writes,
                 };
                 let target = entry.target().context("name exactly one of --pod and --cluster")?;
                 entries.retain(|e| e.target().as_ref() != Some(&target));
                 if !clear {
                     if entry.fault() == Fault::default() {
-                        bail!("no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations or --clear");
+                        bail!(
+                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --stop-writes or --clear"
+                        );
                     }
                     entries.push(entry);
                 }
