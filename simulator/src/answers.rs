@@ -180,10 +180,15 @@ impl State {
                     "namespace" => {
                         let Some(ns) = ns_param() else { return "ERROR::namespace-not-specified".into() };
                         let Some(info) = find_ns(&ns) else { return "ERROR::unknown-namespace".into() };
-                        values.insert("replication-factor".into(), info.replication_factor.to_string());
-                        values.insert("strong-consistency".into(), info.strong_consistency.to_string());
-                        values.insert("rack-id".into(), node.rack_id.to_string());
-                        format!("namespace:{ns}")
+                        match params.get("set") {
+                            Some(set) => format!("namespace:{ns}:set:{set}"),
+                            None => {
+                                values.insert("replication-factor".into(), info.replication_factor.to_string());
+                                values.insert("strong-consistency".into(), info.strong_consistency.to_string());
+                                values.insert("rack-id".into(), node.rack_id.to_string());
+                                format!("namespace:{ns}")
+                            }
+                        }
                     }
                     "service" => {
                         values.insert("cluster-name".into(), cluster_key.1.clone());
@@ -225,10 +230,49 @@ impl State {
                 if rest.is_empty() {
                     return "ERROR::no-parameter".into();
                 }
-                self.nodes.get_mut(key).expect("checked").config.entry(scope).or_default().extend(rest);
+                if self.fault_of(key).refuse_set_config {
+                    return "ERROR:4:refused".into();
+                }
+                let node = self.nodes.get_mut(key).expect("checked");
+                for (k, v) in rest {
+                    if let Err(refusal) = crate::config::set(&mut node.config, &scope, &k, &v, &node.build) {
+                        return refusal;
+                    }
+                }
                 "ok".into()
             }
-            "tip-clear" | "services-alumni-reset" | "log-set" | "tip" | "peers-reset" => "ok".into(),
+            "logs" => {
+                let mut sinks: Vec<&str> =
+                    node.config.keys().filter_map(|s| s.strip_prefix("log:")).filter(|s| *s != "stderr").collect();
+                sinks.insert(0, "stderr");
+                sinks.iter().enumerate().map(|(i, s)| format!("{i}:{s}")).collect::<Vec<_>>().join(";")
+            }
+            "log-set" => {
+                let mut sinks: Vec<String> = node
+                    .config
+                    .keys()
+                    .filter_map(|s| s.strip_prefix("log:"))
+                    .filter(|s| *s != "stderr")
+                    .map(str::to_string)
+                    .collect();
+                sinks.insert(0, "stderr".into());
+                let Some(sink) = params.get("id").and_then(|id| id.parse::<usize>().ok()).and_then(|i| sinks.get(i))
+                else {
+                    return "ERROR::bad-sink-id".into();
+                };
+                if self.fault_of(key).refuse_set_config {
+                    return "ERROR:4:refused".into();
+                }
+                let scope = format!("log:{sink}");
+                let node = self.nodes.get_mut(key).expect("checked");
+                for (k, v) in params.iter().filter(|(k, _)| *k != "id") {
+                    if let Err(refusal) = crate::config::set(&mut node.config, &scope, k, v, &node.build) {
+                        return refusal;
+                    }
+                }
+                "ok".into()
+            }
+            "tip-clear" | "services-alumni-reset" | "tip" | "peers-reset" => "ok".into(),
             "latencies" | "latency" => String::new(),
             "racks" => {
                 let mut racks: BTreeMap<i32, Vec<String>> = BTreeMap::new();

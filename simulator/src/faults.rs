@@ -29,6 +29,8 @@ pub struct Fault {
     /// Every namespace reports `stop_writes=true` (storage or memory at its stop-writes limit). For a pod: that
     /// node only, as on a real cluster where each node judges its own storage.
     pub stop_writes: bool,
+    /// `set-config` and `log-set` are refused (as a server refuses a value out of its bounds).
+    pub refuse_set_config: bool,
 }
 
 impl Fault {
@@ -50,6 +52,9 @@ impl Fault {
     pub fn stop_writes() -> Fault {
         Fault { stop_writes: true, ..Default::default() }
     }
+    pub fn refuse_set_config() -> Fault {
+        Fault { refuse_set_config: true, ..Default::default() }
+    }
     /// Field-wise merge; `self` wins where both are set.
     pub(crate) fn or(&self, other: &Fault) -> Fault {
         Fault {
@@ -58,6 +63,7 @@ impl Fault {
             stuck_migrations: self.stuck_migrations || other.stuck_migrations,
             dead_partitions: self.dead_partitions.or(other.dead_partitions),
             stop_writes: self.stop_writes || other.stop_writes,
+            refuse_set_config: self.refuse_set_config || other.refuse_set_config,
         }
     }
 }
@@ -103,6 +109,8 @@ pub struct FaultEntry {
     pub dead_partitions: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop_writes: bool,
+    #[serde(default)]
+    pub refuse_set_config: bool,
 }
 
 impl FaultEntry {
@@ -120,6 +128,7 @@ impl FaultEntry {
             stuck_migrations: self.stuck_migrations,
             dead_partitions: self.dead_partitions,
             stop_writes: self.stop_writes,
+            refuse_set_config: self.refuse_set_config,
         }
     }
 }
@@ -156,6 +165,7 @@ mod tests {
             no_answer: Some(NoAnswer::Hang),
             dead_partitions: None,
             stop_writes: false,
+            refuse_set_config: false,
         };
         let f = pod.or(&cluster);
         assert_eq!(f.delay, Some(Duration::from_millis(5)));
@@ -174,6 +184,7 @@ mod tests {
             stuck_migrations: false,
             dead_partitions: Some(3),
             stop_writes: true,
+            refuse_set_config: false,
         };
         let text = serde_json::to_string(&vec![e.clone()]).unwrap();
         assert!(text.contains("\"no_answer\":\"refuse\""), "{text}");

@@ -50,6 +50,7 @@
 //! xtask simulator run|fault|faults`) lives in xtask.
 mod admin;
 mod answers;
+mod config;
 mod exporter;
 mod faults;
 mod model;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aerospike_kubernetes_operator::asinfo::ServerVersion;
 use aerospike_kubernetes_operator::desired as ako_desired;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -130,6 +130,7 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
         })
         .to_ascii_uppercase();
     let build = server_version(pod).unwrap_or_else(|| opts.default_build.clone());
+    let config = running_config(client, pod).await;
     let mut listeners = Vec::new();
     if spec.plain {
         listeners.push((SocketAddr::new(ip, spec.port), None));
@@ -175,7 +176,7 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
             build,
             quiesce_pending: false,
             quiesce_effective: false,
-            config: BTreeMap::new(),
+            config,
             task,
         },
     );
@@ -193,6 +194,23 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     cluster.members.insert(key.clone());
     State::rebalance(cluster, duration);
     state.record(&key, &uid, What::Joined { ip, node_id });
+}
+
+/// The configuration the node starts with: the template of its rack ConfigMap (the pod's StatefulSet name), as
+/// pod-init hands it to the server. Empty if it cannot be read within 3 s (every key then reads as unset).
+async fn running_config(client: &Client, pod: &Pod) -> crate::config::Scopes {
+    let name = pod.name_any();
+    let Some((rack, _)) = name.rsplit_once('-') else { return Default::default() };
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    match tokio::time::timeout(Duration::from_secs(3), api.get_opt(rack)).await {
+        Ok(Ok(Some(cm))) => cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get(ako_desired::CM_TEMPLATE_KEY))
+            .map(|conf| crate::config::parse(conf))
+            .unwrap_or_default(),
+        _ => Default::default(),
+    }
 }
 
 /// The server version from the image tag (`...:8.0.0.5` or `...:8.0.0.5_1`).

@@ -15,8 +15,9 @@
 //! `aerospikeConfig` (e.g. `aerospikeConfig.namespaces[1].name: missing`).
 
 mod defaults;
+pub mod dynamic;
 mod hash;
-pub(crate) mod keys;
+pub mod keys;
 mod merge;
 mod pod;
 mod query;

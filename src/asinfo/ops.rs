@@ -467,6 +467,25 @@ impl<'a> AerospikeNode<'a> {
         self.act_ok(&command).await
     }
 
+    /// `logs`: the node's log sinks, name -> id (`0:stderr;1:/var/log/aerospike/aerospike.log`).
+    pub async fn log_sinks(&self) -> Result<BTreeMap<String, String>, InfoError> {
+        let value = self.read("logs").await?;
+        Ok(value
+            .split(';')
+            .filter_map(|e| e.split_once(':'))
+            .map(|(id, name)| (name.trim().to_string(), id.trim().to_string()))
+            .collect())
+    }
+
+    /// `log-set:id=<sink id>;<context>=<level>`; must answer `ok`.
+    pub async fn log_set(&self, sink_id: &str, context: &str, level: &str) -> Result<(), InfoError> {
+        let command = format!("log-set:id={sink_id};{context}={level}");
+        for (what, v) in [("sink id", sink_id), ("log context", context), ("log level", level)] {
+            check_arg(what, v, NAME_FORBIDDEN).map_err(|d| self.invalid(&command, d))?;
+        }
+        self.act_ok(&command).await
+    }
+
     /// `tip-clear:host-port-list=<host:port>`: makes the node forget a removed peer. The answer is
     /// returned but not judged (servers answer differently; the step is best effort).
     pub async fn tip_clear(&self, host_port: &str) -> Result<String, InfoError> {

@@ -2,6 +2,7 @@
 //! step at most, behind data-plane safety checks -> status. It never sleeps: waiting is a requeue.
 mod access;
 mod apply;
+mod dynamic;
 mod pods;
 mod rollout;
 mod roster;
@@ -388,7 +389,8 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     // The cluster is resolved once (racks, configs) and both the rules and the build read it.
     let resolved = crate::resolve::resolve(&cluster);
     let applied = crate::validate::applied_view(&cluster);
-    let refusals = crate::validate::check(&resolved, applied.as_ref().map(crate::resolve::resolve).as_ref());
+    let applied = applied.as_ref().map(crate::resolve::resolve);
+    let refusals = crate::validate::check(&resolved, applied.as_ref());
     let built = if refusals.is_empty() {
         desired::desired_state(&resolved, &ctx.build).map_err(|e| e.to_string())
     } else {
@@ -443,7 +445,8 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     }
 
     let pods = observe_pods(&ctx, &name, &ns);
-    let outcome = rollout::step(&cluster, &ctx, &desired, &pods).await?;
+    let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
+    let outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
     write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone()).await?;
     Ok(Action::requeue(outcome.requeue))
 }
@@ -507,7 +510,7 @@ async fn write_status(
 
 /// Pods that run their rack's desired image, aerospike.conf and pod spec (rollout progress).
 fn updated_pods(cluster: &AerospikeCluster, desired: &Desired, pods: &[Arc<Pod>]) -> usize {
-    let targets = rack_targets(cluster, desired);
+    let targets = rack_targets(cluster, desired, &BTreeMap::new());
     pods.iter()
         .filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)))
         .filter(|v| !v.terminating)
@@ -559,6 +562,7 @@ fn compute_status(
                     aerospike_config_hash: view.conf_hash.clone().unwrap_or_default(),
                     network_policy_hash: old_entry.network_policy_hash,
                     pod_spec_hash: view.pod_spec_hash.clone().unwrap_or_default(),
+                    dynamic_config_update_status: dynamic::failure_status(pod).unwrap_or_default(),
                     ..Default::default()
                 },
             );

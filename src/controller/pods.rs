@@ -1,5 +1,6 @@
 //! What the controller sees of a cluster's pods: which pods are the cluster's (controlled by its StatefulSets), a
 //! pod's view for the rollout decision (ready, failed, what it runs), and where its node listens.
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -118,12 +119,37 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         ready,
         terminating: pod.metadata.deletion_timestamp.is_some(),
         image,
-        conf_hash: annotations.get(desired::ANNOTATION_CONF_HASH).cloned(),
+        conf_hash: running_conf_hash(pod),
         pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
+        in_place_failed_for: super::dynamic::failed_target(pod),
     })
 }
 
-pub(crate) fn rack_targets(cluster: &AerospikeCluster, desired: &Desired) -> Vec<RackTarget> {
+/// The conf hash of the aerospike.conf the server runs: the pod's annotation, unless the server container restarted
+/// since an in-place update moved the annotation on (it then reads the file pod-init wrote at pod start: unknown).
+fn running_conf_hash(pod: &Pod) -> Option<String> {
+    let hash = pod.annotations().get(desired::ANNOTATION_CONF_HASH).cloned();
+    match super::dynamic::restarts_at_update(pod) {
+        Some(at) if server_restarts(pod) > at => None,
+        _ => hash,
+    }
+}
+
+/// The server container's restart count.
+pub(crate) fn server_restarts(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == desired::SERVER_CONTAINER_NAME))
+        .map_or(0, |c| c.restart_count)
+}
+
+/// What each rack should run; `in_place`: the racks whose config change is made at run time (by rack id).
+pub(crate) fn rack_targets(
+    cluster: &AerospikeCluster,
+    desired: &Desired,
+    in_place: &BTreeMap<i32, super::dynamic::InPlaceChange>,
+) -> Vec<RackTarget> {
     desired
         .racks
         .iter()
@@ -133,6 +159,7 @@ pub(crate) fn rack_targets(cluster: &AerospikeCluster, desired: &Desired) -> Vec
             image: cluster.spec.image.clone(),
             conf_hash: r.conf_hash.clone(),
             pod_spec_hash: r.pod_spec_hash.clone(),
+            in_place_from: in_place.get(&r.id).map(|c| c.from_hash.clone()),
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! StatefulSets and the one disruptive step a reconcile may take: a scale-down batch or a restart batch,
 //! each only after every pod is Ready and the Aerospike nodes report a stable cluster with no migrations.
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 use tracing::info;
 
+use super::dynamic::{InPlaceChange, PodResult};
 use super::roster::{StrongConsistency, forget_removed};
 use super::{
     BLOCKED_POLL, Context, Error, Outcome, PROGRESS_POLL, RESYNC, Verdict, apply, info_addr, pod_view, publish,
@@ -49,6 +51,7 @@ pub(super) async fn step(
     cluster: &AerospikeCluster,
     ctx: &Arc<Context>,
     desired: &Desired,
+    in_place: &BTreeMap<i32, InPlaceChange>,
     pods: &[Arc<Pod>],
 ) -> Result<Outcome, Error> {
     let name = cluster.name_any();
@@ -128,7 +131,7 @@ pub(super) async fn step(
     // 2. Decide.
     let views: Vec<PodView> =
         pods.iter().filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true))).collect();
-    let targets = rack_targets(cluster, desired);
+    let targets = rack_targets(cluster, desired, in_place);
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
         sets: &sets,
@@ -228,6 +231,67 @@ pub(super) async fn step(
                 .collect();
             forget_removed(info.as_ref(), &staying, &hosts).await;
             Ok(in_progress("ScalingDown", msg))
+        }
+        plan::Next::UpdateInPlace { pods: names } => {
+            let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
+                Ok(info) => info,
+                Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+            };
+            let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            let mut updated = Vec::new();
+            let mut refused = Vec::new();
+            for pod_name in &names {
+                let Some(pod) = pods.iter().find(|p| p.name_any() == *pod_name) else { continue };
+                let Some(view) = pod_view(pod, cluster.spec.ignore_sidecar_failure == Some(true)) else { continue };
+                let (Some(change), Some(addr)) = (in_place.get(&view.rack_id), addr_of(pod)) else { continue };
+                let result = match super::dynamic::update_node(info.as_ref(), addr, change).await {
+                    Ok(r) => r,
+                    // Not answering is no refusal: retried on the next reconcile, nothing restarted for it.
+                    Err(e) => {
+                        return Ok(blocked("DynamicConfigUpdatePending", format!("updating {pod_name} in place: {e}")));
+                    }
+                };
+                super::dynamic::record(&pod_api, pod, change, &result).await?;
+                let related = Some(kube::Resource::object_ref(pod.as_ref(), &()));
+                match result {
+                    PodResult::Updated => {
+                        let keys: Vec<&str> = change.updates.iter().map(|u| u.path.as_str()).collect();
+                        let note = format!("{pod_name}: {} changed at run time, no restart", keys.join(", "));
+                        info!(cluster = %name, pod = %pod_name, "{note}");
+                        publish_related(
+                            ctx,
+                            cluster,
+                            related,
+                            EventType::Normal,
+                            "DynamicConfigUpdated",
+                            "Configure",
+                            &note,
+                        )
+                        .await;
+                        updated.push(pod_name.as_str());
+                    }
+                    PodResult::Refused { detail, .. } => {
+                        let note =
+                            format!("{pod_name} refused a dynamic config change ({detail}): it is restarted instead");
+                        publish_related(
+                            ctx,
+                            cluster,
+                            related,
+                            EventType::Warning,
+                            "DynamicConfigUpdateFailed",
+                            "Configure",
+                            &note,
+                        )
+                        .await;
+                        refused.push(pod_name.as_str());
+                    }
+                }
+            }
+            let mut msg = format!("config changed at run time on [{}]", updated.join(", "));
+            if !refused.is_empty() {
+                msg.push_str(&format!("; refused by [{}], restarted next", refused.join(", ")));
+            }
+            Ok(in_progress("DynamicConfigUpdate", msg))
         }
         plan::Next::Restart { rack_id, pods: batch } => {
             let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();

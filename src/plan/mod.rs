@@ -22,6 +22,9 @@ pub struct PodView {
     /// Why the pod cannot run (`ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, `Failed`, ...), if it
     /// cannot: it serves nothing, and may be waiting for the spec that fixes it.
     pub failed: Option<String>,
+    /// The target conf hash an in-place (dynamic) config update of this pod failed for, if one did: that change
+    /// needs a restart of this pod.
+    pub in_place_failed_for: Option<String>,
 }
 
 /// What a rack should run.
@@ -32,6 +35,9 @@ pub struct RackTarget {
     pub image: String,
     pub conf_hash: String,
     pub pod_spec_hash: String,
+    /// With `enableDynamicConfigUpdate`: the conf hash from which the change to `conf_hash` is made at run time (every
+    /// difference is a dynamic key for the server version), so pods running that conf are updated, not restarted.
+    pub in_place_from: Option<String>,
 }
 
 /// Why a pod must restart.
@@ -63,6 +69,20 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
     } else {
         None
     }
+}
+
+/// Whether the pod differs from its rack's target only by a config change it takes at run time (and no such update
+/// of this pod to this target has failed).
+pub fn updates_in_place(pod: &PodView, rack: &RackTarget) -> bool {
+    restart_reason(pod, rack) == Some(RestartReason::Config)
+        && pod.pod_spec_hash.as_deref() == Some(rack.pod_spec_hash.as_str())
+        && rack.in_place_from.is_some()
+        && pod.conf_hash == rack.in_place_from
+        && pod.in_place_failed_for.as_deref() != Some(rack.conf_hash.as_str())
+}
+
+fn target_of<'a>(racks: &'a [RackTarget], pod: &PodView) -> Option<&'a RackTarget> {
+    racks.iter().find(|r| r.id == pod.rack_id)
 }
 
 /// Resolve a count or percentage against `total`; percentages round up and every batch is at least 1.
@@ -128,7 +148,7 @@ pub fn next_restart(
         .map(|rack| {
             let mut stale: Vec<(&PodView, RestartReason)> = pods
                 .iter()
-                .filter(|p| p.rack_id == rack.id && !p.terminating)
+                .filter(|p| p.rack_id == rack.id && !p.terminating && !updates_in_place(p, rack))
                 .filter_map(|p| restart_reason(p, rack).map(|r| (p, r)))
                 .collect();
             stale.sort_by_key(|(p, _)| std::cmp::Reverse(p.ordinal));
@@ -210,6 +230,8 @@ pub enum Next {
     ScaleDown { stateful_set: String, rack_id: i32, from: i32, replicas: i32, removed: Vec<String>, rack_removed: bool },
     /// The rack's StatefulSet controller has not observed the new template yet.
     WaitForTemplate { rack_id: i32 },
+    /// Carry the config change over to these Ready pods at run time (`set-config`), no restart.
+    UpdateInPlace { pods: Vec<String> },
     /// Restart these pods of one rack (after the data-plane safety checks).
     Restart { rack_id: i32, pods: Vec<(String, RestartReason)> },
     /// Replace these failed pods of one rack with the current spec now, whatever the state of the cluster: they
@@ -227,7 +249,7 @@ pub fn expected_size(sets: &[RackSet]) -> usize {
     sets.iter().fold(0usize, |sum, s| sum.saturating_add(s.replicas.max(0) as usize))
 }
 
-/// Decide the next step. Order: a scale-down batch (first rack needing one), else a restart batch, else done; no
+/// Decide the next step. Order: failed pods replaced, in-place config updates, a scale-down batch (first rack needing one), else a restart batch, else done; no
 /// disruptive step while a pod is unready, terminating or missing.
 pub fn next_step(r: &Rollout) -> Next {
     if let Some(next) = replace_failed(r) {
@@ -237,6 +259,17 @@ pub fn next_step(r: &Rollout) -> Next {
     let every_pod = r.pods;
     let pods: Vec<PodView> = r.pods.iter().filter(|p| !ignorable.contains(&p.name)).cloned().collect();
     let r = &Rollout { pods: &pods, ..r.clone() };
+    // Dynamic config updates disturb nothing: first, on every Ready pod that can take one.
+    let mut in_place: Vec<String> = r
+        .pods
+        .iter()
+        .filter(|p| p.ready && !p.terminating && target_of(r.targets, p).is_some_and(|t| updates_in_place(p, t)))
+        .map(|p| p.name.clone())
+        .collect();
+    if !in_place.is_empty() {
+        in_place.sort();
+        return Next::UpdateInPlace { pods: in_place };
+    }
     let mut not_ready: Vec<String> =
         r.pods.iter().filter(|p| !p.ready || p.terminating).map(|p| p.name.clone()).collect();
     not_ready.sort();

@@ -1,7 +1,14 @@
 use super::*;
 
 fn rack(id: i32, size: i32) -> RackTarget {
-    RackTarget { id, size, image: "new".into(), conf_hash: "c2".into(), pod_spec_hash: "p2".into() }
+    RackTarget {
+        id,
+        size,
+        image: "new".into(),
+        conf_hash: "c2".into(),
+        pod_spec_hash: "p2".into(),
+        in_place_from: None,
+    }
 }
 
 fn pod(rack_id: i32, ordinal: i32, image: &str, conf: &str) -> PodView {
@@ -15,6 +22,7 @@ fn pod(rack_id: i32, ordinal: i32, image: &str, conf: &str) -> PodView {
         conf_hash: Some(conf.into()),
         pod_spec_hash: Some("p2".into()),
         failed: None,
+        in_place_failed_for: None,
     }
 }
 
@@ -330,4 +338,62 @@ fn migrations_that_keep_moving_never_stall() {
 fn ordinals() {
     assert_eq!(ordinal("aero-1-10"), Some(10));
     assert_eq!(ordinal("aero"), None);
+}
+
+#[test]
+fn dynamic_config_changes_update_ready_pods_in_place_and_restart_nothing() {
+    let sets = [set("aero-1", 1, Some(3), 3)];
+    let target = RackTarget { in_place_from: Some("c1".into()), ..rack(1, 3) };
+    let mut pods: Vec<PodView> = (0..3).map(|i| pod(1, i, "new", "c1")).collect();
+    let every = vec!["aero-1-0".to_string(), "aero-1-1".into(), "aero-1-2".into()];
+    assert_eq!(decide(&sets, &pods, std::slice::from_ref(&target)), Next::UpdateInPlace { pods: every });
+
+    // A pod not Ready yet is updated once it is; meanwhile the rollout does not count as done.
+    pods[0].conf_hash = Some("c2".into());
+    pods[1].conf_hash = Some("c2".into());
+    pods[2].ready = false;
+    assert_eq!(
+        decide(&sets, &pods, std::slice::from_ref(&target)),
+        Next::WaitForSize { pods: 3, expected: 3, not_ready: vec!["aero-1-2".into()] }
+    );
+    pods[2].ready = true;
+    assert_eq!(
+        decide(&sets, &pods, std::slice::from_ref(&target)),
+        Next::UpdateInPlace { pods: vec!["aero-1-2".into()] }
+    );
+    pods[2].conf_hash = Some("c2".into());
+    assert_eq!(decide(&sets, &pods, std::slice::from_ref(&target)), Next::Done { size: 3 });
+}
+
+#[test]
+fn a_pod_whose_in_place_update_failed_or_that_runs_another_config_restarts() {
+    let sets = [set("aero-1", 1, Some(2), 2)];
+    let target = RackTarget { in_place_from: Some("c1".into()), ..rack(1, 2) };
+    let mut pods: Vec<PodView> = (0..2).map(|i| pod(1, i, "new", "c1")).collect();
+    pods[1].in_place_failed_for = Some("c2".into());
+    // The other pod is still updated in place first; then only the failed one restarts.
+    assert_eq!(
+        decide(&sets, &pods, std::slice::from_ref(&target)),
+        Next::UpdateInPlace { pods: vec!["aero-1-0".into()] }
+    );
+    pods[0].conf_hash = Some("c2".into());
+    assert_eq!(
+        decide(&sets, &pods, std::slice::from_ref(&target)),
+        Next::Restart { rack_id: 1, pods: vec![("aero-1-1".into(), RestartReason::Config)] }
+    );
+    // A failure recorded for an older target does not count against a new one.
+    pods[1].in_place_failed_for = Some("c0".into());
+    assert_eq!(
+        decide(&sets, &pods, std::slice::from_ref(&target)),
+        Next::UpdateInPlace { pods: vec!["aero-1-1".into()] }
+    );
+    // A pod on a conf other than the one the change is planned from (or with its pod spec changed too) restarts.
+    pods[1].conf_hash = Some("c0".into());
+    assert!(matches!(decide(&sets, &pods, std::slice::from_ref(&target)), Next::Restart { .. }));
+    pods[1].conf_hash = Some("c1".into());
+    pods[1].pod_spec_hash = Some("p1".into());
+    assert!(matches!(decide(&sets, &pods, std::slice::from_ref(&target)), Next::Restart { .. }));
+    // Without in_place_from (dynamic updates off, or a static change) every changed pod restarts.
+    pods[1].pod_spec_hash = Some("p2".into());
+    assert!(matches!(decide(&sets, &pods, &[rack(1, 2)]), Next::Restart { .. }));
 }

@@ -13,9 +13,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     let mut out = Vec::new();
     let mut warn = |path: &str, message: &str| out.push(FieldError::new(path, message));
 
-    if spec.enable_dynamic_config_update == Some(true) {
-        warn("spec.enableDynamicConfigUpdate", "not implemented yet: every config change restarts the pods");
-    }
     if !spec.operations.is_empty() {
         warn("spec.operations", "not implemented yet: the listed operations are not carried out");
     }

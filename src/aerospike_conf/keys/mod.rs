@@ -1,6 +1,7 @@
 //! Key tables of docs/aerospike-conf.md §3-§5: plural (CR) to singular (conf) names, list fields and their
 //! separators, section kinds ([`schema`]: the keys and value types validation accepts).
 
+pub mod dynamic;
 pub(crate) mod schema;
 
 /// Plural CR keys and their aerospike.conf (singular) names (docs/aerospike-conf.md §4). The last four are

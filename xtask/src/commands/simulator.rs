@@ -70,6 +70,9 @@ enum SimulatorCommand {
         /// Namespaces report stop_writes=true (the exporter's aerospike_namespace_stop_writes is 1).
         #[arg(long)]
         stop_writes: bool,
+        /// Refuse set-config and log-set (dynamic config updates).
+        #[arg(long)]
+        refuse_set_config: bool,
         /// Remove the target's fault.
         #[arg(long)]
         clear: bool,
@@ -103,6 +106,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
             stuck_migrations,
             dead_partitions,
             stop_writes,
+            refuse_set_config,
             clear,
             clear_all,
         } => {
@@ -130,13 +134,14 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
                     stuck_migrations,
                     dead_partitions,
                     stop_writes,
+                    refuse_set_config,
                 };
                 let target = entry.target().context("name exactly one of --pod and --cluster")?;
                 entries.retain(|e| e.target().as_ref() != Some(&target));
                 if !clear {
                     if entry.fault() == Fault::default() {
                         bail!(
-                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --stop-writes or --clear"
+                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --stop-writes, --refuse-set-config or --clear"
                         );
                     }
                     entries.push(entry);

@@ -1,0 +1,142 @@
+//! `enableDynamicConfigUpdate` end to end: a change of dynamic keys reaches every simulated node with no pod
+//! restarted (read back from every node by Aerospike's official Rust client), a static key in the same edit restarts
+//! the pods, and a node that refuses the change is the only pod restarted. The simulator refuses `set-config` of a
+//! key that is not dynamic for the server version, as a server does, from the operator's own dynamic-key table.
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aerospike::{AdminPolicy, Client, ClientPolicy};
+use ako_simulator::{Fault, FaultTarget};
+use common::*;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(150);
+const NAME: &str = "dyn";
+
+fn namespaces(extra: Value) -> Value {
+    let mut ns = json!({"name": "test", "replication-factor": 2, "nsup-period": 60,
+                        "storage-engine": {"type": "memory", "data-size": 1073741824}});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        ns[k] = v.clone();
+    }
+    json!([ns])
+}
+
+fn config(proto_fd_max: i64, ns_extra: Value) -> Value {
+    json!({
+        "service": {"feature-key-file": "/etc/aerospike/secret/features.conf", "proto-fd-max": proto_fd_max},
+        "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+        "namespaces": namespaces(ns_extra)
+    })
+}
+
+/// `proto-fd-max` and the namespace's `nsup-period`, as every node the official client tends reports them.
+async fn reported(env: &Env) -> Vec<(String, String)> {
+    let seeds: Vec<String> = pods(&env.client, &env.ns, NAME)
+        .await
+        .iter()
+        .filter_map(|p| env.sim.node_addr(&env.ns, &p.name_any()))
+        .map(|a| a.to_string())
+        .collect();
+    let client = Client::new(&ClientPolicy::default(), &seeds.join(",")).await.expect("the client tends the cluster");
+    let mut out = Vec::new();
+    for node in client.nodes() {
+        let commands = ["get-config:context=service", "get-config:context=namespace;id=test"];
+        let answers = node.info(&AdminPolicy::default(), &commands).await.expect("info");
+        let value = |command: &str, key: &str| {
+            answers[command].split(';').find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap_or("").to_string()
+        };
+        out.push((value(commands[0], "proto-fd-max"), value(commands[1], "nsup-period")));
+    }
+    let _ = client.close().await;
+    out
+}
+
+async fn uids(env: &Env) -> BTreeMap<String, String> {
+    pods(&env.client, &env.ns, NAME).await.iter().map(|p| (p.name_any(), p.uid().unwrap_or_default())).collect()
+}
+
+fn restarted(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    before.iter().filter(|(name, uid)| after.get(*name) != Some(uid)).map(|(name, _)| name.clone()).collect()
+}
+
+/// Apply `spec`, wait for Completed, and say how long it took.
+async fn change(env: &Env, spec: Value) -> Duration {
+    let start = Instant::now();
+    patch_spec(&env.client, &env.ns, NAME, spec).await;
+    wait_completed(&env.client, &env.ns, NAME, T).await;
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_restarts_only_that_pod() {
+    let env = env("e2e-dynconf").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut manifest = cluster_manifest(NAME, &env.ns, 3);
+    manifest["spec"]["enableDynamicConfigUpdate"] = json!(true);
+    manifest["spec"]["aerospikeConfig"] = config(15000, json!({}));
+    create(&env.client, &env.ns, &manifest).await;
+    wait_completed(&env.client, &env.ns, NAME, T).await;
+    let first = uids(&env).await;
+    assert_eq!(first.len(), 3);
+    assert!(reported(&env).await.iter().all(|v| *v == ("15000".into(), "60".into())));
+
+    // 1. Dynamic keys only: every node takes them, no pod restarts.
+    let took = change(&env, json!({"aerospikeConfig": config(20000, json!({"nsup-period": 120}))})).await;
+    let after = uids(&env).await;
+    assert_eq!(restarted(&first, &after), Vec::<String>::new(), "no pod restarted for a dynamic change");
+    let values = reported(&env).await;
+    assert_eq!(values.len(), 3);
+    assert!(values.iter().all(|v| *v == ("20000".into(), "120".into())), "{values:?}");
+    let events = event_reasons(&env.client, &env.ns, NAME).await;
+    assert_eq!(events.iter().filter(|(r, _)| r == "DynamicConfigUpdated").count(), 3, "{events:?}");
+    let sent: Vec<String> = env.sim.commands_for(&format!("{}/{NAME}-0-0", env.ns));
+    assert!(sent.iter().any(|c| c == "set-config:context=service;proto-fd-max=20000"), "{sent:?}");
+    assert!(sent.iter().any(|c| c == "set-config:context=namespace;id=test;nsup-period=120"), "{sent:?}");
+    let c = api(&env.client, &env.ns).get(NAME).await.unwrap();
+    let st = c.status.unwrap();
+    assert!(st.pods.values().all(|p| p.dynamic_config_update_status.is_empty()), "{:?}", st.pods);
+    eprintln!("dynamic change: 0 pod restarts, {took:?} to Completed");
+
+    // 2. A static key in the same edit: the pods restart, and come back with both values.
+    let took = change(
+        &env,
+        json!({"aerospikeConfig": config(25000, json!({"nsup-period": 120, "partition-tree-sprigs": 512}))}),
+    )
+    .await;
+    let second = uids(&env).await;
+    assert_eq!(restarted(&after, &second).len(), 3, "a static change restarts every pod");
+    assert!(reported(&env).await.iter().all(|v| *v == ("25000".into(), "120".into())));
+    eprintln!("static change: 3 pod restarts, {took:?} to Completed");
+
+    // 3. A node that refuses the change: that pod alone restarts (with the new config), the others take it live.
+    let refusing = format!("{NAME}-0-1");
+    env.sim.set_fault(FaultTarget::pod(&env.ns, &refusing), Fault::refuse_set_config());
+    let took = change(
+        &env,
+        json!({"aerospikeConfig": config(30000, json!({"nsup-period": 120, "partition-tree-sprigs": 512}))}),
+    )
+    .await;
+    let third = uids(&env).await;
+    assert_eq!(restarted(&second, &third), vec![refusing.clone()], "only the refusing pod restarts");
+    assert!(reported(&env).await.iter().all(|v| v.0 == "30000"));
+    let events = event_reasons(&env.client, &env.ns, NAME).await;
+    assert!(events.iter().any(|(r, note)| r == "DynamicConfigUpdateFailed" && note.contains(&refusing)), "{events:?}");
+    env.sim.clear_faults();
+    eprintln!("refused change: 1 pod restart, {took:?} to Completed");
+
+    // 4. The same kind of change without dynamic updates: every pod restarts (the number for the note).
+    let took = change(
+        &env,
+        json!({"enableDynamicConfigUpdate": false,
+               "aerospikeConfig": config(35000, json!({"nsup-period": 120, "partition-tree-sprigs": 512}))}),
+    )
+    .await;
+    let fourth = uids(&env).await;
+    assert_eq!(restarted(&third, &fourth).len(), 3, "without dynamic updates a config change restarts every pod");
+    eprintln!("dynamic updates off: 3 pod restarts, {took:?} to Completed");
+    finish(&env, op).await;
+}
