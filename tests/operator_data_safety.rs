@@ -159,3 +159,72 @@ async fn cascade_delete_follows_each_racks_own_policy() {
     );
     finish(&env, op).await;
 }
+
+/// deleteLocalStorageOnRestart with localStorageClasses: each pod restarted by an upgrade loses its local-storage PVC
+/// (and only that one: the other volume's claim survives), comes back with a new claim, and the configured
+/// migrate-fill-delay is set to 0 after each restart and back to its value at the end, as the reference does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_storage_is_deleted_with_restarted_pods_only_when_the_policy_says_so() {
+    let env = env("e2e-localpv").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut m = cluster_manifest("loc", &env.ns, 2);
+    m["spec"]["aerospikeConfig"]["service"]["migrate-fill-delay"] = json!(600);
+    m["spec"]["storage"] = json!({
+        "localStorageClasses": ["local-nvme"],
+        "deleteLocalStorageOnRestart": true,
+        "volumes": [
+            {"name": "data", "aerospike": {"path": "/opt/aerospike/data"},
+             "source": {"persistentVolume": {"storageClass": "local-nvme", "volumeMode": "Filesystem", "size": "1Gi"}}},
+            {"name": "workdir", "aerospike": {"path": "/opt/aerospike"},
+             "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}}}
+        ]
+    });
+    create(&env.client, &env.ns, &m).await;
+    wait_completed(&env.client, &env.ns, "loc", T).await;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(env.client.clone(), &env.ns);
+    let claims = || async {
+        let list = pvcs.list(&ListParams::default().labels("aerospike.com/cr=loc")).await.unwrap().items;
+        list.into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| (p.name_any(), p.uid().unwrap()))
+            .collect::<BTreeMap<String, String>>()
+    };
+    let before = claims().await;
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    patch_spec(&env.client, &env.ns, "loc", json!({"image": IMAGE_NEW})).await;
+    wait_completed(&env.client, &env.ns, "loc", T).await;
+    let after = wait_for("four bound claims", T, || async {
+        let c = claims().await;
+        (c.len() == 4).then_some(c)
+    })
+    .await;
+    for (name, uid) in &before {
+        let same = after.get(name) == Some(uid);
+        if name.starts_with("data-") {
+            assert!(!same, "{name}: the local claim was replaced with its pod");
+        } else {
+            assert!(same, "{name}: a claim of another storage class is kept");
+        }
+    }
+    let events = event_reasons(&env.client, &env.ns, "loc").await;
+    assert_eq!(events.iter().filter(|(r, _)| r == "LocalStorageDeleted").count(), 2, "{events:?}");
+    // migrate-fill-delay: 0 on the node that stays after the first restart, 600 everywhere at the end.
+    let fill = |pod: &str| -> Vec<String> {
+        env.sim
+            .commands_for(&format!("{}/{pod}", env.ns))
+            .into_iter()
+            .filter(|c| c.starts_with("set-config:context=service;migrate-fill-delay="))
+            .collect()
+    };
+    let first_stays = fill("loc-0-0");
+    assert!(first_stays.iter().any(|c| c.ends_with("=0")), "{first_stays:?}");
+    for pod in ["loc-0-0", "loc-0-1"] {
+        assert_eq!(
+            fill(pod).last().map(String::as_str),
+            Some("set-config:context=service;migrate-fill-delay=600"),
+            "{pod}"
+        );
+    }
+    finish(&env, op).await;
+}

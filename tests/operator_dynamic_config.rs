@@ -140,3 +140,59 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
     eprintln!("dynamic updates off: 3 pod restarts, {took:?} to Completed");
     finish(&env, op).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refused() {
+    let env = env("e2e-operations").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let name = "ops";
+    create(&env.client, &env.ns, &cluster_manifest(name, &env.ns, 3)).await;
+    let c = wait_completed(&env.client, &env.ns, name, T).await;
+    // Status says where clients reach each node: what the node advertises (service-clear-std), its pod IP here.
+    for p in pods(&env.client, &env.ns, name).await {
+        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
+        let entry = &c.status.as_ref().unwrap().pods[&p.name_any()];
+        assert_eq!(entry.aerospike.access_endpoints, vec![format!("{ip}:3000")], "{}", p.name_any());
+    }
+    let uids = |env: &Env| {
+        let (client, ns) = (env.client.clone(), env.ns.clone());
+        async move { pods(&client, &ns, name).await.iter().map(|p| (p.name_any(), p.uid().unwrap_or_default())).collect() }
+    };
+    let before: BTreeMap<String, String> = uids(&env).await;
+
+    // WarmRestart of two named pods: those two restart, no other, and status records the operation.
+    let ops =
+        json!([{"id": "warm-1", "kind": "WarmRestart", "podList": [format!("{name}-0-0"), format!("{name}-0-2")]}]);
+    patch_spec(&env.client, &env.ns, name, json!({"operations": ops})).await;
+    let c = wait_completed(&env.client, &env.ns, name, T).await;
+    let after: BTreeMap<String, String> = uids(&env).await;
+    assert_eq!(restarted(&before, &after), vec![format!("{name}-0-0"), format!("{name}-0-2")]);
+    let status_ops = serde_json::to_value(&c.status.unwrap().operations).unwrap();
+    assert_eq!(status_ops, ops, "status keeps the finished operation");
+    let events = event_reasons(&env.client, &env.ns, name).await;
+    assert!(
+        events.iter().any(|(r, note)| r == "PodRestarted" && note.contains("operation WarmRestart warm-1")),
+        "{events:?}"
+    );
+    // Nothing more happens for it: a resync restarts nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(uids(&env).await, after, "an operation runs once");
+
+    // An operation naming a pod that does not exist is refused with the field, and nothing restarts.
+    let bad = json!([{"id": "bad", "kind": "PodRestart", "podList": [format!("{name}-0-9")]}]);
+    patch_spec(&env.client, &env.ns, name, json!({"operations": bad})).await;
+    let c = wait_for("the bad operation refused", T, || async {
+        let c = api(&env.client, &env.ns).get(name).await.ok()?;
+        let (status, reason, message) = condition(&c, "Degraded")?;
+        (status == "True" && reason == "InvalidSpec").then_some(message)
+    })
+    .await;
+    assert!(c.contains("spec.operations[0].podList") && c.contains(&format!("{name}-0-9")), "{c}");
+    assert_eq!(uids(&env).await, after, "nothing restarted for a refused operation");
+
+    // PodRestart of every pod (no podList).
+    patch_spec(&env.client, &env.ns, name, json!({"operations": [{"id": "all", "kind": "PodRestart"}]})).await;
+    wait_completed(&env.client, &env.ns, name, T).await;
+    assert_eq!(restarted(&after, &uids(&env).await).len(), 3);
+    finish(&env, op).await;
+}

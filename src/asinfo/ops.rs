@@ -467,6 +467,21 @@ impl<'a> AerospikeNode<'a> {
         self.act_ok(&command).await
     }
 
+    /// The endpoints the node advertises to clients: `service-clear-std`, `service-clear-alt`, `service-tls-std`,
+    /// `service-tls-alt` (each a `;`-separated list of `host:port`), in that order.
+    pub async fn access_endpoints(&self) -> Result<[Vec<String>; 4], InfoError> {
+        let commands =
+            ["service-clear-std", "service-clear-alt", "service-tls-std", "service-tls-alt"].map(String::from);
+        let answers = self.client.request(self.addr, &commands).await?;
+        Ok(commands.map(|c| {
+            answers
+                .get(&c)
+                .filter(|v| !starts_with_error(v))
+                .map(|v| v.split(';').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default()
+        }))
+    }
+
     /// `logs`: the node's log sinks, name -> id (`0:stderr;1:/var/log/aerospike/aerospike.log`).
     pub async fn log_sinks(&self) -> Result<BTreeMap<String, String>, InfoError> {
         let value = self.read("logs").await?;

@@ -3,6 +3,7 @@
 mod access;
 mod apply;
 mod dynamic;
+mod local_storage;
 mod pods;
 mod rollout;
 mod roster;
@@ -354,6 +355,10 @@ struct Outcome {
     /// The `Degraded` condition when something stops the rollout (None: `Degraded=False`).
     degraded: Option<Verdict>,
     requeue: Duration,
+    /// Pods restarted by this reconcile for `spec.operations` (recorded in status.operations).
+    operation_restarts: Vec<String>,
+    /// What nodes advertise to clients, read this reconcile (status.pods[].aerospike.*AccessEndpoints).
+    endpoints: BTreeMap<String, [Vec<String>; 4]>,
 }
 
 /// A condition's status, reason and message.
@@ -379,6 +384,8 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             progressing: Verdict::new(false, "Paused", "spec.paused is true: no changes are applied"),
             degraded: None,
             requeue: RESYNC,
+            operation_restarts: Vec::new(),
+            endpoints: BTreeMap::new(),
         };
         write_status(&cluster, &ctx, None, &[], outcome).await?;
         return Ok(Action::await_change());
@@ -405,6 +412,8 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 progressing: Verdict::new(false, "InvalidSpec", msg.clone()),
                 degraded: Some(Verdict::new(true, "InvalidSpec", msg)),
                 requeue: RESYNC,
+                operation_restarts: Vec::new(),
+                endpoints: BTreeMap::new(),
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
             // Bad input waits for the user to change the object: no crash loop, no retry storm.
@@ -544,18 +553,42 @@ fn compute_status(
             let rack = desired.racks.iter().find(|r| r.id == view.rack_id);
             let port = rack.map(|r| crate::aerospike_conf::service_port(&r.config)).unwrap_or(3000);
             let old_entry = old.pods.get(&view.name).cloned().unwrap_or_default();
+            let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+            // Endpoints read now, else those read before from the same pod IP and config.
+            let [access, alternate, tls_access, tls_alternate] = match outcome.endpoints.get(&view.name) {
+                Some(e) => e.clone(),
+                None if old_entry.pod_ip == pod_ip
+                    && Some(&old_entry.aerospike_config_hash) == view.conf_hash.as_ref() =>
+                {
+                    let a = &old_entry.aerospike;
+                    [
+                        a.access_endpoints.clone(),
+                        a.alternate_access_endpoints.clone(),
+                        a.tls_access_endpoints.clone(),
+                        a.tls_alternate_access_endpoints.clone(),
+                    ]
+                }
+                None => Default::default(),
+            };
             map.insert(
                 view.name.clone(),
                 PodStatus {
                     image: view.image.clone().unwrap_or_default(),
-                    pod_ip: pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+                    pod_ip,
                     host_internal_ip: pod.status.as_ref().and_then(|s| s.host_ip.clone()).unwrap_or_default(),
                     pod_port: i32::from(port),
                     aerospike: InstanceSummary {
                         cluster_name: name.clone(),
                         node_id: desired::pod_node_id(pod).unwrap_or_default(),
                         rack_id: view.rack_id,
-                        ..Default::default()
+                        tls_name: rack
+                            .and_then(|r| crate::aerospike_conf::service_tls(&r.config))
+                            .map(|t| t.0)
+                            .unwrap_or_default(),
+                        access_endpoints: access,
+                        alternate_access_endpoints: alternate,
+                        tls_access_endpoints: tls_access,
+                        tls_alternate_access_endpoints: tls_alternate,
                     },
                     initialized_volumes: old_entry.initialized_volumes,
                     dirty_volumes: old_entry.dirty_volumes,
@@ -590,6 +623,13 @@ fn compute_status(
     match &outcome.degraded {
         Some(d) => set_condition(&mut st.conditions, DEGRADED, true, &d.reason, &d.message, generation, &now),
         None => set_condition(&mut st.conditions, DEGRADED, false, "AsExpected", "", generation, &now),
+    }
+    // Progress of the operation under way (none once the status copies a finished one: see operations::pending).
+    let all: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+    if !outcome.operation_restarts.is_empty()
+        && let Some((op, _)) = crate::operations::pending(&cluster.spec.operations, &old.operations, &all)
+    {
+        st.operations = crate::operations::record(&old.operations, &op, &all, &outcome.operation_restarts);
     }
     if outcome.phase == Phase::Completed {
         copy_applied_spec(cluster, &mut st);
@@ -686,6 +726,8 @@ mod tests {
             progressing: Verdict::new(true, "RollingRestartBlocked", "no pod was touched"),
             degraded: Some(Verdict::new(true, "RollingRestartBlocked", "no pod was touched")),
             requeue: BLOCKED_POLL,
+            operation_restarts: Vec::new(),
+            endpoints: BTreeMap::new(),
         };
         let st = compute_status(&cluster, None, &[], &blocked, now.clone());
         let cond = |st: &AerospikeClusterStatus, t: &str| {

@@ -122,6 +122,8 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         conf_hash: running_conf_hash(pod),
         pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
         in_place_failed_for: super::dynamic::failed_target(pod),
+        // Set by the rollout from spec and status.operations.
+        operation: None,
     })
 }
 

@@ -32,6 +32,8 @@ fn in_progress(reason: &str, message: String) -> Outcome {
         progressing: Verdict::new(true, reason, message),
         degraded: None,
         requeue: PROGRESS_POLL,
+        operation_restarts: Vec::new(),
+        endpoints: BTreeMap::new(),
     }
 }
 
@@ -41,6 +43,8 @@ fn blocked(reason: &str, message: String) -> Outcome {
         progressing: Verdict::new(true, reason, message.clone()),
         degraded: Some(Verdict::new(true, reason, message)),
         requeue: BLOCKED_POLL,
+        operation_restarts: Vec::new(),
+        endpoints: BTreeMap::new(),
     }
 }
 
@@ -129,8 +133,16 @@ pub(super) async fn step(
     }
 
     // 2. Decide.
-    let views: Vec<PodView> =
+    let mut views: Vec<PodView> =
         pods.iter().filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true))).collect();
+    // spec.operations: the pods the operation under way still has to restart.
+    let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+    let status_ops = cluster.status.as_ref().map(|s| s.operations.as_slice()).unwrap_or_default();
+    if let Some((op, left)) = crate::operations::pending(&cluster.spec.operations, status_ops, &names) {
+        for v in views.iter_mut().filter(|v| left.contains(&v.name)) {
+            v.operation = Some(format!("{} {}", op.kind, op.id));
+        }
+    }
     let targets = rack_targets(cluster, desired, in_place);
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
@@ -305,7 +317,50 @@ pub(super) async fn step(
                 Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-            for (pod, reason) in &batch {
+            // deleteLocalStorageOnRestart: the batch's local claims go with the pods; the configured
+            // migrate-fill-delay is in force first (a previous batch set it to 0), 0 again after.
+            let storage = rack_storage(cluster, rack_id);
+            let local: Vec<Vec<String>> =
+                batch.iter().map(|(p, _)| super::local_storage::claims_deleted_on_restart(&storage, p)).collect();
+            let fill_delay = local
+                .iter()
+                .any(|c| !c.is_empty())
+                .then(|| desired.racks.iter().find(|r| r.id == rack_id))
+                .flatten()
+                .and_then(|r| super::local_storage::configured_fill_delay(&r.config));
+            if let Some(delay) = fill_delay
+                && let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &all, delay).await
+            {
+                return Ok(blocked(
+                    "MigrateFillDelayFailed",
+                    format!("setting migrate-fill-delay back to {delay}: {e}"),
+                ));
+            }
+            let mut restarted: Vec<String> = Vec::new();
+            for ((pod, reason), claims) in batch.iter().zip(&local) {
+                if !claims.is_empty() {
+                    let deleted = super::local_storage::delete_claims(&pvc_api(ctx, &ns), claims).await?;
+                    if !deleted.is_empty() {
+                        let related = pods
+                            .iter()
+                            .find(|p| p.name_any() == *pod)
+                            .map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                        let note = format!(
+                            "deleting the local-storage PVCs of {pod} with its restart (deleteLocalStorageOnRestart): {}",
+                            deleted.join(", ")
+                        );
+                        publish_related(
+                            ctx,
+                            cluster,
+                            related,
+                            EventType::Normal,
+                            "LocalStorageDeleted",
+                            "Delete",
+                            &note,
+                        )
+                        .await;
+                    }
+                }
                 // Only the incarnation that was checked: the cache may lag behind (e.g. after an API server
                 // restart), and the name may already belong to a pod recreated since.
                 let uid = pods.iter().find(|p| p.name_any() == *pod).and_then(|p| p.uid());
@@ -314,20 +369,44 @@ pub(super) async fn step(
                     None => apply::delete(&pod_api, pod).await.map(|()| true)?,
                 };
                 if !deleted {
-                    return Ok(in_progress(
-                        "RollingRestart",
-                        format!("{pod} was replaced since it was checked; re-examining"),
-                    ));
+                    return Ok(Outcome {
+                        operation_restarts: restarted,
+                        ..in_progress(
+                            "RollingRestart",
+                            format!("{pod} was replaced since it was checked; re-examining"),
+                        )
+                    });
                 }
+                restarted.push(pod.clone());
                 info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
                 ctx.metrics.pod_restarted(&ns, &name);
                 let related =
                     pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
-                let note = format!("restarting {pod} in rack {rack_id}: {}", reason.as_str());
+                let why = match reason {
+                    plan::RestartReason::Operation(op) if op.starts_with("WarmRestart") => {
+                        format!("operation {op} (carried out as a pod restart)")
+                    }
+                    plan::RestartReason::Operation(op) => format!("operation {op}"),
+                    other => other.as_str().to_string(),
+                };
+                let note = format!("restarting {pod} in rack {rack_id}: {why}");
                 publish_related(ctx, cluster, related, EventType::Normal, "PodRestarted", "RollingRestart", &note)
                     .await;
             }
-            Ok(in_progress("RollingRestart", format!("restarting {}", names.join(", "))))
+            if fill_delay.is_some() {
+                // The restarted nodes come back empty: the others refill them at once (set back before the next
+                // batch and when the rollout is done). Best effort: a failure only delays the refill.
+                let batch_addrs = addrs_of(&names);
+                let staying: Vec<SocketAddr> = all.iter().copied().filter(|a| !batch_addrs.contains(a)).collect();
+                if let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &staying, 0).await {
+                    tracing::warn!(cluster = %name, "setting migrate-fill-delay to 0 after a restart: {e}");
+                }
+            }
+            // Any restart of a pod the operation asks for serves it (a spec change's restart included).
+            Ok(Outcome {
+                operation_restarts: restarted,
+                ..in_progress("RollingRestart", format!("restarting {}", names.join(", ")))
+            })
         }
         plan::Next::ReplaceFailed { rack_id, pods: failed } => {
             // No safety check: these pods serve nothing. Only the incarnation seen failing is deleted.
@@ -363,6 +442,20 @@ pub(super) async fn step(
                     if let Err(e) = safety::undo_quiesce(info.as_ref(), &all).await {
                         return Ok(block(ctx, cluster, "QuiesceUndoFailed", &e).await);
                     }
+                    // The configured migrate-fill-delay back where deleteLocalStorageOnRestart set it to 0.
+                    for rack in &desired.racks {
+                        let Some(delay) = super::local_storage::configured_fill_delay(&rack.config) else { continue };
+                        if rack_storage(cluster, rack.id).delete_local_storage_on_restart != Some(true) {
+                            continue;
+                        }
+                        if let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &all, delay).await {
+                            return Ok(blocked(
+                                "MigrateFillDelayFailed",
+                                format!("setting migrate-fill-delay back to {delay}: {e}"),
+                            ));
+                        }
+                        break;
+                    }
                 }
                 delete_cascading_pvcs(cluster, ctx, Some(desired)).await?;
             }
@@ -388,15 +481,48 @@ pub(super) async fn step(
             if let Err(b) = super::access::reconcile(cluster, ctx, &ns, &all, tls.as_ref()).await? {
                 return Ok(blocked(b.reason, b.message));
             }
+            // What each node advertises to clients, for status: read once per pod incarnation and config.
+            let mut endpoints = BTreeMap::new();
+            let stale: Vec<&Arc<Pod>> = pods.iter().filter(|p| endpoints_unknown(cluster, p)).collect();
+            if !stale.is_empty() {
+                let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
+                    Ok(info) => info,
+                    Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+                };
+                for pod in stale {
+                    let Some(addr) = addr_of(pod) else { continue };
+                    match crate::asinfo::AerospikeNode::new(info.as_ref(), addr).access_endpoints().await {
+                        Ok(e) => {
+                            endpoints.insert(pod.name_any(), e);
+                        }
+                        // Status only: retried on the next resync.
+                        Err(e) => {
+                            tracing::warn!(cluster = %name, pod = %pod.name_any(), "reading access endpoints: {e}")
+                        }
+                    }
+                }
+            }
             let with_users = cluster.spec.security_enabled() && cluster.spec.aerospike_access_control.is_some();
             Ok(Outcome {
                 phase: Phase::Completed,
                 progressing: Verdict::new(false, "Completed", format!("{size} pods run the desired spec")),
                 degraded: None,
                 requeue: if with_users { super::access::SECRET_POLL } else { RESYNC },
+                operation_restarts: Vec::new(),
+                endpoints,
             })
         }
     }
+}
+
+/// Whether status has no endpoints for this pod as it runs now (a new pod IP or config since they were read).
+fn endpoints_unknown(cluster: &AerospikeCluster, pod: &Pod) -> bool {
+    let Some(entry) = cluster.status.as_ref().and_then(|s| s.pods.get(&pod.name_any())) else { return true };
+    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).unwrap_or_default();
+    let hash = pod.annotations().get(desired::ANNOTATION_CONF_HASH).map(String::as_str).unwrap_or_default();
+    entry.aerospike.access_endpoints.is_empty() && entry.aerospike.tls_access_endpoints.is_empty()
+        || entry.pod_ip != ip
+        || entry.aerospike_config_hash != hash
 }
 
 /// Whether the StatefulSet controller works from the template we apply: the cached StatefulSet carries the

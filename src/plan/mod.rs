@@ -25,6 +25,8 @@ pub struct PodView {
     /// The target conf hash an in-place (dynamic) config update of this pod failed for, if one did: that change
     /// needs a restart of this pod.
     pub in_place_failed_for: Option<String>,
+    /// The on-demand operation (`<kind> <id>`) this pod still has to be restarted for, if any.
+    pub operation: Option<String>,
 }
 
 /// What a rack should run.
@@ -46,6 +48,8 @@ pub enum RestartReason {
     Image,
     Config,
     PodSpec,
+    /// `spec.operations`: `<kind> <id>`.
+    Operation(String),
 }
 
 impl RestartReason {
@@ -54,6 +58,7 @@ impl RestartReason {
             RestartReason::Image => "image changed",
             RestartReason::Config => "aerospike.conf changed",
             RestartReason::PodSpec => "pod spec changed",
+            RestartReason::Operation(_) => "on-demand operation",
         }
     }
 }
@@ -67,7 +72,7 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
     } else if pod.pod_spec_hash.as_deref() != Some(rack.pod_spec_hash.as_str()) {
         Some(RestartReason::PodSpec)
     } else {
-        None
+        pod.operation.clone().map(RestartReason::Operation)
     }
 }
 

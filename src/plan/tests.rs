@@ -23,6 +23,7 @@ fn pod(rack_id: i32, ordinal: i32, image: &str, conf: &str) -> PodView {
         pod_spec_hash: Some("p2".into()),
         failed: None,
         in_place_failed_for: None,
+        operation: None,
     }
 }
 
@@ -396,4 +397,20 @@ fn a_pod_whose_in_place_update_failed_or_that_runs_another_config_restarts() {
     // Without in_place_from (dynamic updates off, or a static change) every changed pod restarts.
     pods[1].pod_spec_hash = Some("p2".into());
     assert!(matches!(decide(&sets, &pods, &[rack(1, 2)]), Next::Restart { .. }));
+}
+
+#[test]
+fn pods_of_an_operation_restart_in_batches_after_spec_changes() {
+    let sets = [set("aero-1", 1, Some(3), 3)];
+    let mut pods = rack_pods(3, "new");
+    pods[0].operation = Some("PodRestart op1".into());
+    pods[2].operation = Some("PodRestart op1".into());
+    let op = RestartReason::Operation("PodRestart op1".into());
+    assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::Restart { rack_id: 1, pods: vec![("aero-1-2".into(), op)] });
+    // A spec change of the same pod is its reason (the restart serves both).
+    pods[2].image = Some("old".into());
+    assert_eq!(
+        decide(&sets, &pods, &[rack(1, 3)]),
+        Next::Restart { rack_id: 1, pods: vec![("aero-1-2".into(), RestartReason::Image)] }
+    );
 }

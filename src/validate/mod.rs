@@ -23,11 +23,14 @@
 //!   replication factor, security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
 //!   persistent volumes (added, removed or changed only with a new rack revision), and the effective init and
 //!   wipe methods of existing persistent volumes (a changed method would run on their data at the next restart);
+//! - operations: one at a time, on a deployed cluster, on its own pods, fixed once given, not with a scale-up, racks
+//!   added or removed or an image change;
 //! - finally everything the build step refuses (it runs when nothing else was found).
 mod access;
 mod defaults;
 pub(crate) mod image;
 mod immutable;
+mod operations;
 mod quantity;
 mod tls;
 mod warnings;
@@ -132,6 +135,7 @@ pub fn check(resolved: &Resolved, old: Option<&Resolved>) -> Vec<FieldError> {
     access::check_access_control(new, racks, &mut out);
     tls::check(new, racks, &mut out);
     check_resources(spec, &mut out);
+    operations::check(new, old.map(|o| o.cluster), racks, &mut out);
     if let Some(old) = old {
         immutable::check(resolved, old, &mut out);
     }
@@ -171,7 +175,9 @@ pub fn applied_view(cluster: &AerospikeCluster) -> Option<AerospikeCluster> {
             pod_service: st.pod_service.clone(),
             roster_node_block_list: st.roster_node_block_list.clone(),
             k8s_node_block_list: st.k8s_node_block_list.clone(),
-            operations: st.operations.clone(),
+            // status.operations is the progress of the operation under way (pods done so far), not a spec copy:
+            // comparing it with the spec's operation would refuse the operation as changed.
+            operations: Vec::new(),
             ..Default::default()
         },
         status: None,

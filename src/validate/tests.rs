@@ -1132,3 +1132,57 @@ fn operator_client_cert_is_no_longer_warned() {
     let warnings = crate::validate::warnings(&crate::resolve::resolve(&c));
     assert!(warnings.iter().all(|w| !w.path.starts_with("spec.operatorClientCert")), "{warnings:?}");
 }
+
+/// `valid_json()` deployed once: the status copies the spec and lists its three pods.
+fn deployed_json() -> Value {
+    let mut v = valid_json();
+    let spec = v["spec"].clone();
+    let mut status = spec.clone();
+    status["pods"] = json!({
+        "aerocluster-1-0": {"image": "x", "podIP": "", "hostInternalIP": "", "podPort": 3000, "servicePort": 3000,
+                            "aerospike": {"clusterName": "aerocluster", "nodeID": "1a0"}},
+        "aerocluster-2-0": {"image": "x", "podIP": "", "hostInternalIP": "", "podPort": 3000, "servicePort": 3000,
+                            "aerospike": {"clusterName": "aerocluster", "nodeID": "2a0"}},
+    });
+    v["status"] = status;
+    v
+}
+
+#[test]
+fn operations_follow_the_reference_rules() {
+    let deployed = cluster(deployed_json());
+    let with_op = |op: Value, f: &dyn Fn(&mut Value)| {
+        let mut v = deployed_json();
+        v["spec"]["operations"] = op;
+        f(&mut v);
+        cluster(v)
+    };
+    let op1 = json!([{"id": "op1", "kind": "WarmRestart", "podList": ["aerocluster-2-0"]}]);
+    let ok = with_op(op1.clone(), &|_| {});
+    assert!(validate(&ok, Some(&deployed)).is_empty(), "{:?}", validate(&ok, Some(&deployed)));
+    let warned: Vec<String> =
+        crate::validate::warnings(&crate::resolve::resolve(&ok)).iter().map(|w| w.to_string()).collect();
+    assert!(
+        warned.iter().any(|w| w.starts_with("spec.operations[0].kind: WarmRestart is carried out as a pod restart")),
+        "{warned:?}"
+    );
+
+    // A pod that is not the cluster's.
+    let bad = with_op(json!([{"id": "op1", "kind": "PodRestart", "podList": ["aerocluster-1-7"]}]), &|_| {});
+    refused(&bad, Some(&deployed), "spec.operations[0].podList", "aerocluster-1-7");
+    // Changed once given.
+    let changed = with_op(json!([{"id": "op1", "kind": "PodRestart", "podList": ["aerocluster-2-0"]}]), &|_| {});
+    refused(&changed, Some(&ok), "spec.operations[0]", "op1 cannot be changed");
+    // Two at once.
+    let two = with_op(json!([{"id": "a", "kind": "PodRestart"}, {"id": "b", "kind": "PodRestart"}]), &|_| {});
+    refused(&two, Some(&deployed), "spec.operations", "at most one");
+    // With a scale-up or an image change.
+    let up = with_op(op1.clone(), &|v| v["spec"]["size"] = json!(4));
+    refused(&up, Some(&deployed), "spec.operations", "a scale-up");
+    let image = with_op(op1.clone(), &|v| v["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:7.2.0.1"));
+    refused(&image, Some(&deployed), "spec.operations", "an image change");
+    // Before the first deployment.
+    let mut fresh = valid_json();
+    fresh["spec"]["operations"] = op1;
+    refused(&cluster(fresh), None, "spec.operations", "before the cluster has been deployed");
+}

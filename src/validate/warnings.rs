@@ -13,8 +13,11 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     let mut out = Vec::new();
     let mut warn = |path: &str, message: &str| out.push(FieldError::new(path, message));
 
-    if !spec.operations.is_empty() {
-        warn("spec.operations", "not implemented yet: the listed operations are not carried out");
+    if spec.operations.iter().any(|o| o.kind == "WarmRestart") {
+        warn(
+            "spec.operations[0].kind",
+            "WarmRestart is carried out as a pod restart (the server process is not signalled in place yet)",
+        );
     }
     if spec.pod_service.is_some() {
         warn("spec.podService", "not implemented yet: no per-pod Service is created");

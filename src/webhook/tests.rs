@@ -113,12 +113,22 @@ fn validating_webhook_warns_of_fields_it_does_not_act_on() {
     assert!(ok.get("warnings").is_none_or(Value::is_null), "a plain cluster gets no warning: {ok}");
     let mut obj = cluster_json();
     obj["spec"]["enableDynamicConfigUpdate"] = json!(true);
-    obj["spec"]["operations"] = json!([{"id": "op1", "kind": "WarmRestart"}]);
+    obj["spec"]["podService"] = json!({});
     let resp = response(VALIDATE_PATH, &review_body("CREATE", &obj, None));
     assert_eq!(resp["allowed"], true);
     let warnings: Vec<&str> = resp["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert!(!warnings.iter().any(|w| w.starts_with("spec.enableDynamicConfigUpdate")), "implemented: {warnings:?}");
-    assert!(warnings.iter().any(|w| w.starts_with("spec.operations: not implemented yet")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.starts_with("spec.podService: not implemented yet")), "{warnings:?}");
+    // An operation restarts existing pods: refused when the cluster is created.
+    let mut obj = cluster_json();
+    obj["spec"]["operations"] = json!([{"id": "op1", "kind": "WarmRestart"}]);
+    let resp = response(VALIDATE_PATH, &review_body("CREATE", &obj, None));
+    assert_eq!(resp["allowed"], false);
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("spec.operations: an operation cannot be given before the cluster has been deployed"),
+        "{msg}"
+    );
 }
 
 #[test]
