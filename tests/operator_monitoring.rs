@@ -142,6 +142,12 @@ async fn prometheus_scrapes_the_operator_and_exporters_and_node_down_fires_and_r
         assert_eq!(labels["job"], rules::OPERATOR_JOB);
     }
 
+    // Rollout progress: every pod runs the spec.
+    for (metric, want) in [("aerospike_ako_rollout_pods_updated", 3.0), ("aerospike_ako_rollout_pods_desired", 3.0)] {
+        let r = prom.query(&format!(r#"{metric}{{cluster_name="{name}",cluster_namespace="{ns}"}}"#)).await.unwrap();
+        assert!(r.len() == 1 && r[0].1 == want, "{metric}: {r:?}");
+    }
+
     // The exporter's series: one aerospike_node_up per pod with the exporter's and METRIC_LABELS' labels.
     let node_up = wait_for("aerospike_node_up of every pod", T, || async {
         let r = prom.query(&format!(r#"aerospike_node_up{{job="aerospike",namespace="{ns}"}}"#)).await.ok()?;

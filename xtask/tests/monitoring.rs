@@ -167,3 +167,31 @@ fn dashboards_are_well_formed() {
         assert_eq!(committed, d, "{file}: run `cargo xtask manifests`");
     }
 }
+
+/// The PrometheusRule carries exactly the groups of the plain rule files (one source, two spellings).
+#[test]
+fn the_prometheus_rule_object_and_the_rule_files_hold_the_same_groups() {
+    let read = |rel: &str| -> serde_json::Value {
+        serde_saphyr::from_str(&fs::read_to_string(dir().join(rel)).unwrap()).unwrap()
+    };
+    let object = read("prometheusrule.yaml");
+    assert_eq!(object["kind"], "PrometheusRule");
+    let mut from_files = Vec::new();
+    for f in rule_files() {
+        from_files.extend(read(&f)["groups"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(object["spec"]["groups"].as_array().unwrap(), &from_files);
+    let alerts: Vec<&str> =
+        from_files.iter().flat_map(|g| g["rules"].as_array().unwrap()).filter_map(|r| r["alert"].as_str()).collect();
+    for a in &alerts {
+        assert_eq!(alerts.iter().filter(|x| *x == a).count(), 1, "alert {a} defined twice");
+    }
+    for g in &from_files {
+        for r in g["rules"].as_array().unwrap() {
+            for key in ["summary", "description"] {
+                assert!(!r["annotations"][key].as_str().unwrap_or_default().is_empty(), "{}: no {key}", r["alert"]);
+            }
+            assert!(["warning", "critical"].contains(&r["labels"]["severity"].as_str().unwrap()), "{}", r["alert"]);
+        }
+    }
+}
