@@ -21,19 +21,27 @@ pub fn ensure_prometheus() -> Result<PathBuf> {
     if !version.starts_with(PROMETHEUS_SERIES) {
         bail!("Debian offers {PACKAGE} {version}; the tests are written for {PROMETHEUS_SERIES}x");
     }
-    let dir = root.join(format!("prometheus-{}", version.replace([':', '+', '~'], "_")));
-    let staging = dir.with_extension("partial");
+    let name = format!("prometheus-{}", version.replace([':', '+', '~'], "_"));
+    let dir = root.join(&name);
+    let staging = root.join(format!("{name}.partial"));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging)?;
     eprintln!("downloading Debian's {PACKAGE} {version} into the tool cache (first time only)...");
-    let status = Command::new("apt-get")
-        .args(["download", &format!("{PACKAGE}={version}")])
-        .current_dir(&staging)
-        .stdin(Stdio::null())
-        .status()
-        .context("running apt-get download (Debian's prometheus package)")?;
-    if !status.success() {
-        bail!("`apt-get download {PACKAGE}={version}` failed ({status})");
+    let download = || -> Result<std::process::ExitStatus> {
+        Command::new("apt-get")
+            .args(["download", &format!("{PACKAGE}={version}")])
+            .current_dir(&staging)
+            .stdin(Stdio::null())
+            .status()
+            .context("running apt-get download (Debian's prometheus package)")
+    };
+    // Package lists older than the mirror name a file it no longer has: update them once and retry.
+    if !download()?.success() {
+        apt_update()?;
+        let status = download()?;
+        if !status.success() {
+            bail!("`apt-get download {PACKAGE}={version}` failed ({status})");
+        }
     }
     let deb = fs::read_dir(&staging)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -85,6 +93,11 @@ fn candidate_version() -> Result<String> {
     if let Some(v) = read()? {
         return Ok(v);
     }
+    apt_update()?;
+    read()?.with_context(|| format!("Debian's package lists have no {PACKAGE}"))
+}
+
+fn apt_update() -> Result<()> {
     let status = Command::new("apt-get")
         .args(["-o", "DPkg::Lock::Timeout=600", "update"])
         .stdin(Stdio::null())
@@ -93,5 +106,5 @@ fn candidate_version() -> Result<String> {
     if !status.success() {
         bail!("apt-get update failed ({status}); it needs root and a reachable Debian mirror");
     }
-    read()?.with_context(|| format!("Debian's package lists have no {PACKAGE}"))
+    Ok(())
 }
