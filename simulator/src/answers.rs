@@ -274,6 +274,9 @@ impl State {
             }
             "tip-clear" | "services-alumni-reset" | "tip" | "peers-reset" => "ok".into(),
             "latencies" | "latency" => String::new(),
+            // No records are simulated, so there are no sets.
+            "sets" => String::new(),
+            _ if name.starts_with("sets/") => String::new(),
             "racks" => {
                 let mut racks: BTreeMap<i32, Vec<String>> = BTreeMap::new();
                 for n in cluster.members.iter().filter_map(|m| self.nodes.get(m)) {

@@ -1,9 +1,10 @@
 //! The exporter sidecar: a pod with a container port named `exporter` (as users add the official
 //! aerospike-prometheus-exporter under `spec.podSpec.sidecars`) gets an HTTP endpoint on `<podIP>:<that port>`
 //! serving `/metrics` the way the exporter does: it asks its node the info commands the exporter reads
-//! (`statistics`, `namespaces`, `namespace/<ns>`) and turns every numeric or boolean value into a gauge named
-//! `aerospike_node_stats_<stat>` or `aerospike_namespace_<stat>` (non-alphanumerics as `_`, true/false as 1/0),
-//! labelled `cluster_name`, `service` (and `ns`), plus the labels of the sidecar's `METRIC_LABELS`.
+//! (`statistics`, `namespaces`, `namespace/<ns>`, `sets`) and turns every numeric or boolean value into a gauge
+//! named `aerospike_node_stats_<stat>`, `aerospike_namespace_<stat>` or `aerospike_sets_<stat>` (non-alphanumerics
+//! as `_`, true/false as 1/0), labelled `cluster_name`, `service` (and `ns`, `set`), plus the labels of the
+//! sidecar's `METRIC_LABELS`. No records are simulated, so `sets` is empty.
 //! `aerospike_node_up` is 1 while the node answers and 0 while it does not (a `Refuse` or `Hang` fault: the
 //! exporter keeps running beside a stopped server and reports it down, with no other metric).
 use std::collections::BTreeMap;
@@ -171,7 +172,29 @@ impl State {
             ns_labels.push(("ns".to_string(), ns.to_string()));
             push_stats(&mut out, &mut seen, "aerospike_namespace_", &answer, &ns_labels);
         }
+        let sets = self.answer(key, uid, "sets", Duration::ZERO);
+        push_sets(&mut out, &mut seen, &sets, &labels);
         out
+    }
+}
+
+/// The `sets` answer (`ns=..:set=..:objects=..:...;` per set) as `aerospike_sets_<stat>` labelled `ns` and `set`.
+fn push_sets(out: &mut String, seen: &mut Vec<String>, answer: &str, labels: &[(String, String)]) {
+    if answer.starts_with("ERROR") {
+        return;
+    }
+    for entry in answer.split(';').filter(|e| !e.is_empty()) {
+        let fields: Vec<(&str, &str)> = entry.split(':').filter_map(|kv| kv.split_once('=')).collect();
+        let find = |k: &str| fields.iter().find(|(f, _)| *f == k).map(|(_, v)| v.to_string());
+        let (Some(ns), Some(set)) = (find("ns").or_else(|| find("ns_name")), find("set").or_else(|| find("set_name")))
+        else {
+            continue;
+        };
+        let mut set_labels = labels.to_vec();
+        set_labels.push(("ns".to_string(), ns));
+        set_labels.push(("set".to_string(), set));
+        let stats: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        push_stats(out, seen, "aerospike_sets_", &stats.join(";"), &set_labels);
     }
 }
 
@@ -264,6 +287,22 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(exporter_spec(&pod), None);
+    }
+
+    #[test]
+    fn sets_become_gauges_labelled_by_namespace_and_set() {
+        let mut out = String::new();
+        let labels = vec![("cluster_name".to_string(), "c".to_string())];
+        push_sets(&mut out, &mut Vec::new(), "ns=test:set=demo:objects=2:stop-writes-count=0;", &labels);
+        assert_eq!(
+            out,
+            "# TYPE aerospike_sets_objects gauge\naerospike_sets_objects{cluster_name=\"c\",ns=\"test\",set=\"demo\"} 2\n\
+             # TYPE aerospike_sets_stop_writes_count gauge\n\
+             aerospike_sets_stop_writes_count{cluster_name=\"c\",ns=\"test\",set=\"demo\"} 0\n"
+        );
+        let mut none = String::new();
+        push_sets(&mut none, &mut Vec::new(), "", &labels);
+        assert_eq!(none, "");
     }
 
     #[test]
