@@ -128,15 +128,21 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
     env.sim.clear_faults();
     eprintln!("refused change: 1 pod restart, {took:?} to Completed");
 
-    // 4. The same kind of change without dynamic updates: every pod restarts (the number for the note).
-    let took = change(
-        &env,
-        json!({"enableDynamicConfigUpdate": false,
-               "aerospikeConfig": config(35000, json!({"nsup-period": 120, "partition-tree-sprigs": 512}))}),
-    )
-    .await;
+    // 4. An AP namespace's replication factor, alone: set on every node and reclustered, no restart (the reference's
+    // way with dynamic updates).
+    let rf3 = json!({"nsup-period": 120, "partition-tree-sprigs": 512, "replication-factor": 3});
+    change(&env, json!({"aerospikeConfig": config(30000, rf3.clone())})).await;
+    let rf_done = uids(&env).await;
+    assert_eq!(restarted(&third, &rf_done), Vec::<String>::new(), "no pod restarted for the replication factor");
+    let sent = env.sim.commands_for(&format!("{}/{NAME}-0-0", env.ns));
+    let set_at = sent.iter().position(|c| c == "set-config:context=namespace;id=test;replication-factor=3");
+    let recluster_at = sent.iter().rposition(|c| c == "recluster:");
+    assert!(set_at.is_some() && recluster_at > set_at, "set, then recluster: {sent:?}");
+
+    // 5. The same kind of change as 1 without dynamic updates: every pod restarts (the number for the note).
+    let took = change(&env, json!({"enableDynamicConfigUpdate": false, "aerospikeConfig": config(35000, rf3)})).await;
     let fourth = uids(&env).await;
-    assert_eq!(restarted(&third, &fourth).len(), 3, "without dynamic updates a config change restarts every pod");
+    assert_eq!(restarted(&rf_done, &fourth).len(), 3, "without dynamic updates a config change restarts every pod");
     eprintln!("dynamic updates off: 3 pod restarts, {took:?} to Completed");
     finish(&env, op).await;
 }
@@ -193,6 +199,22 @@ async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refu
     // PodRestart of every pod (no podList).
     patch_spec(&env.client, &env.ns, name, json!({"operations": [{"id": "all", "kind": "PodRestart"}]})).await;
     wait_completed(&env.client, &env.ns, name, T).await;
-    assert_eq!(restarted(&after, &uids(&env).await).len(), 3);
+    let restarted_all: BTreeMap<String, String> = uids(&env).await;
+    assert_eq!(restarted(&after, &restarted_all).len(), 3);
+
+    // An AP namespace's replication factor changes (alone): the pods restart with it, and the nodes report it.
+    let mut config = cluster_manifest(name, &env.ns, 3)["spec"]["aerospikeConfig"].clone();
+    config["namespaces"][0]["replication-factor"] = json!(3);
+    patch_spec(&env.client, &env.ns, name, json!({"aerospikeConfig": config})).await;
+    wait_completed(&env.client, &env.ns, name, T).await;
+    assert_eq!(restarted(&restarted_all, &uids(&env).await).len(), 3);
+    for p in pods(&env.client, &env.ns, name).await {
+        let addr = env.sim.node_addr(&env.ns, &p.name_any()).unwrap();
+        let client = Client::new(&ClientPolicy::default(), &addr.to_string()).await.unwrap();
+        let node = client.nodes().into_iter().find(|n| n.address() == addr.to_string()).unwrap();
+        let answer = node.info(&AdminPolicy::default(), &["get-config:context=namespace;id=test"]).await.unwrap();
+        assert!(answer["get-config:context=namespace;id=test"].contains("replication-factor=3"), "{answer:?}");
+        let _ = client.close().await;
+    }
     finish(&env, op).await;
 }

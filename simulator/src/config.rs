@@ -194,12 +194,12 @@ namespace test {
         set(&mut s, "namespace:test", "default-ttl", "100", "7.1.0.0").unwrap();
         set(&mut s, "network", "heartbeat.interval", "250", "7.1.0.0").unwrap();
         set(&mut s, "log:stderr", "migrate", "debug", "7.1.0.0").unwrap();
-        let refused = set(&mut s, "namespace:test", "replication-factor", "3", "7.1.0.0").unwrap_err();
+        let refused = set(&mut s, "namespace:test", "partition-tree-sprigs", "512", "7.1.0.0").unwrap_err();
         assert!(refused.contains("not dynamic"), "{refused}");
         assert!(set(&mut s, "network", "heartbeat.mode", "multicast", "7.1.0.0").is_err());
         // memory-size stopped being a key with 7.0.
         assert!(set(&mut s, "namespace:test", "memory-size", "1G", "6.4.0.0").is_ok());
         assert!(set(&mut s, "namespace:test", "memory-size", "1G", "7.0.0.0").is_err());
-        assert_eq!(s["namespace:test"]["replication-factor"], "2");
+        assert!(!s["namespace:test"].contains_key("partition-tree-sprigs"));
     }
 }

@@ -38,6 +38,9 @@ pub struct Update {
     pub path: String,
 }
 
+/// Keys whose new value takes effect only after a `recluster:` (the reference reclusters after setting them).
+pub const RECLUSTER_KEYS: &[&str] = &["replication-factor", "active-rack"];
+
 /// How a config change reaches a running server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangePlan {

@@ -13,17 +13,12 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use super::pods::{ANNOTATION_FAILED, ANNOTATION_RESTARTS_AT_UPDATE};
 use crate::aerospike_conf::dynamic::{ChangePlan, Update, UpdateContext, plan_change, same_value};
 use crate::api::AerospikeCluster;
 use crate::asinfo::{AerospikeNode, ConfigContext, InfoClient, InfoError, InfoErrorKind, ServerVersion};
 use crate::desired;
 use crate::resolve::Resolved;
-
-/// `<Failed|PartiallyFailed>:<target conf hash>`: an in-place update of this pod to that config was refused.
-pub(crate) const ANNOTATION_FAILED: &str = "aerospike.com/dynamic-config-failed";
-/// The server container's restart count when an in-place update moved the conf-hash annotation on: a later
-/// container restart reads the file written at pod start again, so the annotation no longer says what runs.
-pub(crate) const ANNOTATION_RESTARTS_AT_UPDATE: &str = "aerospike.com/server-restarts-at-config-update";
 
 /// A rack's change that servers take at run time.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,21 +56,6 @@ pub(crate) fn in_place_changes(
         }
     }
     out
-}
-
-/// The target conf hash an in-place update of `pod` failed for.
-pub(crate) fn failed_target(pod: &Pod) -> Option<String> {
-    pod.annotations().get(ANNOTATION_FAILED)?.split_once(':').map(|(_, hash)| hash.to_string())
-}
-
-/// `Failed` or `PartiallyFailed` when the last in-place update of `pod` failed (status.pods[].dynamicConfigUpdateStatus).
-pub(crate) fn failure_status(pod: &Pod) -> Option<String> {
-    pod.annotations().get(ANNOTATION_FAILED)?.split_once(':').map(|(status, _)| status.to_string())
-}
-
-/// The server restart count recorded at the last in-place update.
-pub(crate) fn restarts_at_update(pod: &Pod) -> Option<i32> {
-    pod.annotations().get(ANNOTATION_RESTARTS_AT_UPDATE)?.parse().ok()
 }
 
 /// What happened to one pod.

@@ -595,7 +595,7 @@ fn compute_status(
                     aerospike_config_hash: view.conf_hash.clone().unwrap_or_default(),
                     network_policy_hash: old_entry.network_policy_hash,
                     pod_spec_hash: view.pod_spec_hash.clone().unwrap_or_default(),
-                    dynamic_config_update_status: dynamic::failure_status(pod).unwrap_or_default(),
+                    dynamic_config_update_status: pods::failure_status(pod).unwrap_or_default(),
                     ..Default::default()
                 },
             );

@@ -121,7 +121,7 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         image,
         conf_hash: running_conf_hash(pod),
         pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
-        in_place_failed_for: super::dynamic::failed_target(pod),
+        in_place_failed_for: failed_target(pod),
         // Set by the rollout from spec and status.operations.
         operation: None,
     })
@@ -131,7 +131,7 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
 /// since an in-place update moved the annotation on (it then reads the file pod-init wrote at pod start: unknown).
 fn running_conf_hash(pod: &Pod) -> Option<String> {
     let hash = pod.annotations().get(desired::ANNOTATION_CONF_HASH).cloned();
-    match super::dynamic::restarts_at_update(pod) {
+    match restarts_at_update(pod) {
         Some(at) if server_restarts(pod) > at => None,
         _ => hash,
     }
@@ -146,11 +146,12 @@ pub(crate) fn server_restarts(pod: &Pod) -> i32 {
         .map_or(0, |c| c.restart_count)
 }
 
-/// What each rack should run; `in_place`: the racks whose config change is made at run time (by rack id).
+/// What each rack should run; `in_place_from`: by rack id, the conf hash from which its config change is made at run
+/// time.
 pub(crate) fn rack_targets(
     cluster: &AerospikeCluster,
     desired: &Desired,
-    in_place: &BTreeMap<i32, super::dynamic::InPlaceChange>,
+    in_place_from: &BTreeMap<i32, String>,
 ) -> Vec<RackTarget> {
     desired
         .racks
@@ -161,7 +162,7 @@ pub(crate) fn rack_targets(
             image: cluster.spec.image.clone(),
             conf_hash: r.conf_hash.clone(),
             pod_spec_hash: r.pod_spec_hash.clone(),
-            in_place_from: in_place.get(&r.id).map(|c| c.from_hash.clone()),
+            in_place_from: in_place_from.get(&r.id).cloned(),
         })
         .collect()
 }
@@ -170,4 +171,27 @@ pub(crate) fn rack_targets(
 pub(crate) fn info_addr(pod: &Pod, port: u16) -> Option<SocketAddr> {
     let ip = pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
     Some(SocketAddr::new(ip, port))
+}
+
+// In-place (dynamic) config updates, as recorded on the pod by `dynamic::record`.
+
+/// `<Failed|PartiallyFailed>:<target conf hash>`: an in-place update of this pod to that config was refused.
+pub(crate) const ANNOTATION_FAILED: &str = "aerospike.com/dynamic-config-failed";
+/// The server container's restart count when an in-place update moved the conf-hash annotation on: a later
+/// container restart reads the file written at pod start again, so the annotation no longer says what runs.
+pub(crate) const ANNOTATION_RESTARTS_AT_UPDATE: &str = "aerospike.com/server-restarts-at-config-update";
+
+/// The target conf hash an in-place update of `pod` failed for.
+pub(crate) fn failed_target(pod: &Pod) -> Option<String> {
+    pod.annotations().get(ANNOTATION_FAILED)?.split_once(':').map(|(_, hash)| hash.to_string())
+}
+
+/// `Failed` or `PartiallyFailed` when the last in-place update of `pod` failed (status.pods[].dynamicConfigUpdateStatus).
+pub(crate) fn failure_status(pod: &Pod) -> Option<String> {
+    pod.annotations().get(ANNOTATION_FAILED)?.split_once(':').map(|(status, _)| status.to_string())
+}
+
+/// The server restart count recorded at the last in-place update.
+pub(crate) fn restarts_at_update(pod: &Pod) -> Option<i32> {
+    pod.annotations().get(ANNOTATION_RESTARTS_AT_UPDATE)?.parse().ok()
 }

@@ -143,7 +143,8 @@ pub(super) async fn step(
             v.operation = Some(format!("{} {}", op.kind, op.id));
         }
     }
-    let targets = rack_targets(cluster, desired, in_place);
+    let from: BTreeMap<i32, String> = in_place.iter().map(|(id, c)| (*id, c.from_hash.clone())).collect();
+    let targets = rack_targets(cluster, desired, &from);
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
         sets: &sets,
@@ -298,6 +299,16 @@ pub(super) async fn step(
                         refused.push(pod_name.as_str());
                     }
                 }
+            }
+            // replication-factor and active-rack take effect with a recluster, once the nodes have the new value.
+            let recluster = in_place.values().any(|c| {
+                c.updates.iter().any(|u| crate::aerospike_conf::dynamic::RECLUSTER_KEYS.contains(&u.key.as_str()))
+            });
+            if recluster
+                && refused.is_empty()
+                && let Err(e) = safety::recluster_all(info.as_ref(), &all).await
+            {
+                return Ok(block(ctx, cluster, "ReclusterFailed", &e).await);
             }
             let mut msg = format!("config changed at run time on [{}]", updated.join(", "));
             if !refused.is_empty() {

@@ -1,6 +1,6 @@
 //! Rules on changes: what an update may not change (compared with the object being replaced, or in the
 //! reconciler with the applied spec kept in status).
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -110,6 +110,7 @@ pub(super) fn check(new_resolved: &Resolved, old_resolved: &Resolved, out: &mut 
         }
     }
 
+    check_replication_factor_changes(new_resolved, old_resolved, out);
     let mut pv_changes: BTreeMap<(String, String), Vec<i32>> = BTreeMap::new();
     let mut method_changes: BTreeMap<(String, String, &str), Vec<i32>> = BTreeMap::new();
     for nr in new_racks {
@@ -176,7 +177,8 @@ fn effective_global(c: &AerospikeCluster) -> Option<Value> {
     Some(v)
 }
 
-/// strong-consistency and replication-factor of namespaces present in the rack on both sides.
+/// strong-consistency of namespaces present in the rack on both sides is fixed; their replication-factor changes only
+/// on AP namespaces (the reference's rules, checked across racks by [`check_replication_factor_changes`]).
 fn check_namespace_changes(new: &AerospikeCluster, nr: &ResolvedRack, or: &ResolvedRack, out: &mut Vec<FieldError>) {
     let (Some(nc), Some(oc)) = (nr.config_value(), or.config_value()) else { return };
     let old_ns = aerospike_conf::namespaces(oc);
@@ -191,15 +193,89 @@ fn check_namespace_changes(new: &AerospikeCluster, nr: &ResolvedRack, or: &Resol
                 ),
             ));
         }
-        if ns.replication_factor != prev.replication_factor {
+        if ns.replication_factor != prev.replication_factor && (ns.strong_consistency || prev.strong_consistency) {
             out.push(FieldError::new(
                 ns_path(&new.spec, nr, &ns.name, &["replication-factor"]),
                 format!(
-                    "cannot change from {} to {} for namespace {:?}",
+                    "cannot change from {} to {} for the strong-consistency namespace {:?} (its roster and partitions \
+                     are laid out for it); only AP namespaces change replication factor",
                     prev.replication_factor, ns.replication_factor, ns.name
                 ),
             ));
         }
+    }
+}
+
+/// The reference's rules for a replication-factor change: one namespace at a time, and nothing else in the same edit
+/// (besides `enableDynamicConfigUpdate` and `paused`). The pods then restart one batch at a time with the new value.
+pub(super) fn check_replication_factor_changes(new: &Resolved, old: &Resolved, out: &mut Vec<FieldError>) {
+    let mut changed: BTreeSet<String> = BTreeSet::new();
+    for nr in &new.racks {
+        let Some(or) = old.racks.iter().find(|r| r.id == nr.id) else { continue };
+        let (Some(nc), Some(oc)) = (nr.config_value(), or.config_value()) else { continue };
+        let old_ns = aerospike_conf::namespaces(oc);
+        for ns in aerospike_conf::namespaces(nc) {
+            if old_ns.iter().any(|o| o.name == ns.name && o.replication_factor != ns.replication_factor) {
+                changed.insert(ns.name.clone());
+            }
+        }
+    }
+    if changed.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = changed.iter().map(String::as_str).collect();
+    if changed.len() > 1 {
+        out.push(FieldError::new(
+            "spec.aerospikeConfig.namespaces",
+            format!("replication-factor changes one namespace at a time; changed: {}", names.join(", ")),
+        ));
+    }
+    // Everything but replication factors, paused and enableDynamicConfigUpdate must be as before (also left out: the
+    // fields the status copy does not keep, as the reconciler compares with it).
+    let strip = |spec: &crate::api::AerospikeClusterSpec| -> Value {
+        let mut v = serde_json::to_value(spec).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            for key in
+                ["paused", "enableDynamicConfigUpdate", "operations", "ignoreSidecarFailure", "enableRackIDOverride"]
+            {
+                o.remove(key);
+            }
+        }
+        strip_replication_factors(&mut v);
+        v
+    };
+    // Compared as the webhook would store them (defaulted), so defaults written on one side only are no change.
+    let defaulted = |c: &AerospikeCluster| {
+        let mut c = c.clone();
+        super::default_cluster(&mut c);
+        c
+    };
+    let (n, o) = (strip(&defaulted(new.cluster).spec), strip(&defaulted(old.cluster).spec));
+    let keys: BTreeSet<&String> = n.as_object().into_iter().chain(o.as_object()).flat_map(|m| m.keys()).collect();
+    let others: Vec<&str> = keys.into_iter().filter(|k| n.get(k) != o.get(k)).map(|k| k.as_str()).collect();
+    if let Some(first) = others.first() {
+        out.push(FieldError::new(
+            format!("spec.{first}"),
+            format!(
+                "cannot change together with the replication-factor of namespace {}: a replication-factor change \
+                 must be the only change of its edit (changed too: {})",
+                names.join(", "),
+                others.join(", ")
+            ),
+        ));
+    }
+}
+
+fn strip_replication_factors(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.contains_key("name") {
+                o.remove("replication-factor");
+            }
+            o.values_mut().for_each(strip_replication_factors);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_replication_factors),
+        _ => {}
     }
 }
 

@@ -19,8 +19,8 @@
 //! - access control with security enabled: a user `admin` with sys-admin and user-admin, roles that exist,
 //!   passwords from Secrets (secretName) except PKI-only users, valid privileges and whitelists;
 //! - resource limits not below requests (server, init, sidecar and init containers);
-//! - on update ([`validate`] with `old`): multiPodPerHost, TLS names and ports, strong-consistency and
-//!   replication factor, security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
+//! - on update ([`validate`] with `old`): multiPodPerHost, TLS names and ports, strong-consistency (and with it the
+//!   replication factor; an AP namespace's changes alone, one namespace at a time), security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
 //!   persistent volumes (added, removed or changed only with a new rack revision), and the effective init and
 //!   wipe methods of existing persistent volumes (a changed method would run on their data at the next restart);
 //! - operations: one at a time, on a deployed cluster, on its own pods, fixed once given, not with a scale-up, racks

@@ -657,11 +657,26 @@ fn strong_consistency_and_replication_factor_are_immutable() {
         "spec.aerospikeConfig.namespaces[0].strong-consistency",
         "cannot change from false to true",
     );
+    // An AP namespace's replication factor changes, alone (the reference's rules).
+    accepted(&with("/spec/aerospikeConfig/namespaces/1/replication-factor", json!(3)), Some(&valid()));
+    let mut two = valid_json();
+    two["spec"]["aerospikeConfig"]["namespaces"][0]["replication-factor"] = json!(3);
+    two["spec"]["aerospikeConfig"]["namespaces"][1]["replication-factor"] = json!(3);
+    refused(&cluster(two), Some(&valid()), "spec.aerospikeConfig.namespaces", "one namespace at a time");
+    let mut with_other = valid_json();
+    with_other["spec"]["aerospikeConfig"]["namespaces"][1]["replication-factor"] = json!(3);
+    with_other["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:7.2.0.1");
+    refused(&cluster(with_other), Some(&valid()), "spec.image", "must be the only change of its edit");
+    // A strong-consistency namespace keeps its replication factor.
+    let mut sc = valid_json();
+    sc["spec"]["aerospikeConfig"]["namespaces"][0]["strong-consistency"] = json!(true);
+    let sc_old = cluster(sc.clone());
+    sc["spec"]["aerospikeConfig"]["namespaces"][0]["replication-factor"] = json!(3);
     refused(
-        &with("/spec/aerospikeConfig/namespaces/1/replication-factor", json!(1)),
-        Some(&valid()),
-        "spec.aerospikeConfig.namespaces[1].replication-factor",
-        "cannot change from 2 to 1",
+        &cluster(sc),
+        Some(&sc_old),
+        "spec.aerospikeConfig.namespaces[0].replication-factor",
+        "cannot change from 2 to 3 for the strong-consistency namespace",
     );
     // a new namespace is fine
     let mut v = valid_json();

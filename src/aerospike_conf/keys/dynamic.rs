@@ -70,7 +70,8 @@ mod tests {
         // Newer than the newest schema: rows without an end still hold.
         assert!(is_dynamic("service.proto-fd-max", 9, 3));
         // Static keys, unknown keys, and the storage type matters.
-        assert!(!is_dynamic("namespaces.replication-factor", 7, 0));
+        // The reference changes an AP namespace's replication factor with set-config and a recluster.
+        assert!(is_dynamic("namespaces.replication-factor", 7, 0));
         assert!(!is_dynamic("namespaces.partition-tree-sprigs", 7, 0));
         assert!(!is_dynamic("service.no-such-key", 7, 0));
         assert!(!is_dynamic("namespaces.storage-engine.memory.defrag-lwm-pct", 6, 4));
