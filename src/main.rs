@@ -100,6 +100,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // controllers, then releases the Lease so a standby takes over at once.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut leadership = None;
+    metrics.set_leader(!args.leader_elect);
     if args.leader_elect {
         health.set_ready(true); // a standby is ready: it only waits
         tokio::select! {
@@ -111,6 +112,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
+    metrics.set_leader(true);
     let cfg = RunConfig {
         scope,
         build: BuildContext { init_image: args.init_image.clone() },

@@ -57,7 +57,7 @@ impl State {
                     "cluster_size={size};cluster_key={};cluster_generation=1;cluster_principal={};\
                      cluster_integrity=true;cluster_is_member=true;cluster_clock_skew_ms=0;\
                      migrate_allowed=true;migrate_partitions_remaining={remaining};\
-                     client_connections=1;uptime=1;objects=0",
+                     client_connections=1;uptime=1;objects=0;system_free_mem_pct=80;heap_efficiency_pct=100",
                     cluster.key,
                     self.principal(&cluster_key).and_then(|p| self.nodes.get(&p)).map_or("0", |n| n.node_id.as_str()),
                 )
@@ -74,12 +74,16 @@ impl State {
                     cluster.members.iter().filter(|m| self.nodes.get(*m).is_some_and(|n| n.quiesce_effective)).count();
                 let unavailable = self.unavailable_partitions(&cluster_key, &info);
                 let dead = if info.strong_consistency { self.dead_partitions(&cluster_key) } else { 0 };
+                let stop_writes = self.fault_of(key).stop_writes;
                 format!(
                     "objects=0;master_objects=0;prole_objects=0;replication-factor={rf};\
-                     effective_replication_factor={erf};strong-consistency={sc};stop_writes=false;\
+                     effective_replication_factor={erf};strong-consistency={sc};stop_writes={stop_writes};\
                      hwm_breached=false;unavailable_partitions={unavailable};dead_partitions={dead};\
                      migrate_tx_partitions_remaining={remaining};migrate_rx_partitions_remaining={remaining};\
-                     pending_quiesce={};effective_is_quiesced={};nodes_quiesced={quiesced}",
+                     pending_quiesce={};effective_is_quiesced={};nodes_quiesced={quiesced};\
+                     clock_skew_stop_writes=false;data_used_pct=1;data_avail_pct=99;\
+                     storage-engine.stop-writes-avail-pct=5;storage-engine.stop-writes-used-pct=70;\
+                     stop-writes-sys-memory-pct=90",
                     node.quiesce_pending,
                     node.quiesce_effective,
                     rf = info.replication_factor,
@@ -270,6 +274,9 @@ impl State {
             }
             "tip-clear" | "services-alumni-reset" | "tip" | "peers-reset" => "ok".into(),
             "latencies" | "latency" => String::new(),
+            // No records are simulated, so there are no sets.
+            "sets" => String::new(),
+            _ if name.starts_with("sets/") => String::new(),
             "racks" => {
                 let mut racks: BTreeMap<i32, Vec<String>> = BTreeMap::new();
                 for n in cluster.members.iter().filter_map(|m| self.nodes.get(m)) {

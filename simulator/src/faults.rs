@@ -26,6 +26,9 @@ pub struct Fault {
     /// Strong-consistency namespaces report this many dead partitions (data lost with roster nodes; only an
     /// operator's `revive` would bring them back, and ours never does). For a pod: its whole cluster.
     pub dead_partitions: Option<u64>,
+    /// Every namespace reports `stop_writes=true` (storage or memory at its stop-writes limit). For a pod: that
+    /// node only, as on a real cluster where each node judges its own storage.
+    pub stop_writes: bool,
     /// `set-config` and `log-set` are refused (as a server refuses a value out of its bounds).
     pub refuse_set_config: bool,
 }
@@ -46,6 +49,9 @@ impl Fault {
     pub fn dead_partitions(n: u64) -> Fault {
         Fault { dead_partitions: Some(n), ..Default::default() }
     }
+    pub fn stop_writes() -> Fault {
+        Fault { stop_writes: true, ..Default::default() }
+    }
     pub fn refuse_set_config() -> Fault {
         Fault { refuse_set_config: true, ..Default::default() }
     }
@@ -56,6 +62,7 @@ impl Fault {
             delay: self.delay.or(other.delay),
             stuck_migrations: self.stuck_migrations || other.stuck_migrations,
             dead_partitions: self.dead_partitions.or(other.dead_partitions),
+            stop_writes: self.stop_writes || other.stop_writes,
             refuse_set_config: self.refuse_set_config || other.refuse_set_config,
         }
     }
@@ -100,6 +107,8 @@ pub struct FaultEntry {
     pub stuck_migrations: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_partitions: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_writes: bool,
     #[serde(default)]
     pub refuse_set_config: bool,
 }
@@ -118,6 +127,7 @@ impl FaultEntry {
             delay: self.delay_ms.map(Duration::from_millis),
             stuck_migrations: self.stuck_migrations,
             dead_partitions: self.dead_partitions,
+            stop_writes: self.stop_writes,
             refuse_set_config: self.refuse_set_config,
         }
     }
@@ -154,6 +164,7 @@ mod tests {
             stuck_migrations: true,
             no_answer: Some(NoAnswer::Hang),
             dead_partitions: None,
+            stop_writes: false,
             refuse_set_config: false,
         };
         let f = pod.or(&cluster);
@@ -172,6 +183,7 @@ mod tests {
             delay_ms: None,
             stuck_migrations: false,
             dead_partitions: Some(3),
+            stop_writes: true,
             refuse_set_config: false,
         };
         let text = serde_json::to_string(&vec![e.clone()]).unwrap();
@@ -179,6 +191,6 @@ mod tests {
         let back: Vec<FaultEntry> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, vec![e.clone()]);
         assert_eq!(e.target(), Some(FaultTarget::pod("ns", "c-0-1")));
-        assert_eq!(e.fault(), Fault { dead_partitions: Some(3), ..Fault::refuse() });
+        assert_eq!(e.fault(), Fault { dead_partitions: Some(3), stop_writes: true, ..Fault::refuse() });
     }
 }

@@ -30,6 +30,10 @@
 //!   partition maps (4096 partitions, one master each among the members sorted by node id). The official Rust,
 //!   Python and Go clients judge all this in tests/official_clients.rs.
 //!
+//! - the exporter sidecar (module `exporter`): a pod with a container port named `exporter` is served
+//!   `http://<podIP>:<port>/metrics` with the official aerospike-prometheus-exporter's metric names and labels,
+//!   read from the node's own info answers (`aerospike_node_up` 0 while a fault keeps the node from answering).
+//!
 //! Fault knobs ([`Fault`]), per pod or per cluster, set in-process ([`Simulator::set_fault`]) or through a JSON file
 //! that the `cargo xtask simulator fault` command writes: a node that accepts connections and never answers
 //! ([`NoAnswer::Hang`]) or refuses them ([`NoAnswer::Refuse`]), migrations that never finish, slow answers.
@@ -40,13 +44,14 @@
 //! knobs need to delay or withhold answers and to stop listening.
 //!
 //! Modules: `model` (the simulated clusters, nodes and options), `answers` (every info command answered from the
-//! model), `partitions` (partition maps and peers), `admin` and `security` (the admin protocol and its state),
+//! model), `partitions` (partition maps and peers), `exporter` (the exporter sidecar's /metrics), `admin` and `security` (the admin protocol and its state),
 //! `pods` (the pod watcher: joins and leaves), `server` (one listener per node, admin messages, fault knobs on each
 //! connection), `faults` (the knobs and the faults file). [`Simulator`] is the handle; the command line (`cargo
 //! xtask simulator run|fault|faults`) lives in xtask.
 mod admin;
 mod answers;
 mod config;
+mod exporter;
 mod faults;
 mod model;
 mod partitions;
@@ -65,6 +70,7 @@ use anyhow::{Result, bail};
 use kube::Client;
 use tokio::task::JoinHandle;
 
+pub use exporter::EXPORTER_PORT_NAME;
 pub use faults::{Fault, FaultEntry, FaultTarget, NoAnswer, read_faults_file, write_faults_file};
 use model::{Inner, State};
 pub use model::{Recorded, SimulatorOptions, What};

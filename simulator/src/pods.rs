@@ -150,8 +150,18 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     if let Some(holder) = holder {
         state.leave(&holder, duration);
     }
-    let task =
-        tokio::spawn(node_task(inner.clone(), key.clone(), uid.clone(), listeners, spec.security, opts.log_commands));
+    let node = node_task(inner.clone(), key.clone(), uid.clone(), listeners, spec.security, opts.log_commands);
+    // The exporter sidecar lives and dies with the node's task (a deleted pod takes both).
+    let exporter = crate::exporter::exporter_spec(pod)
+        .map(|e| crate::exporter::serve(inner.clone(), key.clone(), uid.clone(), ip, e));
+    let task = tokio::spawn(async move {
+        match exporter {
+            Some(exporter) => {
+                tokio::join!(node, exporter);
+            }
+            None => node.await,
+        }
+    });
     state.nodes.insert(
         key.clone(),
         Node {

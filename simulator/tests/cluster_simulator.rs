@@ -251,3 +251,82 @@ async fn simulator_stops_listening_when_stopped() {
     let pods: Api<Pod> = Api::namespaced(LocalCluster::shared().await.unwrap().client().await, "sim-stop");
     assert_eq!(pods.list(&ListParams::default()).await.unwrap().items.len(), 3);
 }
+
+/// The exporter sidecar: a pod declaring a port named `exporter` is served /metrics there, with the official
+/// exporter's names and labels (METRIC_LABELS included), values that follow the node (size, stop-writes), and
+/// only `aerospike_node_up 0` while the node does not answer. A pod without the port gets no exporter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_serves_an_exporter_beside_nodes_that_declare_one() {
+    let (ns, cr) = ("sim-exporter", "watched");
+    let cluster = LocalCluster::shared().await.unwrap();
+    let client = cluster.client().await;
+    let namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+    let sim = Simulator::start(
+        client.clone(),
+        SimulatorOptions { namespace: Some(ns.into()), migration_duration: MIGRATIONS, ..Default::default() },
+    )
+    .await;
+    let labels = json!({"app": "aerospike-cluster", "aerospike.com/cr": cr, "aerospike.com/rack-id": "1"});
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": format!("{cr}-1")},
+        "spec": {
+            "replicas": 2,
+            "serviceName": cr,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [
+                    {"name": "aerospike-server", "image": "aerospike/aerospike-server-enterprise:7.2.0.1"},
+                    {"name": "exporter", "image": "aerospike/aerospike-prometheus-exporter:1.16.1",
+                     "ports": [{"name": "exporter", "containerPort": 9145}],
+                     "env": [
+                        {"name": "RACK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['aerospike.com/rack-id']"}}},
+                        {"name": "METRIC_LABELS", "value": format!("cluster=\"{cr}\",rack=\"$(RACK)\"")},
+                     ]},
+                ]}
+            }
+        }
+    }))
+    .unwrap();
+    Api::<StatefulSet>::namespaced(client.clone(), ns).create(&PostParams::default(), &sts).await.unwrap();
+    sim.wait_for_members(ns, cr, 2, Duration::from_secs(90)).await.unwrap();
+    let node = sim.node_addr(ns, &format!("{cr}-1-0")).unwrap();
+    let exporter = SocketAddr::new(node.ip(), 9145);
+    let scrape = || async move {
+        match ako_testbed::prometheus::http_get(exporter, "/metrics").await {
+            Ok((200, body)) => body,
+            other => panic!("GET {exporter}/metrics: {other:?}"),
+        }
+    };
+    let labels = format!(r#"cluster_name="{cr}",service="{node}",cluster="{cr}",rack="1""#);
+    eventually("the exporter answers", Duration::from_secs(10), || async move {
+        ako_testbed::prometheus::http_get(exporter, "/metrics").await.is_ok()
+    })
+    .await;
+    let body = scrape().await;
+    for line in [
+        format!("aerospike_node_up{{{labels}}} 1"),
+        format!("aerospike_node_stats_cluster_size{{{labels}}} 2"),
+        format!(r#"aerospike_namespace_stop_writes{{{labels},ns="test"}} 0"#),
+        format!(r#"aerospike_namespace_unavailable_partitions{{{labels},ns="test"}} 0"#),
+        "# TYPE aerospike_namespace_data_avail_pct gauge".to_string(),
+    ] {
+        assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
+    }
+    assert_eq!(ako_testbed::prometheus::http_get(exporter, "/other").await.unwrap().0, 404);
+
+    let pod0 = FaultTarget::pod(ns, &format!("{cr}-1-0"));
+    sim.set_fault(pod0.clone(), Fault::stop_writes());
+    let body = scrape().await;
+    assert!(body.contains(&format!(r#"aerospike_namespace_stop_writes{{{labels},ns="test"}} 1"#)), "{body}");
+
+    sim.set_fault(pod0.clone(), Fault::refuse());
+    let body = scrape().await;
+    assert_eq!(body, format!("# TYPE aerospike_node_up gauge\naerospike_node_up{{{labels}}} 0\n"));
+
+    sim.set_fault(pod0, Fault::default());
+    assert!(scrape().await.contains(&format!("aerospike_node_up{{{labels}}} 1")));
+    Api::<Namespace>::all(client).delete(ns, &DeleteParams::default()).await.unwrap();
+}

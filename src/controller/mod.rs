@@ -307,7 +307,10 @@ fn error_policy(cluster: Arc<AerospikeCluster>, error: &Error, ctx: Arc<Context>
 }
 
 async fn reconcile(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    contain_panics(reconcile_unguarded(cluster, ctx)).await
+    let timer = ctx.metrics.reconcile_timer();
+    let result = contain_panics(reconcile_unguarded(cluster, ctx)).await;
+    timer.finish(result.is_ok());
+    result
 }
 
 /// A panic in one reconcile becomes that reconcile's error (logged, counted, retried with the error policy's
@@ -329,7 +332,6 @@ async fn contain_panics<T>(work: impl std::future::Future<Output = Result<T, Err
 }
 
 async fn reconcile_unguarded(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_timer();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, cluster, |event| async {
@@ -500,6 +502,10 @@ async fn write_status(
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let st = compute_status(cluster, desired, pods, &outcome, now);
     ctx.metrics.set_phase(&ns, &name, &format!("{:?}", outcome.phase));
+    if let Some(desired) = desired {
+        let updated = updated_pods(cluster, desired, pods);
+        ctx.metrics.set_rollout(&ns, &name, updated as i64, i64::from(cluster.spec.size));
+    }
     if st == old {
         return Ok(());
     }
@@ -510,6 +516,16 @@ async fn write_status(
         info!(cluster = %name, namespace = %ns, phase = ?outcome.phase, "phase changed");
     }
     Ok(())
+}
+
+/// Pods that run their rack's desired image, aerospike.conf and pod spec (rollout progress).
+fn updated_pods(cluster: &AerospikeCluster, desired: &Desired, pods: &[Arc<Pod>]) -> usize {
+    let targets = rack_targets(cluster, desired, &BTreeMap::new());
+    pods.iter()
+        .filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)))
+        .filter(|v| !v.terminating)
+        .filter(|v| targets.iter().any(|t| t.id == v.rack_id && crate::plan::restart_reason(v, t).is_none()))
+        .count()
 }
 
 /// The status a reconcile leaves (pure): the per-pod map, phase, observedGeneration and the three conditions, from

@@ -419,7 +419,7 @@ pub(super) async fn step(
                 }
                 restarted.push(pod.clone());
                 info!(cluster = %name, pod = %pod, uid = ?uid, reason = reason.as_str(), "pod restarted");
-                ctx.metrics.restarts.inc();
+                ctx.metrics.pod_restarted(&ns, &name);
                 let related =
                     pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
                 let why = match reason {
@@ -711,6 +711,7 @@ async fn missing_outcome(ctx: &Context, cluster: &AerospikeCluster, missing: &[S
          Security admission)",
         longest.as_secs()
     );
+    ctx.metrics.safety_refusal(&cluster.namespace().unwrap_or_default(), &cluster.name_any(), "PodMissing");
     publish(ctx, cluster, EventType::Warning, "PodMissing", "RollingRestart", &msg).await;
     blocked("PodsMissing", msg)
 }
@@ -744,7 +745,9 @@ async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &Safe
         }
         msg = format!("{msg} (not one partition finished migrating in {}s)", stalled.as_secs());
     }
-    publish(ctx, cluster, EventType::Warning, safety_reason(e), reason, &msg).await;
+    let cause = safety_reason(e);
+    ctx.metrics.safety_refusal(&cluster.namespace().unwrap_or_default(), &cluster.name_any(), cause);
+    publish(ctx, cluster, EventType::Warning, cause, reason, &msg).await;
     blocked(reason, msg)
 }
 

@@ -221,11 +221,16 @@ pub fn validate_review(req: &AdmissionRequest<DynamicObject>) -> AdmissionRespon
 
 /// Handles one AdmissionReview body for `path`; the response body is an AdmissionReview.
 pub fn review(path: &str, body: &[u8]) -> Vec<u8> {
+    let webhook = if path == MUTATE_PATH { "mutating" } else { "validating" };
     let response = match parse_review(body) {
         Ok(req) if path == MUTATE_PATH => mutate(&req),
         Ok(req) => validate_review(&req),
-        Err(reason) => AdmissionResponse::invalid(reason),
+        Err(reason) => {
+            crate::metrics::webhook_admission(webhook, "invalid");
+            return serde_json::to_vec(&AdmissionResponse::invalid(reason).into_review()).unwrap_or_default();
+        }
     };
+    crate::metrics::webhook_admission(webhook, if response.allowed { "allowed" } else { "denied" });
     serde_json::to_vec(&response.into_review()).unwrap_or_default()
 }
 

@@ -6,6 +6,7 @@
 //!   stages, a fake storage provisioner, pod CIDR claims);
 //! - [`gojudge`]: small Go programs of the repository (the Go client's judge), built on demand into the tool cache;
 //! - [`pyclient`]: the official Aerospike Python client, installed on demand into a venv in the tool cache;
+//! - [`prometheus`]: a real Prometheus (Debian's) on the plane, its HTTP API, file-discovery targets for pods;
 //! - [`olm`]: OLM on that plane (its CRDs, the olm and catalog operators as host processes, `opm serve`), the OLM
 //!   objects and the waits the tests use.
 //!
@@ -14,6 +15,7 @@
 pub mod cluster;
 pub mod gojudge;
 pub mod olm;
+pub mod prometheus;
 pub mod pyclient;
 pub mod tools;
 pub mod yaml;

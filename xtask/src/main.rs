@@ -34,6 +34,8 @@ enum Task {
     Cluster(commands::cluster::ClusterArgs),
     /// The Aerospike simulator for the local control plane (run it, or set its fault knobs).
     Simulator(commands::simulator::SimulatorArgs),
+    /// A real Prometheus against the local plane with config/monitoring's scrape jobs and alert rules.
+    Prometheus(commands::prometheus::PrometheusArgs),
     /// The main job locally: control plane + OLM, the operator installed from our catalog, a sample cluster
     /// reconciled (`demo down` stops it all).
     Demo(commands::demo::DemoArgs),
@@ -71,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Scorecard => commands::scorecard::run(&root),
         Task::Cluster(args) => commands::cluster::run(args),
         Task::Simulator(args) => commands::simulator::run(args),
+        Task::Prometheus(args) => commands::prometheus::run(args),
         Task::Demo(args) => commands::demo::run(&root, args),
         Task::Deny => commands::deny::run(&root),
         Task::Bench(args) => commands::bench::run(&root, args),

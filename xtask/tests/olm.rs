@@ -338,7 +338,9 @@ fn a_bad_csv_base_names_the_field() {
     let good = fs::read_to_string(&base).unwrap();
     fs::write(&base, good.replace("  maintainers:", "  maintainer:")).unwrap();
     assert_refused(&root, &args("0.2.0"), &[paths::CSV_BASE, "maintainer"]);
-    fs::write(&base, good.replace("capabilities: Full Lifecycle", "capabilities: Everything")).unwrap();
+    let bad = good.replace("capabilities: Deep Insights", "capabilities: Everything");
+    assert_ne!(bad, good);
+    fs::write(&base, bad).unwrap();
     assert_refused(&root, &args("0.2.0"), &[paths::CSV_BASE, "metadata.annotations.capabilities `Everything`"]);
     fs::write(&base, good.replace("mediatype: image/svg+xml", "mediatype: image/bmp")).unwrap();
     assert_refused(&root, &args("0.2.0"), &[paths::CSV_BASE, "spec.icon[0].mediatype"]);

@@ -13,7 +13,8 @@ pub(super) enum ToolsCommand {
     /// Build tools into the cache unless already there (`all`: every tool and the OLM CRDs).
     Install {
         /// Tool names, `olm-crds`, `images` (Debian packages docker-registry, skopeo, buildah, podman, runc,
-        /// installed with apt-get), or `all` (every Go tool and the OLM CRDs).
+        /// installed with apt-get), `prometheus` (Debian's prometheus and promtool, unpacked into the cache), or
+        /// `all` (every Go tool and the OLM CRDs).
         #[arg(value_name = "NAME|all", required = true)]
         names: Vec<String>,
     },
@@ -33,10 +34,13 @@ pub(super) enum Target {
     OlmCrds,
     /// The Debian packages of the image tests.
     ImagePackages,
+    /// Debian's prometheus package (prometheus and promtool), unpacked into the cache.
+    Prometheus,
 }
 
 pub(super) const OLM_CRDS: &str = "olm-crds";
 pub(super) const IMAGES: &str = "images";
+pub(super) const PROMETHEUS: &str = "prometheus";
 
 pub(super) fn parse_target(name: &str) -> Result<Target> {
     if name == OLM_CRDS {
@@ -45,10 +49,13 @@ pub(super) fn parse_target(name: &str) -> Result<Target> {
     if name == IMAGES {
         return Ok(Target::ImagePackages);
     }
+    if name == PROMETHEUS {
+        return Ok(Target::Prometheus);
+    }
     match name.parse() {
         Ok(tool) => Ok(Target::Tool(tool)),
         Err(_) => {
-            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).chain([OLM_CRDS, IMAGES]).collect();
+            let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).chain([OLM_CRDS, IMAGES, PROMETHEUS]).collect();
             bail!("unknown tool `{name}` (known: {})", names.join(", "))
         }
     }
@@ -62,6 +69,7 @@ pub(super) fn ensure_target(target: Target) -> Result<PathBuf> {
             ensure_debian_packages(IMAGE_PACKAGES)?;
             Ok(PathBuf::from("/usr/bin"))
         }
+        Target::Prometheus => ensure_prometheus(),
     }
 }
 

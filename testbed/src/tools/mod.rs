@@ -289,11 +289,13 @@ pub fn cache_root() -> Result<PathBuf> {
 mod cache;
 mod command;
 mod gomod;
+mod prometheus;
 mod unit;
 
 use cache::*;
 pub use command::{ToolsArgs, run};
 use gomod::*;
+pub use prometheus::{PROMETHEUS_SERIES, ensure_prometheus};
 use unit::*;
 
 #[cfg(test)]

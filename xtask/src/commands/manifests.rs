@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::out::{self, Staged};
-use crate::packaging::{csv, manifests};
+use crate::packaging::{csv, manifests, monitoring};
 use crate::project::paths;
 
 #[derive(clap::Args, Debug, Default)]
@@ -18,6 +18,7 @@ pub struct ManifestsArgs {
 pub fn run(root: &Path, args: &ManifestsArgs) -> Result<()> {
     let mut staged = Staged::new(root);
     manifests::generate(&mut staged)?;
+    monitoring::generate(&mut staged)?;
     let base = root.join(paths::CSV_BASE);
     if args.reset_csv_base || !base.exists() {
         staged.file(paths::CSV_BASE, out::to_yaml(&csv::default_base())?);

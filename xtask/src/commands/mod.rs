@@ -9,6 +9,7 @@ pub mod deny;
 pub mod examples;
 pub mod image;
 pub mod manifests;
+pub mod prometheus;
 pub mod scorecard;
 pub mod simulator;
 pub mod validate;

@@ -67,6 +67,9 @@ enum SimulatorCommand {
         /// Strong-consistency namespaces report this many dead partitions.
         #[arg(long, value_name = "N")]
         dead_partitions: Option<u64>,
+        /// Namespaces report stop_writes=true (the exporter's aerospike_namespace_stop_writes is 1).
+        #[arg(long)]
+        stop_writes: bool,
         /// Refuse set-config and log-set (dynamic config updates).
         #[arg(long)]
         refuse_set_config: bool,
@@ -102,6 +105,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
             delay_ms,
             stuck_migrations,
             dead_partitions,
+            stop_writes,
             refuse_set_config,
             clear,
             clear_all,
@@ -129,6 +133,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
                     delay_ms,
                     stuck_migrations,
                     dead_partitions,
+                    stop_writes,
                     refuse_set_config,
                 };
                 let target = entry.target().context("name exactly one of --pod and --cluster")?;
@@ -136,7 +141,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
                 if !clear {
                     if entry.fault() == Fault::default() {
                         bail!(
-                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --refuse-set-config or --clear"
+                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --stop-writes, --refuse-set-config or --clear"
                         );
                     }
                     entries.push(entry);

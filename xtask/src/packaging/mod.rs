@@ -11,6 +11,7 @@ pub mod fbc;
 pub mod graph;
 pub mod images;
 pub mod manifests;
+pub mod monitoring;
 pub mod schema_check;
 pub mod scorecard;
 pub mod validate;

@@ -15,6 +15,7 @@ use crate::project::{self, paths};
 pub fn regenerate(root: &Path) -> Result<Staged> {
     let mut staged = Staged::new(root);
     manifests::generate(&mut staged)?;
+    super::monitoring::generate(&mut staged)?;
     examples::generate(&mut staged)?;
     let (bundle, _) = bundle::generate(
         root,

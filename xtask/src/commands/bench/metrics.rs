@@ -151,18 +151,16 @@ pub(super) async fn operator_metrics(addr: SocketAddr) -> Result<OperatorMetrics
     let mut seen = false;
     for (name, _, value) in prometheus_samples(&body) {
         match name {
-            "aerospike_operator_reconciles_total" | "aerospike_operator_reconciles" => {
+            "controller_runtime_reconcile_total" => {
                 m.reconciles += value;
                 seen = true;
             }
-            "aerospike_operator_reconcile_failures_total" | "aerospike_operator_reconcile_failures" => {
-                m.failures += value
-            }
+            "aerospike_ako_reconcile_failures_total" => m.failures += value,
             _ => {}
         }
     }
     if !seen {
-        bail!("the operator's /metrics has no aerospike_operator_reconciles");
+        bail!("the operator's /metrics has no controller_runtime_reconcile_total");
     }
     Ok(m)
 }

@@ -25,7 +25,7 @@
 //!    operator reconciles it and finds nothing to do). Requests per reconcile: the operator's requests in the
 //!    window less the idle rate times the window, over the reconciles in the window, by kind, from the flow
 //!    schemas above (the bench's own annotation PATCHes are made as admin, so they are not in them); reconciles
-//!    from the operator's `aerospike_operator_reconciles`. As a cross-check, `apiserver_request_total` by verb
+//!    from the operator's `controller_runtime_reconcile_total`. As a cross-check, `apiserver_request_total` by verb
 //!    over the resources the operator uses, all clients, minus the bench's own PATCHes (known exactly).
 //!
 //! Prints a table and writes it as JSON to `target/bench/cluster-scale.json`; the operator's log is kept in

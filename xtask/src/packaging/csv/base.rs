@@ -30,7 +30,7 @@ pub(super) fn ui(kind: &str) -> String {
 pub fn default_base() -> CsvBase {
     let svg = include_str!("../../../assets/icon.svg");
     let annotations = BTreeMap::from([
-        ("capabilities".to_string(), "Full Lifecycle".to_string()),
+        ("capabilities".to_string(), "Deep Insights".to_string()),
         ("categories".to_string(), "Database".to_string()),
         (
             "description".to_string(),
