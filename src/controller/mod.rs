@@ -136,7 +136,7 @@ impl Scope {
     }
 
     /// One entry per watch: `None` watches all namespaces.
-    fn watches(&self) -> Vec<Option<String>> {
+    pub fn watches(&self) -> Vec<Option<String>> {
         match self {
             Scope::All => vec![None],
             Scope::Namespaces(ns) => ns.iter().cloned().map(Some).collect(),
@@ -272,7 +272,8 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             futures::join!(readiness, run);
         });
     }
-    futures::future::join_all(runs).await;
+    // Backup and restore (v1beta1) run beside the clusters' controllers, over the same scope.
+    futures::join!(futures::future::join_all(runs), crate::backup::run(client.clone(), &cfg.scope, reporter));
     Ok(())
 }
 
