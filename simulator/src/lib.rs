@@ -46,6 +46,7 @@
 //! xtask simulator run|fault|faults`) lives in xtask.
 mod admin;
 mod answers;
+pub mod backup_service;
 mod faults;
 mod model;
 mod partitions;
@@ -102,6 +103,8 @@ async fn poll_faults_file(inner: Arc<Inner>, path: PathBuf) {
 pub struct Simulator {
     inner: Arc<Inner>,
     tasks: Vec<JoinHandle<()>>,
+    /// The simulated backup services (one per AerospikeBackupService Deployment) and clusters' record counts.
+    pub backup: backup_service::BackupSims,
 }
 
 impl Simulator {
@@ -111,12 +114,16 @@ impl Simulator {
         let inner =
             Arc::new(Inner { state: Mutex::new(State::default()), opts: Mutex::new(opts.clone()), faults_changed });
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
-        let mut tasks = vec![tokio::spawn(watch_pods(inner.clone(), client, opts.clone(), synced_tx))];
+        let backup = backup_service::BackupSims::default();
+        let mut tasks = vec![
+            tokio::spawn(watch_pods(inner.clone(), client.clone(), opts.clone(), synced_tx)),
+            tokio::spawn(backup_service::watch(backup.clone(), client, opts.namespace.clone())),
+        ];
         if let Some(file) = opts.faults_file.clone() {
             tasks.push(tokio::spawn(poll_faults_file(inner.clone(), file)));
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), synced_rx).await;
-        Simulator { inner, tasks }
+        Simulator { inner, tasks, backup }
     }
 
     /// Sets (replaces) the fault of a pod or a cluster; `Fault::default()` clears it.
@@ -251,6 +258,7 @@ impl Simulator {
         for t in self.tasks.drain(..) {
             t.abort();
         }
+        self.backup.stop();
         let mut state = self.inner.lock();
         for (_, node) in state.nodes.drain() {
             node.task.abort();

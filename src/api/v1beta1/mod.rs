@@ -367,10 +367,8 @@ impl RestoreType {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = schema::keep_intended_defaults)]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.type != 'Timestamp' || 'time' in self.config",
-     "message": "a Timestamp restore needs config.time (epoch milliseconds)", "fieldPath": ".config.time"},
-    {"rule": "self.type == 'Timestamp' || 'backup-data-path' in self.config",
-     "message": "a Full or Incremental restore needs config.backup-data-path", "fieldPath": ".config"},
+    {"rule": "self.type != 'Timestamp' || has(self.config.time)",
+     "message": "a Timestamp restore needs config.time (epoch milliseconds)", "fieldPath": ".config"},
     {"rule": "self == oldSelf", "message": "a restore cannot be changed (create a new one)"}
 ]))]
 pub struct AerospikeRestoreSpec {
@@ -380,12 +378,23 @@ pub struct AerospikeRestoreSpec {
     #[serde(rename = "type")]
     pub type_: RestoreType,
     /// ABS restore request: destination, policy, source or routine, backup-data-path or time, secret-agent.
-    #[schemars(schema_with = "schema::free_form")]
+    #[schemars(schema_with = "restore_config_schema")]
     pub config: Value,
     /// How often the job's status is read (a duration; default 1m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "duration_schema", extend("default" = "1m", "x-ako-default" = true))]
     pub polling_period: Option<String>,
+}
+
+/// Free-form, but `time` is declared so that a rule can ask for it (CEL sees declared fields only).
+fn restore_config_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = schema::free_form(g);
+    s.insert(
+        "properties".into(),
+        serde_json::json!({"time": {"type": "integer", "format": "int64", "minimum": 0,
+            "description": "Restore to this point in time (epoch milliseconds; Timestamp restores)."}}),
+    );
+    s
 }
 
 impl AerospikeRestoreSpec {
