@@ -35,7 +35,6 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::api::v1beta1::{AerospikeBackup, AerospikeBackupService, AerospikeRestore, BackupServiceRef};
-use crate::controller::{FIELD_MANAGER, Scope};
 use client::{AbsClient, AbsError};
 
 /// Labels of the backup service's objects.
@@ -63,6 +62,8 @@ pub struct Ctx {
     pub scope: Vec<Option<String>>,
     /// Deadline of one REST call.
     pub call_timeout: Duration,
+    /// Server-side apply field manager (the operator's, as for clusters).
+    pub field_manager: String,
 }
 
 impl Ctx {
@@ -177,16 +178,18 @@ where
     Ok(())
 }
 
-/// Runs the three controllers over `scope` until shutdown.
-pub async fn run(client: Client, scope: &Scope, reporter: Reporter) {
+/// Runs the three controllers over `scope` (one entry per watched namespace, `None` for all) until shutdown; the
+/// reporter's controller name is also the field manager of every apply.
+pub async fn run(client: Client, scope: Vec<Option<String>>, reporter: Reporter) {
     let ctx = Arc::new(Ctx {
         client: client.clone(),
+        field_manager: reporter.controller.clone(),
         recorder: Recorder::new(client.clone(), reporter),
-        scope: scope.watches(),
+        scope: scope.clone(),
         call_timeout: Duration::from_secs(10),
     });
     let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
-    for ns in scope.watches() {
+    for ns in scope {
         let api = |c: &Client| -> (Api<AerospikeBackupService>, Api<AerospikeBackup>, Api<AerospikeRestore>, Api<Deployment>) {
             match &ns {
                 Some(n) => (Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n)),
@@ -231,12 +234,12 @@ async fn log<T: std::fmt::Debug, E: std::fmt::Display>(res: Result<T, E>) {
     }
 }
 
-/// `FIELD_MANAGER`'s server-side apply of a whole object.
-async fn apply<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
+/// Server-side apply of a whole object by `field_manager`.
+async fn apply<K>(api: &Api<K>, obj: &K, field_manager: &str) -> Result<(), Error>
 where
     K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?;
+    api.patch(&name, &PatchParams::apply(field_manager).force(), &Patch::Apply(obj)).await?;
     Ok(())
 }

@@ -188,9 +188,9 @@ pub(super) async fn reconcile(svc: Arc<AerospikeBackupService>, ctx: Arc<Ctx>) -
     }
     let merged = config::merged(&svc.spec.config, &backups_of(&svc, &ctx).await?);
     let (cm, deployment, service) = desired(&svc, &merged);
-    apply(&Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns), &cm).await?;
-    apply(&Api::<Service>::namespaced(ctx.client.clone(), &ns), &service).await?;
-    apply(&Api::<Deployment>::namespaced(ctx.client.clone(), &ns), &deployment).await?;
+    apply(&Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns), &cm, &ctx.field_manager).await?;
+    apply(&Api::<Service>::namespaced(ctx.client.clone(), &ns), &service, &ctx.field_manager).await?;
+    apply(&Api::<Deployment>::namespaced(ctx.client.clone(), &ns), &deployment, &ctx.field_manager).await?;
     let live = Api::<Deployment>::namespaced(ctx.client.clone(), &ns).get_opt(&svc.name_any()).await?;
     let ready = live.as_ref().is_some_and(|d| {
         let s = d.status.clone().unwrap_or_default();

@@ -136,7 +136,7 @@ impl Scope {
     }
 
     /// One entry per watch: `None` watches all namespaces.
-    pub fn watches(&self) -> Vec<Option<String>> {
+    fn watches(&self) -> Vec<Option<String>> {
         match self {
             Scope::All => vec![None],
             Scope::Namespaces(ns) => ns.iter().cloned().map(Some).collect(),
@@ -273,7 +273,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         });
     }
     // Backup and restore (v1beta1) run beside the clusters' controllers, over the same scope.
-    futures::join!(futures::future::join_all(runs), crate::backup::run(client.clone(), &cfg.scope, reporter));
+    futures::join!(futures::future::join_all(runs), crate::backup::run(client.clone(), cfg.scope.watches(), reporter));
     Ok(())
 }
 

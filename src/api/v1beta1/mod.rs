@@ -309,12 +309,15 @@ pub struct AerospikeBackupSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AerospikeBackupStatus {
+    /// The backup service in use.
     pub backup_service: BackupServiceRef,
+    /// The configuration last applied.
     #[schemars(schema_with = "schema::free_form")]
     pub config: Value,
     /// On-demand backups started (the last one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_demand_backups: Vec<OnDemandBackupSpec>,
+    /// Generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Available (the service runs this configuration), Degraded (why not).
@@ -423,7 +426,9 @@ pub struct AerospikeRestoreStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::free_form")]
     pub restore_result: Option<Value>,
+    /// InProgress while the job runs, Completed when the service says Done, Failed when it failed or was cancelled.
     pub phase: RestorePhase,
+    /// Generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Available, Degraded (why the restore could not start or failed).
