@@ -402,7 +402,7 @@ async fn restore(State(h): State<Handle>, Path(kind): Path<String>, body: Bytes)
             "timestamp" => {
                 let routine = request["routine"].as_str().unwrap_or_default();
                 let time = request["time"].as_u64().unwrap_or_default();
-                s.backups.iter().filter(|b| b.routine == routine && b.created <= time).last()
+                s.backups.iter().rfind(|b| b.routine == routine && b.created <= time)
             }
             _ => return (StatusCode::NOT_FOUND, format!("no restore type {kind}")).into_response(),
         };
