@@ -67,6 +67,12 @@ fn restore_manifest(ns: &str, name: &str, kind: &str, config: Value) -> Value {
     })
 }
 
+/// A Timestamp restore of the routine's last backup into cluster `dst`.
+fn by_time_config(ns: &str, routine: &str) -> Value {
+    json!({"destination": destination(ns, "dst"), "source": {"local-storage": {"path": "/backups"}},
+           "routine": routine, "time": 99_999_999_999_999u64})
+}
+
 fn destination(ns: &str, cluster: &str) -> Value {
     json!({"seed-nodes": [{"host-name": format!("{cluster}.{ns}.svc.cluster.local"), "port": 3000}]})
 }
@@ -81,6 +87,16 @@ where
 {
     let obj: K = serde_json::from_value(manifest.clone()).expect("manifest parses");
     Api::<K>::namespaced(client.clone(), ns).create(&PostParams::default(), &obj).await.expect("create")
+}
+
+/// AerospikeClusters of one node each, running in the simulator (a backup service reaches only those).
+async fn clusters(env: &Env, names: &[&str]) {
+    for name in names {
+        common::create(&env.client, &env.ns, &cluster_manifest(name, &env.ns, 1)).await;
+    }
+    for name in names {
+        env.sim.wait_for_members(&env.ns, name, 1, WAIT).await.unwrap();
+    }
 }
 
 async fn service_ready(env: &Env) -> AbsClient {
@@ -135,6 +151,7 @@ async fn backups_full_then_incremental_restore_into_a_second_cluster() {
     let env = env("bk-flow").await;
     let _op = start_operator(&env.client, ns_scope(&env.ns));
     let ns = env.ns.clone();
+    clusters(&env, &["src", "dst"]).await;
     env.sim.backup.set_records(&ns, "src", "test", 1000);
     let abs = service_ready(&env).await;
 
@@ -185,14 +202,14 @@ async fn restore_jobs_cancelled_on_delete_and_failed_with_the_reason() {
     let env = env("bk-restore").await;
     let _op = start_operator(&env.client, ns_scope(&env.ns));
     let ns = env.ns.clone();
+    clusters(&env, &["src", "dst"]).await;
     env.sim.backup.set_records(&ns, "src", "test", 10);
     service_ready(&env).await;
     create::<AerospikeBackup>(&env.client, &ns, &backup_manifest(&ns, "b", SERVICE, "local", Some(("1", "Full"))))
         .await;
     wait_on_demand_done(&env, "b", "1").await;
     let routine = format!("{ns}-b-daily");
-    let by_time = json!({"destination": destination(&ns, "dst"), "source": {"local-storage": {"path": "/backups"}},
-                         "routine": routine, "time": 99_999_999_999_999u64});
+    let by_time = by_time_config(&ns, &routine);
 
     // A job that keeps running is cancelled when its restore is deleted.
     env.sim.backup.set_fault(&ns, SERVICE, BackupFault { hold_restore: true, ..Default::default() });
@@ -220,6 +237,15 @@ async fn restore_jobs_cancelled_on_delete_and_failed_with_the_reason() {
     assert_eq!(degraded.reason, "RestoreFailed");
     assert!(degraded.message.contains("no space left on device"), "{}", degraded.message);
     assert_eq!(env.sim.backup.records_of(&ns, "dst"), BTreeMap::new(), "nothing restored");
+
+    // A restore into a cluster that does not run fails with the service's reason too.
+    env.sim.backup.set_fault(&ns, SERVICE, BackupFault::default());
+    let mut nowhere = by_time_config(&ns, &routine);
+    nowhere["destination"] = destination(&ns, "absent");
+    create::<AerospikeRestore>(&env.client, &ns, &restore_manifest(&ns, "nowhere", "Timestamp", nowhere)).await;
+    let r = wait_restore(&env, "nowhere", RestorePhase::Failed).await;
+    let degraded = r.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Degraded").unwrap();
+    assert!(degraded.message.contains("absent: no member answers"), "{}", degraded.message);
 }
 
 #[tokio::test]
@@ -227,6 +253,7 @@ async fn a_service_unavailable_for_a_while_gives_exactly_one_backup() {
     let env = env("bk-flaky").await;
     let _op = start_operator(&env.client, ns_scope(&env.ns));
     let ns = env.ns.clone();
+    clusters(&env, &["src"]).await;
     service_ready(&env).await;
     // Enough 503s to fail several reconciles' calls in a row (each call is tried three times).
     env.sim.backup.set_fault(&ns, SERVICE, BackupFault { unavailable_calls: 10, ..Default::default() });

@@ -10,6 +10,9 @@
 //! routine's last backup before `time` (Timestamp). Jobs run for [`BackupFault::restore_duration`] (default
 //! 300 ms) before they are Done.
 //!
+//! Only clusters with simulated members can be backed up (a backup of another is accepted and then kept nowhere, as
+//! ABS's fails) or restored into (the job fails).
+//!
 //! Fault knobs per service ([`BackupSims::set_fault`]): the next N calls answered 503, every call hung (accepted,
 //! never answered), restore jobs that fail with a reason, or stay Running until cancelled.
 use std::collections::{BTreeMap, HashMap};
@@ -92,10 +95,15 @@ struct Shared {
     next_job: i64,
 }
 
+/// Whether a simulated cluster `(namespace, name)` has members (is reachable).
+type Reachable = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// The simulated backup services and the record counts of the simulated clusters.
 #[derive(Clone, Default)]
 pub struct BackupSims {
     shared: Arc<Mutex<Shared>>,
+    /// None: every cluster is reachable (a service simulated without the Aerospike simulator).
+    reachable: Option<Reachable>,
 }
 
 fn now_ms() -> u64 {
@@ -112,6 +120,15 @@ fn cluster_of(entry: &Value) -> Option<(String, String)> {
 }
 
 impl BackupSims {
+    /// Backup services that back up and restore only clusters `reachable` says are up.
+    pub fn new(reachable: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> BackupSims {
+        BackupSims { shared: Default::default(), reachable: Some(Arc::new(reachable)) }
+    }
+
+    fn is_reachable(&self, (ns, cluster): &(String, String)) -> bool {
+        self.reachable.as_ref().is_none_or(|r| r(ns, cluster))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -339,6 +356,11 @@ async fn take_backup(h: Handle, routine: String, incremental: bool, uri: Uri) ->
         let Some(cluster) = cluster_of(&s.config["aerospike-clusters"][source]) else {
             return (StatusCode::BAD_REQUEST, format!("cluster {source} has no seed node")).into_response();
         };
+        // ABS accepts the request and the backup then fails: nothing is kept.
+        if !h.sims.is_reachable(&cluster) {
+            eprintln!("simulator: backup of {}/{} failed: no member answers", cluster.0, cluster.1);
+            return StatusCode::ACCEPTED.into_response();
+        }
         let records = shared.records.get(&cluster).cloned().unwrap_or_default();
         let s = shared.services.get_mut(&h.key).expect("looked up above");
         // Keys are unique even for backups in the same millisecond.
@@ -417,7 +439,9 @@ async fn restore(State(h): State<Handle>, Path(kind): Path<String>, body: Bytes)
         let fault = s.fault.clone();
         shared.next_job += 1;
         let id = shared.next_job;
-        let job = match (&fault.fail_restore, fault.hold_restore) {
+        let unreachable = (!h.sims.is_reachable(&destination))
+            .then(|| format!("destination {}/{}: no member answers", destination.0, destination.1));
+        let job = match (fault.fail_restore.as_ref().or(unreachable.as_ref()), fault.hold_restore) {
             (Some(e), _) => Job { status: "Failed", error: Some(e.clone()), destination: None, records, done_at: None },
             (None, true) => Job { status: "Running", error: None, destination: None, records, done_at: None },
             (None, false) => {

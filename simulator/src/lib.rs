@@ -114,7 +114,10 @@ impl Simulator {
         let inner =
             Arc::new(Inner { state: Mutex::new(State::default()), opts: Mutex::new(opts.clone()), faults_changed });
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
-        let backup = backup_service::BackupSims::default();
+        let members = inner.clone();
+        let backup = backup_service::BackupSims::new(move |ns, cluster| {
+            members.lock().clusters.get(&(ns.to_string(), cluster.to_string())).is_some_and(|c| !c.members.is_empty())
+        });
         let mut tasks = vec![
             tokio::spawn(watch_pods(inner.clone(), client.clone(), opts.clone(), synced_tx)),
             tokio::spawn(backup_service::watch(backup.clone(), client, opts.namespace.clone())),
