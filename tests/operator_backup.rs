@@ -12,6 +12,7 @@ use aerospike_kubernetes_operator::api::v1beta1::{
 use aerospike_kubernetes_operator::backup::client::AbsClient;
 use ako_simulator::backup_service::BackupFault;
 use common::*;
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -308,6 +309,23 @@ async fn bad_input_is_refused_or_reported_with_the_field() {
     );
     let config = env.sim.backup.config_of(&ns, SERVICE).unwrap();
     assert!(config.get("backup-routines").is_none(), "an invalid routine never reaches the service: {config}");
+
+    // The service gains the storage: ABS takes it at run time (config-apply, no new pod) and the backup goes through.
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &ns);
+    let generation = deployments.get(SERVICE).await.unwrap().metadata.generation;
+    let services: Api<AerospikeBackupService> = Api::namespaced(env.client.clone(), &ns);
+    let s3 = json!({"spec": {"config": {"storage": {"s3": {"s3-storage": {"bucket": "b", "s3-region": "eu"}}}}}});
+    services.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&s3)).await.unwrap();
+    wait_for("nostore Available", WAIT, || async {
+        let b = api.get("nostore").await.ok()?;
+        b.status?.conditions.iter().any(|c| c.type_ == "Available").then_some(())
+    })
+    .await;
+    let config = env.sim.backup.config_of(&ns, SERVICE).unwrap();
+    assert!(
+        config["storage"].get("s3").is_some() && config["backup-routines"].get(format!("{ns}-nostore-daily")).is_some()
+    );
+    assert_eq!(deployments.get(SERVICE).await.unwrap().metadata.generation, generation, "the pod was not rolled");
 
     // The API server refuses a Timestamp restore without a time, naming the field.
     let bad: AerospikeRestore = serde_json::from_value(restore_manifest(

@@ -179,6 +179,11 @@ fn within(ours: &Value, live: &Value) -> bool {
     }
 }
 
+/// The service runs `desired`: every field of it is in the running configuration with the same value.
+pub fn runs(desired: &Value, live: &Value) -> bool {
+    within(desired, live)
+}
+
 /// The running configuration has these entries.
 pub fn applied(entries: &Entries, live: &Value) -> bool {
     entries.clusters.iter().all(|(k, v)| within(v, &live[CLUSTERS][k]))
@@ -307,6 +312,16 @@ mod tests {
         assert!(without.get("backup-routines").is_none());
         assert!(removed(&e, &without));
         assert!(!applied(&e, &without));
+    }
+
+    #[test]
+    fn a_new_storage_is_not_run_until_applied() {
+        let desired = merged(&service_config(), &[]);
+        assert!(runs(&desired, &desired));
+        let mut more = desired.clone();
+        more["storage"]["s3"] = json!({"s3-storage": {"bucket": "b"}});
+        assert!(!runs(&more, &desired), "the running config lacks the new storage");
+        assert!(runs(&desired, &more), "extra running entries do not matter");
     }
 
     #[test]

@@ -211,8 +211,21 @@ pub async fn run(client: Client, scope: Vec<Option<String>>, reporter: Reporter)
                 .for_each(log),
         ));
         let c = ctx.clone();
+        let backup_controller = Controller::new(backups, watcher::Config::default().any_semantic());
+        // A change of a service (its storage, policies, readiness) concerns the backups naming it.
+        let known = backup_controller.store();
+        let (service_watch, _, _, _) = api(&client);
         runs.push(Box::pin(
-            Controller::new(backups, watcher::Config::default().any_semantic())
+            backup_controller
+                .watches(service_watch, watcher::Config::default(), move |svc: AerospikeBackupService| {
+                    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+                    known
+                        .state()
+                        .into_iter()
+                        .filter(|b| b.spec.backup_service.namespace == ns && b.spec.backup_service.name == name)
+                        .map(|b| ObjectRef::from_obj(&*b))
+                        .collect::<Vec<_>>()
+                })
                 .shutdown_on_signal()
                 .run(aerospike_backup::reconcile, aerospike_backup::error_policy, c)
                 .for_each(log),

@@ -218,6 +218,19 @@ pub(super) async fn reconcile(svc: Arc<AerospikeBackupService>, ctx: Arc<Ctx>) -
         condition(&old.conditions, "Available", ready, reason, &message, generation),
         condition(&old.conditions, "Progressing", !ready, reason, &message, generation),
     ];
+    if ready {
+        // The ConfigMap may have changed without a roll (only the `service` section rolls the pod): ABS re-reads
+        // its file on config-apply. The mounted file can lag the ConfigMap, so read back and requeue until it runs.
+        let abs = ctx.abs(&svc).await?;
+        if !config::runs(&merged, &abs.config().await?) {
+            abs.apply_config().await?;
+            if !config::runs(&merged, &abs.config().await?) {
+                write_status(&*svc, serde_json::to_value(&old)?, serde_json::to_value(&st)?, &ctx.client).await?;
+                return Ok(Action::requeue(Duration::from_secs(2)));
+            }
+            ctx.event(&*svc, EventType::Normal, "ConfigApplied", "the backup service runs the new configuration").await;
+        }
+    }
     if st.phase != old.phase && st.phase == BackupServicePhase::Completed {
         ctx.event(&*svc, EventType::Normal, "Ready", "backup service Deployment ready").await;
     }
