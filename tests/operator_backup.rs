@@ -250,7 +250,7 @@ async fn restore_jobs_cancelled_on_delete_and_failed_with_the_reason() {
 }
 
 #[tokio::test]
-async fn a_service_unavailable_for_a_while_gives_exactly_one_backup() {
+async fn a_service_unavailable_or_hung_for_a_while_gives_exactly_one_backup() {
     let env = env("bk-flaky").await;
     let _op = start_operator(&env.client, ns_scope(&env.ns));
     let ns = env.ns.clone();
@@ -274,6 +274,26 @@ async fn a_service_unavailable_for_a_while_gives_exactly_one_backup() {
         calls[seen..].iter().any(|c| c == "GET /v1/config").then_some(())
     })
     .await;
+    assert_eq!(env.sim.backup.backups_of(&ns, SERVICE).len(), 1, "no duplicate on-demand backup");
+
+    // A service that accepts calls and never answers: the backup says which call timed out, and recovers.
+    env.sim.backup.set_fault(&ns, SERVICE, BackupFault { hang: true, ..Default::default() });
+    let touch = json!({"metadata": {"annotations": {"test/touch": "2"}}});
+    api.patch("b", &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap();
+    let condition = |type_: &'static str| {
+        let api = api.clone();
+        async move {
+            wait_for(&format!("b {type_}"), WAIT, || async {
+                api.get("b").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == type_)
+            })
+            .await
+        }
+    };
+    let c = condition("Degraded").await;
+    assert_eq!(c.reason, "BackupServiceUnavailable");
+    assert!(c.message.starts_with("backup service get config: no answer within"), "{}", c.message);
+    env.sim.backup.set_fault(&ns, SERVICE, BackupFault::default());
+    condition("Available").await;
     assert_eq!(env.sim.backup.backups_of(&ns, SERVICE).len(), 1, "no duplicate on-demand backup");
 }
 

@@ -18,6 +18,8 @@ use crate::api::v1beta1::{
 
 /// How soon to look again while the service has not taken the configuration yet.
 const CONFIG_POLL: Duration = Duration::from_secs(2);
+/// How soon to call a service again after it failed a call.
+const SERVICE_RETRY: Duration = Duration::from_secs(5);
 /// How often to confirm the service still runs it (e.g. after its pod restarted).
 const RECHECK: Duration = Duration::from_secs(60);
 
@@ -61,7 +63,26 @@ fn joined(errors: &[FieldError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// A service that cannot be reached or refuses a call is reported in the `Degraded` condition (the call and its
+/// HTTP status), and the reconcile is retried.
 pub(super) async fn reconcile(b: Arc<AerospikeBackup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    match reconcile_inner(b.clone(), ctx.clone()).await {
+        Err(Error::Abs(e)) if b.metadata.deletion_timestamp.is_none() => {
+            let old = b.status.clone().unwrap_or_default();
+            let st = AerospikeBackupStatus {
+                backup_service: b.spec.backup_service.clone(),
+                config: b.spec.config.clone(),
+                on_demand_backups: old.on_demand_backups,
+                ..Default::default()
+            };
+            report(&b, &ctx, st, false, "BackupServiceUnavailable", &e.to_string()).await?;
+            Ok(Action::requeue(SERVICE_RETRY))
+        }
+        other => other,
+    }
+}
+
+async fn reconcile_inner(b: Arc<AerospikeBackup>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let service_ref = b.spec.backup_service.clone();
     if b.metadata.deletion_timestamp.is_some() {
         return remove(&b, &ctx).await;

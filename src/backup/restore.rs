@@ -39,7 +39,20 @@ async fn report(
     write_status(r, serde_json::to_value(&old)?, serde_json::to_value(&st)?, &ctx.client).await
 }
 
+/// A service that cannot be reached or answers 5xx is reported in the `Degraded` condition (the call and its HTTP
+/// status), and the reconcile is retried; the phase stays.
 pub(super) async fn reconcile(r: Arc<AerospikeRestore>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    match reconcile_inner(r.clone(), ctx.clone()).await {
+        Err(Error::Abs(e)) if r.metadata.deletion_timestamp.is_none() => {
+            let st = r.status.clone().unwrap_or_default();
+            report(&r, &ctx, st, false, "BackupServiceUnavailable", &e.to_string()).await?;
+            Ok(Action::requeue(Duration::from_secs(5)))
+        }
+        other => other,
+    }
+}
+
+async fn reconcile_inner(r: Arc<AerospikeRestore>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let st = r.status.clone().unwrap_or_default();
     if r.metadata.deletion_timestamp.is_some() {
         return cancel(&r, &ctx, &st).await;
