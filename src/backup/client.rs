@@ -72,12 +72,8 @@ impl AbsClient {
         }
     }
 
-    /// `<context>/v1<path>` for API calls; `health` and `version` sit beside `v1`.
     fn url(&self, path: &str) -> String {
-        match path {
-            "/health" | "/version" => format!("{}{path}", self.context_path),
-            _ => format!("{}/v1{path}", self.context_path),
-        }
+        format!("{}/v1{path}", self.context_path)
     }
 
     async fn once(
@@ -163,11 +159,6 @@ impl AbsClient {
 
     fn json(call: &'static str, bytes: &[u8]) -> Result<Value, AbsError> {
         serde_json::from_slice(bytes).map_err(|e| AbsError::Protocol { call, message: format!("not JSON: {e}") })
-    }
-
-    /// `GET /health`: the service answers.
-    pub async fn health(&self) -> Result<(), AbsError> {
-        self.call("health", Method::GET, "/health", None, &[200]).await.map(|_| ())
     }
 
     /// `GET /v1/config`: the configuration the service runs.
