@@ -189,35 +189,32 @@ pub async fn run(client: Client, scope: Vec<Option<String>>, reporter: Reporter)
         call_timeout: Duration::from_secs(10),
     });
     let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
-    for ns in scope {
-        let api = |c: &Client| -> (Api<AerospikeBackupService>, Api<AerospikeBackup>, Api<AerospikeRestore>, Api<Deployment>) {
-            match &ns {
-                Some(n) => (Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n)),
-                None => (Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone())),
-            }
-        };
-        let (services, backups, restores, deployments) = api(&client);
+    for ns in &scope {
         let owned = watcher::Config::default().labels(&format!("{LABEL_NAME}={APP_NAME}"));
-        let c = ctx.clone();
-        runs.push(Box::pin(
-            Controller::new(services, watcher::Config::default().any_semantic())
-                .owns(deployments, owned)
-                .watches(backups.clone(), watcher::Config::default(), |b: AerospikeBackup| {
+        let mut service_controller =
+            Controller::new(scoped::<AerospikeBackupService>(&client, ns), watcher::Config::default().any_semantic())
+                .owns(scoped::<Deployment>(&client, ns), owned);
+        let backup_controller =
+            Controller::new(scoped::<AerospikeBackup>(&client, ns), watcher::Config::default().any_semantic());
+        let known = backup_controller.store();
+        let mut backup_controller = backup_controller;
+        // A backup may name a service of another watched namespace: each controller watches the other kind in
+        // every watched namespace. A backup concerns its service; a service's change (storage, policies,
+        // readiness) concerns the backups naming it.
+        for other in &scope {
+            service_controller = service_controller.watches(
+                scoped::<AerospikeBackup>(&client, other),
+                watcher::Config::default(),
+                |b: AerospikeBackup| {
                     let r = &b.spec.backup_service;
                     Some(ObjectRef::<AerospikeBackupService>::new(&r.name).within(&r.namespace))
-                })
-                .shutdown_on_signal()
-                .run(service::reconcile, service::error_policy, c)
-                .for_each(log),
-        ));
-        let c = ctx.clone();
-        let backup_controller = Controller::new(backups, watcher::Config::default().any_semantic());
-        // A change of a service (its storage, policies, readiness) concerns the backups naming it.
-        let known = backup_controller.store();
-        let (service_watch, _, _, _) = api(&client);
-        runs.push(Box::pin(
-            backup_controller
-                .watches(service_watch, watcher::Config::default(), move |svc: AerospikeBackupService| {
+                },
+            );
+            let known = known.clone();
+            backup_controller = backup_controller.watches(
+                scoped::<AerospikeBackupService>(&client, other),
+                watcher::Config::default(),
+                move |svc: AerospikeBackupService| {
                     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
                     known
                         .state()
@@ -225,20 +222,40 @@ pub async fn run(client: Client, scope: Vec<Option<String>>, reporter: Reporter)
                         .filter(|b| b.spec.backup_service.namespace == ns && b.spec.backup_service.name == name)
                         .map(|b| ObjectRef::from_obj(&*b))
                         .collect::<Vec<_>>()
-                })
+                },
+            );
+        }
+        let c = ctx.clone();
+        runs.push(Box::pin(
+            service_controller.shutdown_on_signal().run(service::reconcile, service::error_policy, c).for_each(log),
+        ));
+        let c = ctx.clone();
+        runs.push(Box::pin(
+            backup_controller
                 .shutdown_on_signal()
                 .run(aerospike_backup::reconcile, aerospike_backup::error_policy, c)
                 .for_each(log),
         ));
         let c = ctx.clone();
         runs.push(Box::pin(
-            Controller::new(restores, watcher::Config::default().any_semantic())
+            Controller::new(scoped::<AerospikeRestore>(&client, ns), watcher::Config::default().any_semantic())
                 .shutdown_on_signal()
                 .run(restore::reconcile, restore::error_policy, c)
                 .for_each(log),
         ));
     }
     futures::future::join_all(runs).await;
+}
+
+/// The objects of one watched namespace (`None`: all).
+fn scoped<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match ns {
+        Some(n) => Api::namespaced(client.clone(), n),
+        None => Api::all(client.clone()),
+    }
 }
 
 async fn log<T: std::fmt::Debug, E: std::fmt::Display>(res: Result<T, E>) {
