@@ -10,6 +10,7 @@ pub mod access;
 pub mod aerospike_conf;
 pub mod api;
 pub mod asinfo;
+pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod desired;

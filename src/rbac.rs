@@ -31,7 +31,23 @@ pub fn namespaced_rules() -> Vec<PolicyRule> {
         rule("asdb.aerospike.com", &["aerospikeclusters"], &["get", "list", "watch", "update", "patch"]),
         rule("asdb.aerospike.com", &["aerospikeclusters/status"], &["get", "update", "patch"]),
         rule("asdb.aerospike.com", &["aerospikeclusters/finalizers"], &["update"]),
-        rule("apps", &["statefulsets"], MANAGE),
+        // Backup and restore (v1beta1): the three kinds, and the backup service's Deployment.
+        rule(
+            "asdb.aerospike.com",
+            &["aerospikebackupservices", "aerospikebackups", "aerospikerestores"],
+            &["get", "list", "watch", "update", "patch"],
+        ),
+        rule(
+            "asdb.aerospike.com",
+            &["aerospikebackupservices/status", "aerospikebackups/status", "aerospikerestores/status"],
+            &["get", "update", "patch"],
+        ),
+        rule(
+            "asdb.aerospike.com",
+            &["aerospikebackupservices/finalizers", "aerospikebackups/finalizers", "aerospikerestores/finalizers"],
+            &["update"],
+        ),
+        rule("apps", &["statefulsets", "deployments"], MANAGE),
         rule("", &["services", "configmaps"], MANAGE),
         rule("policy", &["poddisruptionbudgets"], MANAGE),
         // Pods are deleted one batch at a time to roll them; PVCs only where cascadeDelete says so, and labelled

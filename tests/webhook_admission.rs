@@ -524,3 +524,40 @@ async fn fields_the_reference_writes_are_stored_and_read_back() {
     assert!(e.to_string().contains("status.storage.cleanupThreads"), "{e}");
     api.delete("reference-fields", &DeleteParams::default()).await.unwrap();
 }
+
+/// AerospikeBackup (v1beta1): the API server calls our backup webhook, which refuses a routine of a cluster the
+/// backup does not define and a name without the `<namespace>-<name>` prefix, naming each field; a good one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_with_a_bad_routine_is_refused_with_its_fields() {
+    let client = client().await;
+    let gvk = GroupVersionKind::gvk("asdb.aerospike.com", "v1beta1", "AerospikeBackup");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), NS, &ApiResource::from_gvk_with_plural(&gvk, "aerospikebackups"));
+    let backup = |routine: &str, source: &str| {
+        json!({
+            "apiVersion": "asdb.aerospike.com/v1beta1", "kind": "AerospikeBackup",
+            "metadata": {"name": "b", "namespace": NS},
+            "spec": {
+                "backupService": {"name": "abs", "namespace": NS},
+                "config": {
+                    "aerospike-cluster": {format!("{NS}-b-c"): {"seed-nodes": [{"host-name": "c", "port": 3000}]}},
+                    "backup-routines": {routine: {"source-cluster": source, "storage": "s", "backup-policy": "p"}}
+                }
+            }
+        })
+    };
+    let dry = PostParams { dry_run: true, ..Default::default() };
+    let create = |v: Value| {
+        let api = api.clone();
+        let dry = dry.clone();
+        async move {
+            let obj: DynamicObject = serde_json::from_value(v).unwrap();
+            api.create(&dry, &obj).await.map_err(|e| e.to_string())
+        }
+    };
+    let e = create(backup("daily", "elsewhere")).await.expect_err("refused");
+    assert!(e.contains("vaerospikebackup.kb.io"), "{e}");
+    assert!(e.contains("spec.config.backup-routines.daily: the name must start with webhook-test-b"), "{e}");
+    assert!(e.contains("spec.config.backup-routines.daily.source-cluster: elsewhere is not"), "{e}");
+    create(backup(&format!("{NS}-b-daily"), &format!("{NS}-b-c"))).await.expect("a good backup passes");
+}

@@ -50,6 +50,7 @@
 //! xtask simulator run|fault|faults`) lives in xtask.
 mod admin;
 mod answers;
+pub mod backup_service;
 mod config;
 mod exporter;
 mod faults;
@@ -109,6 +110,8 @@ async fn poll_faults_file(inner: Arc<Inner>, path: PathBuf) {
 pub struct Simulator {
     inner: Arc<Inner>,
     tasks: Vec<JoinHandle<()>>,
+    /// The simulated backup services (one per AerospikeBackupService Deployment) and clusters' record counts.
+    pub backup: backup_service::BackupSims,
 }
 
 impl Simulator {
@@ -118,12 +121,19 @@ impl Simulator {
         let inner =
             Arc::new(Inner { state: Mutex::new(State::default()), opts: Mutex::new(opts.clone()), faults_changed });
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
-        let mut tasks = vec![tokio::spawn(watch_pods(inner.clone(), client, opts.clone(), synced_tx))];
+        let members = inner.clone();
+        let backup = backup_service::BackupSims::new(move |ns, cluster| {
+            members.lock().clusters.get(&(ns.to_string(), cluster.to_string())).is_some_and(|c| !c.members.is_empty())
+        });
+        let mut tasks = vec![
+            tokio::spawn(watch_pods(inner.clone(), client.clone(), opts.clone(), synced_tx)),
+            tokio::spawn(backup_service::watch(backup.clone(), client, opts.namespace.clone())),
+        ];
         if let Some(file) = opts.faults_file.clone() {
             tasks.push(tokio::spawn(poll_faults_file(inner.clone(), file)));
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), synced_rx).await;
-        Simulator { inner, tasks }
+        Simulator { inner, tasks, backup }
     }
 
     /// Sets (replaces) the fault of a pod or a cluster; `Fault::default()` clears it.
@@ -258,6 +268,7 @@ impl Simulator {
         for t in self.tasks.drain(..) {
             t.abort();
         }
+        self.backup.stop();
         let mut state = self.inner.lock();
         for (_, node) in state.nodes.drain() {
             node.task.abort();

@@ -16,7 +16,7 @@ const REFERENCE: &str = include_str!("reference/aerospikecluster-v1-paths.tsv");
 
 /// Kinds of difference, from the worst (the API server drops the field) to the mildest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+pub(crate) enum Kind {
     /// No such path in ours: the API server prunes the field.
     Missing,
     /// Under a free-form part of ours: kept as written, but neither typed nor validated.
@@ -36,13 +36,13 @@ impl fmt::Display for Kind {
 
 /// A deliberate difference: `pattern` (`*` matches any run of characters) over the reference path, the kind of
 /// difference it covers, and why.
-struct Allowed {
+pub(crate) struct Allowed {
     kind: Kind,
     pattern: &'static str,
     reason: &'static str,
 }
 
-const fn allow(kind: Kind, pattern: &'static str, reason: &'static str) -> Allowed {
+pub(crate) const fn allow(kind: Kind, pattern: &'static str, reason: &'static str) -> Allowed {
     Allowed { kind, pattern, reason }
 }
 
@@ -113,16 +113,20 @@ const ALLOWED: &[Allowed] = &[
 ];
 
 /// One reference line.
-struct RefPath {
-    path: String,
+pub(crate) struct RefPath {
+    pub(crate) path: String,
     ty: String,
-    required: bool,
-    limits: BTreeMap<String, String>,
+    pub(crate) required: bool,
+    pub(crate) limits: BTreeMap<String, String>,
 }
 
 fn reference() -> Vec<RefPath> {
-    REFERENCE
-        .lines()
+    parse_lines(REFERENCE.lines())
+}
+
+/// Reference lines (`path<TAB>type<TAB>limits`) as paths; comments and blank lines skipped.
+pub(crate) fn parse_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<RefPath> {
+    lines
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|line| {
             let mut cols = line.split('\t');
@@ -194,18 +198,21 @@ fn number(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64)
 }
 
-struct Diff {
+pub(crate) struct Diff {
     kind: Kind,
     path: String,
     detail: String,
 }
 
 fn compare(root: &Value) -> (usize, Vec<Diff>) {
+    compare_with(root, &reference())
+}
+
+pub(crate) fn compare_with(root: &Value, reference: &[RefPath]) -> (usize, Vec<Diff>) {
     let ours = ours(root);
-    let reference = reference();
     let mut diffs = Vec::new();
     let mut diff = |kind, path: &str, detail: String| diffs.push(Diff { kind, path: path.to_string(), detail });
-    for r in &reference {
+    for r in reference {
         let Some((node, required)) = ours.get(&r.path) else {
             // The nearest ancestor of ours decides: open (kept) or missing (pruned).
             let mut ancestor = r.path.as_str();
@@ -264,7 +271,7 @@ fn compare(root: &Value) -> (usize, Vec<Diff>) {
     (reference.len(), diffs)
 }
 
-fn matches(pattern: &str, path: &str) -> bool {
+pub(crate) fn matches(pattern: &str, path: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == path,
         Some((head, tail)) => {
@@ -287,16 +294,21 @@ fn every_reference_path_is_served_the_same_or_differs_on_purpose() {
     let crd = our_crd();
     let root = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
     let (total, diffs) = compare(root);
-    let mut used = vec![0usize; ALLOWED.len()];
+    assert_explained(total, &diffs, ALLOWED);
+}
+
+/// Every difference matches an allow-list entry and every entry matches a difference.
+pub(crate) fn assert_explained(total: usize, diffs: &[Diff], allowed: &[Allowed]) {
+    let mut used = vec![0usize; allowed.len()];
     let mut unexplained = Vec::new();
-    for d in &diffs {
-        match ALLOWED.iter().position(|a| a.kind == d.kind && matches(a.pattern, &d.path)) {
+    for d in diffs {
+        match allowed.iter().position(|a| a.kind == d.kind && matches(a.pattern, &d.path)) {
             Some(i) => used[i] += 1,
             None => unexplained.push(format!("{} {}: {}", d.kind, d.path, d.detail)),
         }
     }
     println!("{total} reference paths, {} differences, all explained:", diffs.len() - unexplained.len());
-    for (a, n) in ALLOWED.iter().zip(&used) {
+    for (a, n) in allowed.iter().zip(&used) {
         println!("  {n:4} {} {}: {}", a.kind, a.pattern, a.reason);
     }
     let mut by_kind = BTreeMap::new();
@@ -309,7 +321,7 @@ fn every_reference_path_is_served_the_same_or_differs_on_purpose() {
         unexplained.len(),
         unexplained.join("\n")
     );
-    let stale: Vec<_> = ALLOWED.iter().zip(&used).filter(|(_, n)| **n == 0).map(|(a, _)| a.pattern).collect();
+    let stale: Vec<_> = allowed.iter().zip(&used).filter(|(_, n)| **n == 0).map(|(a, _)| a.pattern).collect();
     assert!(stale.is_empty(), "allow-list entries that match no difference (remove them): {stale:?}");
 }
 

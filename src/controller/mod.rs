@@ -275,7 +275,8 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             futures::join!(readiness, run);
         });
     }
-    futures::future::join_all(runs).await;
+    // Backup and restore (v1beta1) run beside the clusters' controllers, over the same scope.
+    futures::join!(futures::future::join_all(runs), crate::backup::run(client.clone(), cfg.scope.watches(), reporter));
     Ok(())
 }
 

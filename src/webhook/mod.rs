@@ -38,6 +38,7 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::api::AerospikeCluster;
+use crate::api::v1beta1::AerospikeBackup;
 pub use crate::cli::{DEFAULT_CERT_DIR, WebhookArgs};
 use crate::validate;
 
@@ -45,6 +46,8 @@ use crate::validate;
 pub const MUTATE_PATH: &str = "/mutate-asdb-aerospike-com-v1-aerospikecluster";
 /// Path of the validating webhook.
 pub const VALIDATE_PATH: &str = "/validate-asdb-aerospike-com-v1-aerospikecluster";
+/// Path of the AerospikeBackup validating webhook (the reference's path).
+pub const VALIDATE_BACKUP_PATH: &str = "/validate-asdb-aerospike-com-v1beta1-aerospikebackup";
 
 /// How long a client may take to send a request's headers (also how long a keep-alive connection may idle).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -219,11 +222,48 @@ pub fn validate_review(req: &AdmissionRequest<DynamicObject>) -> AdmissionRespon
     deny(req, validate::summary(&errors))
 }
 
+/// The AerospikeBackup validating webhook: its configuration on its own (one cluster, routines of it, names with
+/// the `<namespace>-<name>` prefix, nothing of the service's, on-demand backups of known routines). What needs the
+/// backup service (does it exist, has it the storage) the reconciler reports in the `Degraded` condition.
+pub fn validate_backup_review(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let allow = AdmissionResponse::from(req);
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return allow;
+    }
+    let Some(obj) = &req.object else { return allow };
+    let parse = |o: &DynamicObject| -> Result<(Value, AerospikeBackup), String> {
+        let raw = serde_json::to_value(o).map_err(|e| e.to_string())?;
+        let mut b: AerospikeBackup = serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
+        if b.metadata.namespace.as_deref().is_none_or(str::is_empty) {
+            b.metadata.namespace = req.namespace.clone();
+        }
+        Ok((raw, b))
+    };
+    let (raw, backup) = match parse(obj) {
+        Ok(x) => x,
+        Err(e) => return deny(req, format!("spec: cannot read the AerospikeBackup: {e}")),
+    };
+    if backup.metadata.deletion_timestamp.is_some() {
+        return allow;
+    }
+    // Finalizer and status updates of an object stored before a rule go through: only spec changes are judged.
+    if let (Operation::Update, Some(old)) = (&req.operation, &req.old_object)
+        && parse(old).is_ok_and(|(old_raw, _)| old_raw.get("spec") == raw.get("spec"))
+    {
+        return allow;
+    }
+    match crate::backup::config::entries(&backup) {
+        Ok(_) => allow,
+        Err(errors) => deny(req, errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+    }
+}
+
 /// Handles one AdmissionReview body for `path`; the response body is an AdmissionReview.
 pub fn review(path: &str, body: &[u8]) -> Vec<u8> {
     let webhook = if path == MUTATE_PATH { "mutating" } else { "validating" };
     let response = match parse_review(body) {
         Ok(req) if path == MUTATE_PATH => mutate(&req),
+        Ok(req) if path == VALIDATE_BACKUP_PATH => validate_backup_review(&req),
         Ok(req) => validate_review(&req),
         Err(reason) => {
             crate::metrics::webhook_admission(webhook, "invalid");
@@ -239,6 +279,7 @@ pub fn router() -> Router {
     Router::new()
         .route(MUTATE_PATH, post(|body: Body| answer(MUTATE_PATH, body)))
         .route(VALIDATE_PATH, post(|body: Body| answer(VALIDATE_PATH, body)))
+        .route(VALIDATE_BACKUP_PATH, post(|body: Body| answer(VALIDATE_BACKUP_PATH, body)))
         .route("/healthz", get(|| async { "ok" }))
 }
 

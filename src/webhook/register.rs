@@ -12,7 +12,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use tracing::info;
 
-use super::{MUTATE_PATH, VALIDATE_PATH};
+use super::{MUTATE_PATH, VALIDATE_BACKUP_PATH, VALIDATE_PATH};
 
 /// Name of the MutatingWebhookConfiguration.
 pub const MUTATING_CONFIGURATION: &str = "aerospike-operator-mutating-webhook-configuration";
@@ -22,6 +22,8 @@ pub const VALIDATING_CONFIGURATION: &str = "aerospike-operator-validating-webhoo
 pub const MUTATING_WEBHOOK: &str = "maerospikecluster.kb.io";
 /// Name of the validating webhook (the reference's).
 pub const VALIDATING_WEBHOOK: &str = "vaerospikecluster.kb.io";
+/// The AerospikeBackup validating webhook's name (the reference's).
+pub const VALIDATING_BACKUP_WEBHOOK: &str = "vaerospikebackup.kb.io";
 /// Field manager of the operator's writes to the configurations.
 const FIELD_MANAGER: &str = "aerospike-kubernetes-operator-webhook";
 
@@ -99,11 +101,15 @@ impl Target {
 }
 
 fn rules() -> Vec<RuleWithOperations> {
+    rules_for("v1", "aerospikeclusters")
+}
+
+fn rules_for(version: &str, resource: &str) -> Vec<RuleWithOperations> {
     vec![RuleWithOperations {
         api_groups: Some(vec![crate::api::GROUP.into()]),
-        api_versions: Some(vec!["v1".into()]),
+        api_versions: Some(vec![version.into()]),
         operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
-        resources: Some(vec!["aerospikeclusters".into()]),
+        resources: Some(vec![resource.into()]),
         scope: Some("Namespaced".into()),
     }]
 }
@@ -142,16 +148,28 @@ pub fn mutating_configuration(target: &Target, ca_bundle: Option<&[u8]>) -> Muta
 pub fn validating_configuration(target: &Target, ca_bundle: Option<&[u8]>) -> ValidatingWebhookConfiguration {
     ValidatingWebhookConfiguration {
         metadata: meta(VALIDATING_CONFIGURATION),
-        webhooks: Some(vec![ValidatingWebhook {
-            name: VALIDATING_WEBHOOK.into(),
-            admission_review_versions: vec!["v1".into()],
-            client_config: target.client_config(VALIDATE_PATH, ca_bundle),
-            failure_policy: Some("Fail".into()),
-            side_effects: "None".into(),
-            rules: Some(rules()),
-            timeout_seconds: Some(10),
-            ..Default::default()
-        }]),
+        webhooks: Some(vec![
+            ValidatingWebhook {
+                name: VALIDATING_WEBHOOK.into(),
+                admission_review_versions: vec!["v1".into()],
+                client_config: target.client_config(VALIDATE_PATH, ca_bundle),
+                failure_policy: Some("Fail".into()),
+                side_effects: "None".into(),
+                rules: Some(rules()),
+                timeout_seconds: Some(10),
+                ..Default::default()
+            },
+            ValidatingWebhook {
+                name: VALIDATING_BACKUP_WEBHOOK.into(),
+                admission_review_versions: vec!["v1".into()],
+                client_config: target.client_config(VALIDATE_BACKUP_PATH, ca_bundle),
+                failure_policy: Some("Fail".into()),
+                side_effects: "None".into(),
+                rules: Some(rules_for("v1beta1", "aerospikebackups")),
+                timeout_seconds: Some(10),
+                ..Default::default()
+            },
+        ]),
     }
 }
 

@@ -561,3 +561,32 @@ async fn readiness_waits_for_the_webhook_and_drops_when_it_fails() {
     assert!(!health.is_ready());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_backup_is_refused_naming_each_field_at_fault() {
+    let backup = |routine_cluster: &str| {
+        json!({
+            "apiVersion": "asdb.aerospike.com/v1beta1", "kind": "AerospikeBackup",
+            "metadata": {"name": "b", "namespace": "db"},
+            "spec": {
+                "backupService": {"name": "abs", "namespace": "ops"},
+                "config": {
+                    "aerospike-cluster": {"db-b-c": {"seed-nodes": [{"host-name": "c.db.svc", "port": 3000}]}},
+                    "backup-routines": {"db-b-r": {"source-cluster": routine_cluster, "storage": "local",
+                        "backup-policy": "p"}}
+                }
+            }
+        })
+    };
+    let ok = response(VALIDATE_BACKUP_PATH, &review_body("CREATE", &backup("db-b-c"), None));
+    assert_eq!(ok["allowed"], true, "{ok}");
+    let resp = response(VALIDATE_BACKUP_PATH, &review_body("CREATE", &backup("other"), None));
+    assert_eq!(resp["allowed"], false);
+    assert_eq!(
+        resp["status"]["message"],
+        "spec.config.backup-routines.db-b-r.source-cluster: other is not this backup's aerospike-cluster"
+    );
+    // A spec stored before the rule may still get its finalizer.
+    let resp = response(VALIDATE_BACKUP_PATH, &review_body("UPDATE", &backup("other"), Some(&backup("other"))));
+    assert_eq!(resp["allowed"], true);
+}

@@ -203,12 +203,28 @@ async fn assert_olm_webhooks(client: &Client, ns: &str, target: &str) {
     let owned = ListParams::default().labels(&format!("olm.owner={},olm.owner.namespace={ns}", csv_name()));
     let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone()).list(&owned).await.unwrap().items;
     let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone()).list(&owned).await.unwrap().items;
-    assert_eq!((mutating.len(), validating.len()), (1, 1), "one configuration of each kind owned by the CSV");
+    // One configuration per webhook definition: AerospikeCluster defaulting and validation, AerospikeBackup validation.
+    assert_eq!((mutating.len(), validating.len()), (1, 2), "the configurations owned by the CSV");
     let m = &mutating[0].webhooks.as_ref().unwrap()[0];
-    let v = &validating[0].webhooks.as_ref().unwrap()[0];
+    let validating_named = |name: &str| {
+        validating
+            .iter()
+            .flat_map(|c| c.webhooks.iter().flatten())
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no validating webhook {name}"))
+    };
+    let v = validating_named(register::VALIDATING_WEBHOOK);
+    let b = validating_named(register::VALIDATING_BACKUP_WEBHOOK);
     for (name, expected, path, config, selector) in [
         (&m.name, register::MUTATING_WEBHOOK, webhook::MUTATE_PATH, &m.client_config, &m.namespace_selector),
         (&v.name, register::VALIDATING_WEBHOOK, webhook::VALIDATE_PATH, &v.client_config, &v.namespace_selector),
+        (
+            &b.name,
+            register::VALIDATING_BACKUP_WEBHOOK,
+            webhook::VALIDATE_BACKUP_PATH,
+            &b.client_config,
+            &b.namespace_selector,
+        ),
     ] {
         assert_eq!(name, expected);
         let svc = config.service.as_ref().expect("a Service-backed webhook");

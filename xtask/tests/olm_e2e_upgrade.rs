@@ -1,10 +1,10 @@
-//! OLM end to end, upgrades (flows 4 and 5): version N (the repository's catalog, v0.1.0) is installed, then the
-//! catalog gains N+1, made by the project's own commands (`cargo xtask bundle` + `cargo xtask catalog`) in a
-//! temporary copy of the repository:
+//! OLM end to end, upgrades (flows 4 and 5): version N (v0.1.0, the repository catalog's first release) is
+//! installed, then the catalog gains N+1, then N+2:
 //!
-//! - catalog B: v0.2.0 `replaces` v0.1.0, and its CRD adds an optional field (the generated bundle YAML is
-//!   post-processed in the copy: the schema comes from src/api, which stays as it is);
-//! - catalog C: B plus v0.3.0 with `olm.skipRange: >=0.1.0 <0.3.0`.
+//! - catalog B: the repository's catalog, where v0.2.0 `replaces` v0.1.0 and adds the backup CRDs
+//!   (AerospikeBackupService, AerospikeBackup, AerospikeRestore in asdb.aerospike.com/v1beta1);
+//! - catalog C: B plus v0.3.0 with `olm.skipRange: >=0.1.0 <0.3.0`, made by the project's own commands
+//!   (`cargo xtask bundle` + `cargo xtask catalog`) in a temporary copy of the repository.
 //!
 //! "The catalog gains a version" is the CatalogSource `aerospike` (namespace `aerospike`) moving to an `opm serve`
 //! of the bigger catalog, as a registry poll would see a new catalog image.
@@ -29,8 +29,12 @@ use xtask::project::{self, PACKAGE, paths};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const CRD: &str = "aerospikeclusters.asdb.aerospike.com";
-/// The optional field N+1's CRD adds to `spec`.
-const NEW_FIELD: &str = "addedInNextRelease";
+/// The CRDs N+1 (v0.2.0) adds.
+const BACKUP_CRDS: [&str; 3] = [
+    "aerospikebackupservices.asdb.aerospike.com",
+    "aerospikebackups.asdb.aerospike.com",
+    "aerospikerestores.asdb.aerospike.com",
+];
 /// Operator namespace and target, as in the README's SingleNamespace example.
 const NS: &str = "test";
 const TARGET: &str = "aerospike";
@@ -44,9 +48,9 @@ fn csv(version: &str) -> String {
 
 struct Catalogs {
     work: PathBuf,
-    /// v0.1.0 (the repository's catalog).
+    /// v0.1.0 (the repository's catalog without its head).
     n: PathBuf,
-    /// + v0.2.0 replaces v0.1.0, CRD with NEW_FIELD.
+    /// The repository's catalog: + v0.2.0 replaces v0.1.0, with the backup CRDs.
     replaces: PathBuf,
     /// + v0.3.0, skipRange >=0.1.0 <0.3.0.
     skip_range: PathBuf,
@@ -60,22 +64,22 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// N+1's CRD: one more optional property in `spec`, in every version's schema.
-fn add_optional_field(root: &Path) {
-    // The file name `cargo xtask bundle` gives the CRD (`<group>_<plural>.yaml`).
-    let path = root.join(paths::BUNDLE).join("manifests/asdb.aerospike.com_aerospikeclusters.yaml");
-    let mut crd: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    for v in crd["spec"]["versions"].as_array_mut().unwrap() {
-        let spec = &mut v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
-        assert!(spec.is_object(), "no spec properties in {}", path.display());
-        spec[NEW_FIELD] = json!({"type": "string", "description": "An optional field added by the next release."});
-    }
-    std::fs::write(&path, serde_saphyr::to_string(&crd).unwrap()).unwrap();
+/// A manifests-only catalog as it was before `release` (its channel head) was added.
+fn without_release(catalog: &Path, release: &str) {
+    let pkg = catalog.join(PACKAGE);
+    std::fs::remove_file(pkg.join(format!("bundles/{release}.yaml"))).unwrap();
+    let path = pkg.join("channels.yaml");
+    let mut channel: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let entries = channel["entries"].as_array_mut().unwrap();
+    let before = entries.len();
+    entries.retain(|e| e["name"] != release);
+    assert_eq!(entries.len(), before - 1, "{release} is not in {}", path.display());
+    assert!(entries.iter().all(|e| e["replaces"] != release && e["name"] != release));
+    std::fs::write(&path, serde_saphyr::to_string(&channel).unwrap()).unwrap();
 }
 
 fn release(copy: &Path, args: BundleArgs) {
     bundle::write(copy, &BundleArgs { channels: "stable".into(), ..args }).unwrap();
-    add_optional_field(copy);
     catalog::write(copy, &Default::default(), None).unwrap();
 }
 
@@ -103,9 +107,9 @@ fn catalogs() -> &'static Catalogs {
             skip_range: work.join("catalog-skip-range"),
             work: work.clone(),
         };
+        olm::prepare_catalog(&repo, &c.replaces).unwrap();
         olm::prepare_catalog(&repo, &c.n).unwrap();
-        release(&copy, BundleArgs { version: Some("0.2.0".into()), ..Default::default() });
-        olm::prepare_catalog(&copy, &c.replaces).unwrap();
+        without_release(&c.n, &csv("0.2.0"));
         release(
             &copy,
             BundleArgs {
@@ -239,21 +243,13 @@ impl Setup {
     }
 }
 
-fn crd_has_new_field(crd: &CustomResourceDefinition) -> bool {
-    crd.spec.versions.iter().all(|v| {
-        v.schema
-            .as_ref()
-            .and_then(|s| s.open_api_v3_schema.as_ref())
-            .and_then(|s| s.properties.as_ref())
-            .and_then(|p| p.get("spec"))
-            .and_then(|s| s.properties.as_ref())
-            .is_some_and(|p| p.contains_key(NEW_FIELD))
-    })
+async fn crd_exists(api: &Api<CustomResourceDefinition>, name: &str) -> Option<CustomResourceDefinition> {
+    api.get_opt(name).await.unwrap()
 }
 
-/// Flows 4 (Automatic) and 5: N+1 replaces N as soon as the catalog has it; the replaced CSV goes; the CRD gains the
-/// optional field; the AerospikeCluster made under N survives (same object, spec and status) and the field becomes
-/// usable, and the operator keeps reconciling it.
+/// Flows 4 (Automatic) and 5: N+1 replaces N as soon as the catalog has it; the replaced CSV goes; the backup CRDs
+/// arrive and N+1's operator, with the permissions OLM gave it, reconciles a backup service; the AerospikeCluster
+/// made under N survives untouched (same object, spec, status and generation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automatic_upgrade_follows_replaces_and_existing_clusters_survive_the_crd_change() {
     let _serial = SERIAL.lock().await;
@@ -262,7 +258,9 @@ async fn automatic_upgrade_follows_replaces_and_existing_clusters_survive_the_cr
     s.subscribe(Approval::Automatic, None).await;
     let n = s.installed("0.1.0").await;
     let crd_api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    assert!(!crd_has_new_field(&crd_api.get(CRD).await.unwrap()));
+    for name in BACKUP_CRDS {
+        assert!(crd_exists(&crd_api, name).await.is_none(), "{name} exists under N");
+    }
 
     // A cluster reconciled under N, by the operator with what OLM gave it.
     let start_operator = || async {
@@ -308,10 +306,6 @@ async fn automatic_upgrade_follows_replaces_and_existing_clusters_survive_the_cr
             completed(1)
         })
         .await;
-    // Under N the field is not part of the schema: the API server prunes it.
-    let merge = |v: Value| Patch::Merge(json!({"spec": {NEW_FIELD: v}}));
-    let pruned = clusters.patch(&name, &PatchParams::default(), &merge("set under N".into())).await.unwrap();
-    assert!(pruned.data["spec"].get(NEW_FIELD).is_none(), "{NEW_FIELD} was kept before the CRD had it");
     // The operator of N stops while OLM replaces it (its pod goes with the old Deployment).
     drop(operator);
 
@@ -327,7 +321,6 @@ async fn automatic_upgrade_follows_replaces_and_existing_clusters_survive_the_cr
 
     // The CRD: upgraded in place, still v1, still Established.
     let crd = crd_api.get(CRD).await.unwrap();
-    assert!(crd_has_new_field(&crd), "the CRD was not upgraded to N+1's schema");
     assert!(olm::crd_established(&crd));
     assert_eq!(crd.status.as_ref().and_then(|s| s.stored_versions.clone()), Some(vec!["v1".to_string()]));
 
@@ -338,16 +331,38 @@ async fn automatic_upgrade_follows_replaces_and_existing_clusters_survive_the_cr
     assert_eq!(olm::cluster_phase(&after), "Completed");
     assert_eq!(after.metadata.generation, Some(1));
 
-    // The new field is now stored, and the operator (again with what OLM gave N+1) reconciles the new generation.
+    // N+1 brings the backup CRDs, and its operator (again with what OLM gave it) serves them: a backup service
+    // made now is reconciled to Completed, while the cluster made under N stays as it was.
+    for name in BACKUP_CRDS {
+        let crd = crd_exists(&crd_api, name).await.unwrap_or_else(|| panic!("{name} missing after the upgrade"));
+        assert!(olm::crd_established(&crd), "{name} not Established");
+    }
     let mut operator = start_operator().await;
-    let set = clusters.patch(&name, &PatchParams::default(), &merge("set under N+1".into())).await.unwrap();
-    assert_eq!(set.data["spec"][NEW_FIELD], "set under N+1");
-    assert_eq!(set.metadata.generation, Some(2));
-    s.wait("the cluster Completed at generation 2 under N+1", || {
+    let services: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        TARGET,
+        &kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "asdb.aerospike.com",
+            "v1beta1",
+            "AerospikeBackupService",
+        )),
+    );
+    let service = json!({
+        "apiVersion": "asdb.aerospike.com/v1beta1", "kind": "AerospikeBackupService",
+        "metadata": {"name": "abs", "namespace": TARGET},
+        "spec": {"image": "aerospike/aerospike-backup-service:3.5.0", "config": {"service": {"http": {"port": 8081}}}}
+    });
+    services.patch("abs", &PatchParams::apply("e2e"), &Patch::Apply(&service)).await.unwrap();
+    s.wait("the backup service Completed under N+1", || {
         operator.ensure_running().unwrap();
-        completed(2)
+        let services = services.clone();
+        async move { Ok((services.get("abs").await?.data["status"]["phase"] == "Completed").then_some(())) }
     })
     .await;
+    let still = clusters.get(&name).await.unwrap();
+    assert_eq!(still.data["spec"], before.data["spec"]);
+    assert_eq!(olm::cluster_phase(&still), "Completed");
+    assert_eq!(still.metadata.generation, Some(1));
     drop(operator);
     drop(sim);
     s.stop();

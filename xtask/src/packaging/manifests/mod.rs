@@ -108,9 +108,9 @@ pub fn generate(staged: &mut Staged) -> Result<()> {
     );
 
     staged.own_dir(paths::CONFIG_SAMPLES);
-    for (file, sample) in samples() {
+    let clusters = samples().into_iter().map(|(file, sample)| (file, out::value(&sample)));
+    for (file, v) in clusters.chain(backup_samples()) {
         let rel = format!("{}/{file}", paths::CONFIG_SAMPLES);
-        let v = out::value(&sample);
         check_cr(&crds, &rel, &v)?;
         staged.yaml("manifests", rel, out::to_yaml(&v)?);
     }

@@ -160,3 +160,59 @@ pub fn samples() -> Vec<(String, AerospikeCluster)> {
         ("asdb_v1_aerospikecluster_racks.yaml".into(), racks),
     ]
 }
+
+/// The backup samples (asdb.aerospike.com/v1beta1), by file name: a backup service, a backup of the in-memory
+/// sample cluster with a daily routine, and a restore of one of its backups into another cluster. Cluster and
+/// routine names start with `<namespace>-<backup name>`, as the backup service's configuration requires.
+pub fn backup_samples() -> Vec<(String, Value)> {
+    let service = json!({
+        "apiVersion": "asdb.aerospike.com/v1beta1", "kind": "AerospikeBackupService",
+        "metadata": {"name": "aerospikebackupservice", "namespace": "aerospike"},
+        "spec": {
+            "image": "aerospike/aerospike-backup-service:3.5.0",
+            "config": {
+                "service": {"http": {"port": 8081}},
+                "backup-policies": {"daily-policy": {"parallel": 3}},
+                "storage": {"local": {"local-storage": {"path": "/tmp/localStorage"}}}
+            },
+            "service": {"type": "ClusterIP"}
+        }
+    });
+    let backup = json!({
+        "apiVersion": "asdb.aerospike.com/v1beta1", "kind": "AerospikeBackup",
+        "metadata": {"name": "aerospikebackup", "namespace": "aerospike"},
+        "spec": {
+            "backupService": {"name": "aerospikebackupservice", "namespace": "aerospike"},
+            "config": {
+                "aerospike-cluster": {"aerospike-aerospikebackup-in-memory": {
+                    "seed-nodes": [{"host-name": "aerocluster-in-memory.aerospike.svc.cluster.local", "port": 3000}]}},
+                "backup-routines": {"aerospike-aerospikebackup-daily": {
+                    "backup-policy": "daily-policy", "interval-cron": "@daily", "incr-interval-cron": "@hourly",
+                    "namespaces": ["test"], "source-cluster": "aerospike-aerospikebackup-in-memory",
+                    "storage": "local"}}
+            },
+            "onDemandBackups": [{"id": "first-ad-hoc", "type": "Full", "routineName": "aerospike-aerospikebackup-daily"}]
+        }
+    });
+    let restore = json!({
+        "apiVersion": "asdb.aerospike.com/v1beta1", "kind": "AerospikeRestore",
+        "metadata": {"name": "aerospikerestore", "namespace": "aerospike"},
+        "spec": {
+            "backupService": {"name": "aerospikebackupservice", "namespace": "aerospike"},
+            "type": "Timestamp",
+            "config": {
+                "destination": {"seed-nodes": [{"host-name": "aerocluster-persistent.aerospike.svc.cluster.local",
+                    "port": 3000}]},
+                "policy": {"parallel": 3, "no-generation": true},
+                "routine": "aerospike-aerospikebackup-daily",
+                "time": 1767225600000u64
+            },
+            "pollingPeriod": "1m"
+        }
+    });
+    vec![
+        ("asdb_v1beta1_aerospikebackupservice.yaml".into(), service),
+        ("asdb_v1beta1_aerospikebackup.yaml".into(), backup),
+        ("asdb_v1beta1_aerospikerestore.yaml".into(), restore),
+    ]
+}
