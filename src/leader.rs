@@ -430,7 +430,9 @@ mod tests {
         (Leadership { deadline: rx, renewer: tokio::spawn(std::future::pending()), api, identity: "a".into() }, tx)
     }
 
-    #[tokio::test]
+    // Virtual time: the clock only moves when every task waits, so the instants below are exact (the test once
+    // failed on wall-clock timings under load).
+    #[tokio::test(start_paused = true)]
     async fn leadership_is_lost_at_the_deadline_unless_a_renewal_moves_it() {
         let start = Instant::now();
         let (mut l, tx) = leadership(Some(start + Duration::from_millis(300)));
@@ -441,8 +443,7 @@ mod tests {
         };
         let ((), ()) = tokio::join!(l.lost(), extend);
         let lost_after = start.elapsed();
-        assert!(lost_after >= Duration::from_millis(500), "the renewal moved the deadline: {lost_after:?}");
-        assert!(lost_after < Duration::from_millis(700), "lost at the new deadline: {lost_after:?}");
+        assert_eq!(lost_after, Duration::from_millis(500), "lost at the deadline the renewal moved it to");
         assert!(!l.is_leading());
     }
 
