@@ -90,12 +90,12 @@ where
     Api::<K>::namespaced(client.clone(), ns).create(&PostParams::default(), &obj).await.expect("create")
 }
 
-/// AerospikeClusters of one node each, running in the simulator (a backup service reaches only those).
+/// AerospikeClusters of one node each, running in the simulator (a backup service reaches only those). One after
+/// the other: kwok once gave the first two pods of a fresh plane, created at the same instant, the same IP (the
+/// simulator then keeps only one of them as a node, as it must for an address that moved).
 async fn clusters(env: &Env, names: &[&str]) {
     for name in names {
         common::create(&env.client, &env.ns, &cluster_manifest(name, &env.ns, 1)).await;
-    }
-    for name in names {
         env.sim.wait_for_members(&env.ns, name, 1, WAIT).await.unwrap();
     }
 }
