@@ -148,6 +148,12 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     let holder: Option<PodKey> =
         state.nodes.iter().find(|(_, n)| n.ip == ip && n.port == spec.port).map(|(k, _)| k.clone());
     if let Some(holder) = holder {
+        // Usually the holder's deletion is still on its way; said aloud because two live pods with one address (a
+        // fake-kubelet allocation race) make one of them silently stop being a node.
+        eprintln!(
+            "simulator: {}/{} takes {ip}, held by {}/{} until now: that node leaves",
+            key.0, key.1, holder.0, holder.1
+        );
         state.leave(&holder, duration);
     }
     let node = node_task(inner.clone(), key.clone(), uid.clone(), listeners, spec.security, opts.log_commands);
