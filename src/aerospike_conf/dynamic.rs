@@ -112,6 +112,8 @@ fn with_units(s: &str) -> Option<u128> {
     n.checked_mul(factor)
 }
 
+type Object = Map<String, Value>;
+
 struct Diff {
     version: (u32, u32),
     updates: Vec<Update>,
@@ -254,19 +256,32 @@ impl Diff {
         }
     }
 
-    fn namespaces(&mut self, a: Option<&Value>, b: Option<&Value>) {
+    /// The entries of two lists of named objects present on both sides, by name; the list that is not one, or an
+    /// entry on one side only, needs a restart (recorded under `path` / `path[name]`).
+    fn paired<'v>(
+        &mut self,
+        a: Option<&'v Value>,
+        b: Option<&'v Value>,
+        path: &str,
+    ) -> Vec<(&'v str, &'v Object, &'v Object)> {
         let (Some(o), Some(n)) = (by_name(a), by_name(b)) else {
-            self.restart.push("namespaces".into());
-            return;
+            self.restart.push(path.to_string());
+            return Vec::new();
         };
         let names: BTreeSet<&str> = o.iter().chain(&n).map(|(name, _)| *name).collect();
+        let mut out = Vec::new();
         for name in names {
+            match (o.iter().find(|(m, _)| *m == name), n.iter().find(|(m, _)| *m == name)) {
+                (Some((_, x)), Some((_, y))) => out.push((name, *x, *y)),
+                _ => self.restart.push(format!("{path}[{name}]")),
+            }
+        }
+        out
+    }
+
+    fn namespaces(&mut self, a: Option<&Value>, b: Option<&Value>) {
+        for (name, x, y) in self.paired(a, b, "namespaces") {
             let path = format!("namespaces[{name}]");
-            let (Some((_, x)), Some((_, y))) = (o.iter().find(|(m, _)| *m == name), n.iter().find(|(m, _)| *m == name))
-            else {
-                self.restart.push(path);
-                continue;
-            };
             let context = UpdateContext::Namespace(name.to_string());
             for key in keys(x, y) {
                 let (p, q) = (x.get(key), y.get(key));
@@ -320,18 +335,8 @@ impl Diff {
     }
 
     fn sets(&mut self, namespace: &str, a: Option<&Value>, b: Option<&Value>, path: &str) {
-        let (Some(o), Some(n)) = (by_name(a), by_name(b)) else {
-            self.restart.push(path.to_string());
-            return;
-        };
-        let names: BTreeSet<&str> = o.iter().chain(&n).map(|(name, _)| *name).collect();
-        for set in names {
+        for (set, x, y) in self.paired(a, b, path) {
             let at = format!("{path}[{set}]");
-            let (Some((_, x)), Some((_, y))) = (o.iter().find(|(m, _)| *m == set), n.iter().find(|(m, _)| *m == set))
-            else {
-                self.restart.push(at);
-                continue;
-            };
             let context = UpdateContext::Set { namespace: namespace.to_string(), set: set.to_string() };
             for key in keys(x, y).into_iter().filter(|k| *k != "name") {
                 self.key(
@@ -348,18 +353,8 @@ impl Diff {
     }
 
     fn logging(&mut self, a: Option<&Value>, b: Option<&Value>) {
-        let (Some(o), Some(n)) = (by_name(a), by_name(b)) else {
-            self.restart.push("logging".into());
-            return;
-        };
-        let names: BTreeSet<&str> = o.iter().chain(&n).map(|(name, _)| *name).collect();
-        for sink in names {
+        for (sink, x, y) in self.paired(a, b, "logging") {
             let at = format!("logging[{sink}]");
-            let (Some((_, x)), Some((_, y))) = (o.iter().find(|(m, _)| *m == sink), n.iter().find(|(m, _)| *m == sink))
-            else {
-                self.restart.push(at);
-                continue;
-            };
             let context = UpdateContext::Logging(sink.to_string());
             for key in keys(x, y).into_iter().filter(|k| *k != "name") {
                 self.key(x.get(key), y.get(key), &format!("{at}.{key}"), &format!("logging.{key}"), "", key, &context);
