@@ -314,7 +314,6 @@ pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodC
         tls_fabric_port: env.fabric_tls_port,
         host_network: env.host_network,
         rack_id_override: env.override_rack_id,
-        ..Default::default()
     };
     Ok((ctx, notes))
 }
