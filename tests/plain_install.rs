@@ -210,9 +210,10 @@ async fn assert_least_privilege(admin: &kube::Client) {
         (false, "update", "", "secrets", ns, Some("admin-password")),
         (false, "update", "", "secrets", own, Some("some-other-secret")),
         (true, "update", "", "secrets", own, Some(certs::SECRET_NAME)),
-        // Nothing reads Nodes.
-        (false, "get", "", "nodes", None, Some("node-1")),
+        // A Node is read by name when a pod lands on it (its addresses for the pod's init step); never listed.
+        (true, "get", "", "nodes", None, Some("node-1")),
         (false, "list", "", "nodes", None, None),
+        (false, "watch", "", "nodes", None, None),
         // The webhook configurations: its own two, by name.
         (
             true,
