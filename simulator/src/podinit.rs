@@ -38,6 +38,14 @@ fn field(pod: &Pod, path: &str) -> Option<String> {
     }
 }
 
+/// Whether the pod has the operator's init step (pods of other origins advertise their pod address).
+pub(crate) fn has_init_step(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.name == ako_desired::INIT_CONTAINER_NAME))
+}
+
 /// The init container's environment as the kubelet would give it.
 fn environment(pod: &Pod) -> BTreeMap<String, String> {
     let init = pod

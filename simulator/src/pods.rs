@@ -124,6 +124,13 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     // The server starts once its pod's init step has written aerospike.conf: run that step's code now, and if it
     // would still wait (the operator has not published where the pod landed yet), keep trying in the background
     // so other pods are not held up.
+    // A pod the operator did not make (no init step, e.g. the simulator's own tests) advertises its pod address.
+    if !crate::podinit::has_init_step(pod) {
+        let data = rack_config_map(client, pod).await.unwrap_or_default();
+        inner.lock().pending.remove(&key);
+        join(inner, client, opts, pod, key, uid, ip, data, Default::default()).await;
+        return;
+    }
     let data = rack_config_map(client, pod).await;
     if let Some(Ok(advertised)) = data.as_ref().map(|d| crate::podinit::advertised(pod, d)) {
         inner.lock().pending.remove(&key);
@@ -199,6 +206,19 @@ async fn join(
     }
     if let Some(tls) = &spec.tls {
         listeners.push((SocketAddr::new(ip, tls.port), Some(tls.clone())));
+    }
+
+    // No init step (not an operator pod): the listening addresses, as a server without access-address lines.
+    let mut advertised = advertised;
+    if advertised == crate::podinit::Advertised::default() {
+        if spec.plain {
+            advertised.clear_std = vec![format!("{ip}:{}", spec.port)];
+            advertised.clear_alt = advertised.clear_std.clone();
+        }
+        if let Some(tls) = &spec.tls {
+            advertised.tls_std = vec![format!("{ip}:{}", tls.port)];
+            advertised.tls_alt = advertised.tls_std.clone();
+        }
     }
 
     let mut state = inner.lock();
