@@ -40,6 +40,7 @@
 mod floors;
 mod measure;
 mod metrics;
+mod plot;
 mod report;
 mod sampling;
 mod setup;
@@ -47,6 +48,7 @@ mod setup;
 use floors::*;
 use measure::*;
 use metrics::*;
+use plot::*;
 use report::*;
 use sampling::*;
 use setup::*;
@@ -82,6 +84,7 @@ const OUT_DIR: &str = "target/bench";
 const REPORT_FILE: &str = "cluster-scale.json";
 /// The `--against-floors` summary over every count of clusters.
 const FLOORS_FILE: &str = "floors.json";
+const FLOORS_PLOT: &str = "floors.svg";
 /// Namespace of the operator's ServiceAccount (and its name).
 const OPERATOR_NS: &str = "aerospike-bench-operator";
 const OPERATOR_SA: &str = "aerospike-operator";
@@ -239,8 +242,10 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
         let path = out_dir.join(FLOORS_FILE);
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
+        let svg_path = out_dir.join(FLOORS_PLOT);
+        std::fs::write(&svg_path, floors_svg(&summary)).with_context(|| format!("writing {}", svg_path.display()))?;
         println!("\n{}", floors_table(&summary));
-        println!("written to {}", path.display());
+        println!("written to {} and {}", path.display(), svg_path.display());
     }
     Ok(())
 }
