@@ -8,6 +8,7 @@ mod pod_network;
 mod pods;
 mod rollout;
 mod roster;
+mod slim;
 pub mod status;
 mod tls;
 mod volumes;
@@ -209,16 +210,22 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let (cm_store, cm_writer) = reflector::store();
         let (pdb_store, pdb_writer) = reflector::store();
         let (pod_store, pod_writer) = reflector::store();
-        let sts_stream =
-            reflector::reflector(sts_writer, watcher(sts_api, owned.clone())).default_backoff().applied_objects();
-        let svc_stream =
-            reflector::reflector(svc_writer, watcher(svc_api, owned.clone())).default_backoff().applied_objects();
-        let cm_stream =
-            reflector::reflector(cm_writer, watcher(cm_api, owned.clone())).default_backoff().applied_objects();
-        let pdb_stream =
-            reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone())).default_backoff().applied_objects();
-        let pod_stream =
-            reflector::reflector(pod_writer, watcher(pod_api, pods_cfg)).default_backoff().touched_objects();
+        // Each cache keeps only what the reconciler reads (see `slim`).
+        let sts_stream = reflector::reflector(sts_writer, watcher(sts_api, owned.clone()).modify(slim::slim))
+            .default_backoff()
+            .applied_objects();
+        let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone()).modify(slim::slim))
+            .default_backoff()
+            .applied_objects();
+        let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, owned.clone()).modify(slim::slim_config_map))
+            .default_backoff()
+            .applied_objects();
+        let pdb_stream = reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone()).modify(slim::slim))
+            .default_backoff()
+            .applied_objects();
+        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim))
+            .default_backoff()
+            .touched_objects();
         let stores = Stores {
             stateful_sets: sts_store,
             services: svc_store,
@@ -244,10 +251,12 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over
         // the merged streams (see `NoSharedBackoff`).
         let (cluster_store, cluster_writer) = reflector::store();
-        let cluster_stream =
-            reflector::reflector(cluster_writer, watcher(api, watcher::Config::default().any_semantic()))
-                .default_backoff()
-                .applied_objects();
+        let cluster_stream = reflector::reflector(
+            cluster_writer,
+            watcher(api, watcher::Config::default().any_semantic()).modify(slim::slim),
+        )
+        .default_backoff()
+        .applied_objects();
         let controller = Controller::for_stream(cluster_stream, cluster_store)
             .trigger_backoff(NoSharedBackoff)
             .owns_stream(sts_stream)

@@ -164,3 +164,50 @@ pub(super) async fn measure_window(
         by_verb: after.delta(&before).operator_resources(),
     })
 }
+
+/// Where the operator's watch caches get their bytes: the JSON size of every object it caches (the same kinds
+/// and label selectors as its watches), per cluster, whole and without managedFields (and, for ConfigMaps,
+/// without data). The in-memory size of a deserialized object follows its JSON size, so this ranks the caches.
+pub(super) async fn cache_json_sizes(client: &Client, clusters: usize) -> Result<Value> {
+    use aerospike_kubernetes_operator::desired::{APP_NAME, LABEL_APP, LABEL_MANAGED_BY, MANAGER_NAME};
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::{ApiResource, DynamicObject};
+    let owned = format!("{LABEL_MANAGED_BY}={MANAGER_NAME}");
+    let pods = format!("{LABEL_APP}={APP_NAME}");
+    let kinds: [(ApiResource, &str); 6] = [
+        (ApiResource::erase::<AerospikeCluster>(&()), ""),
+        (ApiResource::erase::<StatefulSet>(&()), &owned),
+        (ApiResource::erase::<Service>(&()), &owned),
+        (ApiResource::erase::<ConfigMap>(&()), &owned),
+        (ApiResource::erase::<PodDisruptionBudget>(&()), &owned),
+        (ApiResource::erase::<Pod>(&()), &pods),
+    ];
+    let per = |v: usize| round(v as f64 / clusters.max(1) as f64, 0);
+    let mut out = serde_json::Map::new();
+    for (ar, labels) in kinds {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let list = api.list(&ListParams::default().labels(labels)).await?;
+        let (mut whole, mut slim, mut managed) = (0usize, 0usize, 0usize);
+        for o in &list.items {
+            let mut v = serde_json::to_value(o)?;
+            whole += serde_json::to_vec(&v)?.len();
+            if let Some(m) = v["metadata"].as_object_mut().and_then(|m| m.remove("managedFields")) {
+                managed += serde_json::to_vec(&m)?.len();
+            }
+            if ar.kind == "ConfigMap"
+                && let Some(o) = v.as_object_mut()
+            {
+                o.remove("data");
+            }
+            slim += serde_json::to_vec(&v)?.len();
+        }
+        out.insert(
+            ar.plural.clone(),
+            json!({"objects": list.items.len(), "json_bytes_per_cluster": per(whole),
+                   "managed_fields_bytes_per_cluster": per(managed), "kept_after_slimming_bytes_per_cluster": per(slim)}),
+        );
+    }
+    Ok(Value::Object(out))
+}

@@ -34,6 +34,20 @@ impl RequestCounts {
         c
     }
 
+    /// Status writes to AerospikeClusters (server-side apply, PATCH or PUT of the status subresource).
+    pub(super) fn cluster_status_writes(&self) -> f64 {
+        self.0
+            .iter()
+            .filter(|((verb, g, r, sub), _)| {
+                matches!(verb.as_str(), "APPLY" | "PATCH" | "PUT")
+                    && g == "asdb.aerospike.com"
+                    && r == "aerospikeclusters"
+                    && sub == "status"
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
     pub(super) fn by_verb_json(&self) -> Value {
         let mut m = serde_json::Map::new();
         for ((verb, group, resource, sub), v) in &self.0 {

@@ -28,17 +28,27 @@
 //!    from the operator's `controller_runtime_reconcile_total`. As a cross-check, `apiserver_request_total` by verb
 //!    over the resources the operator uses, all clients, minus the bench's own PATCHes (known exactly).
 //!
+//! With `--against-floors` (issue 16; see `floors`), the run also measures two floors: a controller-runtime
+//! manager caching what the reference caches runs beside the operator (its peak RSS), and after the operator's
+//! phases a minimal client replays the operator's objects into fresh namespaces (the API server's time); one
+//! table with the ratios goes to the terminal and `target/bench/floors.json`. `--clusters 100,300` runs once per
+//! count (a fresh plane each) and fits the per-cluster memory slope.
+//!
 //! Prints a table and writes it as JSON to `target/bench/cluster-scale.json`; the operator's log is kept in
 //! `target/bench/operator.log`. Every process it started is stopped at the end, on error, on timeout and on
 //! Ctrl-C (and by the kernel if this process dies: they are owned, see [`ako_testbed::cluster::proc`]).
+mod floors;
 mod measure;
 mod metrics;
+mod plot;
 mod report;
 mod sampling;
 mod setup;
 
+use floors::*;
 use measure::*;
 use metrics::*;
+use plot::*;
 use report::*;
 use sampling::*;
 use setup::*;
@@ -72,6 +82,9 @@ use ako_testbed::cluster::{self, ClusterOptions, LocalCluster};
 /// Where the report and the operator's log go, under the repository root.
 const OUT_DIR: &str = "target/bench";
 const REPORT_FILE: &str = "cluster-scale.json";
+/// The `--against-floors` summary over every count of clusters.
+const FLOORS_FILE: &str = "floors.json";
+const FLOORS_PLOT: &str = "floors.svg";
 /// Namespace of the operator's ServiceAccount (and its name).
 const OPERATOR_NS: &str = "aerospike-bench-operator";
 const OPERATOR_SA: &str = "aerospike-operator";
@@ -112,16 +125,22 @@ const OPERATOR_RESOURCES: &[(&str, &str)] = &[
 /// `cargo xtask bench`: see the module docs.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// AerospikeClusters to create.
-    #[arg(long, default_value_t = 100)]
-    clusters: usize,
+    /// AerospikeClusters to create; a comma-separated list runs the bench once per count, each on a fresh plane,
+    /// and fits the per-cluster memory slope across them.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    clusters: Vec<usize>,
+    /// Also measure the floors in the same run (issue 16): the API server replaying the operator's objects, and a
+    /// controller-runtime manager caching what the reference caches; prints one table with the ratios.
+    #[arg(long)]
+    against_floors: bool,
     /// Namespaces to spread them over (round-robin).
     #[arg(long, default_value_t = 10)]
     namespaces: usize,
     /// Nodes per cluster (spec.size).
     #[arg(long, default_value_t = 3)]
     size: i32,
-    /// Fake nodes of the control plane (250 pods each; multiPodPerHost, so no hostPort limit).
+    /// Fake nodes of the control plane (250 pods each; multiPodPerHost, so no hostPort limit); more when the
+    /// pods need them (with `--against-floors`, twice the pods: the floor replays beside ours).
     #[arg(long, default_value_t = 6)]
     nodes: usize,
     /// How long simulated migrations run after each membership change, in milliseconds.
@@ -186,25 +205,48 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
         if no_webhook { "passed" } else { "not supported by this binary" }
     );
 
+    let crfloor = if args.against_floors {
+        eprintln!("bench: building the controller-runtime floor ({CRFLOOR_SRC})");
+        Some(build_crfloor(root)?)
+    } else {
+        None
+    };
+    let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let max = Duration::from_secs(args.max_minutes * 60);
-    let setup = Setup { exe, profile, build_seconds, no_webhook, out_dir: out_dir.clone(), load_start };
-    let report = runtime.block_on(async {
-        tokio::select! {
-            r = tokio::time::timeout(max, bench(&args, &setup)) => match r {
-                Ok(r) => r,
-                Err(_) => Err(anyhow!("the bench did not finish within --max-minutes {}", args.max_minutes)),
-            },
-            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-        }
-    })?;
-    // (Every process the bench started was stopped when `bench` returned: the guards live in it.)
+    let setup = Setup { exe, profile, build_seconds, no_webhook, out_dir: out_dir.clone(), load_start, crfloor };
+    let mut reports = Vec::new();
+    for &n in &args.clusters {
+        eprintln!("bench: run with {n} clusters");
+        let report = runtime.block_on(async {
+            tokio::select! {
+                r = tokio::time::timeout(max, bench(&args, &setup, n)) => match r {
+                    Ok(r) => r,
+                    Err(_) => Err(anyhow!("the bench did not finish within --max-minutes {}", args.max_minutes)),
+                },
+                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+            }
+        })?;
+        // (Every process the bench started was stopped when `bench` returned: the guards live in it.)
+        let file = if args.clusters.len() == 1 { REPORT_FILE.to_string() } else { format!("cluster-scale-{n}.json") };
+        let path = out_dir.join(file);
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        print_table(&report);
+        println!("\nwritten to {}", path.display());
+        reports.push(report);
+    }
     drop(runtime);
-    let path = out_dir.join(REPORT_FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))?;
-    print_table(&report);
-    println!("\nwritten to {}", path.display());
+    if args.against_floors {
+        let summary = floors_summary(&reports, started.elapsed().as_secs_f64());
+        let path = out_dir.join(FLOORS_FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        let svg_path = out_dir.join(FLOORS_PLOT);
+        std::fs::write(&svg_path, floors_svg(&summary)).with_context(|| format!("writing {}", svg_path.display()))?;
+        println!("\n{}", floors_table(&summary));
+        println!("written to {} and {}", path.display(), svg_path.display());
+    }
     Ok(())
 }
 
@@ -215,6 +257,8 @@ struct Setup {
     no_webhook: bool,
     out_dir: PathBuf,
     load_start: [f64; 3],
+    /// The controller-runtime floor's binary, with `--against-floors`.
+    crfloor: Option<PathBuf>,
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -260,14 +304,14 @@ impl Drop for Operator {
     }
 }
 
-async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
-    if args.clusters == 0 || args.namespaces == 0 {
+async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value> {
+    if clusters == 0 || args.namespaces == 0 {
         bail!("--clusters and --namespaces must be at least 1");
     }
     let total = Instant::now();
     // Declared first, dropped last: the simulator and the operator go before the control plane.
     let cluster = LocalCluster::start(ClusterOptions {
-        nodes: args.nodes,
+        nodes: fake_nodes(args.nodes, clusters, args.size, setup.crfloor.is_some()),
         state_dir: None,
         timeout: Duration::from_secs(180),
         provisioner: false,
@@ -327,15 +371,27 @@ async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
     watched.extend(cluster.pids());
     watched.push(("xtask (simulator, bench client)".into(), std::process::id()));
 
+    // The controller-runtime floor caches beside the operator through the run (see `floors`).
+    let mut crfloor = match &setup.crfloor {
+        Some(bin) => {
+            let f = start_crfloor(bin, &cluster, &setup.out_dir).await?;
+            watched.push(("crfloor (controller-runtime floor)".into(), f.pid()));
+            eprintln!("bench: crfloor pid {} synced", f.pid());
+            Some(f)
+        }
+        None => None,
+    };
+
     // ---- Phase 1: create the clusters, wait for Completed.
     let sampler = Sampler::start(op_pid);
+    let crfloor_sampler = crfloor.as_ref().map(|f| Sampler::start(f.pid()));
     let cpu_before = cpu_of(&watched);
     let machine_before = (machine_busy(), Instant::now());
     let op_metrics_before = operator_metrics(operator.metrics).await?;
     let api_before = ApiMetrics::fetch(&client).await?;
     let load_before = loadavg();
     let names: Vec<(String, String)> =
-        (0..args.clusters).map(|i| (namespaces[i % namespaces.len()].clone(), format!("bench-{i:03}"))).collect();
+        (0..clusters).map(|i| (namespaces[i % namespaces.len()].clone(), format!("bench-{i:03}"))).collect();
     let t0 = Instant::now();
     let creates = async {
         let created: Vec<((String, String), f64)> = futures::stream::iter(names.iter().cloned())
@@ -370,6 +426,8 @@ async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
     let cpu_after = cpu_of(&watched);
     let samples = sampler.stop();
     let status_end = proc_status(op_pid).unwrap_or_default();
+    let crfloor_end = crfloor.as_ref().and_then(|f| proc_status(f.pid()));
+    let crfloor_samples = crfloor_sampler.map(Sampler::stop);
     eprintln!("bench: all {} Completed in {wall:.1}s", names.len());
 
     let mut completion: Vec<f64> = done.values().copied().collect();
@@ -393,6 +451,36 @@ async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
     let targets: Vec<(String, String)> = (0..pokes).map(|i| names[i % names.len()].clone()).collect();
     let poked = measure_window(&client, &mut operator, Duration::ZERO, &targets, pokes as u64).await?;
     operator.ensure_running()?;
+
+    let cache_sizes = cache_json_sizes(&client, clusters).await?;
+
+    // ---- Phase 3 (--against-floors): the API-server floor, with the operator and crfloor stopped.
+    let api_floor = if setup.crfloor.is_some() {
+        let captured = capture(&client, &names).await?;
+        operator.stop();
+        if let Some(f) = &mut crfloor {
+            f.stop();
+        }
+        for ns in &namespaces {
+            let fns = floor_namespace(ns);
+            create_namespace(&client, &fns).await?;
+            wait_default_service_account(&client, &fns).await?;
+        }
+        let per_cluster = (run_by_verb.cluster_status_writes() / names.len() as f64).round() as usize;
+        let before = ApiMetrics::fetch(&client).await?;
+        let floor =
+            run_api_floor(&client, &captured, per_cluster, args.size, Duration::from_secs(args.timeout)).await?;
+        let after = ApiMetrics::fetch(&client).await?;
+        eprintln!(
+            "bench: API-server floor: {} objects for {} clusters in {:.1}s",
+            floor.objects_created,
+            captured.len(),
+            floor.seconds
+        );
+        Some((floor, after.delta(&before).operator_resources()))
+    } else {
+        None
+    };
 
     // Stop everything before reporting (the guards would do it too).
     operator.stop();
@@ -420,8 +508,8 @@ async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "operator_binary": {"path": setup.exe.display().to_string(), "profile": setup.profile, "build_seconds": round(setup.build_seconds, 1),
                             "no_webhook": setup.no_webhook, "identity": format!("system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA} (ClusterRole from rbac::namespaced_rules + cluster_rules)")},
-        "setup": {"clusters": args.clusters, "namespaces": args.namespaces, "size": args.size, "pods": args.clusters as i64 * args.size as i64,
-                  "fake_nodes": args.nodes, "multi_pod_per_host": true, "storage": "in-memory", "migration_ms": args.migration_ms,
+        "setup": {"clusters": clusters, "namespaces": args.namespaces, "size": args.size, "pods": clusters as i64 * args.size as i64,
+                  "fake_nodes": fake_nodes(args.nodes, clusters, args.size, setup.crfloor.is_some()), "multi_pod_per_host": true, "storage": "in-memory", "migration_ms": args.migration_ms,
                   "operator_ready_seconds": round(ready_seconds, 2)},
         "scale": {
             "wall_seconds_to_all_completed": round(wall, 2),
@@ -436,6 +524,7 @@ async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
             "operator_cpu_seconds_run": round(cpu_run.get("operator").copied().unwrap_or(0.0), 2),
             "operator_cpu_seconds_startup": round(op_cpu_total - cpu_run.get("operator").copied().unwrap_or(0.0), 2),
             "operator_threads_max": samples.max_threads,
+            "operator_open_fds_max": samples.max_fds,
             "reconciles": run_reconciles,
             "reconcile_failures": run_failures,
             "operator_api_requests": run_op.json(),
@@ -466,8 +555,19 @@ async fn bench(args: &BenchArgs, setup: &Setup) -> Result<Value> {
         },
         "load": {"loadavg_before_build": setup.load_start, "loadavg_before_create": load_before, "loadavg_after_completed": load_after,
                  "loadavg_end": load_end, "loadavg1_max_during_run": samples.max_load1},
+        "operator_cache_json_sizes": cache_sizes,
+        "floors": floors_json(wall, mib(status_end.hwm_kb), &api_floor, crfloor_end.map(|s| mib(s.hwm_kb)), crfloor_samples.as_ref().map(|s| mib(s.max_rss_kb)), &cpu_run),
         "total_seconds_after_build": round(total.elapsed().as_secs_f64(), 1),
     }))
+}
+
+/// Pods a fake node takes (kwok's default capacity).
+const PODS_PER_NODE: usize = 250;
+
+/// Fake nodes for the run: at least `asked`, and enough for the pods of the floor's replay beside ours.
+fn fake_nodes(asked: usize, clusters: usize, size: i32, floors: bool) -> usize {
+    let copies = if floors { 2 } else { 1 };
+    asked.max((copies * clusters * size.max(0) as usize).div_ceil(PODS_PER_NODE) + 1)
 }
 
 fn round(v: f64, digits: i32) -> f64 {

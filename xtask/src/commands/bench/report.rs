@@ -92,3 +92,196 @@ pub(super) fn print_table(r: &Value) {
     );
     row("  max 1-min load during the run", format!("{}", l["loadavg1_max_during_run"]));
 }
+
+// -----------------------------------------------------------------------------------------------------------------
+// --against-floors: one table over every count of clusters.
+
+/// Goals of issue 16: our time to all-Completed over the API-server floor's, our peak RSS over the
+/// controller-runtime floor's.
+pub(super) const GOAL_TIME_RATIO: f64 = 1.2;
+pub(super) const GOAL_RSS_RATIO: f64 = 0.5;
+const CRFLOOR_PROCESS: &str = "crfloor (controller-runtime floor)";
+
+/// The `floors` part of one run's report (null without `--against-floors`).
+pub(super) fn floors_json(
+    wall: f64,
+    our_peak_mib: f64,
+    api_floor: &Option<(ApiFloor, RequestCounts)>,
+    crfloor_peak_mib: Option<f64>,
+    crfloor_max_sampled_mib: Option<f64>,
+    cpu_run: &BTreeMap<String, f64>,
+) -> Value {
+    let Some((floor, requests)) = api_floor else { return Value::Null };
+    let ratio = |a: f64, b: Option<f64>| b.filter(|b| *b > 0.0).map(|b| round(a / b, 2));
+    json!({
+        "api_server_floor": {
+            "seconds_to_all_ready_and_status_written": round(floor.seconds, 2),
+            "objects_created": floor.objects_created,
+            "stateful_sets": floor.stateful_sets,
+            "status_writes": floor.status_writes,
+            "requests_by_verb_all_clients": requests.by_verb_json(),
+        },
+        "controller_runtime_floor": {
+            "peak_rss_mib": crfloor_peak_mib.map(|v| round(v, 1)),
+            "max_sampled_rss_mib": crfloor_max_sampled_mib.map(|v| round(v, 1)),
+            "cpu_seconds_run": cpu_run.get(CRFLOOR_PROCESS).map(|v| round(*v, 2)),
+        },
+        "ratios": {
+            "time_ours_over_api_server_floor": ratio(wall, Some(floor.seconds)),
+            "peak_rss_ours_over_controller_runtime_floor": ratio(our_peak_mib, crfloor_peak_mib),
+        },
+    })
+}
+
+/// Least-squares line through `points` (x, y): (slope, intercept); None with fewer than two distinct x.
+pub(super) fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if points.len() < 2 || sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    Some((slope, my - slope * mx))
+}
+
+/// One row of the floors table, from one run's report.
+pub(super) fn floors_row(r: &Value) -> Value {
+    let s = &r["scale"];
+    let f = &r["floors"];
+    json!({
+        "clusters": r["setup"]["clusters"],
+        "pods": r["setup"]["pods"],
+        "ours_seconds_to_all_completed": s["wall_seconds_to_all_completed"],
+        "api_server_floor_seconds": f["api_server_floor"]["seconds_to_all_ready_and_status_written"],
+        "time_ratio": f["ratios"]["time_ours_over_api_server_floor"],
+        "ours_peak_rss_mib": s["operator_peak_rss_mib"],
+        "controller_runtime_floor_peak_rss_mib": f["controller_runtime_floor"]["peak_rss_mib"],
+        "rss_ratio": f["ratios"]["peak_rss_ours_over_controller_runtime_floor"],
+        "ours_cpu_seconds": s["operator_cpu_seconds_run"],
+        "controller_runtime_floor_cpu_seconds": f["controller_runtime_floor"]["cpu_seconds_run"],
+        "ours_api_requests": s["operator_api_requests"],
+        "api_server_floor_objects_created": f["api_server_floor"]["objects_created"],
+        "api_server_floor_status_writes": f["api_server_floor"]["status_writes"],
+        "reconciles": s["reconciles"],
+    })
+}
+
+/// The summary of `--against-floors` over every run: rows, and the per-cluster memory slope across them.
+pub(super) fn floors_summary(reports: &[Value], wall_seconds: f64) -> Value {
+    let rows: Vec<Value> = reports.iter().map(floors_row).collect();
+    let points = |key: &str| -> Vec<(f64, f64)> {
+        rows.iter().filter_map(|r| Some((r["clusters"].as_f64()?, r[key].as_f64()?))).collect()
+    };
+    let slope = |key: &str| fit_line(&points(key)).map(|(m, _)| round(m, 4));
+    json!({
+        "command": reports.first().map(|r| r["command"].clone()).unwrap_or_default(),
+        "size": reports.first().map(|r| r["setup"]["size"].clone()).unwrap_or_default(),
+        "namespaces": reports.first().map(|r| r["setup"]["namespaces"].clone()).unwrap_or_default(),
+        "profile": reports.first().map(|r| r["operator_binary"]["profile"].clone()).unwrap_or_default(),
+        "goals": {"time_ratio_at_most": GOAL_TIME_RATIO, "rss_ratio_at_most": GOAL_RSS_RATIO},
+        "rows": rows,
+        "memory_slope_mib_per_cluster": {
+            "ours": slope("ours_peak_rss_mib"),
+            "controller_runtime_floor": slope("controller_runtime_floor_peak_rss_mib"),
+        },
+        "bench_wall_seconds": round(wall_seconds, 1),
+    })
+}
+
+/// Pure: the one table of `--against-floors` (Markdown, so README can hold it as printed).
+pub(super) fn floors_table(summary: &Value) -> String {
+    let num = |v: &Value| match v.as_f64() {
+        Some(x) => format!("{x}"),
+        None => "-".to_string(),
+    };
+    let mut out = format!(
+        "cargo xtask bench --against-floors: clusters x {} nodes in {} namespaces, operator {} build\n\n",
+        summary["size"],
+        summary["namespaces"],
+        summary["profile"].as_str().unwrap_or("?")
+    );
+    out.push_str(&format!(
+        "| clusters | ours: s to all Completed | API-server floor: s | ratio (goal <= {GOAL_TIME_RATIO}) \
+         | ours: peak RSS MiB | controller-runtime floor: peak RSS MiB | ratio (goal <= {GOAL_RSS_RATIO}) \
+         | ours: CPU s | controller-runtime floor: CPU s |\n"
+    ));
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in summary["rows"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            num(&r["clusters"]),
+            num(&r["ours_seconds_to_all_completed"]),
+            num(&r["api_server_floor_seconds"]),
+            num(&r["time_ratio"]),
+            num(&r["ours_peak_rss_mib"]),
+            num(&r["controller_runtime_floor_peak_rss_mib"]),
+            num(&r["rss_ratio"]),
+            num(&r["ours_cpu_seconds"]),
+            num(&r["controller_runtime_floor_cpu_seconds"]),
+        ));
+    }
+    let s = &summary["memory_slope_mib_per_cluster"];
+    out.push_str(&format!(
+        "\nper-cluster memory slope across the counts (least squares of peak RSS, MiB per cluster): ours {}, \
+         controller-runtime floor {}\n",
+        num(&s["ours"]),
+        num(&s["controller_runtime_floor"])
+    ));
+    out.push_str(&format!("bench wall time (after the build): {} s\n", num(&summary["bench_wall_seconds"])));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_line_recovers_a_line_and_refuses_a_single_x() {
+        let (m, b) = fit_line(&[(100.0, 60.0), (300.0, 150.0), (1000.0, 465.0)]).unwrap();
+        assert!((m - 0.45).abs() < 1e-9 && (b - 15.0).abs() < 1e-9, "{m} {b}");
+        assert_eq!(fit_line(&[(100.0, 60.0)]), None);
+        assert_eq!(fit_line(&[(100.0, 60.0), (100.0, 70.0)]), None);
+        assert_eq!(fit_line(&[]), None);
+    }
+
+    fn report(n: u64, ours_s: f64, floor_s: f64, ours_mib: f64, cr_mib: f64) -> Value {
+        json!({
+            "command": "xtask bench --against-floors",
+            "operator_binary": {"profile": "release"},
+            "setup": {"clusters": n, "pods": n * 3, "size": 3, "namespaces": 10},
+            "scale": {"wall_seconds_to_all_completed": ours_s, "operator_peak_rss_mib": ours_mib, "operator_cpu_seconds_run": 2.5,
+                      "operator_api_requests": {}, "reconciles": 10},
+            "floors": {
+                "api_server_floor": {"seconds_to_all_ready_and_status_written": floor_s, "objects_created": 5, "status_writes": 2},
+                "controller_runtime_floor": {"peak_rss_mib": cr_mib, "cpu_seconds_run": 1.0},
+                "ratios": {"time_ours_over_api_server_floor": round(ours_s / floor_s, 2),
+                           "peak_rss_ours_over_controller_runtime_floor": round(ours_mib / cr_mib, 2)},
+            }
+        })
+    }
+
+    #[test]
+    fn floors_table_has_one_row_per_count_and_the_slopes() {
+        let summary =
+            floors_summary(&[report(100, 24.0, 20.0, 60.0, 80.0), report(300, 60.0, 50.0, 150.0, 140.0)], 321.0);
+        assert_eq!(summary["memory_slope_mib_per_cluster"]["ours"], json!(0.45));
+        assert_eq!(summary["memory_slope_mib_per_cluster"]["controller_runtime_floor"], json!(0.3));
+        let table = floors_table(&summary);
+        assert!(table.contains("| 100 | 24 | 20 | 1.2 | 60 | 80 | 0.75 | 2.5 | 1 |"), "{table}");
+        assert!(table.contains("| 300 | 60 | 50 | 1.2 | 150 | 140 | 1.07 | 2.5 | 1 |"), "{table}");
+        assert!(table.contains("ours 0.45, controller-runtime floor 0.3"), "{table}");
+        assert!(table.contains("321 s"), "{table}");
+    }
+
+    #[test]
+    fn floors_table_shows_a_missing_value_as_a_dash() {
+        let mut r = report(100, 24.0, 20.0, 60.0, 80.0);
+        r["floors"] = Value::Null;
+        let table = floors_table(&floors_summary(&[r], 1.0));
+        assert!(table.contains("| 100 | 24 | - | - | 60 | - | - | 2.5 | - |"), "{table}");
+        assert!(table.contains("ours -, controller-runtime floor -"), "{table}");
+    }
+}

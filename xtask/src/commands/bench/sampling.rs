@@ -71,6 +71,8 @@ pub(super) struct Samples {
     pub(super) first_rss_kb: u64,
     pub(super) max_rss_kb: u64,
     pub(super) max_threads: u64,
+    /// Open file descriptors (mostly the apiserver connections of its HTTP/1.1 pool).
+    pub(super) max_fds: u64,
     pub(super) max_load1: f64,
 }
 
@@ -97,6 +99,8 @@ impl Sampler {
                         acc.count += 1;
                         acc.max_rss_kb = acc.max_rss_kb.max(s.rss_kb);
                         acc.max_threads = acc.max_threads.max(s.threads);
+                        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
+                        acc.max_fds = acc.max_fds.max(fds);
                         acc.max_load1 = acc.max_load1.max(loadavg()[0]);
                     }
                     std::thread::sleep(SAMPLE_EVERY);
