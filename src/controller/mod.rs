@@ -9,6 +9,7 @@ mod rollout;
 mod roster;
 pub mod status;
 mod tls;
+mod volume_init;
 mod volumes;
 
 use std::collections::BTreeMap;
@@ -361,6 +362,9 @@ struct Outcome {
     operation_restarts: Vec<String>,
     /// What nodes advertise to clients, read this reconcile (status.pods[].aerospike.*AccessEndpoints).
     endpoints: BTreeMap<String, [Vec<String>; 4]>,
+    /// status.pods[].initializedVolumes and dirtyVolumes decided this reconcile (see `volume_init`); pods not
+    /// named keep theirs.
+    volumes: BTreeMap<String, (Vec<String>, Vec<String>)>,
 }
 
 /// A condition's status, reason and message.
@@ -388,6 +392,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             requeue: RESYNC,
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
+            volumes: BTreeMap::new(),
         };
         write_status(&cluster, &ctx, None, &[], outcome).await?;
         return Ok(Action::await_change());
@@ -416,6 +421,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 requeue: RESYNC,
                 operation_restarts: Vec::new(),
                 endpoints: BTreeMap::new(),
+                volumes: BTreeMap::new(),
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
             // Bad input waits for the user to change the object: no crash loop, no retry storm.
@@ -439,9 +445,34 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     if let Some(lb) = &desired.lb_service {
         apply::apply(&svc_api, &ctx.stores.services, lb.clone()).await?;
     }
+    // The rack ConfigMaps carry what pod-init must know of each pod's volumes (see `volume_init`).
+    let pods = observe_pods(&ctx, &name, &ns);
+    let claims = if desired.racks.iter().any(|r| !volume_init::persistent_volumes(&r.storage).is_empty()) {
+        let selector = format!("{}={name}", desired::LABEL_CR);
+        volume_init::claim_uids(&pvc_api(&ctx, &ns).list(&ListParams::default().labels(&selector)).await?.items)
+    } else {
+        BTreeMap::new()
+    };
+    let old_pods = cluster.status.as_ref().map(|s| s.pods.clone()).unwrap_or_default();
+    let mut entries = BTreeMap::new();
     let cm_api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    for cm in &desired.config_maps {
-        apply::apply(&cm_api, &ctx.stores.config_maps, cm.clone()).await?;
+    for (rack, cm) in desired.racks.iter().zip(&desired.config_maps) {
+        let existing: BTreeMap<String, desired::PodVolumes> = ctx
+            .stores
+            .config_maps
+            .get(&ObjectRef::new(&rack.name).within(&ns))
+            .and_then(|cm| cm.data.as_ref()?.get(desired::CM_VOLUMES_KEY).cloned())
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let rack_pods: Vec<&Pod> = pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| p.name_any().strip_prefix(&format!("{}-", rack.name)).is_some_and(|o| o.parse::<u32>().is_ok()))
+            .collect();
+        let volumes = volume_init::persistent_volumes(&rack.storage);
+        let rack_entries = volume_init::entries(&volumes, &rack_pods, &existing, &old_pods, &claims);
+        apply::apply(&cm_api, &ctx.stores.config_maps, desired::with_pod_volumes(cm.clone(), &rack_entries)).await?;
+        entries.insert(rack.name.clone(), (rack_entries, volumes));
     }
     let pdb_api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &ns);
     match &desired.pdb {
@@ -455,9 +486,31 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
         }
     }
 
-    let pods = observe_pods(&ctx, &name, &ns);
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
-    let outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
+    let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
+    for rack in &desired.racks {
+        let Some((rack_entries, volumes)) = entries.get(&rack.name) else { continue };
+        // Devices the restarted pods' namespaces no longer use (compared with the applied spec, as the reference).
+        let removed = applied
+            .as_ref()
+            .and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref())
+            .map(|old| volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage))
+            .unwrap_or_default();
+        for pod in pods.iter().filter(|p| p.name_any().strip_prefix(&format!("{}-", rack.name)).is_some()) {
+            let pod_name = pod.name_any();
+            let restarted = outcome.operation_restarts.contains(&pod_name);
+            let old = old_pods.get(&pod_name).cloned().unwrap_or_default();
+            let record = volume_init::record(
+                pod,
+                &old,
+                rack_entries.get(&pod_name),
+                volumes,
+                &claims,
+                if restarted { &removed } else { &[] },
+            );
+            outcome.volumes.insert(pod_name, record);
+        }
+    }
     write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone()).await?;
     Ok(Action::requeue(outcome.requeue))
 }
@@ -592,8 +645,14 @@ fn compute_status(
                         tls_access_endpoints: tls_access,
                         tls_alternate_access_endpoints: tls_alternate,
                     },
-                    initialized_volumes: old_entry.initialized_volumes,
-                    dirty_volumes: old_entry.dirty_volumes,
+                    initialized_volumes: outcome
+                        .volumes
+                        .get(&view.name)
+                        .map_or(old_entry.initialized_volumes.clone(), |v| v.0.clone()),
+                    dirty_volumes: outcome
+                        .volumes
+                        .get(&view.name)
+                        .map_or(old_entry.dirty_volumes.clone(), |v| v.1.clone()),
                     aerospike_config_hash: view.conf_hash.clone().unwrap_or_default(),
                     network_policy_hash: old_entry.network_policy_hash,
                     pod_spec_hash: view.pod_spec_hash.clone().unwrap_or_default(),
@@ -730,6 +789,7 @@ mod tests {
             requeue: BLOCKED_POLL,
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
+            volumes: BTreeMap::new(),
         };
         let st = compute_status(&cluster, None, &[], &blocked, now.clone());
         let cond = |st: &AerospikeClusterStatus, t: &str| {

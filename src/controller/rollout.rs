@@ -34,6 +34,7 @@ fn in_progress(reason: &str, message: String) -> Outcome {
         requeue: PROGRESS_POLL,
         operation_restarts: Vec::new(),
         endpoints: BTreeMap::new(),
+        volumes: BTreeMap::new(),
     }
 }
 
@@ -45,6 +46,7 @@ fn blocked(reason: &str, message: String) -> Outcome {
         requeue: BLOCKED_POLL,
         operation_restarts: Vec::new(),
         endpoints: BTreeMap::new(),
+        volumes: BTreeMap::new(),
     }
 }
 
@@ -550,6 +552,7 @@ pub(super) async fn step(
                 requeue: if with_users { super::access::SECRET_POLL } else { RESYNC },
                 operation_restarts: Vec::new(),
                 endpoints,
+                volumes: BTreeMap::new(),
             })
         }
     }

@@ -495,13 +495,15 @@ fn storage_becomes_claims_mounts_and_init_volumes() {
                 name: "workdir".into(),
                 path: "/aerospike-volumes/workdir".into(),
                 block: false,
-                method: crate::api::VolumeMethod::DeleteFiles
+                method: crate::api::VolumeMethod::DeleteFiles,
+                wipe: None,
             },
             InitVolume {
                 name: "ns".into(),
                 path: "/aerospike-volumes/ns".into(),
                 block: true,
-                method: crate::api::VolumeMethod::Dd
+                method: crate::api::VolumeMethod::Dd,
+                wipe: Some(crate::api::VolumeMethod::Dd),
             },
         ]
     );
