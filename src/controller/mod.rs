@@ -453,7 +453,14 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     } else {
         BTreeMap::new()
     };
-    let old_pods = cluster.status.as_ref().map(|s| s.pods.clone()).unwrap_or_default();
+    // The volume bookkeeping starts from the status as last written, not the cache's copy: a dirty mark written by
+    // the previous reconcile must reach the entry of the pod it restarted, and must not be dropped.
+    let old_pods = if claims.is_empty() {
+        cluster.status.as_ref().map(|s| s.pods.clone()).unwrap_or_default()
+    } else {
+        let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
+        api.get_status(&name).await?.status.map(|s| s.pods).unwrap_or_default()
+    };
     let mut entries = BTreeMap::new();
     let cm_api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     for (rack, cm) in desired.racks.iter().zip(&desired.config_maps) {
@@ -661,6 +668,18 @@ fn compute_status(
                 },
             );
         }
+        // A pod being recreated keeps its entry (its volumes above all: a lost initializedVolumes would have the next
+        // pod-init initialise volumes that hold data); entries of pods beyond the racks' sizes go.
+        for (pod, entry) in &old.pods {
+            let wanted = desired.racks.iter().any(|r| {
+                pod.strip_prefix(&format!("{}-", r.name))
+                    .and_then(|o| o.parse::<i32>().ok())
+                    .is_some_and(|o| o < r.size)
+            });
+            if wanted && !map.contains_key(pod) {
+                map.insert(pod.clone(), entry.clone());
+            }
+        }
         st.pods = map;
         st.selector =
             Some(desired::selector_labels(&name).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
@@ -803,6 +822,51 @@ mod tests {
         // The same outcome twice gives the same status: nothing to write.
         let again = AerospikeCluster { status: Some(st.clone()), ..cluster.clone() };
         assert_eq!(compute_status(&again, None, &[], &blocked, now), st);
+    }
+
+    /// Issue 11: a pod being recreated (deleted, not back yet) keeps its status entry, so its initializedVolumes and
+    /// dirtyVolumes reach its next incarnation (before, the entry went with the pod and the next pod-init would have
+    /// initialised volumes holding data); entries beyond the rack's size go.
+    #[test]
+    fn a_pod_being_recreated_keeps_its_volume_records() {
+        let cluster: AerospikeCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+            "metadata": {"name": "aero", "namespace": "ns", "generation": 4, "uid": "c1"},
+            "spec": {"size": 2, "image": "aerospike/aerospike-server-enterprise:7.2.0.1",
+                     "aerospikeConfig": {
+                         "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+                         "namespaces": [{"name": "test", "replication-factor": 2,
+                         "storage-engine": {"type": "memory", "data-size": 1073741824}}]}},
+            "status": {"pods": {
+                "aero-0-1": {"image": "x", "podIP": "", "podPort": 3000, "aerospike": {}, "aerospikeConfigHash": "",
+                             "networkPolicyHash": "", "podSpecHash": "",
+                             "initializedVolumes": ["data@u1"], "dirtyVolumes": ["ns"]},
+                "aero-0-2": {"image": "x", "podIP": "", "podPort": 3000, "aerospike": {}, "aerospikeConfigHash": "",
+                             "networkPolicyHash": "", "podSpecHash": ""}}}
+        }))
+        .unwrap();
+        let desired = desired::desired_state(
+            &crate::resolve::resolve(&cluster),
+            &BuildContext { init_image: "operator:0.1.0".into() },
+        )
+        .unwrap();
+        let outcome = Outcome {
+            phase: Phase::InProgress,
+            progressing: Verdict::new(true, "RollingRestart", ""),
+            degraded: None,
+            requeue: PROGRESS_POLL,
+            operation_restarts: Vec::new(),
+            endpoints: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+        };
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let st = compute_status(&cluster, Some(&desired), &[], &outcome, now);
+        let kept = &st.pods["aero-0-1"];
+        assert_eq!(
+            (kept.initialized_volumes.clone(), kept.dirty_volumes.clone()),
+            (vec!["data@u1".to_string()], vec!["ns".to_string()])
+        );
+        assert!(!st.pods.contains_key("aero-0-2"), "beyond the rack's size");
     }
 
     /// Issue 18, item 11: a pod that only copies the cluster's labels is not the cluster's.
