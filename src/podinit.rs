@@ -2,12 +2,14 @@
 //!
 //! It turns the rack's aerospike.conf template (from the rack ConfigMap, mounted at [`desired::TEMPLATE_DIR`])
 //! into the pod's own aerospike.conf (node id, access addresses, mesh seeds, host-network addresses) and
-//! initialises the pod's data volumes. Everything it needs comes from its environment (set by the StatefulSet
-//! template, see the `ENV_*` constants of [`crate::desired`]) and from the mounted files: it needs no
-//! Kubernetes API access, and the pod has no service-account token.
+//! initialises and wipes the pod's data volumes. Everything it needs comes from its environment (set by the
+//! StatefulSet template, see the `ENV_*` constants of [`crate::desired`]) and from the mounted files: it needs no
+//! Kubernetes API access, and the pod has no service-account token. Which volumes are initialised already and
+//! which are dirty it learns from the operator's entry for its pod uid in the rack ConfigMap
+//! ([`desired::CM_VOLUMES_KEY`], see `controller::volume_init`).
 //!
 //! The decisions are pure functions ([`PodEnv::from_lookup`], [`pod_context`], [`render_conf`],
-//! [`volume_action`]); [`run`] is the thin I/O shell around them.
+//! [`volume_entry`], [`method_steps`], [`volume_action`]); [`run`] is the thin I/O shell around them.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -118,13 +120,8 @@ impl PodEnv {
                 None => Vec::new(),
             },
             pod_uid: opt(desired::ENV_POD_UID).unwrap_or_default(),
-            cleanup_threads: match opt(desired::ENV_CLEANUP_THREADS) {
-                Some(v) => v
-                    .parse::<usize>()
-                    .with_context(|| format!("{}={v:?} is not a number", desired::ENV_CLEANUP_THREADS))?
-                    .max(1),
-                None => 1,
-            },
+            // Read from the mounted ConfigMap by `run` (see `cleanup_threads`).
+            cleanup_threads: 1,
             conf_hash: opt(desired::ENV_CONF_HASH).unwrap_or_default(),
             override_rack_id: opt(desired::ENV_OVERRIDE_RACK_ID)
                 .map(|v| {
@@ -314,10 +311,12 @@ pub fn volume_action(volume: &InitVolume, entry: &PodVolumes, marker_exists: boo
 
 /// Entry point of `aerospike-kubernetes-operator pod-init`.
 pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
-    let env = PodEnv::from_lookup(|k| std::env::var(k).ok())?;
+    let mut env = PodEnv::from_lookup(|k| std::env::var(k).ok())?;
     tracing::info!(pod = %env.pod_name, rack = env.rack_id, "pod-init starting");
 
     if !env.init_volumes.is_empty() {
+        let threads = std::fs::read_to_string(args.config_map_dir.join(desired::CM_CLEANUP_THREADS_KEY)).ok();
+        env.cleanup_threads = cleanup_threads(threads.as_deref());
         let entry = wait_for_volume_entry(&args, &env)?;
         init_volumes(&env, &entry)?;
     }
@@ -351,6 +350,11 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
     write_atomically(&args.output, &text)?;
     tracing::info!(path = %args.output.display(), node_id = %aerospike_conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?), "wrote aerospike.conf");
     Ok(())
+}
+
+/// The mounted [`desired::CM_CLEANUP_THREADS_KEY`] (pure): at least 1, and 1 when absent or not a number.
+pub fn cleanup_threads(text: Option<&str>) -> usize {
+    text.and_then(|t| t.trim().parse::<usize>().ok()).unwrap_or(1).max(1)
 }
 
 /// This pod's entry of the mounted [`desired::CM_VOLUMES_KEY`] (pure): `None` until the operator has written one
@@ -739,9 +743,10 @@ mod tests {
         assert_eq!(volume_entry("{}", &e).unwrap(), None);
         e.pod_uid.clear();
         assert!(volume_entry(text, &e).unwrap_err().to_string().contains(desired::ENV_POD_UID));
-        let e = env("aerocluster-0-0", &[(desired::ENV_CLEANUP_THREADS, "4")]);
-        assert_eq!(e.cleanup_threads, 4);
-        assert_eq!(env("aerocluster-0-0", &[]).cleanup_threads, 1);
+        assert_eq!(cleanup_threads(Some("4\n")), 4);
+        assert_eq!(cleanup_threads(Some("0")), 1);
+        assert_eq!(cleanup_threads(Some("x")), 1);
+        assert_eq!(cleanup_threads(None), 1);
     }
 
     /// A scratch directory for one test.
@@ -859,7 +864,8 @@ mod tests {
                 None => return,
             }
         }
-        let mut e = env("aerocluster-0-0", &[(desired::ENV_CLEANUP_THREADS, "2")]);
+        let mut e = env("aerocluster-0-0", &[]);
+        e.cleanup_threads = 2;
         e.init_volumes = loops.iter().map(|(m, l)| vol(m.as_str(), &l.dev, true, *m, Some(VolumeMethod::Dd))).collect();
         init_volumes(&e, &entry(&[], &[])).unwrap();
         for (m, l) in &loops {

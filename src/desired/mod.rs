@@ -70,6 +70,9 @@ pub const CM_POD_SPEC_HASH_KEY: &str = "podSpecHash";
 /// ConfigMap key: what the operator knows of each pod's volumes, a JSON map pod name -> [`PodVolumes`]. pod-init
 /// has no API access: this is how it learns which volumes are initialised already and which are dirty.
 pub const CM_VOLUMES_KEY: &str = "volumes.json";
+/// ConfigMap key: the rack's storage.cleanupThreads, how many volumes pod-init initialises or wipes at once (in the
+/// ConfigMap, not the pod template, so a change restarts no pod).
+pub const CM_CLEANUP_THREADS_KEY: &str = "cleanupThreads";
 
 /// Pod volume (emptyDir) shared by the init and server containers; pod-init writes aerospike.conf into it.
 pub const CONF_VOLUME: &str = "aerospike-conf";
@@ -119,8 +122,6 @@ pub const ENV_NETWORK_POLICY: &str = "AEROSPIKE_NETWORK_POLICY";
 pub const ENV_INIT_VOLUMES: &str = "AEROSPIKE_INIT_VOLUMES";
 /// Downward API: the pod's uid; pod-init acts only on the [`CM_VOLUMES_KEY`] entry written for this uid.
 pub const ENV_POD_UID: &str = "AEROSPIKE_POD_UID";
-/// spec.storage.cleanupThreads (or the rack's): how many volumes pod-init initialises or wipes at once.
-pub const ENV_CLEANUP_THREADS: &str = "AEROSPIKE_CLEANUP_THREADS";
 /// Downward API: the pod's [`ANNOTATION_CONF_HASH`]; pod-init waits until the mounted template has this hash.
 pub const ENV_CONF_HASH: &str = "AEROSPIKE_CONF_HASH";
 /// Downward API (only with enableRackIDOverride): the pod annotation [`ANNOTATION_OVERRIDE_RACK_ID`].

@@ -168,6 +168,7 @@ pub(crate) fn config_map(meta: &ClusterMeta, rack: &RackState, peers: &str, netw
             (CM_POD_SPEC_HASH_KEY.to_string(), rack.pod_spec_hash.clone()),
             // Filled by the controller from the pods and claims it observes (see `with_pod_volumes`).
             (CM_VOLUMES_KEY.to_string(), "{}".to_string()),
+            (CM_CLEANUP_THREADS_KEY.to_string(), rack.storage.cleanup_threads.unwrap_or(1).max(1).to_string()),
         ])),
         ..Default::default()
     }

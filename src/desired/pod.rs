@@ -268,7 +268,6 @@ pub(crate) fn pod_template(
         init_env
             .push(env(ENV_INIT_VOLUMES, serde_json::to_string(&storage.init_volumes).expect("init volumes serialise")));
         init_env.push(env_field(ENV_POD_UID, "metadata.uid"));
-        init_env.push(env(ENV_CLEANUP_THREADS, plan.storage.cleanup_threads.unwrap_or(1).max(1).to_string()));
     }
     let init_spec = pod_spec.aerospike_init_container.as_ref();
     let mut init_mounts = vec![mount(CONF_VOLUME, CONF_DIR, false), mount(TEMPLATE_VOLUME, TEMPLATE_DIR, true)];

@@ -672,3 +672,15 @@ fn network_policy_defaults_from_the_schema_change_no_pod() {
         Some(r#"{"tlsAccess":"pod"}"#)
     );
 }
+
+/// cleanupThreads reaches pod-init through the rack ConfigMap: a change restarts no pod (the pod template is the same).
+#[test]
+fn cleanup_threads_live_in_the_config_map_not_the_pod_template() {
+    let one = build(&load("persistent-storage"));
+    let mut c = load("persistent-storage");
+    c.spec.storage.as_mut().unwrap().cleanup_threads = Some(4);
+    let four = build(&c);
+    assert_eq!(one.racks[0].pod_spec_hash, four.racks[0].pod_spec_hash);
+    let key = |d: &Desired| d.config_maps[0].data.as_ref().unwrap()[CM_CLEANUP_THREADS_KEY].clone();
+    assert_eq!((key(&one), key(&four)), ("1".to_string(), "4".to_string()));
+}
