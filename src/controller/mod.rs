@@ -471,11 +471,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             .and_then(|cm| cm.data.as_ref()?.get(desired::CM_VOLUMES_KEY).cloned())
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
-        let rack_pods: Vec<&Pod> = pods
-            .iter()
-            .map(|p| p.as_ref())
-            .filter(|p| p.name_any().strip_prefix(&format!("{}-", rack.name)).is_some_and(|o| o.parse::<u32>().is_ok()))
-            .collect();
+        let rack_pods: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).filter(|p| of_rack(p, &rack.name)).collect();
         let volumes = volume_init::persistent_volumes(&rack.storage);
         let rack_entries = volume_init::entries(&volumes, &rack_pods, &existing, &old_pods, &claims);
         apply::apply(&cm_api, &ctx.stores.config_maps, desired::with_pod_volumes(cm.clone(), &rack_entries)).await?;
@@ -503,7 +499,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             .and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref())
             .map(|old| volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage))
             .unwrap_or_default();
-        for pod in pods.iter().filter(|p| p.name_any().strip_prefix(&format!("{}-", rack.name)).is_some()) {
+        for pod in pods.iter().filter(|p| of_rack(p, &rack.name)) {
             let pod_name = pod.name_any();
             let restarted = outcome.operation_restarts.contains(&pod_name);
             let old = old_pods.get(&pod_name).cloned().unwrap_or_default();
@@ -520,6 +516,11 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     }
     write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone()).await?;
     Ok(Action::requeue(outcome.requeue))
+}
+
+/// Whether `pod` is one of the StatefulSet `sts`'s (`<sts>-<ordinal>`; not a pod of another revision of the rack).
+fn of_rack(pod: &Pod, sts: &str) -> bool {
+    pod.name_any().strip_prefix(&format!("{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
 }
 
 async fn publish(ctx: &Context, cluster: &AerospikeCluster, type_: EventType, reason: &str, action: &str, note: &str) {

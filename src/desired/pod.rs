@@ -115,9 +115,9 @@ fn check_network_policy(policy: &NetworkPolicy) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// The restricted-style security context of the init container. With volumes to initialise it runs as root
-/// (files written by the server belong to root), still without privilege escalation and with only the two
-/// capabilities needed to delete files it does not own.
+/// The restricted-style security context of the init container. With volumes to initialise or wipe it runs as root
+/// (files written by the server and the devices belong to root), still without privilege escalation and with only
+/// the two capabilities needed to delete files it does not own (BLKDISCARD needs no capability, only a writable fd).
 fn init_security_context(touches_volumes: bool) -> SecurityContext {
     let id = if touches_volumes { 0 } else { INIT_NON_ROOT_ID };
     SecurityContext {
