@@ -491,6 +491,10 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
 
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
     let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
+    // Pods not seen (being recreated) keep the volume records as last written, not the cache's older copy.
+    for (pod, old) in &old_pods {
+        outcome.volumes.insert(pod.clone(), (old.initialized_volumes.clone(), old.dirty_volumes.clone()));
+    }
     for rack in &desired.racks {
         let Some((rack_entries, volumes)) = entries.get(&rack.name) else { continue };
         // Devices the restarted pods' namespaces no longer use (compared with the applied spec, as the reference).
@@ -678,7 +682,11 @@ fn compute_status(
                     .is_some_and(|o| o < r.size)
             });
             if wanted && !map.contains_key(pod) {
-                map.insert(pod.clone(), entry.clone());
+                let mut entry = entry.clone();
+                if let Some((initialized, dirty)) = outcome.volumes.get(pod) {
+                    (entry.initialized_volumes, entry.dirty_volumes) = (initialized.clone(), dirty.clone());
+                }
+                map.insert(pod.clone(), entry);
             }
         }
         st.pods = map;
@@ -868,6 +876,16 @@ mod tests {
             (vec!["data@u1".to_string()], vec!["ns".to_string()])
         );
         assert!(!st.pods.contains_key("aero-0-2"), "beyond the rack's size");
+        // The records as last written (the reconcile read them fresh) win over the cache's older copy.
+        let fresh = Outcome {
+            volumes: BTreeMap::from([(
+                "aero-0-1".to_string(),
+                (vec!["data@u1".to_string()], vec!["ns".into(), "d2".into()]),
+            )]),
+            ..outcome
+        };
+        let st = compute_status(&cluster, Some(&desired), &[], &fresh, Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        assert_eq!(st.pods["aero-0-1"].dirty_volumes, vec!["ns".to_string(), "d2".to_string()]);
     }
 
     /// Issue 18, item 11: a pod that only copies the cluster's labels is not the cluster's.
