@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 
 use crate::aerospike_conf::{self, PodContext};
 use crate::api::{NetworkPolicy, VolumeMethod};
+use crate::desired::pod_network::{self, PodNetwork};
 use crate::desired::{self, InitVolume, PodVolumes};
 
 /// Marker file written at the root of a filesystem volume once pod-init has initialised it.
@@ -77,6 +78,11 @@ pub struct PodEnv {
     /// The pod's conf-hash annotation (empty when not known).
     pub conf_hash: String,
     pub override_rack_id: Option<i32>,
+    /// The node the pod runs on (Downward API spec.nodeName).
+    pub node_name: Option<String>,
+    /// What the operator published about where the pod landed (rack ConfigMap key
+    /// [`pod_network::CM_POD_NETWORK_KEY`]); not from the environment: [`run`] reads it from the mounted ConfigMap.
+    pub network: Option<PodNetwork>,
 }
 
 impl PodEnv {
@@ -130,6 +136,8 @@ impl PodEnv {
                     })
                 })
                 .transpose()?,
+            node_name: opt(desired::ENV_NODE_NAME),
+            network: None,
         })
     }
 }
@@ -142,43 +150,128 @@ pub fn ordinal(pod_name: &str) -> anyhow::Result<u32> {
         .with_context(|| format!("pod name {pod_name:?} does not end in -<ordinal>"))
 }
 
-/// The addresses advertised for one network type. `notes` collects what the log should explain.
-fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
+/// The addresses advertised for one access kind (`access`, `alternateAccess`, `tlsAccess`, `tlsAlternateAccess`) of
+/// `network_type`, and the mapped port to advertise with them (a NodePort), if any. `notes` collects what the log
+/// should explain.
+fn addresses(
+    kind: &str,
+    network_type: &str,
+    custom_names: &[String],
+    env: &PodEnv,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Vec<String>, Option<u16>)> {
     let pod_ip = || -> anyhow::Result<Vec<String>> {
         if env.pod_ip.is_empty() {
             bail!("{} is not set (needed for {kind} addresses of type {network_type})", desired::ENV_POD_IP);
         }
         Ok(vec![env.pod_ip.clone()])
     };
+    let entry = env.network.as_ref();
+    let tls = kind.starts_with("tls");
+    // A node address with several pods per node: the pod's own NodePort (the reference's mapped port).
+    let mapped = |entry: &PodNetwork| if tls { entry.mapped_tls_port } else { entry.mapped_port };
     match network_type {
-        "pod" => pod_ip(),
-        "hostInternal" | "hostExternal" => {
-            if env.multi_pod_per_host && !env.host_network {
-                // Several pods share the node: the server port is not published on the node, so the node's
-                // address would lead nowhere. Advertise the pod address instead.
-                notes.push(format!(
-                    "{kind}: type {network_type} with multiPodPerHost: the service port is not published on the \
-                     node, advertising the pod IP"
-                ));
-                return pod_ip();
-            }
-            if network_type == "hostExternal" {
-                notes.push(format!(
-                    "{kind}: type hostExternal: the node's external address is not visible without API access, \
-                     advertising the node's internal IP"
-                ));
-            }
-            match &env.host_ip {
-                Some(ip) => Ok(vec![ip.clone()]),
-                None => {
-                    bail!("{} is not set (needed for {kind} addresses of type {network_type})", desired::ENV_HOST_IP)
+        "pod" => Ok((pod_ip()?, None)),
+        "hostInternal" | "hostExternal" | "configuredIP" => {
+            let shared_node = env.multi_pod_per_host && !env.host_network;
+            let Some(entry) = entry else {
+                if network_type == "configuredIP" {
+                    bail!(
+                        "{kind}: type configuredIP needs the node's {} label, published by the operator in the rack \
+                         ConfigMap ({}), which has no entry for this pod",
+                        if kind.contains("lternate") {
+                            pod_network::LABEL_CONFIGURED_ALTERNATE_ACCESS
+                        } else {
+                            pod_network::LABEL_CONFIGURED_ACCESS
+                        },
+                        pod_network::CM_POD_NETWORK_KEY
+                    );
                 }
-            }
+                if shared_node {
+                    // Without the pod's NodePort the node's address would lead nowhere: advertise the pod address.
+                    notes.push(format!(
+                        "{kind}: type {network_type} with multiPodPerHost and no NodePort published for this pod: \
+                         advertising the pod IP"
+                    ));
+                    return Ok((pod_ip()?, None));
+                }
+                if network_type == "hostExternal" {
+                    notes.push(format!(
+                        "{kind}: type hostExternal and no node facts published for this pod: advertising the node's \
+                         internal IP"
+                    ));
+                }
+                return match &env.host_ip {
+                    Some(ip) => Ok((vec![ip.clone()], None)),
+                    None => bail!(
+                        "{} is not set (needed for {kind} addresses of type {network_type})",
+                        desired::ENV_HOST_IP
+                    ),
+                };
+            };
+            let ip = match network_type {
+                "hostInternal" => entry.host_internal_ip.clone(),
+                "hostExternal" => entry.host_external_ip.clone(),
+                _ => {
+                    let (label, value) = if kind.contains("lternate") {
+                        (pod_network::LABEL_CONFIGURED_ALTERNATE_ACCESS, &entry.configured_alternate_access_ip)
+                    } else {
+                        (pod_network::LABEL_CONFIGURED_ACCESS, &entry.configured_access_ip)
+                    };
+                    value.clone().with_context(|| {
+                        format!("{kind}: type configuredIP: node {} has no label {label}", entry.node)
+                    })?
+                }
+            };
+            let port = if shared_node {
+                Some(mapped(entry).with_context(|| {
+                    format!("{kind}: type {network_type} with multiPodPerHost: the pod's Service has no NodePort")
+                })?)
+            } else {
+                None
+            };
+            Ok((vec![ip], port))
         }
-        other => {
-            bail!("{kind}: network type {other:?} is not supported yet (supported: pod, hostInternal, hostExternal)")
+        "customInterface" => Ok((custom_ips(kind, custom_names, env)?, None)),
+        other => bail!("{kind}: unknown network type {other:?}"),
+    }
+}
+
+/// The pod's IPs on the named CNI networks (customInterface), from the network-status the operator published. A
+/// name without a namespace also matches `<pod namespace>/<name>` (Multus reports namespaced names).
+fn custom_ips(kind: &str, names: &[String], env: &PodEnv) -> anyhow::Result<Vec<String>> {
+    let entry = env.network.as_ref().with_context(|| {
+        format!(
+            "{kind}: type customInterface needs the pod's network status ({}), published by the operator in the \
+             rack ConfigMap ({}), which has no entry for this pod",
+            pod_network::ANNOTATION_NETWORK_STATUS,
+            pod_network::CM_POD_NETWORK_KEY
+        )
+    })?;
+    let mut ips = Vec::new();
+    for name in names {
+        let namespaced = format!("{}/{name}", env.namespace);
+        let found = entry
+            .networks
+            .get(name)
+            .or_else(|| (!name.contains('/')).then(|| entry.networks.get(&namespaced)).flatten());
+        match found {
+            Some(list) if !list.is_empty() => ips.extend(list.iter().cloned()),
+            Some(_) => bail!(
+                "{kind}: network {name:?} has no IPs in the pod annotation {}",
+                pod_network::ANNOTATION_NETWORK_STATUS
+            ),
+            None => bail!(
+                "{kind}: network {name:?} is not in the pod annotation {} (networks there: {:?})",
+                pod_network::ANNOTATION_NETWORK_STATUS,
+                entry.networks.keys().collect::<Vec<_>>()
+            ),
         }
     }
+    if ips.is_empty() {
+        bail!("{kind}: type customInterface names no network");
+    }
+    Ok(ips)
 }
 
 /// The per-pod values for [`aerospike_conf::finalize_for_pod`], and notes for the log. `tls`: the template has TLS
@@ -186,28 +279,47 @@ fn addresses(kind: &str, network_type: &str, env: &PodEnv, notes: &mut Vec<Strin
 pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodContext, Vec<String>)> {
     let mut notes = Vec::new();
     let np = &env.network_policy;
-    let ty = |v: &Option<String>, default: &'static str| v.clone().unwrap_or_else(|| default.to_string());
-    for (field, value) in [("fabric", &np.fabric), ("tlsFabric", &np.tls_fabric)] {
-        if let Some(v) = value {
-            bail!("{field}: network type {v:?} is not supported yet");
+    let [access_t, alternate_t, tls_access_t, tls_alternate_t] = pod_network::access_types(np);
+    let fabric = |kind: &str, ty: &Option<String>, names: &[String]| -> anyhow::Result<Vec<String>> {
+        match ty.as_deref() {
+            None => Ok(Vec::new()),
+            Some("customInterface") => custom_ips(kind, names, env),
+            Some(other) => bail!("{kind}: network type {other:?} is not allowed (only customInterface)"),
         }
-    }
+    };
+    let fabric_addresses = fabric("fabric", &np.fabric, &np.custom_fabric_network_names)?;
+    let tls_fabric_addresses = fabric("tlsFabric", &np.tls_fabric, &np.custom_tls_fabric_network_names)?;
+    let (access_ips, access_port) = addresses("access", &access_t, &np.custom_access_network_names, env, &mut notes)?;
+    let (alternate_access_ips, alternate_access_port) =
+        addresses("alternateAccess", &alternate_t, &np.custom_alternate_access_network_names, env, &mut notes)?;
+    let ((tls_access_ips, tls_access_port), (tls_alternate_access_ips, tls_alternate_access_port)) = if tls {
+        (
+            addresses("tlsAccess", &tls_access_t, &np.custom_tls_access_network_names, env, &mut notes)?,
+            addresses(
+                "tlsAlternateAccess",
+                &tls_alternate_t,
+                &np.custom_tls_alternate_access_network_names,
+                env,
+                &mut notes,
+            )?,
+        )
+    } else {
+        Default::default()
+    };
     let ctx = PodContext {
         node_id: aerospike_conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?),
         pod_ip: env.pod_ip.clone(),
         host_ip: env.host_ip.clone(),
-        access_ips: addresses("access", &ty(&np.access, "hostInternal"), env, &mut notes)?,
-        alternate_access_ips: addresses("alternateAccess", &ty(&np.alternate_access, "hostExternal"), env, &mut notes)?,
-        tls_access_ips: if tls {
-            addresses("tlsAccess", &ty(&np.tls_access, "hostInternal"), env, &mut notes)?
-        } else {
-            Vec::new()
-        },
-        tls_alternate_access_ips: if tls {
-            addresses("tlsAlternateAccess", &ty(&np.tls_alternate_access, "hostExternal"), env, &mut notes)?
-        } else {
-            Vec::new()
-        },
+        access_ips,
+        alternate_access_ips,
+        tls_access_ips,
+        tls_alternate_access_ips,
+        access_port,
+        alternate_access_port,
+        tls_access_port,
+        tls_alternate_access_port,
+        fabric_addresses,
+        tls_fabric_addresses,
         self_fqdn: desired::pod_fqdn(&env.pod_name, &env.cluster_name, &env.namespace),
         peers: peers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
         heartbeat_port: env.heartbeat_port,
@@ -216,7 +328,6 @@ pub fn pod_context(env: &PodEnv, peers: &str, tls: bool) -> anyhow::Result<(PodC
         tls_fabric_port: env.fabric_tls_port,
         host_network: env.host_network,
         rack_id_override: env.override_rack_id,
-        ..Default::default()
     };
     Ok((ctx, notes))
 }
@@ -228,6 +339,16 @@ pub fn render_conf(template: &str, peers: &str, env: &PodEnv) -> anyhow::Result<
         || template.contains(aerospike_conf::TLS_ALTERNATE_ACCESS_ADDRESS_PLACEHOLDER);
     let (ctx, notes) = pod_context(env, peers, tls)?;
     Ok((aerospike_conf::finalize_for_pod(template, &ctx), notes))
+}
+
+/// This pod's entry in the published [`pod_network::CM_POD_NETWORK_KEY`] text, if it is there and about the node the
+/// pod runs on (an entry left from an earlier incarnation on another node does not count).
+pub fn network_entry(text: &str, env: &PodEnv) -> Option<PodNetwork> {
+    let entry = pod_network::parse(text).remove(&env.pod_name)?;
+    match &env.node_name {
+        Some(node) if *node != entry.node => None,
+        _ => Some(entry),
+    }
 }
 
 /// Whether the mounted template is the one the pod was created for (its conf-hash annotation). A ConfigMap
@@ -342,6 +463,30 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_secs(2));
     };
     let peers = std::fs::read_to_string(&peers_path).with_context(|| format!("reading {}", peers_path.display()))?;
+
+    // Where the pod landed (node addresses, NodePorts, CNI networks): published by the operator once the pod is
+    // scheduled, so it may take a moment (and a ConfigMap volume refresh) to arrive.
+    if pod_network::entry_needed(&env.network_policy) {
+        let path = args.config_map_dir.join(pod_network::CM_POD_NETWORK_KEY);
+        env.network = loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(entry) = network_entry(&text, &env) {
+                break Some(entry);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} has no entry for pod {} on node {} after {} s: the operator publishes it once the pod is \
+                     scheduled (is the operator running?)",
+                    path.display(),
+                    env.pod_name,
+                    env.node_name.as_deref().unwrap_or("?"),
+                    args.conf_wait_seconds
+                );
+            }
+            tracing::info!(path = %path.display(), "waiting for the operator to publish this pod's network facts");
+            std::thread::sleep(Duration::from_secs(2));
+        };
+    }
 
     let (text, notes) = render_conf(&template, &peers, &env)?;
     for note in notes {
@@ -625,6 +770,101 @@ mod tests {
         assert!(notes.iter().any(|n| n.contains("multiPodPerHost")));
     }
 
+    fn facts() -> PodNetwork {
+        PodNetwork {
+            node: "node-a".into(),
+            host_internal_ip: "192.168.0.5".into(),
+            host_external_ip: "34.0.0.5".into(),
+            configured_access_ip: Some("198.51.100.1".into()),
+            configured_alternate_access_ip: Some("198.51.100.2".into()),
+            mapped_port: Some(31000),
+            mapped_tls_port: Some(31001),
+            networks: [
+                ("aerospike/net-a".to_string(), vec!["172.16.0.9".to_string()]),
+                ("other/net-b".to_string(), vec!["172.17.0.9".to_string(), "172.17.0.10".to_string()]),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn host_external_advertises_the_nodes_external_ip() {
+        let mut e = env("aerocluster-0-0", &[]);
+        e.network = Some(facts());
+        let (text, notes) = render_conf(TEMPLATE, PEERS, &e).unwrap();
+        assert!(text.contains("        access-address    192.168.0.5\n        access-port    3000\n"), "{text}");
+        assert!(
+            text.contains("        alternate-access-address    34.0.0.5\n        alternate-access-port    3000\n"),
+            "{text}"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn configured_ip_from_the_node_labels() {
+        let mut e = env(
+            "aerocluster-0-0",
+            &[(desired::ENV_NETWORK_POLICY, r#"{"access":"configuredIP","alternateAccess":"configuredIP"}"#)],
+        );
+        e.network = Some(facts());
+        let (ctx, _) = pod_context(&e, PEERS, false).unwrap();
+        assert_eq!(ctx.access_ips, ["198.51.100.1"]);
+        assert_eq!(ctx.alternate_access_ips, ["198.51.100.2"]);
+        e.network.as_mut().unwrap().configured_alternate_access_ip = None;
+        let err = pod_context(&e, PEERS, false).unwrap_err().to_string();
+        assert!(err.contains("node node-a has no label aerospike.com/configured-alternate-access-address"), "{err}");
+    }
+
+    #[test]
+    fn multi_pod_per_host_advertises_the_node_port() {
+        let mut e = env(
+            "aerocluster-0-0",
+            &[(desired::ENV_MULTI_POD_PER_HOST, "true"), (desired::ENV_NETWORK_POLICY, r#"{"alternateAccess":"pod"}"#)],
+        );
+        e.network = Some(facts());
+        let (text, notes) = render_conf(TEMPLATE, PEERS, &e).unwrap();
+        assert!(text.contains("        access-address    192.168.0.5\n        access-port    31000\n"), "{text}");
+        // The pod-typed alternate access keeps the pod address and the server's own port.
+        assert!(
+            text.contains("        alternate-access-address    10.0.0.11\n        alternate-access-port    3000\n"),
+            "{text}"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        let (ctx, _) = pod_context(&e, PEERS, true).unwrap();
+        assert_eq!(ctx.tls_access_port, Some(31001));
+    }
+
+    #[test]
+    fn custom_interfaces_by_network_name() {
+        let policy = r#"{"access":"customInterface","customAccessNetworkNames":["net-a"],
+            "alternateAccess":"customInterface","customAlternateAccessNetworkNames":["other/net-b"],
+            "fabric":"customInterface","customFabricNetworkNames":["net-a"]}"#;
+        let mut e = env("aerocluster-0-0", &[(desired::ENV_NETWORK_POLICY, policy)]);
+        e.network = Some(facts());
+        let (ctx, _) = pod_context(&e, PEERS, false).unwrap();
+        assert_eq!(ctx.access_ips, ["172.16.0.9"], "a bare name matches <pod namespace>/<name>");
+        assert_eq!(ctx.alternate_access_ips, ["172.17.0.9", "172.17.0.10"]);
+        assert_eq!(ctx.fabric_addresses, ["172.16.0.9"]);
+        e.network_policy.custom_access_network_names = vec!["missing".into()];
+        let err = pod_context(&e, PEERS, false).unwrap_err().to_string();
+        assert!(
+            err.contains("network \"missing\" is not in the pod annotation k8s.v1.cni.cncf.io/network-status"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn network_entry_must_be_about_this_node() {
+        let mut e = env("aerocluster-0-0", &[(desired::ENV_NODE_NAME, "node-a")]);
+        let text = pod_network::render(&[("aerocluster-0-0".to_string(), facts())].into());
+        assert_eq!(network_entry(&text, &e), Some(facts()));
+        e.node_name = Some("node-b".into());
+        assert_eq!(network_entry(&text, &e), None, "an entry from an earlier node does not count");
+        e.pod_name = "aerocluster-0-1".into();
+        assert_eq!(network_entry(&text, &e), None);
+        assert_eq!(network_entry("", &e), None);
+    }
+
     #[test]
     fn host_network_tls_heartbeat_and_rack_override() {
         let e = env(
@@ -664,8 +904,10 @@ mod tests {
         let e = env("no-ordinal-x", &[]);
         assert!(render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string().contains("ordinal"));
 
+        // configuredIP without the operator's facts names the node label it needs.
         let e = env("aerocluster-0-0", &[(desired::ENV_NETWORK_POLICY, r#"{"access":"configuredIP"}"#)]);
-        assert!(render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string().contains("not supported yet"));
+        let err = render_conf(TEMPLATE, PEERS, &e).unwrap_err().to_string();
+        assert!(err.contains(pod_network::LABEL_CONFIGURED_ACCESS), "{err}");
 
         let m = env_map("aerocluster-0-0", &[(desired::ENV_HEARTBEAT_PORT, "x")]);
         assert!(PodEnv::from_lookup(|k| m.get(k).cloned()).is_err());

@@ -61,10 +61,10 @@ pub fn namespaced_rules() -> Vec<PolicyRule> {
     ]
 }
 
-/// Cluster-scoped rules the controller needs beyond the namespaced ones: none today (nothing reads Nodes; a rule is
-/// added here when something does).
+/// Cluster-scoped rules the controller needs beyond the namespaced ones: the Node a pod runs on, read by name once
+/// per pod placement (its addresses and configured-access labels, which the pod's init step advertises).
 pub fn cluster_rules() -> Vec<PolicyRule> {
-    vec![]
+    vec![rule("", &["nodes"], &["get"])]
 }
 
 /// Rules in the operator's own namespace for leader election: the one Lease, by name.

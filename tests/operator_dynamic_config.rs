@@ -154,9 +154,10 @@ async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refu
     let name = "ops";
     create(&env.client, &env.ns, &cluster_manifest(name, &env.ns, 3)).await;
     let c = wait_completed(&env.client, &env.ns, name, T).await;
-    // Status says where clients reach each node: what the node advertises (service-clear-std), its pod IP here.
+    // Status says where clients reach each node: what the node advertises (service-clear-std), its node's
+    // InternalIP with the default network policy (tests/operator_network.rs covers every access type).
     for p in pods(&env.client, &env.ns, name).await {
-        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
+        let ip = p.status.as_ref().and_then(|s| s.host_ip.clone()).unwrap();
         let entry = &c.status.as_ref().unwrap().pods[&p.name_any()];
         assert_eq!(entry.aerospike.access_endpoints, vec![format!("{ip}:3000")], "{}", p.name_any());
     }

@@ -638,6 +638,9 @@ async fn ignore_sidecar_failure_lets_a_rollout_go_past_a_failing_sidecar() {
     })
     .await;
     assert_eq!(pod_api.get("side-1-0").await.unwrap().uid(), failing_uid, "the pod with the failing sidecar stays");
-    assert_eq!(env.sim.members(&env.ns, "side").len(), 4, "its server is still a cluster member");
+    // (Rack 2's last pod may still be starting its server: kwok marks pods Ready at once, a simulated node joins when
+    // its pod's init step has finished.)
+    let members = env.sim.members(&env.ns, "side");
+    assert!(members.contains(&"side-1-0".to_string()), "its server is still a cluster member: {members:?}");
     finish(&env, op).await;
 }

@@ -184,3 +184,106 @@ async fn a_missing_certificate_secret_is_degraded_by_name() {
     wait_completed(&env.client, &env.ns, "aero", T).await;
     finish(&env, op).await;
 }
+
+/// The official client over mutual TLS with `cert` (PEM cert and key), as `auth`.
+async fn official_client(
+    env: &Env,
+    pki: &Pki,
+    cert: &(String, String),
+    auth: aerospike::AuthMode,
+) -> Result<aerospike::Client, String> {
+    use aerospike_kubernetes_operator::asinfo::tls::{TlsMaterial, client_config};
+    let material = TlsMaterial {
+        ca_pem: pki.ca.clone().into_bytes(),
+        client: Some((cert.0.clone().into_bytes(), cert.1.clone().into_bytes())),
+    };
+    let config = client_config(&material)?;
+    let policy = aerospike::ClientPolicy {
+        auth_mode: auth,
+        timeout: 2000,
+        login_timeout: 2000,
+        tls_policy: Some(aerospike::TlsPolicy::new(std::sync::Arc::new(config))),
+        ..Default::default()
+    };
+    let hosts: Vec<aerospike::Host> = pods(&env.client, &env.ns, "aero")
+        .await
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .map(|ip| aerospike::Host::new_tls(&ip, TLS_NAME, 4333))
+        .collect();
+    aerospike::Client::new(&policy, &hosts).await.map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pki_only_admin_logs_in_with_the_operators_certificate() {
+    let env = env("e2e-pki").await;
+    let pki = Pki::new();
+    let (cert, key) = pki.leaf(TLS_NAME);
+    secret(&env.client, &env.ns, "server-tls", json!({"server.pem": cert, "server.key": key, "ca.pem": pki.ca})).await;
+    // The operator's certificate: the name the nodes accept (SAN) and the user it logs in as (subject CN admin).
+    let operator_cert = pki.leaf_with_common_name(OPERATOR_NAME, "admin");
+    secret(
+        &env.client,
+        &env.ns,
+        "operator-tls",
+        json!({"ca.pem": pki.ca, "cert.pem": operator_cert.0, "key.pem": operator_cert.1}),
+    )
+    .await;
+    secret(&env.client, &env.ns, "app-pw", json!({"password": "app-1"})).await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut m = tls_manifest("aero", &env.ns, 2, json!([OPERATOR_NAME]), "operator-tls");
+    m["spec"]["aerospikeConfig"]["security"] = json!({});
+    m["spec"]["aerospikeAccessControl"] = json!({"users": [
+        {"name": "admin", "authMode": "PKIOnly", "roles": ["sys-admin", "user-admin"]},
+        {"name": "app", "secretName": "app-pw", "roles": ["read"]},
+        {"name": "svc", "authMode": "PKIOnly", "roles": ["read-write"]}
+    ]});
+    create(&env.client, &env.ns, &m).await;
+    let c = wait_completed(&env.client, &env.ns, "aero", T).await;
+    let applied = c.status.unwrap().aerospike_access_control.unwrap();
+    assert!(applied.users.iter().any(|u| u.name == "admin" && u.auth_mode.as_deref() == Some("PKIOnly")));
+    let events = event_reasons(&env.client, &env.ns, "aero").await;
+    assert!(
+        events.iter().any(|(r, n)| r == "UserPasswordChanged" && n.contains("disabled password logins of user admin")),
+        "{events:?}"
+    );
+
+    // From outside, with Aerospike's own client: a PKI login as admin (the certificate's CN) reads the users back.
+    let admin = official_client(&env, &pki, &operator_cert, aerospike::AuthMode::Pki).await.expect("PKI login");
+    let mut users: Vec<String> = admin
+        .query_users(&aerospike::AdminPolicy::default(), None)
+        .await
+        .expect("query users")
+        .into_iter()
+        .map(|u| u.user)
+        .collect();
+    users.sort();
+    assert_eq!(users, ["admin", "app", "svc"]);
+    // The default password no longer works for admin, nor "nopassword" for the PKIOnly user.
+    let refused =
+        official_client(&env, &pki, &operator_cert, aerospike::AuthMode::Internal("admin".into(), "admin".into()))
+            .await
+            .err()
+            .expect("admin's password login is disabled");
+    assert!(refused.contains("65") || refused.to_lowercase().contains("credential"), "{refused}");
+    let svc_cert = pki.leaf_with_common_name(OPERATOR_NAME, "svc");
+    official_client(&env, &pki, &svc_cert, aerospike::AuthMode::Pki).await.expect("svc logs in with its certificate");
+    assert!(
+        official_client(&env, &pki, &svc_cert, aerospike::AuthMode::Internal("svc".into(), "nopassword".into()))
+            .await
+            .is_err(),
+        "a PKIOnly user has no password login"
+    );
+
+    // An upgrade: every safety check logs in with the certificate.
+    let mut watch = RolloutObserver::new();
+    watch.observe(&env.client, &env.ns, "aero", 2).await;
+    patch_spec(&env.client, &env.ns, "aero", json!({"image": IMAGE_NEW})).await;
+    watch.until_completed(&env.client, &env.ns, "aero", 2, T).await;
+    assert!(watch.uids.values().all(|u| u.len() == 2), "each pod restarted once: {:?}", watch.uids);
+    let names: Vec<String> = watch.uids.keys().cloned().collect();
+    let (all, refused) = commands(&env, &names);
+    assert!(all.iter().any(|c| c == "quiesce:"), "quiesce with a PKI login");
+    assert!(refused.is_empty(), "no TLS connection refused: {refused:?}");
+    finish(&env, op).await;
+}

@@ -82,6 +82,14 @@ pub(crate) struct Context<'a> {
     pub(crate) peer: IpAddr,
     /// The token a LOGIN hands out (fresh random bytes).
     pub(crate) new_token: Vec<u8>,
+    /// The subject common name of the connection's verified TLS client certificate: the user of a PKI login.
+    pub(crate) certificate_user: Option<String>,
+}
+
+/// The credential of the password the server takes as "no password login" (PKIOnly users).
+fn no_password_credential() -> &'static str {
+    static CRED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CRED.get_or_init(|| aerospike_kubernetes_operator::asinfo::auth::credential("nopassword").unwrap_or_default())
 }
 
 /// The parsed fields of a request.
@@ -257,6 +265,15 @@ pub(crate) fn handle(ctx: &mut Context<'_>, user: &mut Option<String>, body: &[u
 
 /// LOGIN (user + credential) or AUTHENTICATE (user + credential or session token): the user's name if accepted.
 fn authenticate(ctx: &Context<'_>, command: u8, fields: &Fields) -> Result<String, u8> {
+    // PKI: a LOGIN without user and credential names the user by the client certificate.
+    if command == cmd::LOGIN && fields.bytes(field::USER).is_none() && fields.bytes(field::CREDENTIAL).is_none() {
+        let name = ctx.certificate_user.clone().ok_or(rc::INVALID_CREDENTIAL)?;
+        ctx.security.credential_of(&name, ctx.default_admin).ok_or(rc::INVALID_USER)?;
+        if !ctx.security.whitelisted(&name, ctx.peer) {
+            return Err(rc::NOT_WHITELISTED);
+        }
+        return Ok(name);
+    }
     let name = fields.str(field::USER)?.ok_or(rc::INVALID_USER)?;
     let expected = ctx.security.credential_of(&name, ctx.default_admin).ok_or(rc::INVALID_USER)?;
     let by_token = command == cmd::AUTHENTICATE && fields.bytes(field::SESSION_TOKEN).is_some();
@@ -264,7 +281,8 @@ fn authenticate(ctx: &Context<'_>, command: u8, fields: &Fields) -> Result<Strin
         let token = fields.bytes(field::SESSION_TOKEN).unwrap_or_default();
         ctx.security.sessions.get(token).is_some_and(|u| *u == name)
     } else {
-        fields.bytes(field::CREDENTIAL) == Some(expected.as_bytes())
+        // A PKIOnly user's password is the no-password marker: no password login matches it.
+        expected != no_password_credential() && fields.bytes(field::CREDENTIAL) == Some(expected.as_bytes())
     };
     if !accepted {
         return Err(rc::INVALID_CREDENTIAL);
@@ -444,6 +462,7 @@ impl State {
         key: &PodKey,
         default_admin: &str,
         peer: IpAddr,
+        certificate_user: Option<&str>,
         user: &mut Option<String>,
         body: &[u8],
     ) -> (Vec<u8>, Option<bool>) {
@@ -453,7 +472,8 @@ impl State {
         let quotas_enabled = self.clusters.get(&cluster).is_some_and(|c| c.spec.quotas);
         let new_token: Vec<u8> = (0..4).flat_map(|_| random_u64().to_be_bytes()).collect();
         let security = self.security.entry(cluster).or_default();
-        let mut ctx = Context { security, default_admin, quotas_enabled, peer, new_token };
+        let certificate_user = certificate_user.map(str::to_string);
+        let mut ctx = Context { security, default_admin, quotas_enabled, peer, new_token, certificate_user };
         handle(&mut ctx, user, body)
     }
 }
@@ -487,6 +507,45 @@ mod tests {
     }
 
     #[test]
+    fn pki_login_takes_the_user_from_the_certificate_and_nopassword_blocks_password_logins() {
+        let mut sec = Security::default();
+        let mut ctx = Context {
+            security: &mut sec,
+            default_admin: ADMIN,
+            quotas_enabled: false,
+            peer: "127.0.0.1".parse().unwrap(),
+            new_token: vec![7; 32],
+            certificate_user: None,
+        };
+        let pki = request(cmd::LOGIN, &[]);
+        let mut user = None;
+        assert_eq!(result(&handle(&mut ctx, &mut user, &pki).0), rc::INVALID_CREDENTIAL, "no certificate");
+        ctx.certificate_user = Some("ghost".into());
+        assert_eq!(result(&handle(&mut ctx, &mut user, &pki).0), rc::INVALID_USER, "no such user");
+        ctx.certificate_user = Some("admin".into());
+        let (reply, accepted) = handle(&mut ctx, &mut user, &pki);
+        assert_eq!((result(&reply), accepted, user.as_deref()), (rc::OK, Some(true), Some("admin")));
+        // A PKIOnly user (password "nopassword", as the clients create them) cannot log in with that password.
+        let nopassword = aerospike_kubernetes_operator::asinfo::auth::credential("nopassword").unwrap();
+        let create = request(
+            cmd::CREATE_USER,
+            &[
+                (field::USER, b"svc".to_vec()),
+                (field::PASSWORD, nopassword.clone().into_bytes()),
+                roles_field(&["read"]),
+            ],
+        );
+        assert_eq!(result(&handle(&mut ctx, &mut user, &create).0), rc::OK);
+        let login =
+            request(cmd::LOGIN, &[(field::USER, b"svc".to_vec()), (field::CREDENTIAL, nopassword.into_bytes())]);
+        assert_eq!(result(&handle(&mut ctx, &mut None, &login).0), rc::INVALID_CREDENTIAL);
+        ctx.certificate_user = Some("svc".into());
+        let mut svc = None;
+        assert_eq!(result(&handle(&mut ctx, &mut svc, &pki).0), rc::OK);
+        assert_eq!(svc.as_deref(), Some("svc"));
+    }
+
+    #[test]
     fn login_then_administer_with_the_servers_result_codes() {
         let mut sec = Security::default();
         let mut ctx = Context {
@@ -495,6 +554,7 @@ mod tests {
             quotas_enabled: false,
             peer: "127.0.0.1".parse().unwrap(),
             new_token: vec![7; 32],
+            certificate_user: None,
         };
         let mut user = None;
         let login = |u: &str, c: &str| {

@@ -32,11 +32,15 @@ impl State {
             "edition" => "Aerospike Enterprise Edition".into(),
             "cluster-name" => cluster_key.1.clone(),
             "status" => "ok".into(),
-            "service" | "service-clear-std" | "service-clear-alt" if node.plain => format!("{}:{}", node.ip, node.port),
-            "service" | "service-clear-std" | "service-clear-alt" => String::new(),
-            "service-tls-std" | "service-tls-alt" => {
-                node.tls.as_ref().map(|(port, _)| format!("{}:{port}", node.ip)).unwrap_or_default()
-            }
+            "service" if node.plain => format!("{}:{}", node.ip, node.port),
+            "service" => String::new(),
+            // What the pod's aerospike.conf advertises (access addresses and ports), as a server answers.
+            "service-clear-std" if node.plain => node.advertised.clear_std.join(";"),
+            "service-clear-alt" if node.plain => node.advertised.clear_alt.join(";"),
+            "service-clear-std" | "service-clear-alt" => String::new(),
+            "service-tls-std" if node.tls.is_some() => node.advertised.tls_std.join(";"),
+            "service-tls-alt" if node.tls.is_some() => node.advertised.tls_alt.join(";"),
+            "service-tls-std" | "service-tls-alt" => String::new(),
             "features" => crate::partitions::FEATURES.into(),
             "partition-generation" | "peers-generation" | "rebalance-generation" => cluster.generation.to_string(),
             "peers-clear-std" | "peers-clear-alt" => self.peers(key, &cluster_key, false),

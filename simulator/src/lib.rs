@@ -56,6 +56,7 @@ mod exporter;
 mod faults;
 mod model;
 mod partitions;
+mod podinit;
 mod pods;
 mod security;
 mod server;

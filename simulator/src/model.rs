@@ -77,6 +77,8 @@ pub(crate) struct Node {
     pub(crate) quiesce_effective: bool,
     /// set-config values: context -> key -> value.
     pub(crate) config: BTreeMap<String, BTreeMap<String, String>>,
+    /// What the node tells clients (service-clear-std, ...), from its pod's aerospike.conf.
+    pub(crate) advertised: crate::podinit::Advertised,
     pub(crate) task: JoinHandle<()>,
 }
 
@@ -102,6 +104,8 @@ pub(crate) struct State {
     /// Users, roles and sessions per cluster: kept while the cluster has no members, as a server keeps them in
     /// its system metadata across restarts.
     pub(crate) security: HashMap<ClusterKey, Security>,
+    /// Pods (and their uid) whose init step is still waiting: their node joins once it finishes.
+    pub(crate) pending: HashMap<PodKey, String>,
 }
 
 pub(crate) struct Inner {

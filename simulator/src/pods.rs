@@ -63,6 +63,9 @@ pub(crate) async fn watch_pods(
                 let duration = inner.migration_duration();
                 let mut state = inner.lock();
                 let key = pod_key(&pod);
+                if state.pending.get(&key) == pod.metadata.uid.as_ref() {
+                    state.pending.remove(&key);
+                }
                 if state.nodes.get(&key).is_some_and(|n| Some(&n.uid) == pod.metadata.uid.as_ref()) {
                     state.leave(&key, duration);
                 }
@@ -118,6 +121,64 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
         }
     }
     let ip = ip.expect("checked");
+    // The server starts once its pod's init step has written aerospike.conf: run that step's code now, and if it
+    // would still wait (the operator has not published where the pod landed yet), keep trying in the background
+    // so other pods are not held up.
+    let data = rack_config_map(client, pod).await;
+    if let Some(Ok(advertised)) = data.as_ref().map(|d| crate::podinit::advertised(pod, d)) {
+        inner.lock().pending.remove(&key);
+        join(inner, client, opts, pod, key, uid, ip, data.unwrap_or_default(), advertised).await;
+        return;
+    }
+    {
+        let mut state = inner.lock();
+        if state.pending.get(&key) == Some(&uid) {
+            return; // already waiting
+        }
+        state.pending.insert(key.clone(), uid.clone());
+    }
+    let (inner, client, opts, pod) = (inner.clone(), client.clone(), opts.clone(), pod.clone());
+    tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if inner.lock().pending.get(&key) != Some(&uid) {
+                return; // deleted or replaced meanwhile
+            }
+            let Some(data) = rack_config_map(&client, &pod).await else { continue };
+            match crate::podinit::advertised(&pod, &data) {
+                Ok(advertised) => {
+                    if inner.lock().pending.remove(&key).as_ref() == Some(&uid) {
+                        join(&inner, &client, &opts, &pod, key, uid, ip, data, advertised).await;
+                    }
+                    return;
+                }
+                Err(e) => last = e,
+            }
+        }
+        inner.lock().pending.remove(&key);
+        eprintln!(
+            "simulator: {}/{}: the pod's init step would not finish ({last}): the node does not start",
+            key.0, key.1
+        );
+    });
+}
+
+/// The node of a pod whose init step has finished joins its cluster.
+#[allow(clippy::too_many_arguments)]
+async fn join(
+    inner: &Arc<Inner>,
+    client: &Client,
+    opts: &SimulatorOptions,
+    pod: &Pod,
+    key: PodKey,
+    uid: String,
+    ip: IpAddr,
+    data: BTreeMap<String, String>,
+    advertised: crate::podinit::Advertised,
+) {
+    let duration = inner.migration_duration();
     let cr = pod.labels().get(ako_desired::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
     let cluster_key = (key.0.clone(), cr.clone());
     let spec = cluster_spec(client, &key.0, &cr, opts).await;
@@ -130,7 +191,8 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
         })
         .to_ascii_uppercase();
     let build = server_version(pod).unwrap_or_else(|| opts.default_build.clone());
-    let config = running_config(client, pod).await;
+    // The configuration the node starts with: the template of its rack ConfigMap, as pod-init hands it on.
+    let config = data.get(ako_desired::CM_TEMPLATE_KEY).map(|conf| crate::config::parse(conf)).unwrap_or_default();
     let mut listeners = Vec::new();
     if spec.plain {
         listeners.push((SocketAddr::new(ip, spec.port), None));
@@ -183,6 +245,7 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
             quiesce_pending: false,
             quiesce_effective: false,
             config,
+            advertised,
             task,
         },
     );
@@ -202,20 +265,14 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     state.record(&key, &uid, What::Joined { ip, node_id });
 }
 
-/// The configuration the node starts with: the template of its rack ConfigMap (the pod's StatefulSet name), as
-/// pod-init hands it to the server. Empty if it cannot be read within 3 s (every key then reads as unset).
-async fn running_config(client: &Client, pod: &Pod) -> crate::config::Scopes {
+/// The data of the pod's rack ConfigMap (named as its StatefulSet), or None if it cannot be read within 3 s.
+async fn rack_config_map(client: &Client, pod: &Pod) -> Option<BTreeMap<String, String>> {
     let name = pod.name_any();
-    let Some((rack, _)) = name.rsplit_once('-') else { return Default::default() };
+    let (rack, _) = name.rsplit_once('-')?;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
     match tokio::time::timeout(Duration::from_secs(3), api.get_opt(rack)).await {
-        Ok(Ok(Some(cm))) => cm
-            .data
-            .as_ref()
-            .and_then(|d| d.get(ako_desired::CM_TEMPLATE_KEY))
-            .map(|conf| crate::config::parse(conf))
-            .unwrap_or_default(),
-        _ => Default::default(),
+        Ok(Ok(Some(cm))) => Some(cm.data.unwrap_or_default()),
+        _ => None,
     }
 }
 

@@ -96,7 +96,7 @@ async fn accept(
     handler: Arc<NodeHandler>,
     log_commands: bool,
 ) {
-    let Some(tls) = tls else { return serve_connection(socket, peer, handler, log_commands).await };
+    let Some(tls) = tls else { return serve_connection(socket, peer, None, handler, log_commands).await };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await {
         Ok(Ok(s)) => s,
@@ -113,12 +113,14 @@ async fn accept(
         handler.inner.lock().record(&handler.key, &handler.uid, what);
         return;
     }
-    serve_connection(stream, peer, handler, log_commands).await
+    let certificate_user = leaf.and_then(|c| crate::tls::common_name(c));
+    serve_connection(stream, peer, certificate_user, handler, log_commands).await
 }
 
 pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: S,
     peer: IpAddr,
+    certificate_user: Option<String>,
     handler: Arc<NodeHandler>,
     log_commands: bool,
 ) {
@@ -205,7 +207,8 @@ pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     .map(|c| c.credential)
                     .unwrap_or_default();
             let mut state = handler.inner.lock();
-            let (reply, login) = state.admin(&handler.key, &default_admin, peer, &mut user, &body);
+            let (reply, login) =
+                state.admin(&handler.key, &default_admin, peer, certificate_user.as_deref(), &mut user, &body);
             if let Some(accepted) = login {
                 let what = What::Command { command: format!("login:accepted={accepted}"), answered: true };
                 state.record(&handler.key, &handler.uid, what);

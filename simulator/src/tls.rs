@@ -97,6 +97,13 @@ pub(crate) fn server_config(
     Ok(builder.with_single_cert(chain, key)?)
 }
 
+/// The subject common name of a certificate (what a server takes as the user of a PKI login).
+pub(crate) fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let cn = parsed.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    Some(cn)
+}
+
 /// Whether the verified client certificate carries one of `names` (none listed: any verified certificate).
 pub(crate) fn client_name_accepted(cert: Option<&CertificateDer<'_>>, names: &[String]) -> bool {
     if names.is_empty() {

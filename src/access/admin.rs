@@ -30,14 +30,15 @@ pub trait AdminClient: Send + Sync {
 }
 
 /// Connects admin sessions: seeds are the addresses of the cluster's pods; with `tls`, every connection is TLS
-/// and the nodes' certificates must carry its server name (`network.service.tls-name`).
+/// and the nodes' certificates must carry its server name (`network.service.tls-name`). `password: None` is a PKI
+/// login (the user is the TLS client certificate's common name; needs `tls` with a client certificate).
 pub trait AdminConnector: Send + Sync {
     fn connect<'a>(
         &'a self,
         seeds: &'a [std::net::SocketAddr],
         tls: Option<&'a TlsClient>,
         user: &'a str,
-        password: &'a str,
+        password: Option<&'a str>,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<dyn AdminClient>, AdminError>>;
 }
@@ -63,13 +64,18 @@ impl AdminConnector for AerospikeConnector {
         seeds: &'a [std::net::SocketAddr],
         tls: Option<&'a TlsClient>,
         user: &'a str,
-        password: &'a str,
+        password: Option<&'a str>,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<dyn AdminClient>, AdminError>> {
         Box::pin(async move {
             let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+            let auth_mode = match password {
+                Some(p) => aerospike::AuthMode::Internal(user.to_string(), p.to_string()),
+                None => aerospike::AuthMode::Pki,
+            };
+            let user = if password.is_some() { user.to_string() } else { format!("{user} (PKI)") };
             let policy = aerospike::ClientPolicy {
-                auth_mode: aerospike::AuthMode::Internal(user.to_string(), password.to_string()),
+                auth_mode,
                 timeout: ms,
                 login_timeout: ms,
                 tls_policy: tls.map(|t| aerospike::TlsPolicy::new(t.config.clone())),
@@ -146,6 +152,7 @@ impl AerospikeAdmin {
             AdminOp::CreateUser { user, password: None, roles } => c.create_pki_user(p, user, &strs(roles)).await,
             // For the session's own user this is a change with the old credential, else a set.
             AdminOp::SetPassword { user, password } => c.change_password(p, user, password.expose()).await,
+            AdminOp::DisablePassword { user } => c.change_password(p, user, super::plan::NO_PASSWORD).await,
             AdminOp::GrantRoles { user, roles } => c.grant_roles(p, user, &strs(roles)).await,
             AdminOp::RevokeRoles { user, roles } => c.revoke_roles(p, user, &strs(roles)).await,
             AdminOp::DropUser { user } => c.drop_user(p, user).await,

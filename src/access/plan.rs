@@ -31,6 +31,12 @@ pub struct Observed {
     pub users: BTreeMap<String, UserState>,
 }
 
+/// `authMode` of a user who logs in with a certificate only.
+pub const PKI_ONLY: &str = "PKIOnly";
+
+/// The password the server takes as "no password login" for a PKIOnly user.
+pub const NO_PASSWORD: &str = "nopassword";
+
 /// How a user of the spec logs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
@@ -72,6 +78,11 @@ pub enum AdminOp {
         user: String,
         password: Password,
     },
+    /// An existing user becomes PKIOnly: its password is set to the value the server takes as "no password
+    /// login" (`nopassword`, what the official clients' create-PKI-user sends), as the reference does.
+    DisablePassword {
+        user: String,
+    },
     GrantRoles {
         user: String,
         roles: Vec<String>,
@@ -100,6 +111,7 @@ impl AdminOp {
             | AdminOp::DropRole { role } => format!("role {role}"),
             AdminOp::CreateUser { user, .. }
             | AdminOp::SetPassword { user, .. }
+            | AdminOp::DisablePassword { user }
             | AdminOp::GrantRoles { user, .. }
             | AdminOp::RevokeRoles { user, .. }
             | AdminOp::DropUser { user } => format!("user {user}"),
@@ -115,7 +127,7 @@ impl AdminOp {
             | AdminOp::SetWhitelist { .. }
             | AdminOp::SetQuotas { .. } => "RoleUpdated",
             AdminOp::CreateUser { .. } => "UserCreated",
-            AdminOp::SetPassword { .. } => "UserPasswordChanged",
+            AdminOp::SetPassword { .. } | AdminOp::DisablePassword { .. } => "UserPasswordChanged",
             AdminOp::GrantRoles { .. } | AdminOp::RevokeRoles { .. } => "UserUpdated",
             AdminOp::DropUser { .. } => "UserDropped",
             AdminOp::DropRole { .. } => "RoleDropped",
@@ -150,6 +162,9 @@ impl fmt::Display for AdminOp {
                 write!(f, "created {kind} {user} with roles [{}]", list(roles))
             }
             AdminOp::SetPassword { user, .. } => write!(f, "changed the password of user {user}"),
+            AdminOp::DisablePassword { user } => {
+                write!(f, "disabled password logins of user {user} (PKIOnly: certificate logins only)")
+            }
             AdminOp::GrantRoles { user, roles } => write!(f, "granted roles [{}] to user {user}", list(roles)),
             AdminOp::RevokeRoles { user, roles } => write!(f, "revoked roles [{}] from user {user}", list(roles)),
             AdminOp::DropUser { user } => write!(f, "dropped user {user}"),
@@ -209,6 +224,13 @@ pub fn plan(
             Some(have) => {
                 if let Some(Credential::Password { password, accepted: false }) = credential {
                     out.push(AdminOp::SetPassword { user: user.name.clone(), password: password.clone() });
+                }
+                // Becoming PKIOnly (not PKIOnly in what was applied before, or nothing applied yet).
+                let was_pki = applied.is_some_and(|a| {
+                    a.users.iter().any(|u| u.name == user.name && u.auth_mode.as_deref() == Some(PKI_ONLY))
+                });
+                if credential == Some(&Credential::Pki) && !was_pki {
+                    out.push(AdminOp::DisablePassword { user: user.name.clone() });
                 }
                 let revoke: Vec<String> = have.roles.difference(&roles).cloned().collect();
                 let grant: Vec<String> = roles.difference(&have.roles).cloned().collect();
@@ -420,5 +442,18 @@ mod tests {
         let ops = plan(&next, Some(&applied), &observed, &creds);
         assert_eq!(ops, vec![AdminOp::CreateUser { user: "svc".into(), password: None, roles: vec!["read".into()] }]);
         assert_eq!(ops[0].to_string(), "created PKIOnly user svc with roles [read]");
+    }
+
+    #[test]
+    fn an_existing_user_becoming_pki_only_loses_its_password_login_once() {
+        let mut next = base();
+        next.users.iter_mut().find(|u| u.name == "admin").unwrap().auth_mode = Some(PKI_ONLY.into());
+        let mut creds = accepted(&["alice", "bob"]);
+        creds.insert("admin".into(), Credential::Pki);
+        let ops = plan(&next, Some(&base()), &in_sync(), &creds);
+        assert_eq!(ops, vec![AdminOp::DisablePassword { user: "admin".into() }]);
+        assert!(ops[0].to_string().contains("disabled password logins of user admin"));
+        // Once applied as PKIOnly, nothing more.
+        assert_eq!(plan(&next, Some(&next), &in_sync(), &creds), vec![]);
     }
 }

@@ -151,8 +151,23 @@ pub struct Credentials {
     pub credential: String,
 }
 
+impl Credentials {
+    /// A PKI login: no user and no credential; the server reads the user from the TLS client certificate, so it
+    /// only works over TLS with a client certificate.
+    pub fn pki() -> Credentials {
+        Credentials { user: String::new(), credential: String::new() }
+    }
+
+    pub fn is_pki(&self) -> bool {
+        self.user.is_empty() && self.credential.is_empty()
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_pki() {
+            return f.write_str("Credentials(PKI)");
+        }
         f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
     }
 }
@@ -260,8 +275,11 @@ impl TcpInfoClient {
         deadline: Instant,
     ) -> Result<BTreeMap<String, String>, InfoErrorKind> {
         if let Some(creds) = login {
-            let login = wire::encode_login_request(&creds.user, creds.credential.as_bytes())
-                .map_err(InfoErrorKind::Protocol)?;
+            let login = if creds.is_pki() {
+                wire::encode_pki_login_request()
+            } else {
+                wire::encode_login_request(&creds.user, creds.credential.as_bytes()).map_err(InfoErrorKind::Protocol)?
+            };
             self.write_all(stream, &login, deadline, Stage::Login).await?;
             let body = self.read_message(stream, wire::MSG_TYPE_ADMIN, deadline, Stage::Login).await?;
             match wire::admin_result(&body).map_err(InfoErrorKind::Protocol)? {

@@ -245,6 +245,14 @@ pub fn encode_login_request(user: &str, credential: &[u8]) -> Result<Vec<u8>, Wi
     Ok(with_header(MSG_TYPE_ADMIN, body))
 }
 
+/// LOGIN with no field: PKI authentication, the server takes the user from the TLS client certificate's subject
+/// common name (what the official clients send for their PKI auth mode).
+pub fn encode_pki_login_request() -> Vec<u8> {
+    let mut body = vec![0u8; ADMIN_HEADER_LEN];
+    body[2] = ADMIN_LOGIN;
+    with_header(MSG_TYPE_ADMIN, body)
+}
+
 /// The fields of an admin message body (after the protocol header): (field id, data) in order.
 pub fn admin_fields(body: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, WireError> {
     let count = admin_header_byte(body, 3)? as usize;
@@ -391,6 +399,17 @@ mod tests {
         assert_eq!(r["pending_roster"], "null");
         assert_eq!(parse_list("test;bar;", ';'), vec!["test", "bar"]);
         assert!(parse_list("", ';').is_empty());
+    }
+
+    #[test]
+    fn pki_login_is_a_login_without_fields() {
+        let login = encode_pki_login_request();
+        // Protocol header: version 2, type 2 (admin), 48-bit length 16; then the 16-byte admin header, command 20.
+        assert_eq!(&login[..8], &[2, 2, 0, 0, 0, 0, 0, 16]);
+        let body = split_message(&login, MSG_TYPE_ADMIN).unwrap();
+        assert_eq!(body.len(), ADMIN_HEADER_LEN);
+        assert_eq!(admin_command(body).unwrap(), ADMIN_LOGIN);
+        assert!(admin_fields(body).unwrap().is_empty());
     }
 
     #[test]

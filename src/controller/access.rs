@@ -76,11 +76,23 @@ pub(super) async fn reconcile(
         return Ok(Ok(()));
     }
 
-    // 2. An admin session: the password in admin's Secret, else the default one a new server has.
+    // 2. An admin session: the password in admin's Secret, else the default one a new server has. A PKIOnly admin
+    // logs in with the operator's certificate: first once its password is disabled (applied as PKIOnly, or a
+    // Federal image), last while the default password still works (it is disabled with that session).
     let admin_password = passwords.get(DEFAULT_ADMIN_USER).cloned();
-    let mut candidates: Vec<Password> = admin_password.iter().cloned().collect();
+    let mut candidates: Vec<Option<Password>> = admin_password.iter().cloned().map(Some).collect();
     if admin_password.as_ref().map(Password::expose) != Some(DEFAULT_ADMIN_PASSWORD) {
-        candidates.push(Password::new(DEFAULT_ADMIN_PASSWORD));
+        candidates.push(Some(Password::new(DEFAULT_ADMIN_PASSWORD)));
+    }
+    let is_pki_admin = |ac: &crate::api::AccessControlSpec| {
+        ac.users.iter().any(|u| u.name == DEFAULT_ADMIN_USER && u.auth_mode.as_deref() == Some(plan::PKI_ONLY))
+    };
+    if tls.is_some() {
+        if applied.is_some_and(is_pki_admin) || crate::validate::image::is_federal(&cluster.spec.image) {
+            candidates.insert(0, None);
+        } else if is_pki_admin(spec) {
+            candidates.push(None);
+        }
     }
     let timeout = spec
         .admin_policy
@@ -91,7 +103,8 @@ pub(super) async fn reconcile(
     let mut session = None;
     let mut failures = Vec::new();
     for candidate in &candidates {
-        match ctx.admin.connect(nodes, tls, DEFAULT_ADMIN_USER, candidate.expose(), timeout).await {
+        match ctx.admin.connect(nodes, tls, DEFAULT_ADMIN_USER, candidate.as_ref().map(Password::expose), timeout).await
+        {
             Ok(s) => {
                 session = Some((s, candidate.clone()));
                 break;
@@ -103,7 +116,8 @@ pub(super) async fn reconcile(
         return Ok(Err(blocked(
             "AccessControlLoginFailed",
             format!(
-                "cannot log in as admin with the password of its Secret nor the default one: {}",
+                "cannot log in as admin (with the password of its Secret, the default one, or the operator's \
+                 certificate for a PKIOnly admin): {}",
                 failures.join("; ")
             ),
         )));
@@ -121,7 +135,7 @@ pub(super) async fn reconcile(
             continue;
         };
         let accepted = if user.name == DEFAULT_ADMIN_USER {
-            *password == logged_in_with
+            logged_in_with.as_ref() == Some(password)
         } else if !observed.users.contains_key(&user.name) {
             false
         } else if ctx.accepted_password(&uid, &user.name, password) {

@@ -4,6 +4,7 @@ mod access;
 mod apply;
 mod dynamic;
 mod local_storage;
+mod pod_network;
 mod pods;
 mod rollout;
 mod roster;
@@ -365,6 +366,8 @@ struct Outcome {
     /// status.pods[].initializedVolumes and dirtyVolumes decided this reconcile (see `volume_init`); pods not
     /// named keep theirs.
     volumes: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// Where each pod landed, as published for its init step (status.pods[].hostExternalIP, servicePort).
+    pod_network: BTreeMap<String, crate::desired::pod_network::PodNetwork>,
 }
 
 /// A condition's status, reason and message.
@@ -393,6 +396,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            pod_network: BTreeMap::new(),
         };
         write_status(&cluster, &ctx, None, &[], outcome).await?;
         return Ok(Action::await_change());
@@ -422,6 +426,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 operation_restarts: Vec::new(),
                 endpoints: BTreeMap::new(),
                 volumes: BTreeMap::new(),
+                pod_network: BTreeMap::new(),
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
             // Bad input waits for the user to change the object: no crash loop, no retry storm.
@@ -489,8 +494,11 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
         }
     }
 
+    // Before the rollout step, which may wait for pods whose init step waits for these facts.
+    let network = pod_network::publish(&ctx, &cluster, &desired, &pods).await?;
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
     let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
+    outcome.pod_network = network;
     // Pods not seen (being recreated) keep the volume records as last written, not the cache's older copy.
     for (pod, old) in &old_pods {
         outcome.volumes.insert(pod.clone(), (old.initialized_volumes.clone(), old.dirty_volumes.clone()));
@@ -620,6 +628,7 @@ fn compute_status(
             let rack = desired.racks.iter().find(|r| r.id == view.rack_id);
             let port = rack.map(|r| crate::aerospike_conf::service_port(&r.config)).unwrap_or(3000);
             let old_entry = old.pods.get(&view.name).cloned().unwrap_or_default();
+            let facts = outcome.pod_network.get(&view.name);
             let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
             // Endpoints read now, else those read before from the same pod IP and config.
             let [access, alternate, tls_access, tls_alternate] = match outcome.endpoints.get(&view.name) {
@@ -642,8 +651,14 @@ fn compute_status(
                 PodStatus {
                     image: view.image.clone().unwrap_or_default(),
                     pod_ip,
-                    host_internal_ip: pod.status.as_ref().and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+                    host_internal_ip: facts
+                        .map(|f| f.host_internal_ip.clone())
+                        .or_else(|| pod.status.as_ref().and_then(|s| s.host_ip.clone()))
+                        .unwrap_or_default(),
+                    host_external_ip: facts.map(|f| f.host_external_ip.clone()).unwrap_or_default(),
                     pod_port: i32::from(port),
+                    // The pod's NodePort when it has one (multiPodPerHost), else the server's port (the reference's).
+                    service_port: facts.and_then(|f| f.mapped_port).map_or(i32::from(port), i32::from),
                     aerospike: InstanceSummary {
                         cluster_name: name.clone(),
                         node_id: desired::pod_node_id(pod).unwrap_or_default(),
@@ -818,6 +833,7 @@ mod tests {
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            pod_network: BTreeMap::new(),
         };
         let st = compute_status(&cluster, None, &[], &blocked, now.clone());
         let cond = |st: &AerospikeClusterStatus, t: &str| {
@@ -867,6 +883,7 @@ mod tests {
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            pod_network: BTreeMap::new(),
         };
         let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
         let st = compute_status(&cluster, Some(&desired), &[], &outcome, now);

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::api::{AerospikeCluster, Phase, StorageSpec};
 use crate::asinfo::safety::{self, QuiesceOptions, SafetyError};
-use crate::asinfo::{InfoClient, TlsClient, auth};
+use crate::asinfo::{Credentials, InfoClient, TlsClient, auth};
 use crate::desired::{self, Desired};
 use crate::plan::{self, PodView};
 use std::time::Duration;
@@ -35,6 +35,7 @@ fn in_progress(reason: &str, message: String) -> Outcome {
         operation_restarts: Vec::new(),
         endpoints: BTreeMap::new(),
         volumes: BTreeMap::new(),
+        pod_network: BTreeMap::new(),
     }
 }
 
@@ -47,6 +48,7 @@ fn blocked(reason: &str, message: String) -> Outcome {
         operation_restarts: Vec::new(),
         endpoints: BTreeMap::new(),
         volumes: BTreeMap::new(),
+        pod_network: BTreeMap::new(),
     }
 }
 
@@ -553,6 +555,7 @@ pub(super) async fn step(
                 operation_restarts: Vec::new(),
                 endpoints,
                 volumes: BTreeMap::new(),
+                pod_network: BTreeMap::new(),
             })
         }
     }
@@ -578,10 +581,10 @@ fn template_observed(sts: Option<&StatefulSet>, hash: &str) -> bool {
     stamped && observed.is_some() && observed >= sts.metadata.generation
 }
 
-/// Every node answers, the cluster is stable with no migrations, then the batch is quiesced.
 /// The info client for `cluster`. With security enabled it logs in as `admin`: with the password in the admin
-/// user's Secret first, then with the default one, which a server keeps until access control changes it.
-/// With `tls`, every connection is TLS.
+/// user's Secret first, then with the default one, which a server keeps until access control changes it. A
+/// PKIOnly admin (or a Federal image, where every user is PKIOnly) logs in with the operator's client certificate
+/// first (PKI), falling back to the default password a new cluster still has. With `tls`, every connection is TLS.
 async fn info_client(
     cluster: &AerospikeCluster,
     ctx: &Context,
@@ -601,7 +604,10 @@ async fn info_client(
         .aerospike_access_control
         .as_ref()
         .and_then(|ac| ac.users.iter().find(|u| u.name == auth::DEFAULT_ADMIN_USER));
-    if let Some(user) = admin {
+    let pki = tls.is_some()
+        && (admin.is_some_and(|u| u.auth_mode.as_deref() == Some("PKIOnly"))
+            || crate::validate::image::is_federal(&cluster.spec.image));
+    if let Some(user) = admin.filter(|u| u.auth_mode.as_deref() != Some("PKIOnly")) {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         let what = format!("Secret {ns}/{} (password of user admin in spec.aerospikeAccessControl)", user.secret_name);
         let secret = secrets
@@ -625,9 +631,11 @@ async fn info_client(
     .await
     .map_err(|e| format!("computing the login credential: {e}"))?
     .map_err(|e| format!("the admin password: {e}"))?;
+    let logins = if pki { std::iter::once(Credentials::pki()).chain(logins).collect() } else { logins };
     Ok(base.with_logins(logins).unwrap_or(base))
 }
 
+/// Every node answers, the cluster is stable with no migrations, then the batch is quiesced.
 async fn safe_to_disrupt(
     info: &dyn InfoClient,
     all: &[SocketAddr],

@@ -10,6 +10,7 @@
 //! the two is the `ENV_*` names, the mount paths and the ConfigMap keys defined in this module.
 mod objects;
 mod pod;
+pub mod pod_network;
 mod scheduling;
 mod storage;
 

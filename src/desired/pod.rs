@@ -91,30 +91,6 @@ pub(crate) fn network_policy_without_defaults(policy: Option<&NetworkPolicy>) ->
     p
 }
 
-/// Refuses the network types pod-init cannot resolve without API access.
-fn check_network_policy(policy: &NetworkPolicy) -> Result<(), BuildError> {
-    let fields = [
-        ("access", &policy.access),
-        ("alternateAccess", &policy.alternate_access),
-        ("tlsAccess", &policy.tls_access),
-        ("tlsAlternateAccess", &policy.tls_alternate_access),
-        ("fabric", &policy.fabric),
-        ("tlsFabric", &policy.tls_fabric),
-    ];
-    for (field, value) in fields {
-        match value.as_deref() {
-            None | Some("pod" | "hostInternal" | "hostExternal") => {}
-            Some(other) => {
-                return Err(BuildError::invalid(
-                    format!("spec.aerospikeNetworkPolicy.{field}"),
-                    format!("network type {other:?} is not supported yet (supported: pod, hostInternal, hostExternal)"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The restricted-style security context of the init container. With volumes to initialise or wipe it runs as root
 /// (files written by the server and the devices belong to root), still without privilege escalation and with only
 /// the two capabilities needed to delete files it does not own (BLKDISCARD needs no capability, only a writable fd).
@@ -219,7 +195,6 @@ pub(crate) fn pod_template(
     let multi_pod = pod_spec.multi_pod_per_host();
     let host_network = pod_spec.host_network;
     let network_policy = network_policy_without_defaults(spec.aerospike_network_policy.as_ref());
-    check_network_policy(&network_policy)?;
 
     let labels = rack_labels(&meta.name, plan.id);
     let sidecar_names: Vec<String> = pod_spec.sidecars.iter().map(|c| c.name.clone()).collect();

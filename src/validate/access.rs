@@ -151,12 +151,12 @@ pub(super) fn check_access_control(c: &AerospikeCluster, racks: &[ResolvedRack],
         if pki_only && has_secret {
             out.push(FieldError::new(format!("{p}.secretName"), "must be empty for a PKIOnly user (no password)"));
         }
-        if pki_only && user.name == crate::access::DEFAULT_ADMIN_USER {
-            // The operator logs in as admin with a password: a PKIOnly admin needs a PKI login from the operator.
+        if pki_only && user.name == crate::access::DEFAULT_ADMIN_USER && spec.operator_client_cert.is_none() {
+            // The operator logs in as a PKIOnly admin with its client certificate (PKI login).
             out.push(FieldError::new(
                 format!("{p}.authMode"),
-                "PKIOnly for admin is not supported yet: the operator logs in as admin with a password (its client \
-                 certificate, spec.operatorClientCert, is used for TLS, not for a PKI login)",
+                "PKIOnly for admin needs spec.operatorClientCert: the operator logs in with that certificate, whose \
+                 subject common name must be admin",
             ));
         }
         if !pki_only && federal {

@@ -31,6 +31,7 @@ mod access;
 mod defaults;
 pub(crate) mod image;
 mod immutable;
+mod network;
 mod operations;
 pub(crate) mod quantity;
 mod tls;
@@ -135,6 +136,7 @@ pub fn check(resolved: &Resolved, old: Option<&Resolved>) -> Vec<FieldError> {
     check_batches(spec, racks, &mut out);
     access::check_access_control(new, racks, &mut out);
     tls::check(new, racks, &mut out);
+    network::check(new, &mut out);
     check_resources(spec, &mut out);
     operations::check(new, old.map(|o| o.cluster), racks, &mut out);
     if let Some(old) = old {

@@ -1074,16 +1074,20 @@ fn accepted_fields_the_operator_does_not_act_on_are_named() {
 }
 
 #[test]
-fn a_pki_only_admin_is_refused_until_the_operator_logs_in_with_its_certificate() {
+fn a_pki_only_admin_needs_the_operators_client_certificate() {
     let mut v = valid_json();
     v["spec"]["aerospikeAccessControl"]["users"][0] =
         json!({"name": "admin", "authMode": "PKIOnly", "roles": ["sys-admin", "user-admin"]});
     refused(
-        &cluster(v),
+        &cluster(v.clone()),
         None,
         "spec.aerospikeAccessControl.users[0].authMode",
-        "PKIOnly for admin is not supported yet",
+        "PKIOnly for admin needs spec.operatorClientCert",
     );
+    v["spec"]["operatorClientCert"] = json!({"secretCertSource": {"secretName": "op-tls",
+        "caCertsFilename": "ca.pem", "clientCertFilename": "cert.pem", "clientKeyFilename": "key.pem"}});
+    let errors = validate(&cluster(v), None);
+    assert!(!errors.iter().any(|e| e.path == "spec.aerospikeAccessControl.users[0].authMode"), "{errors:?}");
 }
 
 /// The schema and the defaulting webhook write `cleanupThreads: 1` and `validationPolicy: {skipWorkDirValidate:

@@ -19,9 +19,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
             "WarmRestart is carried out as a pod restart (the server process is not signalled in place yet)",
         );
     }
-    if spec.pod_service.is_some() {
-        warn("spec.podService", "not implemented yet: no per-pod Service is created");
-    }
     // The schema defaults validationPolicy to {skipWorkDirValidate: false}: only a policy beyond that is named.
     if spec.validation_policy.as_ref().is_some_and(|p| p.skip_work_dir_validate || p.skip_xdr_dlog_file_validate) {
         warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");

@@ -16,8 +16,23 @@ pub fn node_name(i: usize) -> String {
     format!("kwok-node-{i}")
 }
 
-/// Fake node `i`: annotated for kwok, with hostname/zone/region labels, an InternalIP on loopback and generous
-/// capacity. No conditions: kwok's node-initialize stage sets them (it only acts on nodes not yet Ready).
+/// The ExternalIP of fake node `i` (TEST-NET-3: advertised by hostExternal, never contacted).
+pub fn external_ip(i: usize) -> String {
+    format!("203.0.113.{}", i + 1)
+}
+
+/// The `aerospike.com/configured-access-address` label of fake node `i` (TEST-NET-2).
+pub fn configured_access_ip(i: usize) -> String {
+    format!("198.51.100.{}", i + 1)
+}
+
+/// The `aerospike.com/configured-alternate-access-address` label of fake node `i`.
+pub fn configured_alternate_access_ip(i: usize) -> String {
+    format!("198.51.100.{}", i + 101)
+}
+
+/// Fake node `i`: annotated for kwok, with hostname/zone/region and configured-address labels, an InternalIP on
+/// loopback, an ExternalIP and generous capacity. No conditions: kwok's node-initialize stage sets them (it only acts on nodes not yet Ready).
 pub fn node_object(i: usize, ip: Ipv4Addr) -> Node {
     let name = node_name(i);
     let resources = json!({"cpu": "256", "memory": "1Ti", "pods": "250", "ephemeral-storage": "10Ti"});
@@ -36,6 +51,10 @@ pub fn node_object(i: usize, ip: Ipv4Addr) -> Node {
                 "type": "kwok",
                 "topology.kubernetes.io/zone": ZONES[i % ZONES.len()],
                 "topology.kubernetes.io/region": REGION,
+                // What a user labels nodes with for the configuredIP network type (documentation ranges: never
+                // contacted, only advertised).
+                "aerospike.com/configured-access-address": configured_access_ip(i),
+                "aerospike.com/configured-alternate-access-address": configured_alternate_access_ip(i),
             },
         },
         "spec": {},
@@ -44,6 +63,7 @@ pub fn node_object(i: usize, ip: Ipv4Addr) -> Node {
             "capacity": resources,
             "addresses": [
                 {"type": "InternalIP", "address": ip.to_string()},
+                {"type": "ExternalIP", "address": external_ip(i)},
                 {"type": "Hostname", "address": name},
             ],
         },

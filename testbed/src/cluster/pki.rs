@@ -229,6 +229,17 @@ impl TestCa {
         TestCa { ca, issuer: Issuer::new(params, key) }
     }
 
+    /// A certificate for `name` (SAN) whose subject common name is `common_name` (the user of a PKI login), and
+    /// its key, PEM.
+    pub fn leaf_with_common_name(&self, name: &str, common_name: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("key pair");
+        let mut params = CertificateParams::new(vec![name.to_string()]).expect("leaf params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        let cert = params.signed_by(&key, &self.issuer).expect("signed leaf");
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A certificate for `name` (SAN) and its key, PEM.
     pub fn leaf(&self, name: &str) -> (String, String) {
         let key = KeyPair::generate().expect("key pair");
