@@ -2,12 +2,14 @@
 //!
 //! It turns the rack's aerospike.conf template (from the rack ConfigMap, mounted at [`desired::TEMPLATE_DIR`])
 //! into the pod's own aerospike.conf (node id, access addresses, mesh seeds, host-network addresses) and
-//! initialises the pod's data volumes. Everything it needs comes from its environment (set by the StatefulSet
-//! template, see the `ENV_*` constants of [`crate::desired`]) and from the mounted files: it needs no
-//! Kubernetes API access, and the pod has no service-account token.
+//! initialises and wipes the pod's data volumes. Everything it needs comes from its environment (set by the
+//! StatefulSet template, see the `ENV_*` constants of [`crate::desired`]) and from the mounted files: it needs no
+//! Kubernetes API access, and the pod has no service-account token. Which volumes are initialised already and
+//! which are dirty it learns from the operator's entry for its pod uid in the rack ConfigMap
+//! ([`desired::CM_VOLUMES_KEY`], see `controller::volume_init`).
 //!
 //! The decisions are pure functions ([`PodEnv::from_lookup`], [`pod_context`], [`render_conf`],
-//! [`volume_action`]); [`run`] is the thin I/O shell around them.
+//! [`volume_entry`], [`method_steps`], [`volume_action`]); [`run`] is the thin I/O shell around them.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,7 @@ use anyhow::{Context, bail};
 use crate::aerospike_conf::{self, PodContext};
 use crate::api::{NetworkPolicy, VolumeMethod};
 use crate::desired::pod_network::{self, PodNetwork};
-use crate::desired::{self, InitVolume};
+use crate::desired::{self, InitVolume, PodVolumes};
 
 /// Marker file written at the root of a filesystem volume once pod-init has initialised it.
 pub const INIT_MARKER: &str = ".aerospike-kubernetes-operator-initialized";
@@ -34,6 +36,10 @@ pub struct PodInitArgs {
     /// conf-hash annotation) before going on with what is mounted.
     #[arg(long, default_value_t = 120)]
     pub conf_wait_seconds: u64,
+    /// How long to wait for the operator to record this pod's volumes in the mounted ConfigMap (only pods with
+    /// volumes to initialise or wipe wait); then pod-init fails and the kubelet runs it again.
+    #[arg(long, default_value_t = 300)]
+    pub volumes_wait_seconds: u64,
 }
 
 impl Default for PodInitArgs {
@@ -42,6 +48,7 @@ impl Default for PodInitArgs {
             config_map_dir: PathBuf::from(desired::TEMPLATE_DIR),
             output: PathBuf::from(desired::CONF_FILE),
             conf_wait_seconds: 120,
+            volumes_wait_seconds: 300,
         }
     }
 }
@@ -64,6 +71,10 @@ pub struct PodEnv {
     pub multi_pod_per_host: bool,
     pub network_policy: NetworkPolicy,
     pub init_volumes: Vec<InitVolume>,
+    /// The pod's uid (empty when not known).
+    pub pod_uid: String,
+    /// How many volumes to initialise or wipe at once (at least 1).
+    pub cleanup_threads: usize,
     /// The pod's conf-hash annotation (empty when not known).
     pub conf_hash: String,
     pub override_rack_id: Option<i32>,
@@ -114,6 +125,9 @@ impl PodEnv {
                     .with_context(|| format!("{} is not a list of volumes", desired::ENV_INIT_VOLUMES))?,
                 None => Vec::new(),
             },
+            pod_uid: opt(desired::ENV_POD_UID).unwrap_or_default(),
+            // Read from the mounted ConfigMap by `run` (see `cleanup_threads`).
+            cleanup_threads: 1,
             conf_hash: opt(desired::ENV_CONF_HASH).unwrap_or_default(),
             override_rack_id: opt(desired::ENV_OVERRIDE_RACK_ID)
                 .map(|v| {
@@ -343,42 +357,90 @@ pub fn template_is_current(template: &str, env: &PodEnv) -> bool {
     env.conf_hash.is_empty() || aerospike_conf::config_hash(template) == env.conf_hash
 }
 
-/// What to do with one volume.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VolumeAction {
-    /// Delete the contents of the mounted directory, then write the marker.
-    DeleteFiles { path: PathBuf },
-    /// The marker is there: initialised by an earlier start of this pod (or a predecessor on the same PVC).
-    AlreadyInitialized,
-    /// Nothing to do.
-    Nothing,
-    /// A method this operator does not implement yet; the volume is left as it is.
-    NotSupported { method: String },
+/// The header region `headerCleanup` zeroes: the first 8 MiB of the device, as the reference's init image does
+/// (where Aerospike keeps its device header).
+pub const HEADER_BYTES: u64 = 8 << 20;
+
+/// One operation on a volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Delete the contents of the mounted directory (`deleteFiles`).
+    DeleteFiles,
+    /// Write zeroes over the whole device (`dd`).
+    ZeroDevice,
+    /// Discard the whole device with the BLKDISCARD ioctl (`blkdiscard`).
+    Discard,
+    /// Write zeroes over the first [`HEADER_BYTES`] (`headerCleanup`).
+    ZeroHeader,
 }
 
-/// Decides what to do with a volume (pure).
-pub fn volume_action(volume: &InitVolume, marker_exists: bool) -> VolumeAction {
-    match volume.method {
-        VolumeMethod::None => VolumeAction::Nothing,
-        VolumeMethod::DeleteFiles if !volume.block => {
-            if marker_exists {
-                VolumeAction::AlreadyInitialized
-            } else {
-                VolumeAction::DeleteFiles { path: PathBuf::from(&volume.path) }
-            }
+/// The steps of an init or wipe method on a volume of the given mode (pure); an error for a method that does not
+/// fit the mode (the webhook refuses those, this guards a hand-made environment).
+pub fn method_steps(method: VolumeMethod, block: bool) -> Result<Vec<Step>, String> {
+    let steps = match (method, block) {
+        (VolumeMethod::None, _) => vec![],
+        (VolumeMethod::DeleteFiles, false) => vec![Step::DeleteFiles],
+        (VolumeMethod::Dd, true) => vec![Step::ZeroDevice],
+        (VolumeMethod::Blkdiscard, true) => vec![Step::Discard],
+        (VolumeMethod::HeaderCleanup, true) => vec![Step::ZeroHeader],
+        // Discarded blocks need not read back as zeroes: the header is zeroed after the discard.
+        (VolumeMethod::BlkdiscardWithHeaderCleanup, true) => vec![Step::Discard, Step::ZeroHeader],
+        (m, block) => {
+            return Err(format!(
+                "{} does not apply to a {} volume",
+                m.as_str(),
+                if block { "Block" } else { "Filesystem" }
+            ));
         }
-        other => VolumeAction::NotSupported {
-            method: serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
-        },
+    };
+    Ok(steps)
+}
+
+/// What to do with one volume (pure result of [`volume_action`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VolumeAction {
+    /// Wipe steps (the volume is dirty), run first.
+    pub wipe: Vec<Step>,
+    /// Init steps (the volume is not initialised on this claim yet).
+    pub init: Vec<Step>,
+    /// The volume was initialised before (nothing to initialise).
+    pub already_initialized: bool,
+}
+
+impl VolumeAction {
+    pub fn is_empty(&self) -> bool {
+        self.wipe.is_empty() && self.init.is_empty()
     }
+}
+
+/// Decides what to do with a volume (pure). `entry` is the operator's record of this pod incarnation's volumes;
+/// `marker_exists`: a filesystem volume carries [`INIT_MARKER`] (written on the claim itself, so it also counts when
+/// the status was lost; a replaced claim has none).
+pub fn volume_action(volume: &InitVolume, entry: &PodVolumes, marker_exists: bool) -> Result<VolumeAction, String> {
+    let initialized = entry.initialized.contains(&volume.name) || (!volume.block && marker_exists);
+    let dirty = entry.dirty.contains(&volume.name);
+    let mut action = VolumeAction { already_initialized: initialized, ..Default::default() };
+    if dirty {
+        let wipe = volume.wipe.ok_or_else(|| format!("volume {:?} is dirty but has no wipe method", volume.name))?;
+        action.wipe = method_steps(wipe, volume.block)?;
+    }
+    if !initialized {
+        action.init = method_steps(volume.method, volume.block)?;
+    }
+    Ok(action)
 }
 
 /// Entry point of `aerospike-kubernetes-operator pod-init`.
 pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
-    let env = PodEnv::from_lookup(|k| std::env::var(k).ok())?;
+    let mut env = PodEnv::from_lookup(|k| std::env::var(k).ok())?;
     tracing::info!(pod = %env.pod_name, rack = env.rack_id, "pod-init starting");
 
-    init_volumes(&env)?;
+    if !env.init_volumes.is_empty() {
+        let threads = std::fs::read_to_string(args.config_map_dir.join(desired::CM_CLEANUP_THREADS_KEY)).ok();
+        env.cleanup_threads = cleanup_threads(threads.as_deref());
+        let entry = wait_for_volume_entry(&args, &env)?;
+        init_volumes(&env, &entry)?;
+    }
 
     let template_path = args.config_map_dir.join(desired::CM_TEMPLATE_KEY);
     let peers_path = args.config_map_dir.join(desired::CM_PEERS_KEY);
@@ -404,7 +466,6 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
 
     // Where the pod landed (node addresses, NodePorts, CNI networks): published by the operator once the pod is
     // scheduled, so it may take a moment (and a ConfigMap volume refresh) to arrive.
-    let mut env = env;
     if pod_network::entry_needed(&env.network_policy) {
         let path = args.config_map_dir.join(pod_network::CM_POD_NETWORK_KEY);
         env.network = loop {
@@ -436,29 +497,159 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_volumes(env: &PodEnv) -> anyhow::Result<()> {
+/// The mounted [`desired::CM_CLEANUP_THREADS_KEY`] (pure): at least 1, and 1 when absent or not a number.
+pub fn cleanup_threads(text: Option<&str>) -> usize {
+    text.and_then(|t| t.trim().parse::<usize>().ok()).unwrap_or(1).max(1)
+}
+
+/// This pod's entry of the mounted [`desired::CM_VOLUMES_KEY`] (pure): `None` until the operator has written one
+/// for this pod uid.
+pub fn volume_entry(text: &str, env: &PodEnv) -> anyhow::Result<Option<PodVolumes>> {
+    if env.pod_uid.is_empty() {
+        bail!("{} is not set: pod-init cannot tell which volumes this pod initialised already", desired::ENV_POD_UID);
+    }
+    let all: std::collections::BTreeMap<String, PodVolumes> =
+        serde_json::from_str(text).with_context(|| format!("{} is not a map of pods", desired::CM_VOLUMES_KEY))?;
+    Ok(all.get(&env.pod_name).filter(|e| e.uid == env.pod_uid).cloned())
+}
+
+/// Waits for the operator's entry for this pod uid: without it pod-init cannot know what is initialised, and a
+/// guess either leaves stale data or wipes live data. The operator writes it once it sees the pod.
+fn wait_for_volume_entry(args: &PodInitArgs, env: &PodEnv) -> anyhow::Result<PodVolumes> {
+    let path = args.config_map_dir.join(desired::CM_VOLUMES_KEY);
+    let deadline = Instant::now() + Duration::from_secs(args.volumes_wait_seconds);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "{}".to_string());
+        if let Some(entry) = volume_entry(&text, env)? {
+            return Ok(entry);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the operator has not recorded the volumes of pod {} (uid {}) in {} after {}s; is the operator \
+                 running? pod-init stops here (nothing initialised) and the kubelet runs it again",
+                env.pod_name,
+                env.pod_uid,
+                path.display(),
+                args.volumes_wait_seconds
+            );
+        }
+        tracing::info!(uid = %env.pod_uid, "waiting for the operator to record this pod's volumes");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Initialises and wipes the volumes, `env.cleanup_threads` at a time. Every volume is tried; the errors are
+/// reported together, each naming its volume.
+fn init_volumes(env: &PodEnv, entry: &PodVolumes) -> anyhow::Result<()> {
+    let mut work = Vec::new();
     for volume in &env.init_volumes {
-        let root = Path::new(&volume.path);
-        let marker = root.join(INIT_MARKER);
-        match volume_action(volume, !volume.block && marker.exists()) {
-            VolumeAction::Nothing => {}
-            VolumeAction::AlreadyInitialized => {
+        let marker = Path::new(&volume.path).join(INIT_MARKER);
+        let action = volume_action(volume, entry, !volume.block && marker.exists())
+            .map_err(|e| anyhow::anyhow!("volume {}: {e}", volume.name))?;
+        if action.is_empty() {
+            if action.already_initialized {
                 tracing::info!(volume = %volume.name, "volume already initialised");
             }
-            VolumeAction::NotSupported { method } => {
-                tracing::warn!(
-                    volume = %volume.name,
-                    method = %method,
-                    "init method {method} is not supported yet: the volume is used as it is, without initialisation"
-                );
-            }
-            VolumeAction::DeleteFiles { path } => {
-                tracing::info!(volume = %volume.name, path = %path.display(), "deleting the files of the volume");
-                delete_contents(&path)?;
-                std::fs::write(&marker, "initialized by aerospike-kubernetes-operator pod-init (deleteFiles)\n")
-                    .with_context(|| format!("writing {}", marker.display()))?;
-            }
+            continue;
         }
+        work.push((volume, action));
+    }
+    let queue = std::sync::Mutex::new(work.into_iter());
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..env.cleanup_threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((volume, action)) = next else { break };
+                    if let Err(e) = apply_action(volume, &action) {
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(format!("volume {}: {e:#}", volume.name));
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
+    }
+    Ok(())
+}
+
+/// Runs the wipe then the init steps of one volume; a filesystem volume gets its marker once initialised.
+fn apply_action(volume: &InitVolume, action: &VolumeAction) -> anyhow::Result<()> {
+    let path = Path::new(&volume.path);
+    for (purpose, steps) in [("wipe", &action.wipe), ("init", &action.init)] {
+        for step in steps {
+            let started = Instant::now();
+            tracing::info!(volume = %volume.name, path = %path.display(), purpose, ?step, "starting");
+            run_step(*step, path)?;
+            tracing::info!(volume = %volume.name, purpose, ?step, seconds = started.elapsed().as_secs_f64(), "done");
+        }
+    }
+    if !volume.block && !action.init.is_empty() {
+        let marker = path.join(INIT_MARKER);
+        std::fs::write(&marker, "initialized by aerospike-kubernetes-operator pod-init\n")
+            .with_context(|| format!("writing {}", marker.display()))?;
+    }
+    Ok(())
+}
+
+/// One step on `path` (a mounted directory for [`Step::DeleteFiles`], else a device or, in tests, a file).
+pub fn run_step(step: Step, path: &Path) -> anyhow::Result<()> {
+    match step {
+        Step::DeleteFiles => delete_contents(path),
+        Step::ZeroDevice => zero(path, None),
+        Step::ZeroHeader => zero(path, Some(HEADER_BYTES)),
+        Step::Discard => discard(path),
+    }
+}
+
+/// The size of a device or file: seeking to its end works for both.
+fn device_size(f: &mut std::fs::File) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let size = f.seek(SeekFrom::End(0))?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(size)
+}
+
+/// Writes zeroes over the first `limit` bytes (all of it when `None`, or when smaller), then syncs.
+fn zero(path: &Path, limit: Option<u64>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = device_size(&mut f).with_context(|| format!("sizing {}", path.display()))?;
+    let end = limit.map_or(size, |l| l.min(size));
+    let chunk = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < end {
+        let n = (end - done).min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n]).with_context(|| format!("zeroing {} at byte {done}", path.display()))?;
+        done += n as u64;
+    }
+    f.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    Ok(())
+}
+
+/// BLKDISCARD over the whole device. A device that cannot discard (or a file) is an error naming why: skipping
+/// would start the server on data the method promised to remove.
+fn discard(path: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    // _IO(0x12, 119) from linux/fs.h.
+    const BLKDISCARD: libc::c_ulong = 0x1277;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = device_size(&mut f).with_context(|| format!("sizing {}", path.display()))?;
+    let range: [u64; 2] = [0, size];
+    // SAFETY: BLKDISCARD reads two u64 (offset, length) from the pointer, which outlives the call; the fd is open.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKDISCARD as _, range.as_ptr()) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        bail!(
+            "{} cannot be discarded (BLKDISCARD: {err}); this storage does not support blkdiscard: use the dd or \
+             headerCleanup method for this volume",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -731,56 +922,245 @@ mod tests {
         assert!(!template_is_current("service {\n}\n", &e));
     }
 
-    #[test]
-    fn volume_actions() {
-        let fs = InitVolume {
-            name: "workdir".into(),
-            path: "/aerospike-volumes/workdir".into(),
-            block: false,
-            method: VolumeMethod::DeleteFiles,
-        };
-        assert_eq!(
-            volume_action(&fs, false),
-            VolumeAction::DeleteFiles { path: PathBuf::from("/aerospike-volumes/workdir") }
-        );
-        assert_eq!(volume_action(&fs, true), VolumeAction::AlreadyInitialized);
-        let dev = InitVolume {
-            name: "ns".into(),
-            path: "/aerospike-volumes/ns".into(),
-            block: true,
-            method: VolumeMethod::Dd,
-        };
-        assert_eq!(volume_action(&dev, false), VolumeAction::NotSupported { method: "dd".into() });
-        let dev = InitVolume { method: VolumeMethod::Blkdiscard, ..dev };
-        assert_eq!(volume_action(&dev, false), VolumeAction::NotSupported { method: "blkdiscard".into() });
-        let none = InitVolume { method: VolumeMethod::None, ..fs };
-        assert_eq!(volume_action(&none, false), VolumeAction::Nothing);
+    fn vol(name: &str, path: &Path, block: bool, method: VolumeMethod, wipe: Option<VolumeMethod>) -> InitVolume {
+        InitVolume { name: name.into(), path: path.to_string_lossy().into_owned(), block, method, wipe }
+    }
+
+    fn entry(initialized: &[&str], dirty: &[&str]) -> PodVolumes {
+        PodVolumes {
+            uid: "u1".into(),
+            initialized: initialized.iter().map(|s| s.to_string()).collect(),
+            dirty: dirty.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
-    fn delete_files_once_and_atomic_write() {
-        let root = std::env::temp_dir().join(format!("podinit-test-{}", std::process::id()));
-        let vol = root.join("workdir");
-        std::fs::create_dir_all(vol.join("smd")).unwrap();
-        std::fs::create_dir_all(vol.join("lost+found")).unwrap();
-        std::fs::write(vol.join("smd/x.smd"), "old").unwrap();
-        std::fs::write(vol.join("data.dat"), "old").unwrap();
+    fn every_method_maps_to_its_steps() {
+        use Step::*;
+        let cases = [
+            (VolumeMethod::None, true, vec![]),
+            (VolumeMethod::None, false, vec![]),
+            (VolumeMethod::DeleteFiles, false, vec![DeleteFiles]),
+            (VolumeMethod::Dd, true, vec![ZeroDevice]),
+            (VolumeMethod::Blkdiscard, true, vec![Discard]),
+            (VolumeMethod::HeaderCleanup, true, vec![ZeroHeader]),
+            (VolumeMethod::BlkdiscardWithHeaderCleanup, true, vec![Discard, ZeroHeader]),
+        ];
+        for (method, block, steps) in cases {
+            assert_eq!(method_steps(method, block), Ok(steps), "{method:?}");
+        }
+        assert!(method_steps(VolumeMethod::Dd, false).unwrap_err().contains("dd does not apply to a Filesystem"));
+        assert!(method_steps(VolumeMethod::DeleteFiles, true).is_err());
+    }
+
+    #[test]
+    fn volume_actions() {
+        let dev = vol("ns", Path::new("/v/ns"), true, VolumeMethod::Dd, Some(VolumeMethod::Blkdiscard));
+        // New claim: init. Initialised: nothing. Dirty: wipe (and init too when not initialised).
+        assert_eq!(volume_action(&dev, &entry(&[], &[]), false).unwrap().init, vec![Step::ZeroDevice]);
+        let done = volume_action(&dev, &entry(&["ns"], &[]), false).unwrap();
+        assert!(done.is_empty() && done.already_initialized);
+        let dirty = volume_action(&dev, &entry(&["ns"], &["ns"]), false).unwrap();
+        assert_eq!((dirty.wipe, dirty.init), (vec![Step::Discard], vec![]));
+        let both = volume_action(&dev, &entry(&[], &["ns"]), false).unwrap();
+        assert_eq!((both.wipe, both.init), (vec![Step::Discard], vec![Step::ZeroDevice]));
+        // A filesystem volume: the marker on the claim counts as initialised too.
+        let fs = vol("workdir", Path::new("/v/w"), false, VolumeMethod::DeleteFiles, None);
+        assert_eq!(volume_action(&fs, &entry(&[], &[]), false).unwrap().init, vec![Step::DeleteFiles]);
+        assert!(volume_action(&fs, &entry(&[], &[]), true).unwrap().is_empty());
+        // A block volume's marker flag is ignored (there is none).
+        assert_eq!(volume_action(&dev, &entry(&[], &[]), true).unwrap().init, vec![Step::ZeroDevice]);
+        // Dirty without a wipe method: an error naming the volume.
+        let no_wipe = vol("ns", Path::new("/v/ns"), true, VolumeMethod::None, None);
+        assert!(volume_action(&no_wipe, &entry(&[], &["ns"]), false).unwrap_err().contains("\"ns\""));
+    }
+
+    #[test]
+    fn the_entry_must_be_this_pods_incarnation() {
+        let mut e = env("aerocluster-0-0", &[(desired::ENV_POD_UID, "u1")]);
+        let text = r#"{"aerocluster-0-0": {"uid": "u0", "initialized": ["ns"], "dirty": []}}"#;
+        assert_eq!(volume_entry(text, &e).unwrap(), None, "written for the pod's previous incarnation");
+        let text = r#"{"aerocluster-0-0": {"uid": "u1", "initialized": ["ns"], "dirty": ["x"]}}"#;
+        assert_eq!(volume_entry(text, &e).unwrap(), Some(entry(&["ns"], &["x"])));
+        assert_eq!(volume_entry("{}", &e).unwrap(), None);
+        e.pod_uid.clear();
+        assert!(volume_entry(text, &e).unwrap_err().to_string().contains(desired::ENV_POD_UID));
+        assert_eq!(cleanup_threads(Some("4\n")), 4);
+        assert_eq!(cleanup_threads(Some("0")), 1);
+        assert_eq!(cleanup_threads(Some("x")), 1);
+        assert_eq!(cleanup_threads(None), 1);
+    }
+
+    /// A scratch directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("podinit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A recognisable non-zero pattern (never a zero byte).
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 + 1).collect()
+    }
+
+    const SIZE: usize = 24 << 20;
+
+    /// What each block method must leave on a device that held `pattern(SIZE)`.
+    fn check_after(step_method: VolumeMethod, bytes: &[u8]) {
+        let header = HEADER_BYTES as usize;
+        let zero = |r: std::ops::Range<usize>| bytes[r.clone()].iter().all(|b| *b == 0);
+        match step_method {
+            VolumeMethod::Dd | VolumeMethod::Blkdiscard | VolumeMethod::BlkdiscardWithHeaderCleanup => {
+                assert!(zero(0..SIZE), "{step_method:?}: every byte reads zero");
+            }
+            VolumeMethod::HeaderCleanup => {
+                assert!(zero(0..header), "the first 8 MiB are zero");
+                assert_eq!(&bytes[header..], &pattern(SIZE)[header..], "the rest is untouched");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn zeroing_methods_on_files_leave_exactly_the_promised_bytes() {
+        let dir = scratch("files");
+        for method in [VolumeMethod::Dd, VolumeMethod::HeaderCleanup] {
+            let f = dir.join(method.as_str());
+            std::fs::write(&f, pattern(SIZE)).unwrap();
+            for step in method_steps(method, true).unwrap() {
+                run_step(step, &f).unwrap();
+            }
+            let bytes = std::fs::read(&f).unwrap();
+            assert_eq!(bytes.len(), SIZE, "{method:?}: the size is kept");
+            check_after(method, &bytes);
+        }
+        // A file smaller than the header: zeroed whole, not grown.
+        let small = dir.join("small");
+        std::fs::write(&small, pattern(4096)).unwrap();
+        run_step(Step::ZeroHeader, &small).unwrap();
+        assert_eq!(std::fs::read(&small).unwrap(), vec![0u8; 4096]);
+        // A file cannot be discarded: a clear error, the bytes untouched.
+        let f = dir.join("discard");
+        std::fs::write(&f, pattern(4096)).unwrap();
+        let err = run_step(Step::Discard, &f).unwrap_err().to_string();
+        assert!(err.contains("cannot be discarded") && err.contains("use the dd or headerCleanup"), "{err}");
+        assert_eq!(std::fs::read(&f).unwrap(), pattern(4096));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A loop device over a file of `SIZE` bytes holding `pattern(SIZE)`; detached on drop.
+    struct Loop {
+        dev: PathBuf,
+        backing: PathBuf,
+    }
+
+    impl Loop {
+        /// `None` (the reason printed) where loop devices cannot be made: not root, no losetup, no /dev/loop*.
+        fn new(name: &str) -> Option<Loop> {
+            let backing = std::env::temp_dir().join(format!("podinit-loop-{name}-{}.img", std::process::id()));
+            std::fs::write(&backing, pattern(SIZE)).unwrap();
+            let out = std::process::Command::new("losetup").args(["-f", "--show"]).arg(&backing).output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    let dev = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+                    Some(Loop { dev, backing })
+                }
+                other => {
+                    eprintln!("SKIPPED on this machine: no loop device ({other:?})");
+                    let _ = std::fs::remove_file(&backing);
+                    None
+                }
+            }
+        }
+
+        fn read(&self) -> Vec<u8> {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&self.dev).unwrap().read_to_end(&mut bytes).unwrap();
+            bytes
+        }
+    }
+
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("losetup").arg("-d").arg(&self.dev).status();
+            let _ = std::fs::remove_file(&self.backing);
+        }
+    }
+
+    /// Every block method on a real block device (a loop device: discard supported), through the same `init_volumes`
+    /// pod-init runs, two volumes at a time; then a restart (the entry says initialised) leaves the server's bytes.
+    #[test]
+    fn block_methods_on_loop_devices() {
+        let methods = [
+            VolumeMethod::Dd,
+            VolumeMethod::Blkdiscard,
+            VolumeMethod::HeaderCleanup,
+            VolumeMethod::BlkdiscardWithHeaderCleanup,
+        ];
+        let mut loops = Vec::new();
+        for m in methods {
+            match Loop::new(m.as_str()) {
+                Some(l) => loops.push((m, l)),
+                None => return,
+            }
+        }
         let mut e = env("aerocluster-0-0", &[]);
-        e.init_volumes = vec![InitVolume {
-            name: "workdir".into(),
-            path: vol.to_string_lossy().into_owned(),
-            block: false,
-            method: VolumeMethod::DeleteFiles,
-        }];
-        init_volumes(&e).unwrap();
-        let mut left: Vec<String> =
-            std::fs::read_dir(&vol).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        e.cleanup_threads = 2;
+        e.init_volumes = loops.iter().map(|(m, l)| vol(m.as_str(), &l.dev, true, *m, Some(VolumeMethod::Dd))).collect();
+        init_volumes(&e, &entry(&[], &[])).unwrap();
+        for (m, l) in &loops {
+            let bytes = l.read();
+            assert_eq!(bytes.len(), SIZE);
+            check_after(*m, &bytes);
+        }
+        // The server writes; a restart with every volume initialised touches nothing.
+        for (_, l) in &loops {
+            std::fs::write(&l.dev, pattern(SIZE)).unwrap();
+        }
+        let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+        init_volumes(&e, &entry(&names, &[])).unwrap();
+        for (_, l) in &loops {
+            assert_eq!(l.read(), pattern(SIZE), "initialised once only");
+        }
+        // A dirty volume is wiped with its wipe method (dd here), the others are left alone.
+        init_volumes(&e, &entry(&names, &["headerCleanup"])).unwrap();
+        for (m, l) in &loops {
+            let want = if *m == VolumeMethod::HeaderCleanup { vec![0u8; SIZE] } else { pattern(SIZE) };
+            assert!(l.read() == want, "{m:?} after the wipe of headerCleanup only");
+        }
+    }
+
+    /// deleteFiles once (the marker), a dirty-free restart keeps the server's files, errors name the volume.
+    #[test]
+    fn delete_files_once_and_atomic_write() {
+        let root = scratch("deletefiles");
+        let vol_dir = root.join("workdir");
+        std::fs::create_dir_all(vol_dir.join("smd")).unwrap();
+        std::fs::create_dir_all(vol_dir.join("lost+found")).unwrap();
+        std::fs::write(vol_dir.join("smd/x.smd"), "old").unwrap();
+        std::fs::write(vol_dir.join("data.dat"), "old").unwrap();
+        let mut e = env("aerocluster-0-0", &[]);
+        e.init_volumes = vec![vol("workdir", &vol_dir, false, VolumeMethod::DeleteFiles, None)];
+        init_volumes(&e, &entry(&[], &[])).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&vol_dir)
+            .unwrap()
+            .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         left.sort();
         assert_eq!(left, vec![INIT_MARKER.to_string(), "lost+found".to_string()]);
-        // Second start: the server's files survive.
-        std::fs::write(vol.join("data.dat"), "new").unwrap();
-        init_volumes(&e).unwrap();
-        assert_eq!(std::fs::read_to_string(vol.join("data.dat")).unwrap(), "new");
+        // Second start (the status lost: the marker on the claim still counts): the server's files survive.
+        std::fs::write(vol_dir.join("data.dat"), "new").unwrap();
+        init_volumes(&e, &entry(&[], &[])).unwrap();
+        assert_eq!(std::fs::read_to_string(vol_dir.join("data.dat")).unwrap(), "new");
+
+        // A block volume whose device cannot discard fails pod-init naming the volume.
+        let f = root.join("not-a-device");
+        std::fs::write(&f, pattern(4096)).unwrap();
+        e.init_volumes = vec![vol("ns1", &f, true, VolumeMethod::Blkdiscard, Some(VolumeMethod::Dd))];
+        let err = init_volumes(&e, &entry(&[], &[])).unwrap_err().to_string();
+        assert!(err.starts_with("volume ns1: ") && err.contains("cannot be discarded"), "{err}");
 
         let out = root.join("etc/aerospike.conf");
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();

@@ -328,3 +328,110 @@ async fn a_volume_grows_in_place_without_restarts() {
     assert!(claims("fixed").await.values().all(|(_, cap)| cap == "1Gi"));
     finish(&env, op).await;
 }
+
+/// Issue 11, init and wipe bookkeeping (kwok runs no containers: the bytes each method leaves are tested on loop
+/// devices in podinit's unit tests). Each pod incarnation gets an entry in the rack ConfigMap's volumes.json (what its
+/// pod-init must initialise and wipe); once it runs, status.pods[].initializedVolumes records `<volume>@<claim uid>`.
+/// A namespace removed: its device becomes dirty on the pods restarted onto the new config, their new entry tells
+/// pod-init to wipe it, and once they run it is clean again; a claim replaced with its pod (local storage) is
+/// initialised again, the others are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let env = env("e2e-volinit").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut m = cluster_manifest("vol", &env.ns, 2);
+    m["spec"]["storage"] = json!({
+        "localStorageClasses": ["local-nvme"],
+        "deleteLocalStorageOnRestart": true,
+        "volumes": [
+            {"name": "workdir", "aerospike": {"path": "/opt/aerospike"}, "initMethod": "deleteFiles",
+             "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}}},
+            {"name": "d1", "aerospike": {"path": "/dev/xvdf"}, "initMethod": "dd",
+             "source": {"persistentVolume": {"storageClass": "local-nvme", "volumeMode": "Block", "size": "1Gi"}}},
+            {"name": "d2", "aerospike": {"path": "/dev/xvdg"}, "initMethod": "headerCleanup", "wipeMethod": "blkdiscard",
+             "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "1Gi"}}}
+        ]
+    });
+    m["spec"]["aerospikeConfig"]["namespaces"] = json!([
+        {"name": "test", "replication-factor": 2, "storage-engine": {"type": "device", "devices": ["/dev/xvdf"]}},
+        {"name": "bar", "replication-factor": 2, "storage-engine": {"type": "device", "devices": ["/dev/xvdg"]}}
+    ]);
+    create(&env.client, &env.ns, &m).await;
+    wait_completed(&env.client, &env.ns, "vol", T).await;
+
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(env.client.clone(), &env.ns);
+    let claims = || async {
+        let list = pvcs.list(&ListParams::default().labels("aerospike.com/cr=vol")).await.unwrap().items;
+        list.into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| (p.name_any(), p.uid().unwrap()))
+            .collect::<BTreeMap<String, String>>()
+    };
+    // What the status should say once every pod ran on its current claims.
+    let expected = |claims: &BTreeMap<String, String>, pod: &str| -> Vec<String> {
+        ["d1", "d2", "workdir"].iter().map(|v| format!("{v}@{}", claims[&format!("{v}-{pod}")])).collect()
+    };
+    let volumes_of = |c: &aerospike_kubernetes_operator::api::AerospikeCluster, pod: &str| {
+        let p = c.status.as_ref().and_then(|s| s.pods.get(pod).cloned()).unwrap_or_default();
+        (p.initialized_volumes, p.dirty_volumes)
+    };
+    let entries = || async {
+        let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
+        let cm = cms.get("vol-0").await.unwrap();
+        let text = cm.data.unwrap()["volumes.json"].clone();
+        serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&text).unwrap()
+    };
+    let pod_uids = || async {
+        pods(&env.client, &env.ns, "vol")
+            .await
+            .iter()
+            .map(|p| (p.name_any(), p.uid().unwrap()))
+            .collect::<BTreeMap<_, _>>()
+    };
+
+    let before = wait_for("six claims", T, || async {
+        let c = claims().await;
+        (c.len() == 6).then_some(c)
+    })
+    .await;
+    wait_for("initialised volumes recorded", T, || async {
+        let c = api(&env.client, &env.ns).get("vol").await.ok()?;
+        ["vol-0-0", "vol-0-1"].iter().all(|p| volumes_of(&c, p) == (expected(&before, p), vec![])).then_some(())
+    })
+    .await;
+    // The first incarnations were told: nothing initialised yet, nothing dirty.
+    let uids = pod_uids().await;
+    let first = entries().await;
+    for (pod, uid) in &uids {
+        assert_eq!(first[pod], json!({"uid": uid, "initialized": [], "dirty": []}), "{pod}");
+    }
+
+    // Namespace bar removed: a restart of every pod; d2 (its device) is dirty for them, d1's local claims are replaced.
+    let mut namespaces = m["spec"]["aerospikeConfig"]["namespaces"].clone();
+    namespaces.as_array_mut().unwrap().pop();
+    let mut config = m["spec"]["aerospikeConfig"].clone();
+    config["namespaces"] = namespaces;
+    patch_spec(&env.client, &env.ns, "vol", json!({"aerospikeConfig": config})).await;
+    wait_completed(&env.client, &env.ns, "vol", Duration::from_secs(240)).await;
+    let after = wait_for("six claims", T, || async {
+        let c = claims().await;
+        (c.len() == 6).then_some(c)
+    })
+    .await;
+    let new_uids = pod_uids().await;
+    let second = entries().await;
+    for (pod, uid) in &new_uids {
+        assert_ne!(uids.get(pod), Some(uid), "{pod} was restarted");
+        assert_ne!(after[&format!("d1-{pod}")], before[&format!("d1-{pod}")], "{pod}: the local claim was replaced");
+        assert_eq!(after[&format!("d2-{pod}")], before[&format!("d2-{pod}")], "{pod}: d2 kept its claim");
+        // pod-init was told: wipe d2; initialise d1 (a new claim); workdir and d2 are initialised already.
+        assert_eq!(second[pod], json!({"uid": uid, "initialized": ["workdir", "d2"], "dirty": ["d2"]}), "{pod}");
+    }
+    wait_for("the new claims recorded, the wiped device clean", T, || async {
+        let c = api(&env.client, &env.ns).get("vol").await.ok()?;
+        ["vol-0-0", "vol-0-1"].iter().all(|p| volumes_of(&c, p) == (expected(&after, p), vec![])).then_some(())
+    })
+    .await;
+    finish(&env, op).await;
+}

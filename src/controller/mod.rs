@@ -11,6 +11,7 @@ mod roster;
 mod slim;
 pub mod status;
 mod tls;
+mod volume_init;
 mod volumes;
 
 use std::collections::BTreeMap;
@@ -371,6 +372,9 @@ struct Outcome {
     operation_restarts: Vec<String>,
     /// What nodes advertise to clients, read this reconcile (status.pods[].aerospike.*AccessEndpoints).
     endpoints: BTreeMap<String, [Vec<String>; 4]>,
+    /// status.pods[].initializedVolumes and dirtyVolumes decided this reconcile (see `volume_init`); pods not
+    /// named keep theirs.
+    volumes: BTreeMap<String, (Vec<String>, Vec<String>)>,
     /// Where each pod landed, as published for its init step (status.pods[].hostExternalIP, servicePort).
     pod_network: BTreeMap<String, crate::desired::pod_network::PodNetwork>,
 }
@@ -400,6 +404,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             requeue: RESYNC,
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
+            volumes: BTreeMap::new(),
             pod_network: BTreeMap::new(),
         };
         write_status(&cluster, &ctx, None, &[], outcome).await?;
@@ -429,6 +434,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 requeue: RESYNC,
                 operation_restarts: Vec::new(),
                 endpoints: BTreeMap::new(),
+                volumes: BTreeMap::new(),
                 pod_network: BTreeMap::new(),
             };
             write_status(&cluster, &ctx, None, &[], outcome).await?;
@@ -453,9 +459,37 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     if let Some(lb) = &desired.lb_service {
         apply::apply(&svc_api, &ctx.stores.services, lb.clone()).await?;
     }
+    // The rack ConfigMaps carry what pod-init must know of each pod's volumes (see `volume_init`).
+    let pods = observe_pods(&ctx, &name, &ns);
+    let claims = if desired.racks.iter().any(|r| !volume_init::persistent_volumes(&r.storage).is_empty()) {
+        let selector = format!("{}={name}", desired::LABEL_CR);
+        volume_init::claim_uids(&pvc_api(&ctx, &ns).list(&ListParams::default().labels(&selector)).await?.items)
+    } else {
+        BTreeMap::new()
+    };
+    // The volume bookkeeping starts from the status as last written, not the cache's copy: a dirty mark written by
+    // the previous reconcile must reach the entry of the pod it restarted, and must not be dropped.
+    let old_pods = if claims.is_empty() {
+        cluster.status.as_ref().map(|s| s.pods.clone()).unwrap_or_default()
+    } else {
+        let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
+        api.get_status(&name).await?.status.map(|s| s.pods).unwrap_or_default()
+    };
+    let mut entries = BTreeMap::new();
     let cm_api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    for cm in &desired.config_maps {
-        apply::apply(&cm_api, &ctx.stores.config_maps, cm.clone()).await?;
+    for (rack, cm) in desired.racks.iter().zip(&desired.config_maps) {
+        let existing: BTreeMap<String, desired::PodVolumes> = ctx
+            .stores
+            .config_maps
+            .get(&ObjectRef::new(&rack.name).within(&ns))
+            .and_then(|cm| cm.data.as_ref()?.get(desired::CM_VOLUMES_KEY).cloned())
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let rack_pods: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).filter(|p| of_rack(p, &rack.name)).collect();
+        let volumes = volume_init::persistent_volumes(&rack.storage);
+        let rack_entries = volume_init::entries(&volumes, &rack_pods, &existing, &old_pods, &claims);
+        apply::apply(&cm_api, &ctx.stores.config_maps, desired::with_pod_volumes(cm.clone(), &rack_entries)).await?;
+        entries.insert(rack.name.clone(), (rack_entries, volumes));
     }
     let pdb_api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &ns);
     match &desired.pdb {
@@ -469,14 +503,45 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
         }
     }
 
-    let pods = observe_pods(&ctx, &name, &ns);
     // Before the rollout step, which may wait for pods whose init step waits for these facts.
     let network = pod_network::publish(&ctx, &cluster, &desired, &pods).await?;
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
     let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
     outcome.pod_network = network;
+    // Pods not seen (being recreated) keep the volume records as last written, not the cache's older copy.
+    for (pod, old) in &old_pods {
+        outcome.volumes.insert(pod.clone(), (old.initialized_volumes.clone(), old.dirty_volumes.clone()));
+    }
+    for rack in &desired.racks {
+        let Some((rack_entries, volumes)) = entries.get(&rack.name) else { continue };
+        // Devices the restarted pods' namespaces no longer use (compared with the applied spec, as the reference).
+        let removed = applied
+            .as_ref()
+            .and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref())
+            .map(|old| volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage))
+            .unwrap_or_default();
+        for pod in pods.iter().filter(|p| of_rack(p, &rack.name)) {
+            let pod_name = pod.name_any();
+            let restarted = outcome.operation_restarts.contains(&pod_name);
+            let old = old_pods.get(&pod_name).cloned().unwrap_or_default();
+            let record = volume_init::record(
+                pod,
+                &old,
+                rack_entries.get(&pod_name),
+                volumes,
+                &claims,
+                if restarted { &removed } else { &[] },
+            );
+            outcome.volumes.insert(pod_name, record);
+        }
+    }
     write_status(&cluster, &ctx, Some(&desired), &pods, outcome.clone()).await?;
     Ok(Action::requeue(outcome.requeue))
+}
+
+/// Whether `pod` is one of the StatefulSet `sts`'s (`<sts>-<ordinal>`; not a pod of another revision of the rack).
+fn of_rack(pod: &Pod, sts: &str) -> bool {
+    pod.name_any().strip_prefix(&format!("{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
 }
 
 async fn publish(ctx: &Context, cluster: &AerospikeCluster, type_: EventType, reason: &str, action: &str, note: &str) {
@@ -616,8 +681,14 @@ fn compute_status(
                         tls_access_endpoints: tls_access,
                         tls_alternate_access_endpoints: tls_alternate,
                     },
-                    initialized_volumes: old_entry.initialized_volumes,
-                    dirty_volumes: old_entry.dirty_volumes,
+                    initialized_volumes: outcome
+                        .volumes
+                        .get(&view.name)
+                        .map_or(old_entry.initialized_volumes.clone(), |v| v.0.clone()),
+                    dirty_volumes: outcome
+                        .volumes
+                        .get(&view.name)
+                        .map_or(old_entry.dirty_volumes.clone(), |v| v.1.clone()),
                     aerospike_config_hash: view.conf_hash.clone().unwrap_or_default(),
                     network_policy_hash: old_entry.network_policy_hash,
                     pod_spec_hash: view.pod_spec_hash.clone().unwrap_or_default(),
@@ -625,6 +696,22 @@ fn compute_status(
                     ..Default::default()
                 },
             );
+        }
+        // A pod being recreated keeps its entry (its volumes above all: a lost initializedVolumes would have the next
+        // pod-init initialise volumes that hold data); entries of pods beyond the racks' sizes go.
+        for (pod, entry) in &old.pods {
+            let wanted = desired.racks.iter().any(|r| {
+                pod.strip_prefix(&format!("{}-", r.name))
+                    .and_then(|o| o.parse::<i32>().ok())
+                    .is_some_and(|o| o < r.size)
+            });
+            if wanted && !map.contains_key(pod) {
+                let mut entry = entry.clone();
+                if let Some((initialized, dirty)) = outcome.volumes.get(pod) {
+                    (entry.initialized_volumes, entry.dirty_volumes) = (initialized.clone(), dirty.clone());
+                }
+                map.insert(pod.clone(), entry);
+            }
         }
         st.pods = map;
         st.selector =
@@ -754,6 +841,7 @@ mod tests {
             requeue: BLOCKED_POLL,
             operation_restarts: Vec::new(),
             endpoints: BTreeMap::new(),
+            volumes: BTreeMap::new(),
             pod_network: BTreeMap::new(),
         };
         let st = compute_status(&cluster, None, &[], &blocked, now.clone());
@@ -768,6 +856,62 @@ mod tests {
         // The same outcome twice gives the same status: nothing to write.
         let again = AerospikeCluster { status: Some(st.clone()), ..cluster.clone() };
         assert_eq!(compute_status(&again, None, &[], &blocked, now), st);
+    }
+
+    /// Issue 11: a pod being recreated (deleted, not back yet) keeps its status entry, so its initializedVolumes and
+    /// dirtyVolumes reach its next incarnation (before, the entry went with the pod and the next pod-init would have
+    /// initialised volumes holding data); entries beyond the rack's size go.
+    #[test]
+    fn a_pod_being_recreated_keeps_its_volume_records() {
+        let cluster: AerospikeCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster",
+            "metadata": {"name": "aero", "namespace": "ns", "generation": 4, "uid": "c1"},
+            "spec": {"size": 2, "image": "aerospike/aerospike-server-enterprise:7.2.0.1",
+                     "aerospikeConfig": {
+                         "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},
+                         "namespaces": [{"name": "test", "replication-factor": 2,
+                         "storage-engine": {"type": "memory", "data-size": 1073741824}}]}},
+            "status": {"pods": {
+                "aero-0-1": {"image": "x", "podIP": "", "podPort": 3000, "aerospike": {}, "aerospikeConfigHash": "",
+                             "networkPolicyHash": "", "podSpecHash": "",
+                             "initializedVolumes": ["data@u1"], "dirtyVolumes": ["ns"]},
+                "aero-0-2": {"image": "x", "podIP": "", "podPort": 3000, "aerospike": {}, "aerospikeConfigHash": "",
+                             "networkPolicyHash": "", "podSpecHash": ""}}}
+        }))
+        .unwrap();
+        let desired = desired::desired_state(
+            &crate::resolve::resolve(&cluster),
+            &BuildContext { init_image: "operator:0.1.0".into() },
+        )
+        .unwrap();
+        let outcome = Outcome {
+            phase: Phase::InProgress,
+            progressing: Verdict::new(true, "RollingRestart", ""),
+            degraded: None,
+            requeue: PROGRESS_POLL,
+            operation_restarts: Vec::new(),
+            endpoints: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            pod_network: BTreeMap::new(),
+        };
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let st = compute_status(&cluster, Some(&desired), &[], &outcome, now);
+        let kept = &st.pods["aero-0-1"];
+        assert_eq!(
+            (kept.initialized_volumes.clone(), kept.dirty_volumes.clone()),
+            (vec!["data@u1".to_string()], vec!["ns".to_string()])
+        );
+        assert!(!st.pods.contains_key("aero-0-2"), "beyond the rack's size");
+        // The records as last written (the reconcile read them fresh) win over the cache's older copy.
+        let fresh = Outcome {
+            volumes: BTreeMap::from([(
+                "aero-0-1".to_string(),
+                (vec!["data@u1".to_string()], vec!["ns".into(), "d2".into()]),
+            )]),
+            ..outcome
+        };
+        let st = compute_status(&cluster, Some(&desired), &[], &fresh, Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        assert_eq!(st.pods["aero-0-1"].dirty_volumes, vec!["ns".to_string(), "d2".to_string()]);
     }
 
     /// Issue 18, item 11: a pod that only copies the cluster's labels is not the cluster's.

@@ -34,6 +34,7 @@ fn in_progress(reason: &str, message: String) -> Outcome {
         requeue: PROGRESS_POLL,
         operation_restarts: Vec::new(),
         endpoints: BTreeMap::new(),
+        volumes: BTreeMap::new(),
         pod_network: BTreeMap::new(),
     }
 }
@@ -46,6 +47,7 @@ fn blocked(reason: &str, message: String) -> Outcome {
         requeue: BLOCKED_POLL,
         operation_restarts: Vec::new(),
         endpoints: BTreeMap::new(),
+        volumes: BTreeMap::new(),
         pod_network: BTreeMap::new(),
     }
 }
@@ -552,6 +554,7 @@ pub(super) async fn step(
                 requeue: if with_users { super::access::SECRET_POLL } else { RESYNC },
                 operation_restarts: Vec::new(),
                 endpoints,
+                volumes: BTreeMap::new(),
                 pod_network: BTreeMap::new(),
             })
         }

@@ -29,6 +29,7 @@ use crate::api::StorageSpec;
 use crate::resolve::Resolved;
 
 pub use crate::resolve::{rack_name, rack_sizes, revision_index};
+pub use objects::with_pod_volumes;
 
 /// Label on every object: the kind of application.
 pub const LABEL_APP: &str = "app";
@@ -67,6 +68,12 @@ pub const CM_CONF_HASH_KEY: &str = "aerospikeConfHash";
 pub const CM_NETWORK_POLICY_HASH_KEY: &str = "networkPolicyHash";
 /// ConfigMap key: [`RackState::pod_spec_hash`] (same key as the reference operator).
 pub const CM_POD_SPEC_HASH_KEY: &str = "podSpecHash";
+/// ConfigMap key: what the operator knows of each pod's volumes, a JSON map pod name -> [`PodVolumes`]. pod-init
+/// has no API access: this is how it learns which volumes are initialised already and which are dirty.
+pub const CM_VOLUMES_KEY: &str = "volumes.json";
+/// ConfigMap key: the rack's storage.cleanupThreads, how many volumes pod-init initialises or wipes at once (in the
+/// ConfigMap, not the pod template, so a change restarts no pod).
+pub const CM_CLEANUP_THREADS_KEY: &str = "cleanupThreads";
 
 /// Pod volume (emptyDir) shared by the init and server containers; pod-init writes aerospike.conf into it.
 pub const CONF_VOLUME: &str = "aerospike-conf";
@@ -114,6 +121,8 @@ pub const ENV_MULTI_POD_PER_HOST: &str = "AEROSPIKE_MULTI_POD_PER_HOST";
 pub const ENV_NETWORK_POLICY: &str = "AEROSPIKE_NETWORK_POLICY";
 /// The volumes pod-init initialises, as a JSON list of [`InitVolume`].
 pub const ENV_INIT_VOLUMES: &str = "AEROSPIKE_INIT_VOLUMES";
+/// Downward API: the pod's uid; pod-init acts only on the [`CM_VOLUMES_KEY`] entry written for this uid.
+pub const ENV_POD_UID: &str = "AEROSPIKE_POD_UID";
 /// Downward API: the pod's [`ANNOTATION_CONF_HASH`]; pod-init waits until the mounted template has this hash.
 pub const ENV_CONF_HASH: &str = "AEROSPIKE_CONF_HASH";
 /// Downward API (only with enableRackIDOverride): the pod annotation [`ANNOTATION_OVERRIDE_RACK_ID`].
@@ -193,6 +202,24 @@ pub struct InitVolume {
     pub block: bool,
     /// The effective init method.
     pub method: crate::api::VolumeMethod,
+    /// The effective wipe method, for a volume that can become dirty (a Block volume attached to the server: a
+    /// device a namespace may stop using).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe: Option<crate::api::VolumeMethod>,
+}
+
+/// One pod's entry of [`CM_VOLUMES_KEY`], written by the operator once it has seen the pod (this `uid`) and its
+/// claims. The entry of a pod uid never changes afterwards: what pod-init acted on is what the operator records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodVolumes {
+    /// The pod's uid (a recreated pod gets a new entry).
+    pub uid: String,
+    /// Volumes initialised on the claims the pod has now: pod-init does not initialise them again.
+    #[serde(default)]
+    pub initialized: Vec<String>,
+    /// Volumes to wipe with their wipe method (a namespace or device stopped using them).
+    #[serde(default)]
+    pub dirty: Vec<String>,
 }
 
 /// Labels that select every pod (and object) of a cluster: `app` and `aerospike.com/cr`.

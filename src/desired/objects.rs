@@ -166,9 +166,19 @@ pub(crate) fn config_map(meta: &ClusterMeta, rack: &RackState, peers: &str, netw
             (CM_CONF_HASH_KEY.to_string(), rack.conf_hash.clone()),
             (CM_NETWORK_POLICY_HASH_KEY.to_string(), network_policy_hash.to_string()),
             (CM_POD_SPEC_HASH_KEY.to_string(), rack.pod_spec_hash.clone()),
+            // Filled by the controller from the pods and claims it observes (see `with_pod_volumes`).
+            (CM_VOLUMES_KEY.to_string(), "{}".to_string()),
+            (CM_CLEANUP_THREADS_KEY.to_string(), rack.storage.cleanup_threads.unwrap_or(1).max(1).to_string()),
         ])),
         ..Default::default()
     }
+}
+
+/// `cm` with the per-pod volume entries (the controller's observations) under [`CM_VOLUMES_KEY`].
+pub fn with_pod_volumes(mut cm: ConfigMap, entries: &BTreeMap<String, PodVolumes>) -> ConfigMap {
+    let text = serde_json::to_string(entries).expect("pod volume entries serialise");
+    cm.data.get_or_insert_with(Default::default).insert(CM_VOLUMES_KEY.to_string(), text);
+    cm
 }
 
 /// The rack StatefulSet: Parallel pod management and OnDelete updates (the operator decides every restart).

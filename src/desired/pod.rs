@@ -91,9 +91,9 @@ pub(crate) fn network_policy_without_defaults(policy: Option<&NetworkPolicy>) ->
     p
 }
 
-/// The restricted-style security context of the init container. With volumes to initialise it runs as root
-/// (files written by the server belong to root), still without privilege escalation and with only the two
-/// capabilities needed to delete files it does not own.
+/// The restricted-style security context of the init container. With volumes to initialise or wipe it runs as root
+/// (files written by the server and the devices belong to root), still without privilege escalation and with only
+/// the two capabilities needed to delete files it does not own (BLKDISCARD needs no capability, only a writable fd).
 fn init_security_context(touches_volumes: bool) -> SecurityContext {
     let id = if touches_volumes { 0 } else { INIT_NON_ROOT_ID };
     SecurityContext {
@@ -242,6 +242,7 @@ pub(crate) fn pod_template(
     if !storage.init_volumes.is_empty() {
         init_env
             .push(env(ENV_INIT_VOLUMES, serde_json::to_string(&storage.init_volumes).expect("init volumes serialise")));
+        init_env.push(env_field(ENV_POD_UID, "metadata.uid"));
     }
     let init_spec = pod_spec.aerospike_init_container.as_ref();
     let mut init_mounts = vec![mount(CONF_VOLUME, CONF_DIR, false), mount(TEMPLATE_VOLUME, TEMPLATE_DIR, true)];

@@ -108,6 +108,38 @@ fn init_method(
     Ok(method)
 }
 
+/// The effective wipe method of a persistent volume, checked against its mode as the reference does (Block: dd or
+/// blkdiscard; Filesystem: deleteFiles).
+fn wipe_method(
+    v: &VolumeSpec,
+    storage: &StorageSpec,
+    vol_path: &str,
+    storage_path: &str,
+) -> Result<VolumeMethod, BuildError> {
+    let block = is_block(v);
+    let method = v.effective_policy(storage).wipe_method;
+    let path = if v.wipe_method.is_some() {
+        format!("{vol_path}.wipeMethod")
+    } else if block {
+        format!("{storage_path}.blockVolumePolicy.wipeMethod")
+    } else {
+        format!("{storage_path}.filesystemVolumePolicy.wipeMethod")
+    };
+    let fits = match method {
+        VolumeMethod::Dd | VolumeMethod::Blkdiscard => block,
+        VolumeMethod::DeleteFiles => !block,
+        VolumeMethod::None | VolumeMethod::HeaderCleanup | VolumeMethod::BlkdiscardWithHeaderCleanup => false,
+    };
+    if !fits {
+        let (mode, allowed) = if block { ("Block", "dd or blkdiscard") } else { ("Filesystem", "deleteFiles") };
+        return Err(BuildError::invalid(
+            path,
+            format!("{} is no wipe method for the {mode} volume {:?} (use {allowed})", method_name(method), v.name),
+        ));
+    }
+    Ok(method)
+}
+
 pub(crate) fn method_name(m: VolumeMethod) -> String {
     serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
@@ -181,10 +213,13 @@ pub(crate) fn storage_parts(
                     status: None,
                 });
                 let method = init_method(v, storage, &vol_path, storage_path)?;
-                if method != VolumeMethod::None {
+                let wipe = wipe_method(v, storage, &vol_path, storage_path)?;
+                // Only a server device can become dirty (a namespace stops using it): pod-init gets it to wipe.
+                let wipe = (block && v.aerospike.is_some()).then_some(wipe);
+                if method != VolumeMethod::None || wipe.is_some() {
                     let path = format!("{INIT_VOLUMES_DIR}/{}", v.name);
                     parts.init.attach(&v.name, &path, block, None);
-                    parts.init_volumes.push(InitVolume { name: v.name.clone(), path, block, method });
+                    parts.init_volumes.push(InitVolume { name: v.name.clone(), path, block, method, wipe });
                 }
             }
             (None, None) => unreachable!("one source is set"),

@@ -497,13 +497,15 @@ fn storage_becomes_claims_mounts_and_init_volumes() {
                 name: "workdir".into(),
                 path: "/aerospike-volumes/workdir".into(),
                 block: false,
-                method: crate::api::VolumeMethod::DeleteFiles
+                method: crate::api::VolumeMethod::DeleteFiles,
+                wipe: None,
             },
             InitVolume {
                 name: "ns".into(),
                 path: "/aerospike-volumes/ns".into(),
                 block: true,
-                method: crate::api::VolumeMethod::Dd
+                method: crate::api::VolumeMethod::Dd,
+                wipe: Some(crate::api::VolumeMethod::Dd),
             },
         ]
     );
@@ -671,4 +673,16 @@ fn network_policy_defaults_from_the_schema_change_no_pod() {
         env_value(container(pod_spec(&d, 2), INIT_CONTAINER_NAME), ENV_NETWORK_POLICY).as_deref(),
         Some(r#"{"tlsAccess":"pod"}"#)
     );
+}
+
+/// cleanupThreads reaches pod-init through the rack ConfigMap: a change restarts no pod (the pod template is the same).
+#[test]
+fn cleanup_threads_live_in_the_config_map_not_the_pod_template() {
+    let one = build(&load("persistent-storage"));
+    let mut c = load("persistent-storage");
+    c.spec.storage.as_mut().unwrap().cleanup_threads = Some(4);
+    let four = build(&c);
+    assert_eq!(one.racks[0].pod_spec_hash, four.racks[0].pod_spec_hash);
+    let key = |d: &Desired| d.config_maps[0].data.as_ref().unwrap()[CM_CLEANUP_THREADS_KEY].clone();
+    assert_eq!((key(&one), key(&four)), ("1".to_string(), "4".to_string()));
 }

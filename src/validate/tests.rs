@@ -843,13 +843,38 @@ fn init_and_wipe_methods_of_existing_volumes_are_immutable() {
     accepted(&old, Some(&d));
 }
 
+/// Wipe methods fit the volume mode as the reference's: Block dd or blkdiscard, Filesystem deleteFiles (the schema
+/// also refuses the init-only methods; this names the volume for a mode mismatch).
+#[test]
+fn wipe_methods_fit_the_volume_mode() {
+    refused(
+        &with("/spec/storage/volumes/1/wipeMethod", json!("deleteFiles")),
+        None,
+        "spec.storage.volumes[1].wipeMethod",
+        "deleteFiles is no wipe method for the Block volume \"ns\" (use dd or blkdiscard)",
+    );
+    refused(
+        &with("/spec/storage/filesystemVolumePolicy", json!({"wipeMethod": "dd"})),
+        None,
+        "spec.storage.filesystemVolumePolicy.wipeMethod",
+        "dd is no wipe method for the Filesystem volume \"workdir\"",
+    );
+    refused(
+        &with("/spec/storage/volumes/1/wipeMethod", json!("headerCleanup")),
+        None,
+        "spec.storage.volumes[1].wipeMethod",
+        "headerCleanup is no wipe method",
+    );
+    accepted(&with("/spec/storage/volumes/1/wipeMethod", json!("blkdiscard")), None);
+}
+
 #[test]
 fn new_volumes_take_any_method() {
     // a new persistent volume (with the new revision every added persistent volume needs) with any methods
     let mut v = valid_json();
     v["spec"]["storage"]["volumes"].as_array_mut().unwrap().push(json!({"name": "data",
         "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "1Gi"}},
-        "aerospike": {"path": "/dev/xvdg"}, "initMethod": "blkdiscard", "wipeMethod": "headerCleanup"}));
+        "aerospike": {"path": "/dev/xvdg"}, "initMethod": "blkdiscard", "wipeMethod": "blkdiscard"}));
     v["spec"]["rackConfig"]["racks"][0]["revision"] = json!("v2");
     v["spec"]["rackConfig"]["racks"][1]["revision"] = json!("v2");
     accepted(&cluster(v.clone()), Some(&valid()));
@@ -1030,15 +1055,19 @@ fn accepted_fields_the_operator_does_not_act_on_are_named() {
     v["spec"]["enableDynamicConfigUpdate"] = json!(true);
     v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("dd");
     v["spec"]["storage"]["blockVolumePolicy"] = json!({"wipeMethod": "blkdiscard"});
+    v["spec"]["storage"]["volumes"][0]["wipeMethod"] = json!("deleteFiles");
     v["spec"]["aerospikeConfig"]["namespaces"][1]["strong-consistency"] = json!(true);
     let c = cluster(v);
     assert!(validate(&c, None).is_empty(), "accepted: {:?}", validate(&c, None));
     let paths = resolved_warnings(&c);
-    for want in ["spec.storage.volumes[1].initMethod", "spec.storage.volumes[1].wipeMethod"] {
-        assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
+    // A filesystem volume's wipe method: files of a removed namespace are not deleted.
+    assert!(paths.iter().any(|p| p == "spec.storage.volumes[0].wipeMethod"), "{paths:?}");
+    // Implemented: no longer named (dynamic config, block init and wipe methods).
+    for done in
+        ["spec.enableDynamicConfigUpdate", "spec.storage.volumes[1].initMethod", "spec.storage.volumes[1].wipeMethod"]
+    {
+        assert!(!paths.iter().any(|p| p == done), "{done} in {paths:?}");
     }
-    // Implemented: no longer named.
-    assert!(!paths.iter().any(|p| p == "spec.enableDynamicConfigUpdate"), "{paths:?}");
     // Each field once, however many racks share the storage.
     let unique: std::collections::BTreeSet<&String> = paths.iter().collect();
     assert_eq!(unique.len(), paths.len(), "{paths:?}");
@@ -1080,11 +1109,13 @@ fn defaults_are_not_warned_about() {
     v["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": true});
     v["spec"]["storage"]["cleanupThreads"] = json!(4);
     v["spec"]["storage"]["deleteLocalStorageOnPodRecovery"] = json!(true);
+    v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("blkdiscardWithHeaderCleanup");
     let paths = resolved_warnings(&cluster(v));
-    for want in ["spec.validationPolicy", "spec.storage.cleanupThreads", "spec.storage.deleteLocalStorageOnPodRecovery"]
-    {
+    for want in ["spec.validationPolicy", "spec.storage.deleteLocalStorageOnPodRecovery"] {
         assert!(paths.iter().any(|p| p == want), "{want} in {paths:?}");
     }
+    // Acted on now: cleanup threads and every init method.
+    assert!(!paths.iter().any(|p| p.contains("cleanupThreads") || p.contains("initMethod")), "{paths:?}");
 }
 
 /// `valid()` served over TLS only, with the operator's certificates from a Secret.

@@ -4,7 +4,7 @@
 //! README's "Known limits" lists the same fields; remove an entry here when the feature lands.
 use std::collections::BTreeSet;
 
-use crate::api::{FieldError, VolumeMethod};
+use crate::api::FieldError;
 use crate::resolve::Resolved;
 
 /// One warning per field that is set and not acted on.
@@ -24,19 +24,10 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
         warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");
     }
 
-    // Storage: init methods pod-init cannot run, wipe methods and cleanup threads nothing uses yet.
+    // Storage: what pod-init does not do yet.
     let mut seen = BTreeSet::new();
     for rack in &resolved.racks {
         let storage = &rack.storage;
-        // One thread (the schema's default) is what the operator does.
-        if storage.cleanup_threads.is_some_and(|n| n > 1)
-            && seen.insert(format!("{}.cleanupThreads", rack.storage_path))
-        {
-            warn(
-                &format!("{}.cleanupThreads", rack.storage_path),
-                "not implemented yet: volumes are initialised one by one",
-            );
-        }
         if storage.delete_local_storage_on_pod_recovery == Some(true)
             && seen.insert(format!("{}.deleteLocalStorageOnPodRecovery", rack.storage_path))
         {
@@ -46,30 +37,15 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
             );
         }
         for (j, volume) in storage.volumes.iter().enumerate() {
-            if volume.source.persistent_volume.is_none() {
-                continue;
-            }
-            let policy = volume.effective_policy(storage);
+            let Some(pv) = &volume.source.persistent_volume else { continue };
             let path = format!("{}.volumes[{j}]", rack.storage_path);
-            if !matches!(policy.init_method, VolumeMethod::None | VolumeMethod::DeleteFiles)
-                && seen.insert(format!("{path}.initMethod"))
-            {
-                warn(
-                    &format!("{path}.initMethod"),
-                    &format!(
-                        "init method {} is not implemented yet: volume {:?} is used as it is, not initialised",
-                        serde_json::to_value(policy.init_method).unwrap_or_default(),
-                        volume.name
-                    ),
-                );
-            }
+            // Only devices become dirty: files of a removed namespace are left on a filesystem volume.
             let explicit_wipe = volume.wipe_method.is_some()
-                || storage.block_volume_policy.as_ref().is_some_and(|p| p.wipe_method.is_some())
                 || storage.filesystem_volume_policy.as_ref().is_some_and(|p| p.wipe_method.is_some());
-            if explicit_wipe && seen.insert(format!("{path}.wipeMethod")) {
+            if pv.volume_mode != "Block" && explicit_wipe && seen.insert(format!("{path}.wipeMethod")) {
                 warn(
                     &format!("{path}.wipeMethod"),
-                    "not implemented yet: volumes are not wiped when a namespace or device is removed",
+                    "not implemented yet for filesystem volumes: the files of a removed namespace are left in place",
                 );
             }
         }
