@@ -259,6 +259,9 @@ async fn pki_only_admin_logs_in_with_the_operators_certificate() {
         .collect();
     users.sort();
     assert_eq!(users, ["admin", "app", "svc"]);
+    // Closed, not just dropped: a client keeps tending its nodes' addresses until closed, and those addresses go
+    // to other tests' pods once this cluster's pods restart.
+    admin.close().await.expect("close");
     // The default password no longer works for admin, nor "nopassword" for the PKIOnly user.
     let refused =
         official_client(&env, &pki, &operator_cert, aerospike::AuthMode::Internal("admin".into(), "admin".into()))
@@ -267,7 +270,8 @@ async fn pki_only_admin_logs_in_with_the_operators_certificate() {
             .expect("admin's password login is disabled");
     assert!(refused.contains("65") || refused.to_lowercase().contains("credential"), "{refused}");
     let svc_cert = pki.leaf_with_common_name(OPERATOR_NAME, "svc");
-    official_client(&env, &pki, &svc_cert, aerospike::AuthMode::Pki).await.expect("svc logs in with its certificate");
+    let svc = official_client(&env, &pki, &svc_cert, aerospike::AuthMode::Pki).await.expect("svc logs in");
+    svc.close().await.expect("close");
     assert!(
         official_client(&env, &pki, &svc_cert, aerospike::AuthMode::Internal("svc".into(), "nopassword".into()))
             .await

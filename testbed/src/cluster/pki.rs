@@ -225,6 +225,13 @@ impl TestCa {
         let key = KeyPair::generate().expect("key pair");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // A name of its own: CAs sharing rcgen's default name make a certificate of another test's CA look like
+        // a bad signature (DecryptError) instead of an unknown issuer.
+        let nonce: u64 =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id());
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, format!("ako test CA {nonce:x}"));
         let ca = params.self_signed(&key).expect("self-signed CA").pem();
         TestCa { ca, issuer: Issuer::new(params, key) }
     }

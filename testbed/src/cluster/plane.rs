@@ -139,6 +139,7 @@ impl Plane {
         .await?;
         self.wait_nodes_ready(&client).await?;
         self.wait_default_service_account(&client).await?;
+        warm_up_ip_pool(&client).await?;
         eprintln!(
             "cluster: {} nodes Ready, pod CIDR {} ({:.1}s)",
             self.nodes,
@@ -574,4 +575,38 @@ pub(super) async fn get_ok(client: &Client, path: &str) -> std::result::Result<(
         Ok(body) => Err(format!("{path} answered {:?}", body.chars().take(300).collect::<String>())),
         Err(e) => Err(format!("{path}: {e}")),
     }
+}
+
+/// Makes kwok create its pod IP pool before tests create pods concurrently. kwok v0.7 creates the pool of a CIDR on
+/// first use with a load-then-store that is not atomic (`PodController.ipPool`): two pods given IPs at the same
+/// instant on a fresh plane can get two pools, both counting from the first address, so two live pods share an IP
+/// (seen as a simulated node answering for another test's pod). One pod given an IP first avoids that.
+async fn warm_up_ip_pool(client: &kube::Client) -> Result<()> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let name = "kwok-ip-pool-warm-up";
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"nodeName": node_name(0), "automountServiceAccountToken": false,
+                 "containers": [{"name": "c", "image": "warm-up"}]}
+    }))?;
+    match pods.create(&PostParams::default(), &pod).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e).context("creating the IP pool warm-up pod"),
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ip = pods.get_opt(name).await?.and_then(|p| p.status.and_then(|s| s.pod_ip));
+        if ip.is_some_and(|ip| !ip.is_empty()) {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!("kwok gave the warm-up pod no IP within 60 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    let _ = pods.delete(name, &dp).await;
+    Ok(())
 }
