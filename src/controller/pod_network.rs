@@ -125,9 +125,10 @@ pub(super) async fn publish(
                 let node = match node_api.get_opt(&node_name).await {
                     Ok(n) => n,
                     Err(e) => {
-                        // The pod's init step waits; the next reconcile tries again.
-                        warn!(node = %node_name, error = %e, "could not read the node a pod runs on");
-                        None
+                        // E.g. the RBAC of an older release without `nodes get`: the pod still starts, with the
+                        // host IP for both node addresses (the reference's fallback) and no configured addresses.
+                        warn!(node = %node_name, error = %e, "could not read the node a pod runs on; using its host IP");
+                        Some(Node::default())
                     }
                 };
                 nodes.insert(node_name.clone(), node);
