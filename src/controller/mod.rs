@@ -884,16 +884,7 @@ mod tests {
             &BuildContext { init_image: "operator:0.1.0".into() },
         )
         .unwrap();
-        let outcome = Outcome {
-            phase: Phase::InProgress,
-            progressing: Verdict::new(true, "RollingRestart", ""),
-            degraded: None,
-            requeue: PROGRESS_POLL,
-            operation_restarts: Vec::new(),
-            endpoints: BTreeMap::new(),
-            volumes: BTreeMap::new(),
-            pod_network: BTreeMap::new(),
-        };
+        let outcome = rollout::in_progress("RollingRestart", String::new());
         let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
         let st = compute_status(&cluster, Some(&desired), &[], &outcome, now);
         let kept = &st.pods["aero-0-1"];

@@ -26,7 +26,7 @@ use crate::desired::{self, Desired};
 use crate::plan::{self, PodView};
 use std::time::Duration;
 
-fn in_progress(reason: &str, message: String) -> Outcome {
+pub(super) fn in_progress(reason: &str, message: String) -> Outcome {
     Outcome {
         phase: Phase::InProgress,
         progressing: Verdict::new(true, reason, message),
