@@ -30,6 +30,9 @@ enum Command {
     Run(RunArgs),
     /// Render this pod's aerospike.conf and prepare its volumes (runs as the pods' init container).
     PodInit(podinit::PodInitArgs),
+    /// Re-render aerospike.conf from the input on stdin and restart the server process in place (the operator
+    /// execs this in the server container: see `podinit::warm_restart`).
+    WarmRestart,
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
 }
@@ -50,6 +53,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::PodInit(args)) => {
             telemetry::init(LogFormat::Text);
             podinit::run(args)
+        }
+        Some(Command::WarmRestart) => {
+            telemetry::init(LogFormat::Text);
+            podinit::warm_restart::run()
         }
         Some(Command::Run(args)) => run(args),
         // No subcommand: run with flags from the environment (how the Deployment starts it).

@@ -20,6 +20,8 @@ use crate::api::{NetworkPolicy, VolumeMethod};
 use crate::desired::pod_network::{self, PodNetwork};
 use crate::desired::{self, InitVolume, PodVolumes};
 
+pub mod warm_restart;
+
 /// Marker file written at the root of a filesystem volume once pod-init has initialised it.
 pub const INIT_MARKER: &str = ".aerospike-kubernetes-operator-initialized";
 
@@ -493,6 +495,13 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
         tracing::warn!("{note}");
     }
     write_atomically(&args.output, &text)?;
+    // For a later warm restart (the operator falls back to a pod restart without these).
+    let snapshot = warm_restart::Snapshot::capture(|k| std::env::var(k).ok(), env.network.clone());
+    if let Some(dir) = args.output.parent()
+        && let Err(e) = warm_restart::prepare(dir, &snapshot)
+    {
+        tracing::warn!("preparing for warm restarts: {e:#}; the operator will restart this pod instead");
+    }
     tracing::info!(path = %args.output.display(), node_id = %aerospike_conf::node_id(env.rack_id, env.revision_index, ordinal(&env.pod_name)?), "wrote aerospike.conf");
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `enableDynamicConfigUpdate` end to end: a change of dynamic keys reaches every simulated node with no pod
-//! restarted (read back from every node by Aerospike's official Rust client), a static key in the same edit restarts
-//! the pods, and a node that refuses the change is the only pod restarted. The simulator refuses `set-config` of a
-//! key that is not dynamic for the server version, as a server does, from the operator's own dynamic-key table.
+//! restarted (read back from every node by Aerospike's official Rust client), a static key in the same edit
+//! warm-restarts the servers (exec in the pods through the API server and kwok's kubelet API; pods kept), and a node
+//! that refuses the change is the only one restarted. The simulator refuses `set-config` of a key that is not dynamic
+//! for the server version, as a server does, from the operator's own dynamic-key table.
 mod common;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,19 @@ fn restarted(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>
     before.iter().filter(|(name, uid)| after.get(*name) != Some(uid)).map(|(name, _)| name.clone()).collect()
 }
 
+/// Warm restarts of each pod of `cluster` so far, by pod name (pods without any left out).
+fn warm(env: &Env, cluster: &str, size: usize) -> BTreeMap<String, usize> {
+    (0..size)
+        .map(|i| format!("{cluster}-0-{i}"))
+        .map(|p| (p.clone(), env.sim.warm_restarts(&format!("{}/{p}", env.ns))))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn counts(pods: &[&str], n: usize) -> BTreeMap<String, usize> {
+    pods.iter().map(|p| (p.to_string(), n)).collect()
+}
+
 /// Apply `spec`, wait for Completed, and say how long it took.
 async fn change(env: &Env, spec: Value) -> Duration {
     let start = Instant::now();
@@ -108,9 +122,14 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
     )
     .await;
     let second = uids(&env).await;
-    assert_eq!(restarted(&after, &second).len(), 3, "a static change restarts every pod");
+    assert_eq!(restarted(&after, &second), Vec::<String>::new(), "a static change keeps the pods");
+    let all = [format!("{NAME}-0-0"), format!("{NAME}-0-1"), format!("{NAME}-0-2")];
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    assert_eq!(warm(&env, NAME, 3), counts(&all, 1), "a static change warm-restarts every server once");
     assert!(reported(&env).await.iter().all(|v| *v == ("25000".into(), "120".into())));
-    eprintln!("static change: 3 pod restarts, {took:?} to Completed");
+    let events = event_reasons(&env.client, &env.ns, NAME).await;
+    assert_eq!(events.iter().filter(|(r, _)| r == "PodWarmRestarted").count(), 3, "{events:?}");
+    eprintln!("static change: 0 pod restarts, 3 warm restarts, {took:?} to Completed");
 
     // 3. A node that refuses the change: that pod alone restarts (with the new config), the others take it live.
     let refusing = format!("{NAME}-0-1");
@@ -121,12 +140,15 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
     )
     .await;
     let third = uids(&env).await;
-    assert_eq!(restarted(&second, &third), vec![refusing.clone()], "only the refusing pod restarts");
+    assert_eq!(restarted(&second, &third), Vec::<String>::new(), "no pod is replaced");
+    let mut expected = counts(&all, 1);
+    expected.insert(refusing.clone(), 2);
+    assert_eq!(warm(&env, NAME, 3), expected, "only the refusing node restarts (warm)");
     assert!(reported(&env).await.iter().all(|v| v.0 == "30000"));
     let events = event_reasons(&env.client, &env.ns, NAME).await;
     assert!(events.iter().any(|(r, note)| r == "DynamicConfigUpdateFailed" && note.contains(&refusing)), "{events:?}");
     env.sim.clear_faults();
-    eprintln!("refused change: 1 pod restart, {took:?} to Completed");
+    eprintln!("refused change: 1 warm restart, {took:?} to Completed");
 
     // 4. An AP namespace's replication factor, alone: set on every node and reclustered, no restart (the reference's
     // way with dynamic updates).
@@ -142,8 +164,23 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
     // 5. The same kind of change as 1 without dynamic updates: every pod restarts (the number for the note).
     let took = change(&env, json!({"enableDynamicConfigUpdate": false, "aerospikeConfig": config(35000, rf3)})).await;
     let fourth = uids(&env).await;
-    assert_eq!(restarted(&rf_done, &fourth).len(), 3, "without dynamic updates a config change restarts every pod");
-    eprintln!("dynamic updates off: 3 pod restarts, {took:?} to Completed");
+    assert_eq!(restarted(&rf_done, &fourth), Vec::<String>::new(), "a config change keeps the pods");
+    let mut expected = counts(&all, 2);
+    expected.insert(refusing.clone(), 3);
+    assert_eq!(warm(&env, NAME, 3), expected, "without dynamic updates every server restarts (warm) for it");
+
+    // 6. A server whose warm restart fails: that pod alone is replaced (the reference falls back the same way).
+    env.sim.set_fault(FaultTarget::pod(&env.ns, &refusing), Fault::refuse_warm_restart());
+    change(&env, json!({"aerospikeConfig": config(36000, json!({"nsup-period": 120, "partition-tree-sprigs": 512,
+                                                                  "replication-factor": 3}))}))
+    .await;
+    let fifth = uids(&env).await;
+    assert_eq!(restarted(&fourth, &fifth), vec![refusing.clone()], "the pod whose warm restart failed is replaced");
+    let events = event_reasons(&env.client, &env.ns, NAME).await;
+    assert!(events.iter().any(|(r, note)| r == "WarmRestartFailed" && note.contains(&refusing)), "{events:?}");
+    assert!(reported(&env).await.iter().all(|v| v.0 == "36000"));
+    env.sim.clear_faults();
+    eprintln!("dynamic updates off: 0 pod restarts, 3 warm restarts, {took:?} to Completed");
     finish(&env, op).await;
 }
 
@@ -173,17 +210,20 @@ async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refu
     patch_spec(&env.client, &env.ns, name, json!({"operations": ops})).await;
     let c = wait_completed(&env.client, &env.ns, name, T).await;
     let after: BTreeMap<String, String> = uids(&env).await;
-    assert_eq!(restarted(&before, &after), vec![format!("{name}-0-0"), format!("{name}-0-2")]);
+    assert_eq!(restarted(&before, &after), Vec::<String>::new(), "a warm restart keeps the pods");
+    let (p0, p2) = (format!("{name}-0-0"), format!("{name}-0-2"));
+    assert_eq!(warm(&env, name, 3), counts(&[&p0, &p2], 1), "exactly the two named servers restarted, once");
     let status_ops = serde_json::to_value(&c.status.unwrap().operations).unwrap();
     assert_eq!(status_ops, ops, "status keeps the finished operation");
     let events = event_reasons(&env.client, &env.ns, name).await;
     assert!(
-        events.iter().any(|(r, note)| r == "PodRestarted" && note.contains("operation WarmRestart warm-1")),
+        events.iter().any(|(r, note)| r == "PodWarmRestarted" && note.contains("operation WarmRestart warm-1")),
         "{events:?}"
     );
     // Nothing more happens for it: a resync restarts nothing.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(uids(&env).await, after, "an operation runs once");
+    assert_eq!(warm(&env, name, 3), counts(&[&p0, &p2], 1), "an operation runs once");
 
     // An operation naming a pod that does not exist is refused with the field, and nothing restarts.
     let bad = json!([{"id": "bad", "kind": "PodRestart", "podList": [format!("{name}-0-9")]}]);
@@ -208,7 +248,12 @@ async fn an_operation_restarts_exactly_its_pods_once_and_bad_operations_are_refu
     config["namespaces"][0]["replication-factor"] = json!(3);
     patch_spec(&env.client, &env.ns, name, json!({"aerospikeConfig": config})).await;
     wait_completed(&env.client, &env.ns, name, T).await;
-    assert_eq!(restarted(&restarted_all, &uids(&env).await).len(), 3);
+    assert_eq!(restarted(&restarted_all, &uids(&env).await), Vec::<String>::new(), "a config change keeps the pods");
+    let p1 = format!("{name}-0-1");
+    let mut expected = counts(&[&p0, &p1, &p2], 1);
+    expected.insert(p0.clone(), 2);
+    expected.insert(p2.clone(), 2);
+    assert_eq!(warm(&env, name, 3), expected, "every server restarted in place for it");
     for p in pods(&env.client, &env.ns, name).await {
         let addr = env.sim.node_addr(&env.ns, &p.name_any()).unwrap();
         let client = Client::new(&ClientPolicy::default(), &addr.to_string()).await.unwrap();

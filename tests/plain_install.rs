@@ -201,6 +201,11 @@ async fn assert_least_privilege(admin: &kube::Client) {
         // What the controller does.
         (true, "patch", "apps", "statefulsets", ns, None),
         (true, "delete", "", "pods", ns, None),
+        // Pods are annotated with the config they run, and exec'd into for a warm restart; nothing else in them.
+        (true, "patch", "", "pods", ns, None),
+        (true, "create", "", "pods/exec", ns, None),
+        (false, "create", "", "pods/attach", ns, None),
+        (false, "create", "", "pods/portforward", ns, None),
         (true, "patch", "", "persistentvolumeclaims", ns, None),
         (true, "update", "asdb.aerospike.com", "aerospikeclusters/status", ns, None),
         (true, "get", "", "secrets", ns, Some("admin-password")),

@@ -31,6 +31,9 @@ pub struct Fault {
     pub stop_writes: bool,
     /// `set-config` and `log-set` are refused (as a server refuses a value out of its bounds).
     pub refuse_set_config: bool,
+    /// A warm restart (exec `pod-init warm-restart` in the server container) fails, as in a container whose init
+    /// process cannot restart the server.
+    pub refuse_warm_restart: bool,
 }
 
 impl Fault {
@@ -55,6 +58,9 @@ impl Fault {
     pub fn refuse_set_config() -> Fault {
         Fault { refuse_set_config: true, ..Default::default() }
     }
+    pub fn refuse_warm_restart() -> Fault {
+        Fault { refuse_warm_restart: true, ..Default::default() }
+    }
     /// Field-wise merge; `self` wins where both are set.
     pub(crate) fn or(&self, other: &Fault) -> Fault {
         Fault {
@@ -64,6 +70,7 @@ impl Fault {
             dead_partitions: self.dead_partitions.or(other.dead_partitions),
             stop_writes: self.stop_writes || other.stop_writes,
             refuse_set_config: self.refuse_set_config || other.refuse_set_config,
+            refuse_warm_restart: self.refuse_warm_restart || other.refuse_warm_restart,
         }
     }
 }
@@ -111,6 +118,8 @@ pub struct FaultEntry {
     pub stop_writes: bool,
     #[serde(default)]
     pub refuse_set_config: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refuse_warm_restart: bool,
 }
 
 impl FaultEntry {
@@ -129,6 +138,7 @@ impl FaultEntry {
             dead_partitions: self.dead_partitions,
             stop_writes: self.stop_writes,
             refuse_set_config: self.refuse_set_config,
+            refuse_warm_restart: self.refuse_warm_restart,
         }
     }
 }
@@ -166,6 +176,7 @@ mod tests {
             dead_partitions: None,
             stop_writes: false,
             refuse_set_config: false,
+            refuse_warm_restart: false,
         };
         let f = pod.or(&cluster);
         assert_eq!(f.delay, Some(Duration::from_millis(5)));
@@ -185,12 +196,16 @@ mod tests {
             dead_partitions: Some(3),
             stop_writes: true,
             refuse_set_config: false,
+            refuse_warm_restart: true,
         };
         let text = serde_json::to_string(&vec![e.clone()]).unwrap();
         assert!(text.contains("\"no_answer\":\"refuse\""), "{text}");
         let back: Vec<FaultEntry> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, vec![e.clone()]);
         assert_eq!(e.target(), Some(FaultTarget::pod("ns", "c-0-1")));
-        assert_eq!(e.fault(), Fault { dead_partitions: Some(3), stop_writes: true, ..Fault::refuse() });
+        assert_eq!(
+            e.fault(),
+            Fault { dead_partitions: Some(3), stop_writes: true, refuse_warm_restart: true, ..Fault::refuse() }
+        );
     }
 }

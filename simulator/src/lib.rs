@@ -52,6 +52,7 @@ mod admin;
 mod answers;
 pub mod backup_service;
 mod config;
+mod exec;
 mod exporter;
 mod faults;
 mod model;
@@ -119,17 +120,30 @@ impl Simulator {
     /// Starts watching pods; returns once the initial list is processed (or after 10 s if the apiserver is slow).
     pub async fn start(client: Client, opts: SimulatorOptions) -> Simulator {
         let (faults_changed, _) = tokio::sync::watch::channel(0u64);
-        let inner =
-            Arc::new(Inner { state: Mutex::new(State::default()), opts: Mutex::new(opts.clone()), faults_changed });
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            opts: Mutex::new(opts.clone()),
+            faults_changed,
+            exec: Default::default(),
+        });
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
         let members = inner.clone();
         let backup = backup_service::BackupSims::new(move |ns, cluster| {
             members.lock().clusters.get(&(ns.to_string(), cluster.to_string())).is_some_and(|c| !c.members.is_empty())
         });
-        let mut tasks = vec![
+        let mut tasks = Vec::new();
+        // Exec first: a pod's Exec object is applied when it joins.
+        match exec::start(inner.clone(), client.clone(), opts.clone()).await {
+            Ok((endpoint, task)) => {
+                let _ = inner.exec.set(endpoint);
+                tasks.push(task);
+            }
+            Err(e) => eprintln!("simulator: no exec in simulated pods: {e}"),
+        }
+        tasks.extend([
             tokio::spawn(watch_pods(inner.clone(), client.clone(), opts.clone(), synced_tx)),
             tokio::spawn(backup_service::watch(backup.clone(), client, opts.namespace.clone())),
-        ];
+        ]);
         if let Some(file) = opts.faults_file.clone() {
             tasks.push(tokio::spawn(poll_faults_file(inner.clone(), file)));
         }
@@ -195,6 +209,11 @@ impl Simulator {
                 _ => None,
             })
             .collect()
+    }
+
+    /// How many times `pod`'s server was restarted in place (exec `warm-restart`), over all its incarnations.
+    pub fn warm_restarts(&self, pod: &str) -> usize {
+        self.history_for(pod).iter().filter(|r| r.what == What::WarmRestarted).count()
     }
 
     /// Everything recorded for `pod` (joins, commands, leaves), in order. Same `pod` forms as
@@ -270,6 +289,9 @@ impl Simulator {
             t.abort();
         }
         self.backup.stop();
+        if let Some(endpoint) = self.inner.exec.get() {
+            let _ = std::fs::remove_file(&endpoint.script);
+        }
         let mut state = self.inner.lock();
         for (_, node) in state.nodes.drain() {
             node.task.abort();

@@ -27,6 +27,9 @@ pub enum What {
     Command { command: String, answered: bool },
     /// The pod left the cluster (deleted, terminating, or no longer running).
     Left,
+    /// The server process was restarted in place (exec `warm-restart`): a `Left` and a `Joined` of the same pod
+    /// incarnation follow.
+    WarmRestarted,
 }
 
 /// A [`What`] with when and for which pod incarnation (uid).
@@ -106,6 +109,8 @@ pub(crate) struct State {
     pub(crate) security: HashMap<ClusterKey, Security>,
     /// Pods (and their uid) whose init step is still waiting: their node joins once it finishes.
     pub(crate) pending: HashMap<PodKey, String>,
+    /// Pods whose kwok `Exec` object this simulator applied (module `exec`).
+    pub(crate) exec_objects: std::collections::HashSet<PodKey>,
 }
 
 pub(crate) struct Inner {
@@ -113,6 +118,8 @@ pub(crate) struct Inner {
     pub(crate) opts: Mutex<SimulatorOptions>,
     /// Bumped on every fault change: node tasks re-check whether to listen.
     pub(crate) faults_changed: tokio::sync::watch::Sender<u64>,
+    /// Where exec in simulated pods is served (set once at start; none if the listener could not start).
+    pub(crate) exec: std::sync::OnceLock<crate::exec::ExecEndpoint>,
 }
 
 impl Inner {

@@ -185,6 +185,9 @@ async fn join(
     data: BTreeMap<String, String>,
     advertised: crate::podinit::Advertised,
 ) {
+    if let Some(endpoint) = inner.exec.get() {
+        crate::exec::ensure_exec_object(inner, client, endpoint, pod).await;
+    }
     let duration = inner.migration_duration();
     let cr = pod.labels().get(ako_desired::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
     let cluster_key = (key.0.clone(), cr.clone());
@@ -283,6 +286,27 @@ async fn join(
     cluster.members.insert(key.clone());
     State::rebalance(cluster, duration);
     state.record(&key, &uid, What::Joined { ip, node_id });
+}
+
+/// The node of a pod whose server restarted in place (module `exec`) joins again: same pod incarnation and IP, the
+/// rack ConfigMap as it is now.
+pub(crate) async fn rejoin(
+    inner: &Arc<Inner>,
+    client: &Client,
+    opts: &SimulatorOptions,
+    pod: &Pod,
+    key: PodKey,
+    uid: String,
+    ip: IpAddr,
+) -> Result<(), String> {
+    let data = rack_config_map(client, pod).await.ok_or("the rack ConfigMap cannot be read")?;
+    let advertised = if crate::podinit::has_init_step(pod) {
+        crate::podinit::advertised(pod, &data)?
+    } else {
+        Default::default()
+    };
+    join(inner, client, opts, pod, key, uid, ip, data, advertised).await;
+    Ok(())
 }
 
 /// The data of the pod's rack ConfigMap (named as its StatefulSet), or None if it cannot be read within 3 s.

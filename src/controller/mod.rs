@@ -13,6 +13,7 @@ pub mod status;
 mod tls;
 mod volume_init;
 mod volumes;
+mod warm_restart;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -107,6 +108,9 @@ pub struct Context {
     /// Each cluster's (uid) TLS client configuration from spec.operatorClientCert, with the resourceVersions of
     /// the Secrets it was read from (see `tls`).
     pub tls_configs: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<rustls::ClientConfig>)>>,
+    /// When each cluster (`<ns>/<cluster>`) last warm-restarted a node: its pod stays Ready while the server restarts,
+    /// so for a while a node that does not answer is a restart under way, not a fault (see `rollout::block`).
+    pub warm_restarted: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 impl Context {
@@ -243,6 +247,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             stores: stores.clone(),
             missing_since: Default::default(),
             migrations: Default::default(),
+            warm_restarted: Default::default(),
             admin: Arc::new(crate::access::admin::AerospikeConnector),
             accepted_passwords: Default::default(),
             access_checked: Default::default(),

@@ -122,6 +122,7 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         conf_hash: running_conf_hash(pod),
         pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
         in_place_failed_for: failed_target(pod),
+        warm_restart_failed_for: super::warm_restart::failed_target(pod),
         // Set by the rollout from spec and status.operations.
         operation: None,
     })

@@ -361,11 +361,26 @@ pub(super) async fn step(
                 Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            // Warm (the server process in place) or a new pod, per pod.
+            let target = targets.iter().find(|t| t.id == rack_id);
+            let kinds: Vec<plan::RestartKind> = batch
+                .iter()
+                .map(|(p, reason)| match (views.iter().find(|v| v.name == *p), target) {
+                    (Some(v), Some(t)) => plan::restart_kind(v, t, reason),
+                    _ => plan::RestartKind::Pod,
+                })
+                .collect();
             // deleteLocalStorageOnRestart: the batch's local claims go with the pods; the configured
             // migrate-fill-delay is in force first (a previous batch set it to 0), 0 again after.
             let storage = rack_storage(cluster, rack_id);
-            let local: Vec<Vec<String>> =
-                batch.iter().map(|(p, _)| super::local_storage::claims_deleted_on_restart(&storage, p)).collect();
+            let local: Vec<Vec<String>> = batch
+                .iter()
+                .zip(&kinds)
+                .map(|((p, _), kind)| match kind {
+                    plan::RestartKind::Pod => super::local_storage::claims_deleted_on_restart(&storage, p),
+                    plan::RestartKind::Warm => Vec::new(),
+                })
+                .collect();
             let fill_delay = local
                 .iter()
                 .any(|c| !c.is_empty())
@@ -381,7 +396,48 @@ pub(super) async fn step(
                 ));
             }
             let mut restarted: Vec<String> = Vec::new();
-            for ((pod, reason), claims) in batch.iter().zip(&local) {
+            for (((pod, reason), claims), kind) in batch.iter().zip(&local).zip(&kinds) {
+                if *kind == plan::RestartKind::Warm {
+                    let Some(object) = pods.iter().find(|p| p.name_any() == *pod) else { continue };
+                    let related = Some(kube::Resource::object_ref(object.as_ref(), &()));
+                    let result = match super::warm_restart::input(desired, rack_id) {
+                        Some(input) => super::warm_restart::exec(&ctx.client, &ns, pod, &input)
+                            .await
+                            .map(|out| (input.conf_hash, out)),
+                        None => Err(format!("rack {rack_id} has no ConfigMap template")),
+                    };
+                    match result {
+                        Ok((conf_hash, out)) => {
+                            super::warm_restart::record_done(&pod_api, object, &conf_hash).await?;
+                            ctx.warm_restarted
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(format!("{ns}/{name}"), tokio::time::Instant::now());
+                            restarted.push(pod.clone());
+                            info!(cluster = %name, pod = %pod, reason = reason.as_str(), output = %out, "server warm restarted");
+                            let why = match reason {
+                                plan::RestartReason::Operation(op) => format!("operation {op}"),
+                                other => other.as_str().to_string(),
+                            };
+                            let note = format!("warm restarting {pod} in rack {rack_id} (server process only): {why}");
+                            publish_related(ctx, cluster, related, EventType::Normal, "PodWarmRestarted", "RollingRestart", &note)
+                                .await;
+                        }
+                        Err(e) => {
+                            let target = target.map(|t| plan::warm_restart_target(t, reason)).unwrap_or_default();
+                            super::warm_restart::record_failed(&pod_api, object, &target).await?;
+                            let note = format!("warm restart of {pod} failed ({e}): the pod is restarted instead");
+                            tracing::warn!(cluster = %name, pod = %pod, "{note}");
+                            publish_related(ctx, cluster, related, EventType::Warning, "WarmRestartFailed", "RollingRestart", &note)
+                                .await;
+                            return Ok(Outcome {
+                                operation_restarts: restarted,
+                                ..in_progress("RollingRestart", note)
+                            });
+                        }
+                    }
+                    continue;
+                }
                 if !claims.is_empty() {
                     let deleted = super::local_storage::delete_claims(&pvc_api(ctx, &ns), claims).await?;
                     if !deleted.is_empty() {
@@ -428,7 +484,7 @@ pub(super) async fn step(
                     pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
                 let why = match reason {
                     plan::RestartReason::Operation(op) if op.starts_with("WarmRestart") => {
-                        format!("operation {op} (carried out as a pod restart)")
+                        format!("operation {op} (a pod restart: the warm restart failed)")
                     }
                     plan::RestartReason::Operation(op) => format!("operation {op}"),
                     other => other.as_str().to_string(),
@@ -473,6 +529,20 @@ pub(super) async fn step(
             format!("{exist} of {expected} pods exist, not ready: [{}]", not_ready.join(", ")),
         )),
         plan::Next::Done { size } => {
+            // A node restarted in place keeps a Ready pod: done only once the cluster has it back.
+            if warm_restart_settling(ctx, cluster).is_some() {
+                let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
+                    Ok(info) => info,
+                    Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
+                };
+                if let Err(e) = safety::check_cluster_stable(info.as_ref(), &all, expected_size).await {
+                    return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
+                }
+                ctx.warm_restarted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&format!("{ns}/{name}"));
+            }
             let was_completed = cluster.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed)
                 && cluster.status.as_ref().and_then(|s| s.observed_generation) == cluster.metadata.generation;
             if !was_completed {
@@ -736,6 +806,12 @@ const MIGRATION_STALL_GRACE: Duration = Duration::from_secs(30);
 /// that different causes are not folded into one Event series. Pending migrations that still move are a wait, not
 /// a refusal.
 async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &SafetyError) -> Outcome {
+    if let Some(since) = warm_restart_settling(ctx, cluster) {
+        return in_progress(
+            "WaitingForWarmRestart",
+            format!("a node restarted in place {} s ago and the cluster has not settled yet: {e}", since.as_secs()),
+        );
+    }
     let mut msg = format!("no pod was touched: {e}");
     if let SafetyError::MigrationsPending { remaining, .. } = e {
         let key = format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any());
@@ -761,6 +837,18 @@ async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &Safe
     publish(ctx, cluster, EventType::Warning, cause, reason, &msg).await;
     blocked(reason, msg)
 }
+
+/// How long ago the cluster warm-restarted a node, if that was within [`WARM_RESTART_SETTLE`].
+fn warm_restart_settling(ctx: &Context, cluster: &AerospikeCluster) -> Option<Duration> {
+    let key = format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any());
+    let at = *ctx.warm_restarted.lock().unwrap_or_else(|e| e.into_inner()).get(&key)?;
+    let since = tokio::time::Instant::now().saturating_duration_since(at);
+    (since < WARM_RESTART_SETTLE).then_some(since)
+}
+
+/// After a warm restart the pod stays Ready while its server restarts and rejoins: for this long, safety checks that
+/// fail are waited out rather than reported as faults.
+const WARM_RESTART_SETTLE: Duration = Duration::from_secs(120);
 
 fn safety_reason(e: &SafetyError) -> &'static str {
     use crate::asinfo::InfoErrorKind;

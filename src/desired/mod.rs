@@ -127,6 +127,28 @@ pub const ENV_POD_UID: &str = "AEROSPIKE_POD_UID";
 pub const ENV_CONF_HASH: &str = "AEROSPIKE_CONF_HASH";
 /// Downward API (only with enableRackIDOverride): the pod annotation [`ANNOTATION_OVERRIDE_RACK_ID`].
 pub const ENV_OVERRIDE_RACK_ID: &str = "AEROSPIKE_OVERRIDE_RACK_ID";
+/// Every variable above: what pod-init reads (and records for a later warm restart).
+pub const POD_INIT_ENV: [&str; 19] = [
+    ENV_POD_NAME,
+    ENV_POD_NAMESPACE,
+    ENV_POD_IP,
+    ENV_HOST_IP,
+    ENV_NODE_NAME,
+    ENV_CLUSTER_NAME,
+    ENV_RACK_ID,
+    ENV_RACK_REVISION_INDEX,
+    ENV_HEARTBEAT_PORT,
+    ENV_HEARTBEAT_TLS_PORT,
+    ENV_FABRIC_PORT,
+    ENV_FABRIC_TLS_PORT,
+    ENV_HOST_NETWORK,
+    ENV_MULTI_POD_PER_HOST,
+    ENV_NETWORK_POLICY,
+    ENV_INIT_VOLUMES,
+    ENV_POD_UID,
+    ENV_CONF_HASH,
+    ENV_OVERRIDE_RACK_ID,
+];
 
 /// Inputs of the build step that do not come from the cluster object.
 #[derive(Clone, Debug, PartialEq, Eq)]

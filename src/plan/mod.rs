@@ -25,6 +25,9 @@ pub struct PodView {
     /// The target conf hash an in-place (dynamic) config update of this pod failed for, if one did: that change
     /// needs a restart of this pod.
     pub in_place_failed_for: Option<String>,
+    /// The target (a conf hash, or an operation's `<kind> <id>`) a warm restart of this pod failed for, if one did:
+    /// that change needs a pod restart.
+    pub warm_restart_failed_for: Option<String>,
     /// The on-demand operation (`<kind> <id>`) this pod still has to be restarted for, if any.
     pub operation: Option<String>,
 }
@@ -73,6 +76,35 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
         Some(RestartReason::PodSpec)
     } else {
         pod.operation.clone().map(RestartReason::Operation)
+    }
+}
+
+/// How a pod is restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartKind {
+    /// The server process restarts in the pod with a rewritten aerospike.conf: pod, IP and volumes stay.
+    Warm,
+    /// The pod is deleted and recreated from the StatefulSet's template.
+    Pod,
+}
+
+/// How `pod` restarts for `reason`, as the reference decides: a config change (aerospike.conf, network policy) and a
+/// WarmRestart operation need only the server process restarted; an image or pod-spec change needs a new pod. A warm
+/// restart that failed for the same target falls back to a pod restart.
+pub fn restart_kind(pod: &PodView, rack: &RackTarget, reason: &RestartReason) -> RestartKind {
+    let target = match reason {
+        RestartReason::Config => rack.conf_hash.as_str(),
+        RestartReason::Operation(op) if op.starts_with("WarmRestart ") => op.as_str(),
+        RestartReason::Image | RestartReason::PodSpec | RestartReason::Operation(_) => return RestartKind::Pod,
+    };
+    if pod.warm_restart_failed_for.as_deref() == Some(target) { RestartKind::Pod } else { RestartKind::Warm }
+}
+
+/// The target a warm restart for `reason` brings the pod to (recorded when it fails).
+pub fn warm_restart_target(rack: &RackTarget, reason: &RestartReason) -> String {
+    match reason {
+        RestartReason::Operation(op) => op.clone(),
+        _ => rack.conf_hash.clone(),
     }
 }
 

@@ -23,6 +23,7 @@ fn pod(rack_id: i32, ordinal: i32, image: &str, conf: &str) -> PodView {
         pod_spec_hash: Some("p2".into()),
         failed: None,
         in_place_failed_for: None,
+        warm_restart_failed_for: None,
         operation: None,
     }
 }
@@ -413,4 +414,46 @@ fn pods_of_an_operation_restart_in_batches_after_spec_changes() {
         decide(&sets, &pods, &[rack(1, 3)]),
         Next::Restart { rack_id: 1, pods: vec![("aero-1-2".into(), RestartReason::Image)] }
     );
+}
+
+#[test]
+fn config_changes_and_warm_restart_operations_restart_in_place() {
+    let r = rack(1, 3);
+    let conf = pod(1, 0, "new", "c1");
+    let reason = restart_reason(&conf, &r).unwrap();
+    assert_eq!(reason, RestartReason::Config);
+    assert_eq!(restart_kind(&conf, &r, &reason), RestartKind::Warm);
+    assert_eq!(warm_restart_target(&r, &reason), "c2");
+
+    // An image or pod-spec change needs a new pod.
+    let image = pod(1, 0, "old", "c1");
+    assert_eq!(restart_kind(&image, &r, &restart_reason(&image, &r).unwrap()), RestartKind::Pod);
+    let mut spec = pod(1, 0, "new", "c2");
+    spec.pod_spec_hash = Some("p1".into());
+    assert_eq!(restart_kind(&spec, &r, &restart_reason(&spec, &r).unwrap()), RestartKind::Pod);
+
+    // Operations: WarmRestart in place, PodRestart a new pod.
+    let mut warm = pod(1, 0, "new", "c2");
+    warm.operation = Some("WarmRestart op1".into());
+    let reason = restart_reason(&warm, &r).unwrap();
+    assert_eq!(restart_kind(&warm, &r, &reason), RestartKind::Warm);
+    assert_eq!(warm_restart_target(&r, &reason), "WarmRestart op1");
+    let mut cold = pod(1, 0, "new", "c2");
+    cold.operation = Some("PodRestart op2".into());
+    assert_eq!(restart_kind(&cold, &r, &restart_reason(&cold, &r).unwrap()), RestartKind::Pod);
+}
+
+#[test]
+fn a_failed_warm_restart_falls_back_to_a_pod_restart_for_that_target_only() {
+    let r = rack(1, 3);
+    let mut p = pod(1, 0, "new", "c1");
+    p.warm_restart_failed_for = Some("c2".into());
+    assert_eq!(restart_kind(&p, &r, &RestartReason::Config), RestartKind::Pod);
+    // A later change (another target) is tried warm again.
+    p.warm_restart_failed_for = Some("c0".into());
+    assert_eq!(restart_kind(&p, &r, &RestartReason::Config), RestartKind::Warm);
+    // Failed for an operation: that operation restarts the pod; the config change is still tried warm.
+    p.warm_restart_failed_for = Some("WarmRestart op1".into());
+    assert_eq!(restart_kind(&p, &r, &RestartReason::Operation("WarmRestart op1".into())), RestartKind::Pod);
+    assert_eq!(restart_kind(&p, &r, &RestartReason::Config), RestartKind::Warm);
 }

@@ -10,6 +10,8 @@ pub(super) struct Ports {
     apiserver: u16,
     controller_manager: u16,
     scheduler: u16,
+    /// kwok's kubelet API (every fake node's `daemonEndpoints.kubeletEndpoint`): pod exec, logs, port-forward.
+    kubelet: u16,
 }
 
 /// The running processes and everything needed to start them again (owned by [`LocalCluster`], or detached by
@@ -111,14 +113,16 @@ impl Plane {
         .await?;
         eprintln!("cluster: apiserver ready at {} ({:.1}s)", self.apiserver_url(), started.elapsed().as_secs_f64());
 
-        // kwok first, so it is watching when the nodes appear.
+        // kwok first, so it is watching when the nodes appear; its Exec kind first, so it watches that too.
+        let client = self.client().await?;
+        install_kwok_exec_crd(&client).await?;
+        self.ports.kubelet = net::free_port()?;
         let kwok = self.kwok_spec();
         self.spawn(kwok)?;
         if self.mode == Mode::Detached {
             let pid = self.procs.last().expect("kwok").pid;
             self.claim.set_owner(pid)?;
         }
-        let client = self.client().await?;
         let api: Api<Node> = Api::all(client.clone());
         for i in 0..self.nodes {
             match api.create(&PostParams::default(), &nodes::node_object(i, self.claim.node_ip(i))).await {
@@ -241,6 +245,9 @@ impl Plane {
             self.pki_arg("proxy-client-cert-file", "front-proxy.crt"),
             self.pki_arg("proxy-client-key-file", "front-proxy.key"),
             os("--profiling=false"),
+            // Pod exec and logs go to the node's kubelet API: kwok serves it on every fake node's InternalIP (the
+            // default order would try the Hostname first, which nothing resolves).
+            os("--kubelet-preferred-address-types=InternalIP"),
         ];
         self.spec(APISERVER, &self.bins.apiserver, args)
     }
@@ -309,6 +316,10 @@ impl Plane {
             os(format!("--cidr={}", self.claim.cidr())),
             os(format!("--node-ip={}", self.claim.node_ip(254))),
             os("--node-lease-duration-seconds=40"),
+            // The kubelet API (exec, logs) on all addresses, so on every fake node's loopback InternalIP; it
+            // answers exec from `Exec` objects (one per pod, made by whoever simulates the pod's runtime).
+            os(format!("--node-port={}", self.ports.kubelet)),
+            os("--enable-crds=Exec"),
         ];
         let mut spec = self.spec(KWOK, &self.bins.kwok, args);
         // kwok also loads ~/.kwok/kwok.yaml when it exists: give it a HOME of its own so a user's file cannot
@@ -608,5 +619,22 @@ async fn warm_up_ip_pool(client: &kube::Client) -> Result<()> {
     }
     let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
     let _ = pods.delete(name, &dp).await;
+    Ok(())
+}
+
+/// Applies kwok's `Exec` CRD (from the pinned kwok module) and waits until it is Established, so kwok, started with
+/// `--enable-crds=Exec`, serves pod exec from `Exec` objects.
+async fn install_kwok_exec_crd(client: &kube::Client) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    let path = tokio::task::spawn_blocking(tools::kwok_exec_crd).await??;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for doc in crate::yaml::read_yaml_stream(&path)? {
+        let name = doc["metadata"]["name"].as_str().context("kwok's Exec CRD has no name")?.to_string();
+        api.patch(&name, &PatchParams::apply("ako-testbed").force(), &Patch::Apply(&doc))
+            .await
+            .with_context(|| format!("applying {}", path.display()))?;
+        crate::olm::wait_crd_established(client, &name, Duration::from_secs(60)).await?;
+    }
     Ok(())
 }

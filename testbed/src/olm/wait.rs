@@ -151,7 +151,9 @@ pub async fn can_i_on(
             resource_attributes: Some(ResourceAttributes {
                 verb: Some(verb.to_string()),
                 group: Some(group.to_string()),
-                resource: Some(resource.to_string()),
+                // `pods/exec`: resource and subresource.
+                resource: Some(resource.split_once('/').map_or(resource, |(r, _)| r).to_string()),
+                subresource: resource.split_once('/').map(|(_, sub)| sub.to_string()),
                 namespace: namespace.map(str::to_string),
                 name: name.map(str::to_string),
                 ..Default::default()

@@ -269,6 +269,18 @@ pub fn olm_crds_dir() -> Result<PathBuf> {
     Ok(cache.dir(Artifact::OlmCrds).join("crds"))
 }
 
+/// kwok's `Exec` CRD (`kwok.x-k8s.io/v1alpha1`), from the pinned kwok module's source in the cache (building kwok
+/// fetches it): the local plane serves pod exec through kwok's kubelet API, per pod, from these objects.
+pub fn kwok_exec_crd() -> Result<PathBuf> {
+    ensure(Tool::Kwok)?;
+    let path = cache_root()?
+        .join("go/mod/sigs.k8s.io")
+        .join(format!("kwok@{KWOK_VERSION}"))
+        .join("kustomize/crd/bases/kwok.x-k8s.io_execs.yaml");
+    anyhow::ensure!(path.is_file(), "{} is missing from the Go module cache", path.display());
+    Ok(path)
+}
+
 /// The cache root: `$AKO_TOOLS_DIR`, else `$XDG_CACHE_HOME/aerospike-kubernetes-operator/tools`, else
 /// `~/.cache/aerospike-kubernetes-operator/tools`.
 pub fn cache_root() -> Result<PathBuf> {

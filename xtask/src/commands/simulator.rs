@@ -73,6 +73,9 @@ enum SimulatorCommand {
         /// Refuse set-config and log-set (dynamic config updates).
         #[arg(long)]
         refuse_set_config: bool,
+        /// Fail warm restarts (the operator then restarts the pod).
+        #[arg(long)]
+        refuse_warm_restart: bool,
         /// Remove the target's fault.
         #[arg(long)]
         clear: bool,
@@ -107,6 +110,7 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
             dead_partitions,
             stop_writes,
             refuse_set_config,
+            refuse_warm_restart,
             clear,
             clear_all,
         } => {
@@ -135,13 +139,14 @@ pub fn run(args: SimulatorArgs) -> Result<()> {
                     dead_partitions,
                     stop_writes,
                     refuse_set_config,
+                    refuse_warm_restart,
                 };
                 let target = entry.target().context("name exactly one of --pod and --cluster")?;
                 entries.retain(|e| e.target().as_ref() != Some(&target));
                 if !clear {
                     if entry.fault() == Fault::default() {
                         bail!(
-                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --stop-writes, --refuse-set-config or --clear"
+                            "no fault given: use --hang, --refuse, --delay-ms, --stuck-migrations, --dead-partitions, --stop-writes, --refuse-set-config, --refuse-warm-restart or --clear"
                         );
                     }
                     entries.push(entry);
