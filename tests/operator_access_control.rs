@@ -248,7 +248,12 @@ async fn security_enabled_on_a_running_cluster() {
     .await;
     wait_completed(&env.client, &env.ns, "open", T).await;
     let after = pods(&env.client, &env.ns, "open").await;
-    assert!(after.iter().all(|p| !before.contains(&p.uid())), "every pod restarted onto the secured config");
+    // Enabling security is a static config change: every server restarts in place onto it (the pods stay).
+    assert!(after.iter().all(|p| before.contains(&p.uid())), "no pod replaced");
+    for p in &after {
+        let warm = env.sim.warm_restarts(&format!("{}/{}", env.ns, p.name_any()));
+        assert_eq!(warm, 1, "{}: restarted in place onto the secured config", p.name_any());
+    }
     let seeds = after
         .iter()
         .map(|p| env.sim.node_addr(&env.ns, &p.name_any()).expect("simulated node").to_string())

@@ -326,6 +326,43 @@ async fn a_volume_grows_in_place_without_restarts() {
     assert!(message.contains("data-fixed-0-"), "{message}");
     assert_eq!(uids("fixed").await, fixed_pods);
     assert!(claims("fixed").await.values().all(|(_, cap)| cap == "1Gi"));
+
+    // A Block volume grown: the same in place, and each server restarts in place once (it sees a device's size only
+    // when it starts), marked on the pod before the StatefulSet forgets the old size. The Filesystem one above: none.
+    let block = |size: &str| {
+        let mut m = cluster_manifest("growblock", &env.ns, 2);
+        m["spec"]["storage"] = json!({"volumes": [{"name": "dev", "aerospike": {"path": "/dev/xvdb"},
+            "source": {"persistentVolume": {"storageClass": "e2e-expandable", "volumeMode": "Block", "size": size}}}]});
+        m
+    };
+    create(&env.client, &env.ns, &block("1Gi")).await;
+    wait_completed(&env.client, &env.ns, "growblock", T).await;
+    let block_pods = uids("growblock").await;
+    patch_spec(&env.client, &env.ns, "growblock", json!({"storage": block("2Gi")["spec"]["storage"].clone()})).await;
+    wait_for("block claims grown and servers restarted", T, || async {
+        let done = claims("growblock").await.values().all(|(_, cap)| cap == "2Gi")
+            && (0..2).all(|i| env.sim.warm_restarts(&format!("{}/growblock-0-{i}", env.ns)) == 1);
+        done.then_some(())
+    })
+    .await;
+    wait_completed(&env.client, &env.ns, "growblock", T).await;
+    assert_eq!(uids("growblock").await, block_pods, "no pod replaced");
+    for i in 0..2 {
+        assert_eq!(env.sim.warm_restarts(&format!("{}/growblock-0-{i}", env.ns)), 1, "growblock-0-{i}: once");
+        assert_eq!(env.sim.warm_restarts(&format!("{}/grow-0-{i}", env.ns)), 0, "a grown Filesystem volume: none");
+    }
+    let events = event_reasons(&env.client, &env.ns, "growblock").await;
+    assert!(
+        events.iter().any(|(r, note)| r == "PodWarmRestarted" && note.contains("block volume dev grew to 2Gi")),
+        "{events:?}"
+    );
+    for p in pods(&env.client, &env.ns, "growblock").await {
+        assert!(
+            !p.annotations().contains_key("aerospike.com/warm-restart-requested"),
+            "{}: mark cleared",
+            p.name_any()
+        );
+    }
     finish(&env, op).await;
 }
 

@@ -171,8 +171,11 @@ async fn dynamic_changes_restart_nothing_static_ones_restart_and_a_refusal_resta
 
     // 6. A server whose warm restart fails: that pod alone is replaced (the reference falls back the same way).
     env.sim.set_fault(FaultTarget::pod(&env.ns, &refusing), Fault::refuse_warm_restart());
-    change(&env, json!({"aerospikeConfig": config(36000, json!({"nsup-period": 120, "partition-tree-sprigs": 512,
-                                                                  "replication-factor": 3}))}))
+    change(
+        &env,
+        json!({"aerospikeConfig": config(36000, json!({"nsup-period": 120, "partition-tree-sprigs": 512,
+                                                                  "replication-factor": 3}))}),
+    )
     .await;
     let fifth = uids(&env).await;
     assert_eq!(restarted(&fourth, &fifth), vec![refusing.clone()], "the pod whose warm restart failed is replaced");

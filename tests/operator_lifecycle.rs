@@ -213,7 +213,19 @@ async fn config_change_rolls_pods_onto_the_new_conf() {
             p.name_any()
         );
     }
-    assert!(watch.uids.values().all(|u| u.len() == 2), "each pod restarted once: {:?}", watch.uids);
+    // A config change restarts each server in place, once, one at a time (the pods stay).
+    assert!(watch.uids.values().all(|u| u.len() == 1), "no pod replaced: {:?}", watch.uids);
+    let mut windows = Vec::new();
+    for i in 0..2 {
+        let history = env.sim.history_for(&format!("{}/aero-0-{i}", env.ns));
+        let warm: Vec<usize> =
+            history.iter().enumerate().filter(|(_, r)| r.what == What::WarmRestarted).map(|(i, _)| i).collect();
+        assert_eq!(warm.len(), 1, "aero-0-{i} restarted in place once: {history:?}");
+        let back = history[warm[0]..].iter().find(|r| matches!(r.what, What::Joined { .. })).expect("rejoined");
+        windows.push((history[warm[0]].at, back.at));
+    }
+    windows.sort();
+    assert!(windows[0].1 <= windows[1].0, "one server down at a time: {windows:?}");
     finish(&env, op).await;
 }
 
@@ -581,7 +593,8 @@ async fn max_ignorable_pods_lets_a_rollout_go_past_a_crash_looping_pod() {
     wait_for("rack 2 rolled onto the new config", T, || async {
         let now = pods(&env.client, &env.ns, "ign").await;
         let rack2: Vec<_> = now.iter().filter(|p| p.name_any().starts_with("ign-2-")).collect();
-        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && !rack2_before.contains(&p.uid()))).then_some(())
+        let warm = |p: &&Pod| env.sim.warm_restarts(&format!("{}/{}", env.ns, p.name_any())) == 1;
+        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && rack2_before.contains(&p.uid()) && warm(p))).then_some(())
     })
     .await;
     assert_eq!(pod_api.get("ign-1-0").await.unwrap().uid(), crashed_uid, "the ignored pod was left alone");
@@ -634,7 +647,8 @@ async fn ignore_sidecar_failure_lets_a_rollout_go_past_a_failing_sidecar() {
     wait_for("rack 2 rolled onto the new config", T, || async {
         let now = pods(&env.client, &env.ns, "side").await;
         let rack2: Vec<_> = now.iter().filter(|p| p.name_any().starts_with("side-2-")).collect();
-        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && !rack2_before.contains(&p.uid()))).then_some(())
+        let warm = |p: &&Pod| env.sim.warm_restarts(&format!("{}/{}", env.ns, p.name_any())) == 1;
+        (rack2.len() == 2 && rack2.iter().all(|p| ready(p) && rack2_before.contains(&p.uid()) && warm(p))).then_some(())
     })
     .await;
     assert_eq!(pod_api.get("side-1-0").await.unwrap().uid(), failing_uid, "the pod with the failing sidecar stays");

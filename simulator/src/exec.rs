@@ -96,11 +96,19 @@ async fn handle(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, li
 }
 
 /// The server process of the pod restarts in place.
-async fn warm_restart(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, key: PodKey) -> Result<String, String> {
+async fn warm_restart(
+    inner: &Arc<Inner>,
+    client: &Client,
+    opts: &SimulatorOptions,
+    key: PodKey,
+) -> Result<String, String> {
     if inner.fault_of(&key).refuse_warm_restart {
         return Err("warm restart not supported: the container's init process is not tini with -r (simulated)".into());
     }
-    let pod = Api::<Pod>::namespaced(client.clone(), &key.0).get(&key.1).await.map_err(|e| format!("reading the pod: {e}"))?;
+    let pod = Api::<Pod>::namespaced(client.clone(), &key.0)
+        .get(&key.1)
+        .await
+        .map_err(|e| format!("reading the pod: {e}"))?;
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let ip = crate::pods::running_ip(&pod).ok_or("the pod is not running")?;
     let duration = inner.migration_duration();

@@ -300,11 +300,8 @@ pub(crate) async fn rejoin(
     ip: IpAddr,
 ) -> Result<(), String> {
     let data = rack_config_map(client, pod).await.ok_or("the rack ConfigMap cannot be read")?;
-    let advertised = if crate::podinit::has_init_step(pod) {
-        crate::podinit::advertised(pod, &data)?
-    } else {
-        Default::default()
-    };
+    let advertised =
+        if crate::podinit::has_init_step(pod) { crate::podinit::advertised(pod, &data)? } else { Default::default() };
     join(inner, client, opts, pod, key, uid, ip, data, advertised).await;
     Ok(())
 }

@@ -511,7 +511,19 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     // Before the rollout step, which may wait for pods whose init step waits for these facts.
     let network = pod_network::publish(&ctx, &cluster, &desired, &pods).await?;
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
-    let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &pods).await?;
+    // Racks whose config change takes devices away from namespaces: their volumes are wiped by pod-init, which runs
+    // only in a new pod, so that change restarts pods, not servers in place.
+    let wipes: std::collections::BTreeSet<i32> = desired
+        .racks
+        .iter()
+        .filter(|rack| {
+            applied.as_ref().and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref()).is_some_and(
+                |old| !volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage).is_empty(),
+            )
+        })
+        .map(|rack| rack.id)
+        .collect();
+    let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &wipes, &pods).await?;
     outcome.pod_network = network;
     // Pods not seen (being recreated) keep the volume records as last written, not the cache's older copy.
     for (pod, old) in &old_pods {

@@ -125,6 +125,7 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         warm_restart_failed_for: super::warm_restart::failed_target(pod),
         // Set by the rollout from spec and status.operations.
         operation: None,
+        warm_restart_requested: super::warm_restart::requested(pod),
     })
 }
 

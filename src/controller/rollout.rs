@@ -60,6 +60,7 @@ pub(super) async fn step(
     ctx: &Arc<Context>,
     desired: &Desired,
     in_place: &BTreeMap<i32, InPlaceChange>,
+    wipes: &std::collections::BTreeSet<i32>,
     pods: &[Arc<Pod>],
 ) -> Result<Outcome, Error> {
     let name = cluster.name_any();
@@ -95,8 +96,17 @@ pub(super) async fn step(
         if let Some(existing) = existing.as_deref() {
             let grown = super::volumes::grown_templates(existing, &sts);
             if !grown.is_empty() {
-                let step =
-                    super::volumes::expand(&pvc_api(ctx, &ns), &sts_api, &name, rack.id, &rack.name, &grown).await?;
+                let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+                let block = super::volumes::block_templates(&sts);
+                let step = super::volumes::expand(
+                    &pvc_api(ctx, &ns),
+                    &sts_api,
+                    &pod_api,
+                    super::volumes::Rack { cluster: &name, id: rack.id, stateful_set: &rack.name },
+                    &grown,
+                    &block,
+                )
+                .await?;
                 let sizes: Vec<String> = grown.iter().map(|(v, s)| format!("{v} to {s}")).collect();
                 return Ok(match step {
                     super::volumes::Expansion::Growing(claims) => in_progress(
@@ -361,13 +371,21 @@ pub(super) async fn step(
                 Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-            // Warm (the server process in place) or a new pod, per pod.
+            // Warm (the server process in place) or a new pod, per pod. Volumes to wipe (devices taken from
+            // namespaces by this change, or dirty from an earlier one) need pod-init, which runs only in a new pod.
             let target = targets.iter().find(|t| t.id == rack_id);
+            let status_pods = cluster.status.as_ref().map(|s| &s.pods);
             let kinds: Vec<plan::RestartKind> = batch
                 .iter()
-                .map(|(p, reason)| match (views.iter().find(|v| v.name == *p), target) {
-                    (Some(v), Some(t)) => plan::restart_kind(v, t, reason),
-                    _ => plan::RestartKind::Pod,
+                .map(|(p, reason)| {
+                    let dirty = status_pods.and_then(|s| s.get(p)).is_some_and(|s| !s.dirty_volumes.is_empty());
+                    match (views.iter().find(|v| v.name == *p), target) {
+                        _ if dirty || (wipes.contains(&rack_id) && *reason == plan::RestartReason::Config) => {
+                            plan::RestartKind::Pod
+                        }
+                        (Some(v), Some(t)) => plan::restart_kind(v, t, reason),
+                        _ => plan::RestartKind::Pod,
+                    }
                 })
                 .collect();
             // deleteLocalStorageOnRestart: the batch's local claims go with the pods; the configured
@@ -417,19 +435,36 @@ pub(super) async fn step(
                             info!(cluster = %name, pod = %pod, reason = reason.as_str(), output = %out, "server warm restarted");
                             let why = match reason {
                                 plan::RestartReason::Operation(op) => format!("operation {op}"),
+                                plan::RestartReason::Requested(why) => why.clone(),
                                 other => other.as_str().to_string(),
                             };
                             let note = format!("warm restarting {pod} in rack {rack_id} (server process only): {why}");
-                            publish_related(ctx, cluster, related, EventType::Normal, "PodWarmRestarted", "RollingRestart", &note)
-                                .await;
+                            publish_related(
+                                ctx,
+                                cluster,
+                                related,
+                                EventType::Normal,
+                                "PodWarmRestarted",
+                                "RollingRestart",
+                                &note,
+                            )
+                            .await;
                         }
                         Err(e) => {
                             let target = target.map(|t| plan::warm_restart_target(t, reason)).unwrap_or_default();
                             super::warm_restart::record_failed(&pod_api, object, &target).await?;
                             let note = format!("warm restart of {pod} failed ({e}): the pod is restarted instead");
                             tracing::warn!(cluster = %name, pod = %pod, "{note}");
-                            publish_related(ctx, cluster, related, EventType::Warning, "WarmRestartFailed", "RollingRestart", &note)
-                                .await;
+                            publish_related(
+                                ctx,
+                                cluster,
+                                related,
+                                EventType::Warning,
+                                "WarmRestartFailed",
+                                "RollingRestart",
+                                &note,
+                            )
+                            .await;
                             return Ok(Outcome {
                                 operation_restarts: restarted,
                                 ..in_progress("RollingRestart", note)
@@ -487,6 +522,7 @@ pub(super) async fn step(
                         format!("operation {op} (a pod restart: the warm restart failed)")
                     }
                     plan::RestartReason::Operation(op) => format!("operation {op}"),
+                    plan::RestartReason::Requested(why) => format!("{why} (a pod restart: the warm restart failed)"),
                     other => other.as_str().to_string(),
                 };
                 let note = format!("restarting {pod} in rack {rack_id}: {why}");
@@ -538,10 +574,7 @@ pub(super) async fn step(
                 if let Err(e) = safety::check_cluster_stable(info.as_ref(), &all, expected_size).await {
                     return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
                 }
-                ctx.warm_restarted
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&format!("{ns}/{name}"));
+                ctx.warm_restarted.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{ns}/{name}"));
             }
             let was_completed = cluster.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed)
                 && cluster.status.as_ref().and_then(|s| s.observed_generation) == cluster.metadata.generation;

@@ -2,9 +2,11 @@
 //! (same rack revision), each claim of the rack is patched to the new size, the operator waits until the storage
 //! reports the new capacity, then recreates the rack's StatefulSet (its volumeClaimTemplates cannot change) by
 //! deleting it with orphan propagation: the pods keep running and the new StatefulSet adopts them. No pod restarts,
-//! no data moves. A StorageClass that does not allow expansion is reported with the API server's refusal.
+//! no data moves. A StorageClass that does not allow expansion is reported with the API server's refusal. A Block
+//! volume is seen at its new size only by a server started afterwards: before the StatefulSet is recreated (which
+//! forgets the old size), the pods of a grown Block volume are marked for a warm restart, which the rollout does.
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
 use serde_json::json;
@@ -31,6 +33,24 @@ pub(crate) fn grown_templates(existing: &StatefulSet, desired: &StatefulSet) -> 
         .collect()
 }
 
+/// The volumeClaimTemplates of `sts` in Block mode.
+pub(crate) fn block_templates(sts: &StatefulSet) -> Vec<String> {
+    let templates = sts.spec.as_ref().and_then(|s| s.volume_claim_templates.as_ref());
+    templates
+        .into_iter()
+        .flatten()
+        .filter(|t| t.spec.as_ref().and_then(|s| s.volume_mode.as_deref()) == Some("Block"))
+        .filter_map(|t| t.metadata.name.clone())
+        .collect()
+}
+
+/// The rack whose volumes grow.
+pub(crate) struct Rack<'a> {
+    pub(crate) cluster: &'a str,
+    pub(crate) id: i32,
+    pub(crate) stateful_set: &'a str,
+}
+
 /// Where the expansion of one rack stands.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Expansion {
@@ -43,15 +63,17 @@ pub(crate) enum Expansion {
     Recreating,
 }
 
-/// One step of the expansion of StatefulSet `sts` (cluster `cluster`, rack `rack_id`) to the `grown` sizes.
+/// One step of the expansion of `rack`'s StatefulSet to the `grown` sizes; `block`: its volumes in Block mode.
 pub(crate) async fn expand(
     pvcs: &Api<PersistentVolumeClaim>,
     sets: &Api<StatefulSet>,
-    cluster: &str,
-    rack_id: i32,
-    sts: &str,
+    pods: &Api<Pod>,
+    rack: Rack<'_>,
     grown: &[(String, String)],
+    block: &[String],
 ) -> kube::Result<Expansion> {
+    let Rack { cluster, id: rack_id, stateful_set: sts } = rack;
+    let mut restart: Vec<(String, String)> = Vec::new();
     let selector = format!("{}={cluster},{}={rack_id}", desired::LABEL_CR, desired::LABEL_RACK);
     let mut growing = Vec::new();
     for claim in pvcs.list(&ListParams::default().labels(&selector)).await? {
@@ -59,11 +81,15 @@ pub(crate) async fn expand(
             continue;
         }
         let name = claim.name_any();
-        let Some((_, size)) = grown.iter().find(|(volume, _)| {
-            name.strip_prefix(&format!("{volume}-{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
+        let Some((volume, size, ordinal)) = grown.iter().find_map(|(volume, size)| {
+            let ordinal = name.strip_prefix(&format!("{volume}-{sts}-"))?.parse::<u32>().ok()?;
+            Some((volume, size, ordinal))
         }) else {
             continue;
         };
+        if block.contains(volume) {
+            restart.push((format!("{sts}-{ordinal}"), format!("block volume {volume} grew to {size}")));
+        }
         let want = quantity::parse(size).unwrap_or(0.0);
         let get = |q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>| {
             q.and_then(|q| quantity::parse(&q.0)).unwrap_or(0.0)
@@ -87,6 +113,10 @@ pub(crate) async fn expand(
     if !growing.is_empty() {
         growing.sort();
         return Ok(Expansion::Growing(growing));
+    }
+    // Marked first: once the StatefulSet has the new size, nothing else remembers that these servers need it.
+    for (pod, why) in &restart {
+        super::warm_restart::request(pods, pod, why).await?;
     }
     let orphan = DeleteParams { propagation_policy: Some(PropagationPolicy::Orphan), ..Default::default() };
     match sets.delete(sts, &orphan).await {
@@ -120,5 +150,14 @@ mod tests {
         );
         // Same size written differently, a smaller size, a new template: no expansion.
         assert_eq!(grown_templates(&old, &sts(&[("data", "1024Mi"), ("work", "1Gi"), ("new", "5Gi")])), vec![]);
+    }
+
+    #[test]
+    fn block_templates_are_those_in_block_mode() {
+        let mut s = sts(&[("data", "1Gi"), ("dev", "1Gi"), ("work", "1Gi")]);
+        let templates = s.spec.as_mut().unwrap().volume_claim_templates.as_mut().unwrap();
+        templates[1].spec.as_mut().unwrap().volume_mode = Some("Block".into());
+        templates[2].spec.as_mut().unwrap().volume_mode = Some("Filesystem".into());
+        assert_eq!(block_templates(&s), vec!["dev".to_string()]);
     }
 }

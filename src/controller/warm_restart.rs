@@ -15,6 +15,10 @@ use crate::podinit::warm_restart::{self, WarmRestartInput};
 /// pod is restarted instead.
 pub(crate) const ANNOTATION_WARM_FAILED: &str = "aerospike.com/warm-restart-failed";
 
+/// Why the operator wants this pod's server restarted in place (set before the cause can be forgotten, e.g. before
+/// the StatefulSet of a grown block volume is recreated); cleared by the warm restart.
+pub(crate) const ANNOTATION_WARM_REQUESTED: &str = "aerospike.com/warm-restart-requested";
+
 /// How long a warm restart may take in all: the server stopping (bounded in the pod) plus the exec's own round trips.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(warm_restart::STOP_WAIT.as_secs() + 30);
 
@@ -34,7 +38,8 @@ pub(super) fn input(desired: &Desired, rack_id: i32) -> Option<WarmRestartInput>
 /// refused, the command failed, or no answer in time).
 pub(super) async fn exec(client: &Client, ns: &str, pod: &str, input: &WarmRestartInput) -> Result<String, String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let params = AttachParams::default().container(desired::SERVER_CONTAINER_NAME).stdin(true).stdout(true).stderr(true);
+    let params =
+        AttachParams::default().container(desired::SERVER_CONTAINER_NAME).stdin(true).stdout(true).stderr(true);
     let run = async {
         let mut process = api.exec(pod, warm_restart::command(), &params).await.map_err(|e| format!("exec: {e}"))?;
         let status = process.take_status().ok_or("exec: no status channel")?;
@@ -55,7 +60,10 @@ pub(super) async fn exec(client: &Client, ns: &str, pod: &str, input: &WarmResta
                 s.message.unwrap_or_else(|| s.reason.unwrap_or_else(|| "failed".into())),
                 last_line(&err).map(|l| format!(": {l}")).unwrap_or_default()
             )),
-            None => Err(format!("exec ended without a status{}", last_line(&err).map(|l| format!(": {l}")).unwrap_or_default())),
+            None => Err(format!(
+                "exec ended without a status{}",
+                last_line(&err).map(|l| format!(": {l}")).unwrap_or_default()
+            )),
         }
     };
     match tokio::time::timeout(EXEC_TIMEOUT, run).await {
@@ -75,6 +83,7 @@ pub(super) async fn record_done(api: &Api<Pod>, pod: &Pod, conf_hash: &str) -> k
         super::pods::ANNOTATION_RESTARTS_AT_UPDATE: null,
         super::pods::ANNOTATION_FAILED: null,
         ANNOTATION_WARM_FAILED: null,
+        ANNOTATION_WARM_REQUESTED: null,
     });
     patch(api, pod, annotations).await
 }
@@ -92,4 +101,19 @@ async fn patch(api: &Api<Pod>, pod: &Pod, annotations: serde_json::Value) -> kub
 /// The target a failed warm restart of `pod` was for.
 pub(crate) fn failed_target(pod: &Pod) -> Option<String> {
     pod.annotations().get(ANNOTATION_WARM_FAILED).cloned()
+}
+
+/// Why the operator asked for a warm restart of `pod`, if it did.
+pub(crate) fn requested(pod: &Pod) -> Option<String> {
+    pod.annotations().get(ANNOTATION_WARM_REQUESTED).cloned()
+}
+
+/// Marks pod `name` for a warm restart (a missing pod needs none: a new one starts with everything new).
+pub(crate) async fn request(api: &Api<Pod>, name: &str, why: &str) -> kube::Result<()> {
+    let patch = json!({"metadata": {"annotations": { ANNOTATION_WARM_REQUESTED: why }}});
+    match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -30,6 +30,9 @@ pub struct PodView {
     pub warm_restart_failed_for: Option<String>,
     /// The on-demand operation (`<kind> <id>`) this pod still has to be restarted for, if any.
     pub operation: Option<String>,
+    /// Why the operator marked this pod for a warm restart (e.g. a block volume grew: the server sees the new size
+    /// only when it starts again), if it did.
+    pub warm_restart_requested: Option<String>,
 }
 
 /// What a rack should run.
@@ -53,6 +56,8 @@ pub enum RestartReason {
     PodSpec,
     /// `spec.operations`: `<kind> <id>`.
     Operation(String),
+    /// The operator marked the pod for a warm restart, saying why.
+    Requested(String),
 }
 
 impl RestartReason {
@@ -62,6 +67,7 @@ impl RestartReason {
             RestartReason::Config => "aerospike.conf changed",
             RestartReason::PodSpec => "pod spec changed",
             RestartReason::Operation(_) => "on-demand operation",
+            RestartReason::Requested(_) => "warm restart requested",
         }
     }
 }
@@ -74,6 +80,8 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
         Some(RestartReason::Config)
     } else if pod.pod_spec_hash.as_deref() != Some(rack.pod_spec_hash.as_str()) {
         Some(RestartReason::PodSpec)
+    } else if let Some(why) = &pod.warm_restart_requested {
+        Some(RestartReason::Requested(why.clone()))
     } else {
         pod.operation.clone().map(RestartReason::Operation)
     }
@@ -95,6 +103,7 @@ pub fn restart_kind(pod: &PodView, rack: &RackTarget, reason: &RestartReason) ->
     let target = match reason {
         RestartReason::Config => rack.conf_hash.as_str(),
         RestartReason::Operation(op) if op.starts_with("WarmRestart ") => op.as_str(),
+        RestartReason::Requested(why) => why.as_str(),
         RestartReason::Image | RestartReason::PodSpec | RestartReason::Operation(_) => return RestartKind::Pod,
     };
     if pod.warm_restart_failed_for.as_deref() == Some(target) { RestartKind::Pod } else { RestartKind::Warm }
@@ -103,7 +112,7 @@ pub fn restart_kind(pod: &PodView, rack: &RackTarget, reason: &RestartReason) ->
 /// The target a warm restart for `reason` brings the pod to (recorded when it fails).
 pub fn warm_restart_target(rack: &RackTarget, reason: &RestartReason) -> String {
     match reason {
-        RestartReason::Operation(op) => op.clone(),
+        RestartReason::Operation(op) | RestartReason::Requested(op) => op.clone(),
         _ => rack.conf_hash.clone(),
     }
 }

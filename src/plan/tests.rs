@@ -25,6 +25,7 @@ fn pod(rack_id: i32, ordinal: i32, image: &str, conf: &str) -> PodView {
         in_place_failed_for: None,
         warm_restart_failed_for: None,
         operation: None,
+        warm_restart_requested: None,
     }
 }
 
@@ -456,4 +457,17 @@ fn a_failed_warm_restart_falls_back_to_a_pod_restart_for_that_target_only() {
     p.warm_restart_failed_for = Some("WarmRestart op1".into());
     assert_eq!(restart_kind(&p, &r, &RestartReason::Operation("WarmRestart op1".into())), RestartKind::Pod);
     assert_eq!(restart_kind(&p, &r, &RestartReason::Config), RestartKind::Warm);
+}
+
+#[test]
+fn a_requested_warm_restart_is_one_until_it_fails() {
+    let r = rack(1, 3);
+    let mut p = pod(1, 0, "new", "c2");
+    assert_eq!(restart_reason(&p, &r), None);
+    p.warm_restart_requested = Some("volume data grew to 2Gi".into());
+    let reason = restart_reason(&p, &r).unwrap();
+    assert_eq!(reason, RestartReason::Requested("volume data grew to 2Gi".into()));
+    assert_eq!(restart_kind(&p, &r, &reason), RestartKind::Warm);
+    p.warm_restart_failed_for = Some(warm_restart_target(&r, &reason));
+    assert_eq!(restart_kind(&p, &r, &reason), RestartKind::Pod);
 }

@@ -67,10 +67,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// The pod-init environment variables (every `ENV_*` of [`desired`]) as `get` returns them.
     pub fn capture(get: impl Fn(&str) -> Option<String>, network: Option<PodNetwork>) -> Snapshot {
-        let env = desired::POD_INIT_ENV
-            .iter()
-            .filter_map(|name| get(name).map(|v| (name.to_string(), v)))
-            .collect();
+        let env = desired::POD_INIT_ENV.iter().filter_map(|name| get(name).map(|v| (name.to_string(), v))).collect();
         Snapshot { env, network }
     }
 }
@@ -209,6 +206,10 @@ mod tests {
             (desired::ENV_CLUSTER_NAME, "aerocluster"),
             (desired::ENV_RACK_ID, "0"),
             (desired::ENV_CONF_HASH, "old-hash"),
+            (
+                desired::ENV_NETWORK_POLICY,
+                r#"{"access":"pod","alternateAccess":"pod","tlsAccess":"pod","tlsAlternateAccess":"pod"}"#,
+            ),
             ("UNRELATED", "x"),
         ]
         .into();

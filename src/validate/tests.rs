@@ -1219,10 +1219,7 @@ fn operations_follow_the_reference_rules() {
     assert!(validate(&ok, Some(&deployed)).is_empty(), "{:?}", validate(&ok, Some(&deployed)));
     let warned: Vec<String> =
         crate::validate::warnings(&crate::resolve::resolve(&ok)).iter().map(|w| w.to_string()).collect();
-    assert!(
-        warned.iter().any(|w| w.starts_with("spec.operations[0].kind: WarmRestart is carried out as a pod restart")),
-        "{warned:?}"
-    );
+    assert!(!warned.iter().any(|w| w.contains("spec.operations")), "WarmRestart is carried out: {warned:?}");
 
     // A pod that is not the cluster's.
     let bad = with_op(json!([{"id": "op1", "kind": "PodRestart", "podList": ["aerocluster-1-7"]}]), &|_| {});

@@ -13,12 +13,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     let mut out = Vec::new();
     let mut warn = |path: &str, message: &str| out.push(FieldError::new(path, message));
 
-    if spec.operations.iter().any(|o| o.kind == "WarmRestart") {
-        warn(
-            "spec.operations[0].kind",
-            "WarmRestart is carried out as a pod restart (the server process is not signalled in place yet)",
-        );
-    }
     // The schema defaults validationPolicy to {skipWorkDirValidate: false}: only a policy beyond that is named.
     if spec.validation_policy.as_ref().is_some_and(|p| p.skip_work_dir_validate || p.skip_xdr_dlog_file_validate) {
         warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");
