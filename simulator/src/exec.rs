@@ -10,29 +10,18 @@
 //! `warm-restart` is the one command understood: the pod's node leaves its cluster, starts again a moment later in
 //! the same pod (same uid and IP) from the rack ConfigMap as it is now (as the real command re-renders
 //! aerospike.conf), and joins again. Recorded as [`What::WarmRestarted`].
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client};
-use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::model::{Inner, PodKey, SimulatorOptions, What};
+use crate::model::{ExecEndpoint, Inner, PodKey, SimulatorOptions, What};
 
 /// How long the simulated server process takes to stop and start again.
 const RESTART_PAUSE: Duration = Duration::from_millis(300);
-
-/// Where the exec endpoint listens and the script kwok runs.
-#[derive(Clone, Debug)]
-pub(crate) struct ExecEndpoint {
-    pub(crate) addr: SocketAddr,
-    pub(crate) script: PathBuf,
-}
 
 /// The script kwok runs for an exec in a simulated pod (bash: its `/dev/tcp` needs no other tool).
 fn script_text() -> &'static str {
@@ -123,36 +112,4 @@ async fn warm_restart(
     tokio::time::sleep(RESTART_PAUSE).await;
     crate::pods::rejoin(inner, client, opts, &pod, key, uid, ip).await?;
     Ok("warm restarted (simulated): the server restarted with the rack ConfigMap's current template".into())
-}
-
-fn exec_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Exec"), "execs")
-}
-
-/// Applies the pod's kwok `Exec` object (once per pod name per simulator): exec in its server container runs the
-/// script, as this pod. Best effort: without kwok's Exec kind there is simply no exec.
-pub(crate) async fn ensure_exec_object(inner: &Arc<Inner>, client: &Client, endpoint: &ExecEndpoint, pod: &Pod) {
-    let key = crate::pods::pod_key(pod);
-    if !inner.lock().exec_objects.insert(key.clone()) {
-        return;
-    }
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.0, &exec_resource());
-    let object = json!({
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Exec",
-        "metadata": {"name": key.1, "namespace": key.0},
-        "spec": {"execs": [{
-            "containers": [aerospike_kubernetes_operator::desired::SERVER_CONTAINER_NAME],
-            "local": {"envs": [
-                {"name": aerospike_kubernetes_operator::podinit::warm_restart::BINARY_OVERRIDE_ENV,
-                 "value": endpoint.script.display().to_string()},
-                {"name": "AKO_SIM_EXEC", "value": endpoint.addr.to_string()},
-                {"name": "AKO_SIM_POD", "value": format!("{}/{}", key.0, key.1)},
-            ]},
-        }]},
-    });
-    if let Err(e) = api.patch(&key.1, &PatchParams::apply("ako-simulator").force(), &Patch::Apply(&object)).await {
-        inner.lock().exec_objects.remove(&key);
-        eprintln!("simulator: {}/{}: no exec for this pod (kwok's Exec object: {e})", key.0, key.1);
-    }
 }

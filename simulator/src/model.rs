@@ -119,7 +119,7 @@ pub(crate) struct Inner {
     /// Bumped on every fault change: node tasks re-check whether to listen.
     pub(crate) faults_changed: tokio::sync::watch::Sender<u64>,
     /// Where exec in simulated pods is served (set once at start; none if the listener could not start).
-    pub(crate) exec: std::sync::OnceLock<crate::exec::ExecEndpoint>,
+    pub(crate) exec: std::sync::OnceLock<ExecEndpoint>,
 }
 
 impl Inner {
@@ -275,4 +275,11 @@ pub(crate) fn random_u64() -> u64 {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.write_u32(std::process::id());
     h.finish()
+}
+
+/// Where exec in simulated pods is served (module `exec`): its loopback listener and the script kwok runs.
+#[derive(Clone, Debug)]
+pub(crate) struct ExecEndpoint {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) script: std::path::PathBuf,
 }

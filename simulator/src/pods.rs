@@ -8,12 +8,15 @@ use aerospike_kubernetes_operator::asinfo::ServerVersion;
 use aerospike_kubernetes_operator::desired as ako_desired;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
+use serde_json::json;
 
-use crate::model::{ClusterSpec, ClusterState, Inner, NamespaceInfo, Node, PodKey, SimulatorOptions, State, What};
+use crate::model::{
+    ClusterSpec, ClusterState, ExecEndpoint, Inner, NamespaceInfo, Node, PodKey, SimulatorOptions, State, What,
+};
 use crate::server::node_task;
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ async fn join(
     advertised: crate::podinit::Advertised,
 ) {
     if let Some(endpoint) = inner.exec.get() {
-        crate::exec::ensure_exec_object(inner, client, endpoint, pod).await;
+        ensure_exec_object(inner, client, endpoint, pod).await;
     }
     let duration = inner.migration_duration();
     let cr = pod.labels().get(ako_desired::LABEL_CR).cloned().unwrap_or_else(|| "unknown".into());
@@ -381,5 +384,37 @@ pub(crate) async fn cluster_spec(client: &Client, namespace: &str, name: &str, o
         tls,
         security: !config["security"].is_null(),
         quotas: config["security"]["enable-quotas"].as_bool().unwrap_or(false),
+    }
+}
+
+fn exec_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Exec"), "execs")
+}
+
+/// Applies the pod's kwok `Exec` object (once per pod name per simulator): exec in its server container runs the
+/// script, as this pod. Best effort: without kwok's Exec kind there is simply no exec.
+pub(crate) async fn ensure_exec_object(inner: &Arc<Inner>, client: &Client, endpoint: &ExecEndpoint, pod: &Pod) {
+    let key = pod_key(pod);
+    if !inner.lock().exec_objects.insert(key.clone()) {
+        return;
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.0, &exec_resource());
+    let object = json!({
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Exec",
+        "metadata": {"name": key.1, "namespace": key.0},
+        "spec": {"execs": [{
+            "containers": [aerospike_kubernetes_operator::desired::SERVER_CONTAINER_NAME],
+            "local": {"envs": [
+                {"name": aerospike_kubernetes_operator::podinit::warm_restart::BINARY_OVERRIDE_ENV,
+                 "value": endpoint.script.display().to_string()},
+                {"name": "AKO_SIM_EXEC", "value": endpoint.addr.to_string()},
+                {"name": "AKO_SIM_POD", "value": format!("{}/{}", key.0, key.1)},
+            ]},
+        }]},
+    });
+    if let Err(e) = api.patch(&key.1, &PatchParams::apply("ako-simulator").force(), &Patch::Apply(&object)).await {
+        inner.lock().exec_objects.remove(&key);
+        eprintln!("simulator: {}/{}: no exec for this pod (kwok's Exec object: {e})", key.0, key.1);
     }
 }

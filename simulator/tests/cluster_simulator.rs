@@ -126,6 +126,7 @@ async fn simulator_forms_a_cluster_and_migrates_after_membership_changes() {
         .filter_map(|w| match w {
             What::Joined { .. } => Some("joined"),
             What::Left => Some("left"),
+            What::WarmRestarted => Some("warm-restarted"),
             What::Command { .. } => None,
         })
         .collect();

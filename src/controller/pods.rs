@@ -122,10 +122,10 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         conf_hash: running_conf_hash(pod),
         pod_spec_hash: annotations.get(desired::ANNOTATION_POD_SPEC_HASH).cloned(),
         in_place_failed_for: failed_target(pod),
-        warm_restart_failed_for: super::warm_restart::failed_target(pod),
+        warm_restart_failed_for: pod.annotations().get(ANNOTATION_WARM_FAILED).cloned(),
         // Set by the rollout from spec and status.operations.
         operation: None,
-        warm_restart_requested: super::warm_restart::requested(pod),
+        warm_restart_requested: pod.annotations().get(ANNOTATION_WARM_REQUESTED).cloned(),
     })
 }
 
@@ -197,3 +197,12 @@ pub(crate) fn failure_status(pod: &Pod) -> Option<String> {
 pub(crate) fn restarts_at_update(pod: &Pod) -> Option<i32> {
     pod.annotations().get(ANNOTATION_RESTARTS_AT_UPDATE)?.parse().ok()
 }
+
+// Warm restarts, as recorded on the pod by `warm_restart`.
+
+/// `<target>`: a warm restart of this pod to that target (a conf hash, or `<kind> <id>` of an operation) failed; the
+/// pod is restarted instead.
+pub(crate) const ANNOTATION_WARM_FAILED: &str = "aerospike.com/warm-restart-failed";
+/// Why the operator wants this pod's server restarted in place (set before the cause can be forgotten, e.g. before
+/// the StatefulSet of a grown block volume is recreated); cleared by the warm restart.
+pub(crate) const ANNOTATION_WARM_REQUESTED: &str = "aerospike.com/warm-restart-requested";

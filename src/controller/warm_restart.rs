@@ -8,16 +8,11 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::pods::{
+    ANNOTATION_FAILED, ANNOTATION_RESTARTS_AT_UPDATE, ANNOTATION_WARM_FAILED, ANNOTATION_WARM_REQUESTED,
+};
 use crate::desired::{self, Desired};
 use crate::podinit::warm_restart::{self, WarmRestartInput};
-
-/// `<target>`: a warm restart of this pod to that target (a conf hash, or `<kind> <id>` of an operation) failed; the
-/// pod is restarted instead.
-pub(crate) const ANNOTATION_WARM_FAILED: &str = "aerospike.com/warm-restart-failed";
-
-/// Why the operator wants this pod's server restarted in place (set before the cause can be forgotten, e.g. before
-/// the StatefulSet of a grown block volume is recreated); cleared by the warm restart.
-pub(crate) const ANNOTATION_WARM_REQUESTED: &str = "aerospike.com/warm-restart-requested";
 
 /// How long a warm restart may take in all: the server stopping (bounded in the pod) plus the exec's own round trips.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(warm_restart::STOP_WAIT.as_secs() + 30);
@@ -80,8 +75,8 @@ fn last_line(text: &str) -> Option<&str> {
 pub(super) async fn record_done(api: &Api<Pod>, pod: &Pod, conf_hash: &str) -> kube::Result<()> {
     let annotations = json!({
         desired::ANNOTATION_CONF_HASH: conf_hash,
-        super::pods::ANNOTATION_RESTARTS_AT_UPDATE: null,
-        super::pods::ANNOTATION_FAILED: null,
+        ANNOTATION_RESTARTS_AT_UPDATE: null,
+        ANNOTATION_FAILED: null,
         ANNOTATION_WARM_FAILED: null,
         ANNOTATION_WARM_REQUESTED: null,
     });
@@ -96,16 +91,6 @@ pub(super) async fn record_failed(api: &Api<Pod>, pod: &Pod, target: &str) -> ku
 async fn patch(api: &Api<Pod>, pod: &Pod, annotations: serde_json::Value) -> kube::Result<()> {
     let patch = json!({"metadata": {"annotations": annotations}});
     api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
-}
-
-/// The target a failed warm restart of `pod` was for.
-pub(crate) fn failed_target(pod: &Pod) -> Option<String> {
-    pod.annotations().get(ANNOTATION_WARM_FAILED).cloned()
-}
-
-/// Why the operator asked for a warm restart of `pod`, if it did.
-pub(crate) fn requested(pod: &Pod) -> Option<String> {
-    pod.annotations().get(ANNOTATION_WARM_REQUESTED).cloned()
 }
 
 /// Marks pod `name` for a warm restart (a missing pod needs none: a new one starts with everything new).
