@@ -33,6 +33,11 @@ enum Command {
     /// Re-render aerospike.conf from the input on stdin and restart the server process in place (the operator
     /// execs this in the server container: see `podinit::warm_restart`).
     WarmRestart,
+    /// Delete the files of namespaces the config no longer names (the operator execs this before a restart).
+    DeleteFiles {
+        /// Absolute paths; `<dir>/*` deletes the directory's contents.
+        paths: Vec<String>,
+    },
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
 }
@@ -54,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             telemetry::init(LogFormat::Text);
             podinit::run(args)
         }
+        Some(Command::DeleteFiles { paths }) => podinit::warm_restart::delete_files(&paths),
         Some(Command::WarmRestart) => {
             telemetry::init(LogFormat::Text);
             podinit::warm_restart::run()

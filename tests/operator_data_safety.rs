@@ -472,3 +472,45 @@ async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
     .await;
     finish(&env, op).await;
 }
+
+/// Files of a namespace removed from the config are deleted in each pod before its server restarts without it, as the
+/// reference does (through an exec in the server container; recorded by the simulator, which has no files), one
+/// batch at a time; a namespace kept keeps its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_a_removed_namespace_are_deleted_before_the_restart() {
+    let env = env("e2e-nsfiles").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut m = cluster_manifest("files", &env.ns, 2);
+    m["spec"]["storage"] = json!({"volumes": [{"name": "data", "aerospike": {"path": "/opt/aerospike/data"},
+        "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}}}]});
+    let file_ns = |name: &str| {
+        json!({"name": name, "replication-factor": 2, "storage-engine":
+            {"type": "device", "files": [format!("/opt/aerospike/data/{name}.dat")], "filesize": 1073741824}})
+    };
+    m["spec"]["aerospikeConfig"]["namespaces"] = json!([file_ns("keep"), file_ns("gone")]);
+    create(&env.client, &env.ns, &m).await;
+    wait_completed(&env.client, &env.ns, "files", T).await;
+    let uids: Vec<_> = pods(&env.client, &env.ns, "files").await.iter().map(|p| p.uid()).collect();
+
+    let mut config = m["spec"]["aerospikeConfig"].clone();
+    config["namespaces"] = json!([file_ns("keep")]);
+    patch_spec(&env.client, &env.ns, "files", json!({"aerospikeConfig": config})).await;
+    wait_completed(&env.client, &env.ns, "files", T).await;
+    for i in 0..2 {
+        let pod = format!("{}/files-0-{i}", env.ns);
+        let history = env.sim.history_for(&pod);
+        let deleted = history.iter().position(|r| {
+            matches!(&r.what, What::Command { command, .. } if command == "exec:delete-files /opt/aerospike/data/gone.dat")
+        });
+        let restarted = history.iter().position(|r| r.what == What::WarmRestarted);
+        assert!(
+            deleted.is_some() && restarted.is_some() && deleted < restarted,
+            "{pod}: deleted, then restarted: {history:#?}"
+        );
+        let deletions = env.sim.commands_for(&pod).iter().filter(|c| c.starts_with("exec:delete-files")).count();
+        assert_eq!(deletions, 1, "{pod}: once, and only the removed namespace's file");
+    }
+    let now: Vec<_> = pods(&env.client, &env.ns, "files").await.iter().map(|p| p.uid()).collect();
+    assert_eq!(now, uids, "the servers restarted in place");
+    finish(&env, op).await;
+}

@@ -7,7 +7,7 @@
 //! script where this simulator listens and which pod it stands for. The script sends one line,
 //! `<namespace>/<pod> <arguments>`, and prints the answer: `ok <text>` exits 0, anything else exits 1 on stderr.
 //!
-//! `warm-restart` is the one command understood: the pod's node leaves its cluster, starts again a moment later in
+//! `delete-files <paths>` is recorded (the simulated pod has no files). `warm-restart`: the pod's node leaves its cluster, starts again a moment later in
 //! the same pod (same uid and IP) from the rack ConfigMap as it is now (as the real command re-renders
 //! aerospike.conf), and joins again. Recorded as [`What::WarmRestarted`].
 use std::sync::Arc;
@@ -80,6 +80,13 @@ async fn handle(inner: &Arc<Inner>, client: &Client, opts: &SimulatorOptions, li
     let key: PodKey = (namespace.to_string(), name.to_string());
     match args.trim() {
         "warm-restart" => warm_restart(inner, client, opts, key).await,
+        // Recorded (as `exec:delete-files <paths>`) rather than done: the simulated pod has no files.
+        files if files.starts_with("delete-files ") => {
+            let mut state = inner.lock();
+            let uid = state.nodes.get(&key).map(|n| n.uid.clone()).unwrap_or_default();
+            state.record(&key, &uid, What::Command { command: format!("exec:{files}"), answered: true });
+            Ok(format!("deleted (simulated): {}", &files["delete-files ".len()..]))
+        }
         other => Err(format!("{other:?}: not a command this simulated pod runs")),
     }
 }

@@ -511,19 +511,22 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     // Before the rollout step, which may wait for pods whose init step waits for these facts.
     let network = pod_network::publish(&ctx, &cluster, &desired, &pods).await?;
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
-    // Racks whose config change takes devices away from namespaces: their volumes are wiped by pod-init, which runs
-    // only in a new pod, so that change restarts pods, not servers in place.
-    let wipes: std::collections::BTreeSet<i32> = desired
-        .racks
-        .iter()
-        .filter(|rack| {
-            applied.as_ref().and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref()).is_some_and(
-                |old| !volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage).is_empty(),
-            )
-        })
-        .map(|rack| rack.id)
-        .collect();
-    let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &wipes, &pods).await?;
+    // What each rack's config change takes away, compared with the applied spec (as the reference): devices (their
+    // volumes are wiped by pod-init, which runs only in a new pod, so that change restarts pods, not servers in
+    // place) and files (deleted before each pod restarts).
+    let mut removed = volume_init::Removed::default();
+    for rack in &desired.racks {
+        let old = applied.as_ref().and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref());
+        let Some(old) = old else { continue };
+        if !volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage).is_empty() {
+            removed.devices.insert(rack.id);
+        }
+        let files = volume_init::removed_files(&old.value, &rack.config);
+        if !files.is_empty() {
+            removed.files.insert(rack.id, files);
+        }
+    }
+    let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &removed, &pods).await?;
     outcome.pod_network = network;
     // Pods not seen (being recreated) keep the volume records as last written, not the cache's older copy.
     for (pod, old) in &old_pods {

@@ -60,7 +60,7 @@ pub(super) async fn step(
     ctx: &Arc<Context>,
     desired: &Desired,
     in_place: &BTreeMap<i32, InPlaceChange>,
-    wipes: &std::collections::BTreeSet<i32>,
+    removed: &super::volume_init::Removed,
     pods: &[Arc<Pod>],
 ) -> Result<Outcome, Error> {
     let name = cluster.name_any();
@@ -380,7 +380,9 @@ pub(super) async fn step(
                 .map(|(p, reason)| {
                     let dirty = status_pods.and_then(|s| s.get(p)).is_some_and(|s| !s.dirty_volumes.is_empty());
                     match (views.iter().find(|v| v.name == *p), target) {
-                        _ if dirty || (wipes.contains(&rack_id) && *reason == plan::RestartReason::Config) => {
+                        _ if dirty
+                            || (removed.devices.contains(&rack_id) && *reason == plan::RestartReason::Config) =>
+                        {
                             plan::RestartKind::Pod
                         }
                         (Some(v), Some(t)) => plan::restart_kind(v, t, reason),
@@ -412,6 +414,20 @@ pub(super) async fn step(
                     "MigrateFillDelayFailed",
                     format!("setting migrate-fill-delay back to {delay}: {e}"),
                 ));
+            }
+            // Files of namespaces the config no longer names go first, as the reference deletes them (in the server
+            // container, through the binary pod-init left there).
+            if let Some(files) = removed.files.get(&rack_id) {
+                let args: Vec<&str> = std::iter::once("delete-files").chain(files.iter().map(String::as_str)).collect();
+                for (pod, _) in &batch {
+                    if let Err(e) = super::warm_restart::exec_command(&ctx.client, &ns, pod, &args, None).await {
+                        let msg =
+                            format!("deleting the files of removed namespaces ({}) in {pod}: {e}", files.join(", "));
+                        publish(ctx, cluster, EventType::Warning, "FileDeletionFailed", "Delete", &msg).await;
+                        return Ok(blocked("FileDeletionFailed", format!("no pod was touched: {msg}")));
+                    }
+                    info!(cluster = %name, pod = %pod, files = ?files, "deleted the files of removed namespaces");
+                }
             }
             let mut restarted: Vec<String> = Vec::new();
             for (((pod, reason), claims), kind) in batch.iter().zip(&local).zip(&kinds) {

@@ -162,6 +162,51 @@ pub(crate) fn removed_device_volumes(old: &Value, new: &Value, storage: &Storage
     out
 }
 
+/// Files a namespace of the old config stored on and the new config no longer names (pure), as the reference deletes
+/// them before a restart: `storage-engine.files` taken off a namespace, every file of a removed namespace, and the
+/// contents (`<mount>/*`) of the index-type mounts of a namespace that loses one of them or is removed.
+pub(crate) fn removed_files(old: &Value, new: &Value) -> Vec<String> {
+    let words = |v: Option<&Value>| -> Vec<String> {
+        let list = v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+        list.flat_map(str::split_whitespace).map(str::to_string).collect()
+    };
+    let files = |ns: &Value| words(ns.get("storage-engine").and_then(|s| s.get("files")));
+    let mounts = |ns: &Value| words(ns.get("index-type").and_then(|s| s.get("mounts")));
+    let namespaces =
+        |c: &Value| -> Vec<Value> { c.get("namespaces").and_then(Value::as_array).cloned().unwrap_or_default() };
+    let now = namespaces(new);
+    let mut out = Vec::new();
+    for old_ns in namespaces(old) {
+        let name = old_ns.get("name");
+        match now.iter().find(|n| n.get("name") == name) {
+            Some(new_ns) => {
+                let keep = files(new_ns);
+                out.extend(files(&old_ns).into_iter().filter(|f| !keep.contains(f)));
+                let keep = mounts(new_ns);
+                let was = mounts(&old_ns);
+                if was.iter().any(|m| !keep.contains(m)) {
+                    out.extend(was.iter().map(|m| format!("{m}/*")));
+                }
+            }
+            None => {
+                out.extend(files(&old_ns));
+                out.extend(mounts(&old_ns).iter().map(|m| format!("{m}/*")));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What a rack's config change takes away, by rack id: racks whose devices leave namespaces (pod-init must wipe them,
+/// so pods restart rather than servers), and files to delete before each pod restarts.
+#[derive(Debug, Default)]
+pub(crate) struct Removed {
+    pub(crate) devices: std::collections::BTreeSet<i32>,
+    pub(crate) files: BTreeMap<i32, Vec<String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +290,29 @@ mod tests {
         );
         // Restarted onto a config without device "x": dirty.
         assert_eq!(record(&pending, &status(&[], &[]), None, &vols, &claims, &s(&["x"])).1, s(&["x"]));
+    }
+
+    #[test]
+    fn files_and_index_mounts_of_removed_namespaces_are_deleted() {
+        let old = json!({"namespaces": [
+            {"name": "keep", "storage-engine": {"type": "device", "files": ["/d/a.dat", "/d/b.dat"]},
+             "index-type": {"type": "flash", "mounts": ["/idx/1", "/idx/2"]}},
+            {"name": "gone", "storage-engine": {"type": "device", "files": ["/d/gone.dat"]},
+             "index-type": {"type": "flash", "mounts": ["/idx/g"]}},
+            {"name": "mem", "storage-engine": {"type": "memory"}}
+        ]});
+        let same = old.clone();
+        assert_eq!(removed_files(&old, &same), Vec::<String>::new(), "nothing removed, nothing deleted");
+        let new = json!({"namespaces": [
+            {"name": "keep", "storage-engine": {"type": "device", "files": ["/d/a.dat"]},
+             "index-type": {"type": "flash", "mounts": ["/idx/1"]}},
+            {"name": "mem", "storage-engine": {"type": "memory"}}
+        ]});
+        assert_eq!(
+            removed_files(&old, &new),
+            ["/d/b.dat", "/d/gone.dat", "/idx/1/*", "/idx/2/*", "/idx/g/*"],
+            "a file taken off, a removed namespace's files and mounts, every mount of a namespace that lost one"
+        );
     }
 
     #[test]

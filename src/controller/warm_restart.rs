@@ -32,21 +32,39 @@ pub(super) fn input(desired: &Desired, rack_id: i32) -> Option<WarmRestartInput>
 /// Exec the warm restart in `pod`'s server container: Ok with what it printed, Err with why it failed (the exec
 /// refused, the command failed, or no answer in time).
 pub(super) async fn exec(client: &Client, ns: &str, pod: &str, input: &WarmRestartInput) -> Result<String, String> {
+    let payload = serde_json::to_vec(input).map_err(|e| e.to_string())?;
+    exec_command(client, ns, pod, &["warm-restart"], Some(&payload)).await
+}
+
+/// Exec `pod-init <args>` (see `podinit::warm_restart::command_for`) in `pod`'s server container, with `stdin` if
+/// given: Ok with what it printed, Err with why it failed.
+pub(super) async fn exec_command(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<String, String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let params =
-        AttachParams::default().container(desired::SERVER_CONTAINER_NAME).stdin(true).stdout(true).stderr(true);
+    let params = AttachParams::default()
+        .container(desired::SERVER_CONTAINER_NAME)
+        .stdin(stdin.is_some())
+        .stdout(true)
+        .stderr(true);
     let run = async {
-        let mut process = api.exec(pod, warm_restart::command(), &params).await.map_err(|e| format!("exec: {e}"))?;
+        let mut process =
+            api.exec(pod, warm_restart::command_for(args), &params).await.map_err(|e| format!("exec: {e}"))?;
         let status = process.take_status().ok_or("exec: no status channel")?;
-        let mut stdin = process.stdin().ok_or("exec: no stdin")?;
+        let mut input = process.stdin();
+        if let (Some(writer), Some(payload)) = (input.as_mut(), stdin) {
+            writer.write_all(payload).await.map_err(|e| format!("exec: writing stdin: {e}"))?;
+            writer.flush().await.map_err(|e| format!("exec: writing stdin: {e}"))?;
+        }
         let mut stdout = process.stdout().ok_or("exec: no stdout")?;
         let mut stderr = process.stderr().ok_or("exec: no stderr")?;
-        let payload = serde_json::to_vec(input).map_err(|e| e.to_string())?;
-        stdin.write_all(&payload).await.map_err(|e| format!("exec: writing stdin: {e}"))?;
-        stdin.flush().await.map_err(|e| format!("exec: writing stdin: {e}"))?;
         let (mut out, mut err) = (String::new(), String::new());
         let (_, _, status) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err), status);
-        drop(stdin);
+        drop(input);
         let _ = process.join().await;
         match status {
             Some(s) if s.status.as_deref() == Some("Success") => Ok(out.trim().to_string()),

@@ -34,15 +34,54 @@ pub const BINARY_OVERRIDE_ENV: &str = "AKO_POD_INIT";
 /// How long `warm-restart` waits for the old server process to exit.
 pub const STOP_WAIT: Duration = Duration::from_secs(60);
 
-/// The exec command the operator runs in the server container (`sh` so [`BINARY_OVERRIDE_ENV`] can apply).
+/// The exec command the operator runs in the server container for a warm restart.
 pub fn command() -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("exec \"${{{BINARY_OVERRIDE_ENV}:-{BINARY}}}\" \"$@\""),
-        "sh".into(),
-        "warm-restart".into(),
-    ]
+    command_for(&["warm-restart"])
+}
+
+/// The exec command running [`BINARY`] with `args` in the server container (`sh` so [`BINARY_OVERRIDE_ENV`] can
+/// apply; the arguments are passed as they are, never through the shell).
+pub fn command_for(args: &[&str]) -> Vec<String> {
+    let mut cmd =
+        vec!["sh".into(), "-c".into(), format!("exec \"${{{BINARY_OVERRIDE_ENV}:-{BINARY}}}\" \"$@\""), "sh".into()];
+    cmd.extend(args.iter().map(|a| a.to_string()));
+    cmd
+}
+
+/// Whether `path` may be deleted by `delete-files` (pure): an absolute path with no `.` or `..` component and not the
+/// root, optionally ending in `/*` (the directory's contents).
+pub fn deletable(path: &str) -> Result<(), String> {
+    let body = path.strip_suffix("/*").unwrap_or(path);
+    if !body.starts_with('/') || body.split('/').any(|c| c == "." || c == "..") || body.trim_matches('/').is_empty() {
+        return Err(format!("{path:?}: not an absolute path below the root"));
+    }
+    Ok(())
+}
+
+/// `pod-init delete-files <path>...`: deletes each file (gone already is fine), or with `/*` a directory's contents;
+/// the files of a namespace the config no longer names, before the server restarts without it.
+pub fn delete_files(paths: &[String]) -> anyhow::Result<()> {
+    for path in paths {
+        deletable(path).map_err(anyhow::Error::msg)?;
+    }
+    for path in paths {
+        let result = match path.strip_suffix("/*") {
+            Some(dir) => match std::fs::read_dir(dir) {
+                Ok(entries) => entries.into_iter().try_for_each(|e| {
+                    let p = e?.path();
+                    if p.is_dir() && !p.is_symlink() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) }
+                }),
+                Err(e) => Err(e),
+            },
+            None => std::fs::remove_file(path),
+        };
+        match result {
+            Ok(()) => println!("deleted {path}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("{path}: not there"),
+            Err(e) => bail!("deleting {path}: {e}"),
+        }
+    }
+    Ok(())
 }
 
 /// What the operator sends on stdin: the pod's rack ConfigMap data it wants the server to run with.
@@ -195,6 +234,28 @@ mod tests {
             .output()
             .expect("sh runs");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "warm-restart\n");
+    }
+
+    #[test]
+    fn delete_files_takes_only_what_it_is_given() {
+        for bad in ["relative/x", "/", "/*", "/a/../etc", "/a/./b", ""] {
+            assert!(deletable(bad).is_err(), "{bad:?}");
+        }
+        let dir = std::env::temp_dir().join(format!("ako-delete-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("idx/sub")).unwrap();
+        for f in ["ns.dat", "keep.dat", "idx/a", "idx/sub/b"] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        let arg = |p: &str| format!("{}/{p}", dir.display());
+        delete_files(&[arg("ns.dat"), arg("missing.dat"), arg("idx/*")]).unwrap();
+        assert!(!dir.join("ns.dat").exists());
+        assert!(dir.join("keep.dat").exists(), "only the named files");
+        assert!(dir.join("idx").is_dir() && std::fs::read_dir(dir.join("idx")).unwrap().next().is_none(), "contents");
+        // One bad path refuses the whole call before anything is deleted.
+        assert!(delete_files(&[arg("keep.dat"), "../x".into()]).is_err());
+        assert!(dir.join("keep.dat").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

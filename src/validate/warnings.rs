@@ -30,19 +30,6 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
                 "not implemented yet: local-storage PVCs are kept when a failed pod is recovered",
             );
         }
-        for (j, volume) in storage.volumes.iter().enumerate() {
-            let Some(pv) = &volume.source.persistent_volume else { continue };
-            let path = format!("{}.volumes[{j}]", rack.storage_path);
-            // Only devices become dirty: files of a removed namespace are left on a filesystem volume.
-            let explicit_wipe = volume.wipe_method.is_some()
-                || storage.filesystem_volume_policy.as_ref().is_some_and(|p| p.wipe_method.is_some());
-            if pv.volume_mode != "Block" && explicit_wipe && seen.insert(format!("{path}.wipeMethod")) {
-                warn(
-                    &format!("{path}.wipeMethod"),
-                    "not implemented yet for filesystem volumes: the files of a removed namespace are left in place",
-                );
-            }
-        }
     }
     out
 }
