@@ -55,7 +55,8 @@ pub(super) fn plane_targets(release: KubernetesRelease) -> Vec<Target> {
 
 /// Every Go tool, the per-release ones for every release.
 pub(super) fn all_tool_targets() -> Vec<Target> {
-    let mut targets: Vec<Target> = Tool::ALL.into_iter().map(|t| Target::Tool(t, KubernetesRelease::default())).collect();
+    let mut targets: Vec<Target> =
+        Tool::ALL.into_iter().map(|t| Target::Tool(t, KubernetesRelease::default())).collect();
     for release in KubernetesRelease::ALL.into_iter().filter(|r| *r != KubernetesRelease::default()) {
         targets.extend(plane_targets(release));
     }
@@ -150,10 +151,10 @@ pub fn run(args: ToolsArgs) -> Result<()> {
                 _ => None,
             });
             let rows = tool_rows.chain([{
-                    let a = Artifact::OlmCrds;
-                    let dir = cache.is_complete(a).then(|| cache.dir(a).join("crds"));
-                    (OLM_CRDS.to_string(), OLM_API_VERSION, dir, a)
-                }]);
+                let a = Artifact::OlmCrds;
+                let dir = cache.is_complete(a).then(|| cache.dir(a).join("crds"));
+                (OLM_CRDS.to_string(), OLM_API_VERSION, dir, a)
+            }]);
             for (name, version, path, artifact) in rows {
                 let status = match (path, cache.read_stamp(artifact)) {
                     (Some(path), Some(stamp)) => {
@@ -167,7 +168,7 @@ pub fn run(args: ToolsArgs) -> Result<()> {
                     (Some(path), None) => format!("installed  {}", path.display()),
                     (None, _) => "not installed".to_string(),
                 };
-                println!("{name:<24} {version:<9} {status}");
+                println!("{name:<31} {version:<9} {status}");
             }
         }
     }

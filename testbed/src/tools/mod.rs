@@ -559,7 +559,8 @@ replace (
     #[test]
     fn the_newest_release_gets_a_wrapper_of_its_own_version() {
         let release = KubernetesRelease::Newest;
-        let replaces = kubernetes_staging_replaces(KUBERNETES_1_35_GO_MOD, &staging_version(release.version()).unwrap());
+        let replaces =
+            kubernetes_staging_replaces(KUBERNETES_1_35_GO_MOD, &staging_version(release.version()).unwrap());
         assert_eq!(
             replaces,
             [
@@ -619,9 +620,14 @@ replace (
     #[test]
     fn releases_parse_from_names_and_versions() {
         use KubernetesRelease::*;
-        for (text, release) in
-            [("oldest", Oldest), ("newest", Newest), ("v1.35.4", Newest), ("1.35.4", Newest), ("1.35", Newest), ("v1.33", Oldest)]
-        {
+        for (text, release) in [
+            ("oldest", Oldest),
+            ("newest", Newest),
+            ("v1.35.4", Newest),
+            ("1.35.4", Newest),
+            ("1.35", Newest),
+            ("v1.33", Oldest),
+        ] {
             assert_eq!(text.parse::<KubernetesRelease>().unwrap(), release, "{text}");
         }
         for text in ["1.34", "v1.35.3", "latest", ""] {
