@@ -1,6 +1,7 @@
 //! A real Kubernetes control plane on loopback, without a kubelet: etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kwok (fake nodes; pods bound to them become Running and Ready), plus a fake storage
-//! provisioner. Binaries come from [`crate::tools::ensure`] (built once per machine).
+//! provisioner. Binaries come from [`crate::tools::ensure_for`] (built once per machine), for the Kubernetes
+//! release [`ClusterOptions::kubernetes`] names: the oldest supported (default) or the newest.
 //!
 //! Two front ends share one implementation:
 //! - `cargo xtask cluster up|down|env|status` for people (the command is xtask's, over [`Plane`]): the processes
@@ -107,6 +108,9 @@ pub struct StateFile {
     pub pod_cidr: String,
     pub cidr_octet: u8,
     pub nodes: usize,
+    /// The Kubernetes release of the plane (state files written before there were two read as the oldest).
+    #[serde(default)]
+    pub kubernetes: KubernetesRelease,
     pub processes: Vec<Record>,
 }
 

@@ -341,6 +341,7 @@ impl Plane {
             pod_cidr: self.claim.cidr(),
             cidr_octet: self.claim.octet,
             nodes: self.nodes,
+            kubernetes: self.kubernetes,
             processes: self.procs.iter().map(Proc::record).collect(),
         }
         .write(&self.dir)

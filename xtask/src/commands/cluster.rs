@@ -113,7 +113,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
             };
             println!("state:      {}", dir.display());
             println!("kubeconfig: {}", state.kubeconfig.display());
-            println!("apiserver:  {}", state.apiserver);
+            println!("apiserver:  {} (Kubernetes {})", state.apiserver, state.kubernetes.version());
             println!("pod CIDR:   {}", state.pod_cidr);
             for r in &state.processes {
                 let running = proc::same_process_alive(r.pid, r.start_time);
