@@ -15,6 +15,7 @@ use aerospike_kubernetes_operator::desired::BuildContext;
 use aerospike_kubernetes_operator::metrics::Metrics;
 use ako_simulator::{Simulator, SimulatorOptions};
 use ako_testbed::cluster::{ClusterOptions, LocalCluster};
+use ako_testbed::tools::KubernetesRelease;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -27,8 +28,21 @@ pub const IMAGE_OLD: &str = "aerospike/aerospike-server-enterprise:7.1.0.0";
 pub const IMAGE_NEW: &str = "aerospike/aerospike-server-enterprise:7.2.0.1";
 
 /// One control plane per test binary, with enough fake nodes that concurrent tests never compete for a
-/// node's hostPort 3000 (every Aerospike pod takes it unless multiPodPerHost).
+/// node's hostPort 3000 (every Aerospike pod takes it unless multiPodPerHost). Its Kubernetes release is the one
+/// `AKO_KUBERNETES` names (default: the oldest supported), unless [`cluster_on`] started it first.
 pub async fn cluster() -> &'static LocalCluster {
+    shared_cluster(None).await
+}
+
+/// [`cluster`] on a given Kubernetes release: a test binary for one release calls it before anything else starts
+/// the plane (and it panics when the plane already runs another release).
+pub async fn cluster_on(kubernetes: KubernetesRelease) -> &'static LocalCluster {
+    let c = shared_cluster(Some(kubernetes)).await;
+    assert_eq!(c.kubernetes(), kubernetes, "this test binary's plane was started on another Kubernetes release");
+    c
+}
+
+async fn shared_cluster(kubernetes: Option<KubernetesRelease>) -> &'static LocalCluster {
     static SHARED: tokio::sync::OnceCell<LocalCluster> = tokio::sync::OnceCell::const_new();
     extern "C" fn stop_shared() {
         if let Some(c) = SHARED.get() {
@@ -37,9 +51,11 @@ pub async fn cluster() -> &'static LocalCluster {
     }
     SHARED
         .get_or_init(|| async {
-            let c = LocalCluster::start(ClusterOptions { nodes: 30, ..Default::default() })
-                .await
-                .expect("local control plane starts");
+            let mut opts = ClusterOptions { nodes: 30, ..Default::default() };
+            if let Some(k) = kubernetes {
+                opts.kubernetes = k;
+            }
+            let c = LocalCluster::start(opts).await.expect("local control plane starts");
             unsafe { libc::atexit(stop_shared) };
             install_crd(&c.client().await).await;
             c

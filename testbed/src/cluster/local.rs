@@ -11,6 +11,7 @@ pub struct LocalCluster {
     pod_cidr: String,
     apiserver_url: String,
     nodes: usize,
+    kubernetes: KubernetesRelease,
     remove_dir: bool,
     provisioner: Mutex<Option<BackgroundThread>>,
 }
@@ -40,6 +41,7 @@ impl LocalCluster {
             pod_cidr: plane.claim.cidr(),
             apiserver_url: plane.apiserver_url(),
             nodes: plane.nodes,
+            kubernetes: plane.kubernetes,
             kubeconfig_yaml,
             plane: Mutex::new(Some(plane)),
             remove_dir,
@@ -101,6 +103,11 @@ impl LocalCluster {
 
     pub fn apiserver_url(&self) -> &str {
         &self.apiserver_url
+    }
+
+    /// The Kubernetes release the plane runs.
+    pub fn kubernetes(&self) -> KubernetesRelease {
+        self.kubernetes
     }
 
     /// Names of the fake nodes.

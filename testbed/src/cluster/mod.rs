@@ -1,6 +1,7 @@
 //! A real Kubernetes control plane on loopback, without a kubelet: etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kwok (fake nodes; pods bound to them become Running and Ready), plus a fake storage
-//! provisioner. Binaries come from [`crate::tools::ensure`] (built once per machine).
+//! provisioner. Binaries come from [`crate::tools::ensure_for`] (built once per machine), for the Kubernetes
+//! release [`ClusterOptions::kubernetes`] names: the oldest supported (default) or the newest.
 //!
 //! Two front ends share one implementation:
 //! - `cargo xtask cluster up|down|env|status` for people (the command is xtask's, over [`Plane`]): the processes
@@ -44,7 +45,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde::{Deserialize, Serialize};
 
-use crate::tools::{self, Tool};
+use crate::tools::{self, KubernetesRelease, Tool};
 use net::CidrClaim;
 use pki::Pki;
 use proc::{Mode, Proc, Record, Spec};
@@ -81,11 +82,19 @@ pub struct ClusterOptions {
     pub timeout: Duration,
     /// Run the fake storage provisioner (on a thread of its own).
     pub provisioner: bool,
+    /// The Kubernetes release of the apiserver, controller manager, scheduler and etcd (built on first use).
+    pub kubernetes: KubernetesRelease,
 }
 
 impl Default for ClusterOptions {
+    /// Six nodes, a temporary folder, the provisioner, and the Kubernetes release `AKO_KUBERNETES` names
+    /// (`oldest`, the default, or `newest`), so a whole test suite can run on either end of the supported range.
+    ///
+    /// # Panics
+    /// When `AKO_KUBERNETES` names no known release (a typo must not silently test the default plane).
     fn default() -> Self {
-        ClusterOptions { nodes: 6, state_dir: None, timeout: Duration::from_secs(120), provisioner: true }
+        let kubernetes = KubernetesRelease::from_env().unwrap_or_else(|e| panic!("{e:#}"));
+        ClusterOptions { nodes: 6, state_dir: None, timeout: Duration::from_secs(120), provisioner: true, kubernetes }
     }
 }
 
@@ -99,6 +108,9 @@ pub struct StateFile {
     pub pod_cidr: String,
     pub cidr_octet: u8,
     pub nodes: usize,
+    /// The Kubernetes release of the plane (state files written before there were two read as the oldest).
+    #[serde(default)]
+    pub kubernetes: KubernetesRelease,
     pub processes: Vec<Record>,
 }
 

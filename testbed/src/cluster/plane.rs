@@ -26,6 +26,8 @@ pub struct Plane {
     pub(super) nodes: usize,
     timeout: Duration,
     bins: Bins,
+    /// The Kubernetes release of the binaries.
+    pub kubernetes: KubernetesRelease,
 }
 
 pub(super) struct Bins {
@@ -37,13 +39,13 @@ pub(super) struct Bins {
 }
 
 impl Bins {
-    /// Locates (building on first use) every binary. Blocking: may wait for a build.
-    pub(super) fn ensure() -> Result<Bins> {
+    /// Locates (building on first use) every binary of a plane of `release`. Blocking: may wait for a build.
+    pub(super) fn ensure(release: KubernetesRelease) -> Result<Bins> {
         Ok(Bins {
-            etcd: tools::ensure(Tool::Etcd)?,
-            apiserver: tools::ensure(Tool::KubeApiserver)?,
-            controller_manager: tools::ensure(Tool::KubeControllerManager)?,
-            scheduler: tools::ensure(Tool::KubeScheduler)?,
+            etcd: tools::ensure_for(Tool::Etcd, release)?,
+            apiserver: tools::ensure_for(Tool::KubeApiserver, release)?,
+            controller_manager: tools::ensure_for(Tool::KubeControllerManager, release)?,
+            scheduler: tools::ensure_for(Tool::KubeScheduler, release)?,
             kwok: tools::ensure(Tool::Kwok)?,
         })
     }
@@ -65,7 +67,8 @@ pub(super) enum Check {
 
 impl Plane {
     pub async fn start(opts: &ClusterOptions, mode: Mode, dir: PathBuf) -> Result<Plane> {
-        let bins = tokio::task::spawn_blocking(Bins::ensure).await.context("locating the tools")??;
+        let release = opts.kubernetes;
+        let bins = tokio::task::spawn_blocking(move || Bins::ensure(release)).await.context("locating the tools")??;
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = std::path::absolute(&dir)?;
         let claim = CidrClaim::acquire(std::process::id())?;
@@ -85,6 +88,7 @@ impl Plane {
             nodes: opts.nodes,
             timeout: opts.timeout,
             bins,
+            kubernetes: release,
         };
         match plane.boot().await {
             Ok(()) => Ok(plane),
@@ -111,7 +115,12 @@ impl Plane {
             Ok((p.apiserver_spec(), Check::Readyz))
         })
         .await?;
-        eprintln!("cluster: apiserver ready at {} ({:.1}s)", self.apiserver_url(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "cluster: apiserver (Kubernetes {}) ready at {} ({:.1}s)",
+            self.kubernetes.version(),
+            self.apiserver_url(),
+            started.elapsed().as_secs_f64()
+        );
 
         // kwok first, so it is watching when the nodes appear; its Exec kind first, so it watches that too.
         let client = self.client().await?;
@@ -343,6 +352,7 @@ impl Plane {
             pod_cidr: self.claim.cidr(),
             cidr_octet: self.claim.octet,
             nodes: self.nodes,
+            kubernetes: self.kubernetes,
             processes: self.procs.iter().map(Proc::record).collect(),
         }
         .write(&self.dir)

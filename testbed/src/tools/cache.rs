@@ -204,7 +204,7 @@ pub(super) fn build_unit(go: &Go, unit: Unit, dir: &Path, src: &Path) -> Result<
     let (_, go_mod_path) = go.download(src, unit.module(), unit.version())?;
     let tool_go_mod = fs::read_to_string(&go_mod_path).with_context(|| format!("reading {}", go_mod_path.display()))?;
     let replaces = match unit {
-        Unit::Kubernetes => kubernetes_staging_replaces(&tool_go_mod, &staging_version(KUBERNETES_VERSION)?),
+        Unit::Kubernetes(release) => kubernetes_staging_replaces(&tool_go_mod, &staging_version(release.version())?),
         _ => Vec::new(),
     };
     let wrapper = wrapper_go_mod(unit.module(), unit.version(), &tool_go_mod, &replaces);

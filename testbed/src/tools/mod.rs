@@ -10,7 +10,8 @@
 //!                             else ~/.cache/aerospike-kubernetes-operator/tools
 //!   go/mod, go/build          GOMODCACHE and GOCACHE, so a warm machine rebuilds nothing for a clean clone
 //!   locks/<unit>.lock         one exclusive lock per build unit: parallel tests build a tool only once
-//!   kubernetes-v1.33.13/      one folder per build unit and version
+//!   kubernetes-v1.33.13/      one folder per build unit and version (each Kubernetes release of
+//!   kubernetes-v1.35.4/       [`KubernetesRelease`] is a unit of its own; releases pinning the same etcd share it)
 //!     src/go.mod              generated wrapper module (the `go build` runs here)
 //!     bin/kube-apiserver ...  the binaries
 //!     build.log               full output of the last build
@@ -33,10 +34,15 @@ use sha2::{Digest, Sha256};
 const OPM_VERSION: &str = "v1.60.0";
 /// operator-sdk: v1.42.0 and v1.42.1 are refused by the proxy here; v1.42.2 is served.
 const OPERATOR_SDK_VERSION: &str = "v1.42.2";
-/// Our Rust client targets Kubernetes 1.33, so 1.33 is the oldest control plane we test against.
-const KUBERNETES_VERSION: &str = "v1.33.13";
+/// The oldest supported Kubernetes, the default plane.
+const KUBERNETES_OLDEST: &str = "v1.33.13";
 /// The etcd that Kubernetes v1.33.13 itself requires (its go.mod pins go.etcd.io/etcd/* v3.5.21).
-const ETCD_VERSION: &str = "v3.5.21";
+const ETCD_OLDEST: &str = "v3.5.21";
+/// The newest Kubernetes this project tests: the API version of the k8s-openapi types we build with (v1_35), and
+/// the newest 1.35 patch the module proxy served when pinned (v1.36 and v1.37 are served too, newer than the types).
+const KUBERNETES_NEWEST: &str = "v1.35.4";
+/// The etcd that Kubernetes v1.35.4 requires (its go.mod pins go.etcd.io/etcd/* v3.6.5).
+const ETCD_NEWEST: &str = "v3.6.5";
 /// v0.7 still has built-in fast stages (nodes Ready, bound pods Running); v0.8+ needs an explicit stages config.
 const KWOK_VERSION: &str = "v0.7.0";
 /// operator-lifecycle-manager (olm and catalog).
@@ -89,20 +95,134 @@ impl Tool {
         }
     }
 
-    /// The pinned version (the Go module's tag).
+    /// The pinned version (the Go module's tag); for the control plane's tools, that of the default plane
+    /// ([`KubernetesRelease::Oldest`]).
     pub fn version(self) -> &'static str {
         self.unit().version()
     }
 
     fn unit(self) -> Unit {
+        self.unit_for(KubernetesRelease::default())
+    }
+
+    /// The unit building this tool for a plane of `release` (only the control plane's tools depend on it).
+    fn unit_for(self, release: KubernetesRelease) -> Unit {
         match self {
             Tool::Opm => Unit::Opm,
             Tool::OperatorSdk => Unit::OperatorSdk,
-            Tool::KubeApiserver | Tool::KubeControllerManager | Tool::KubeScheduler => Unit::Kubernetes,
-            Tool::Etcd => Unit::Etcd,
+            Tool::KubeApiserver | Tool::KubeControllerManager | Tool::KubeScheduler => Unit::Kubernetes(release),
+            Tool::Etcd => Unit::Etcd(release.etcd()),
             Tool::Kwok => Unit::Kwok,
             Tool::Olm | Tool::Catalog => Unit::Olm,
         }
+    }
+
+    /// Whether the tool is one of the plane's that exist per Kubernetes release.
+    pub fn per_release(self) -> bool {
+        self.unit_for(KubernetesRelease::Oldest) != self.unit_for(KubernetesRelease::Newest)
+    }
+}
+
+/// A Kubernetes release the local control plane runs: the apiserver, controller manager and scheduler of that
+/// version, with the etcd version that release pins. Both ends of the supported range are tested.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KubernetesRelease {
+    /// The oldest supported Kubernetes (the default plane).
+    #[default]
+    Oldest,
+    /// The newest Kubernetes tested (the API version of the Kubernetes types the operator is built with).
+    Newest,
+}
+
+/// Environment variable choosing the release of the planes tests start (`oldest`, `newest`, or a version).
+pub const KUBERNETES_ENV: &str = "AKO_KUBERNETES";
+
+impl KubernetesRelease {
+    pub const ALL: [KubernetesRelease; 2] = [KubernetesRelease::Oldest, KubernetesRelease::Newest];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KubernetesRelease::Oldest => "oldest",
+            KubernetesRelease::Newest => "newest",
+        }
+    }
+
+    /// The k8s.io/kubernetes tag, e.g. `v1.33.13`.
+    pub fn version(self) -> &'static str {
+        match self {
+            KubernetesRelease::Oldest => KUBERNETES_OLDEST,
+            KubernetesRelease::Newest => KUBERNETES_NEWEST,
+        }
+    }
+
+    /// The minor version, e.g. `33` (what the apiserver reports as `minor`).
+    pub fn minor(self) -> &'static str {
+        minor_of(self.version()).expect("pinned versions are vMAJOR.MINOR.PATCH")
+    }
+
+    /// The etcd (go.etcd.io/etcd/server/v3 tag) this release's go.mod pins.
+    pub fn etcd(self) -> EtcdVersion {
+        match self {
+            KubernetesRelease::Oldest => EtcdVersion(ETCD_OLDEST),
+            KubernetesRelease::Newest => EtcdVersion(ETCD_NEWEST),
+        }
+    }
+
+    /// [`KUBERNETES_ENV`], else the default (oldest). An unknown value is an error, not a silent default.
+    pub fn from_env() -> Result<KubernetesRelease> {
+        match std::env::var(KUBERNETES_ENV) {
+            Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| format!("{KUBERNETES_ENV}={v}")),
+            _ => Ok(KubernetesRelease::default()),
+        }
+    }
+}
+
+impl fmt::Display for KubernetesRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (Kubernetes {})", self.name(), self.version())
+    }
+}
+
+impl FromStr for KubernetesRelease {
+    type Err = anyhow::Error;
+    /// `oldest`, `newest`, or the version with or without the `v` (`v1.35.4`, `1.35.4`, `1.35`).
+    fn from_str(s: &str) -> Result<Self> {
+        let wanted = s.trim().trim_start_matches('v');
+        KubernetesRelease::ALL
+            .into_iter()
+            .find(|r| {
+                let version = r.version().trim_start_matches('v');
+                r.name() == wanted || version == wanted || minor_prefix(version) == wanted
+            })
+            .ok_or_else(|| {
+                let known: Vec<String> =
+                    KubernetesRelease::ALL.iter().map(|r| format!("{} or {}", r.name(), r.version())).collect();
+                anyhow::anyhow!("unknown Kubernetes release `{s}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// `1.35.4` -> `1.35`.
+fn minor_prefix(version: &str) -> &str {
+    version.rsplit_once('.').map_or(version, |(prefix, _)| prefix)
+}
+
+/// `v1.35.4` -> `35`.
+fn minor_of(version: &str) -> Option<&str> {
+    let mut parts = version.strip_prefix('v')?.split('.');
+    let (_major, minor, _patch) = (parts.next()?, parts.next()?, parts.next()?);
+    (!minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit())).then_some(minor)
+}
+
+/// An etcd release (a go.etcd.io/etcd/server/v3 tag): its own build unit, shared by the Kubernetes releases that
+/// pin the same one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EtcdVersion(&'static str);
+
+impl EtcdVersion {
+    pub fn tag(self) -> &'static str {
+        self.0
     }
 }
 
@@ -132,10 +252,17 @@ impl FromStr for Tool {
     }
 }
 
-/// The path of `tool`, building it first (once per machine) if it is not in the cache yet.
+/// The path of `tool`, building it first (once per machine) if it is not in the cache yet. The control plane's
+/// tools are those of the default plane ([`KubernetesRelease::Oldest`]).
 pub fn ensure(tool: Tool) -> Result<PathBuf> {
+    ensure_for(tool, KubernetesRelease::default())
+}
+
+/// [`ensure`] for a plane of `release`: the control plane's tools (kube-apiserver, kube-controller-manager,
+/// kube-scheduler, etcd) of that Kubernetes release; the other tools are the same for every release.
+pub fn ensure_for(tool: Tool, release: KubernetesRelease) -> Result<PathBuf> {
     let cache = Cache::new()?;
-    let artifact = Artifact::Build(tool.unit());
+    let artifact = Artifact::Build(tool.unit_for(release));
     cache.ensure(artifact)?;
     Ok(cache.dir(artifact).join("bin").join(tool.name()))
 }
@@ -255,8 +382,13 @@ pub fn ensure_debian_packages(packages: &[(&str, &str)]) -> Result<()> {
 
 /// The path of `tool` if a completed build of the pinned version is in the cache.
 pub fn installed(tool: Tool) -> Option<PathBuf> {
+    installed_for(tool, KubernetesRelease::default())
+}
+
+/// [`installed`] for a plane of `release`.
+pub fn installed_for(tool: Tool, release: KubernetesRelease) -> Option<PathBuf> {
     let cache = Cache::new().ok()?;
-    let artifact = Artifact::Build(tool.unit());
+    let artifact = Artifact::Build(tool.unit_for(release));
     let bin = cache.dir(artifact).join("bin").join(tool.name());
     cache.is_complete(artifact).then_some(bin)
 }
@@ -408,9 +540,138 @@ replace (
         }
     }
 
+    /// Abridged from k8s.io/kubernetes v1.35.4's go.mod: go 1.25, and a staging module 1.33 did not have.
+    const KUBERNETES_1_35_GO_MOD: &str = r#"// This is a generated file. Do not edit directly.
+
+module k8s.io/kubernetes
+
+go 1.25.0
+
+godebug default=go1.25
+
+require (
+	go.etcd.io/etcd/api/v3 v3.6.5
+	go.etcd.io/etcd/client/v3 v3.6.5
+	k8s.io/api v0.0.0
+	k8s.io/endpointslice v0.0.0
+	k8s.io/kube-openapi v0.0.0-20250910181357-589584f1c912
+)
+
+require (
+	go.etcd.io/etcd/server/v3 v3.6.5 // indirect
+	k8s.io/externaljwt v0.0.0 // indirect
+)
+
+replace (
+	k8s.io/api => ./staging/src/k8s.io/api
+	k8s.io/endpointslice => ./staging/src/k8s.io/endpointslice
+)
+"#;
+
+    #[test]
+    fn the_newest_release_gets_a_wrapper_of_its_own_version() {
+        let release = KubernetesRelease::Newest;
+        let replaces =
+            kubernetes_staging_replaces(KUBERNETES_1_35_GO_MOD, &staging_version(release.version()).unwrap());
+        assert_eq!(
+            replaces,
+            [
+                "replace k8s.io/api => k8s.io/api v0.35.4",
+                "replace k8s.io/endpointslice => k8s.io/endpointslice v0.35.4",
+                "replace k8s.io/externaljwt => k8s.io/externaljwt v0.35.4",
+            ]
+        );
+        let unit = Unit::Kubernetes(release);
+        let text = wrapper_go_mod(unit.module(), unit.version(), KUBERNETES_1_35_GO_MOD, &replaces);
+        let directives = go_mod_directives(&text);
+        let get = |verb: &str| -> Vec<String> {
+            directives.iter().filter(|(v, _)| v == verb).map(|(_, a)| a.clone()).collect()
+        };
+        assert_eq!(get("go"), ["1.25.0"]);
+        assert_eq!(get("godebug"), ["default=go1.25"]);
+        assert_eq!(get("require"), ["k8s.io/kubernetes v1.35.4"]);
+        assert_eq!(get("replace").len(), 3);
+    }
+
+    #[test]
+    fn each_kubernetes_release_is_a_unit_with_a_folder_of_its_own() {
+        let dir = |unit| Artifact::Build(unit).dir_name();
+        let (oldest, newest) = (KubernetesRelease::Oldest, KubernetesRelease::Newest);
+        assert_eq!(dir(Tool::KubeApiserver.unit_for(oldest)), "kubernetes-v1.33.13");
+        assert_eq!(dir(Tool::KubeApiserver.unit_for(newest)), "kubernetes-v1.35.4");
+        assert_eq!(dir(Tool::KubeScheduler.unit_for(newest)), "kubernetes-v1.35.4");
+        assert_eq!(dir(Tool::Etcd.unit_for(oldest)), "etcd-v3.5.21");
+        assert_eq!(dir(Tool::Etcd.unit_for(newest)), "etcd-v3.6.5");
+        // The default plane is the oldest: its folders (and so machines' existing builds) are those of before.
+        assert_eq!(Tool::KubeApiserver.unit(), Tool::KubeApiserver.unit_for(oldest));
+        assert_eq!(Tool::KubeApiserver.version(), "v1.33.13");
+        assert_ne!(
+            Artifact::Build(Unit::Kubernetes(oldest)).fingerprint(),
+            Artifact::Build(Unit::Kubernetes(newest)).fingerprint()
+        );
+        // Only the plane's tools are built per release; the rest are shared.
+        let per_release: Vec<&str> = Tool::ALL.into_iter().filter(|t| t.per_release()).map(|t| t.name()).collect();
+        assert_eq!(per_release, ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]);
+        for tool in [Tool::Kwok, Tool::Opm, Tool::Olm] {
+            assert_eq!(tool.unit_for(oldest), tool.unit_for(newest));
+        }
+        // The newest unit builds the three plane binaries and nothing else of k8s.io/kubernetes.
+        let tools = Unit::Kubernetes(newest).tools();
+        assert_eq!(tools, [Tool::KubeApiserver, Tool::KubeControllerManager, Tool::KubeScheduler]);
+    }
+
+    #[test]
+    fn releases_that_pin_the_same_etcd_share_its_build() {
+        // Both releases are checked against their go.mod (tests above); the sharing itself is by folder name.
+        let same = |a: EtcdVersion, b: EtcdVersion| Artifact::Build(Unit::Etcd(a)) == Artifact::Build(Unit::Etcd(b));
+        assert!(same(EtcdVersion(ETCD_OLDEST), KubernetesRelease::Oldest.etcd()));
+        assert!(!same(KubernetesRelease::Oldest.etcd(), KubernetesRelease::Newest.etcd()));
+        assert_eq!(Unit::Etcd(EtcdVersion("v3.6.5")).tools(), [Tool::Etcd]);
+    }
+
+    #[test]
+    fn releases_parse_from_names_and_versions() {
+        use KubernetesRelease::*;
+        for (text, release) in [
+            ("oldest", Oldest),
+            ("newest", Newest),
+            ("v1.35.4", Newest),
+            ("1.35.4", Newest),
+            ("1.35", Newest),
+            ("v1.33", Oldest),
+        ] {
+            assert_eq!(text.parse::<KubernetesRelease>().unwrap(), release, "{text}");
+        }
+        for text in ["1.34", "v1.35.3", "latest", ""] {
+            assert!(text.parse::<KubernetesRelease>().is_err(), "{text}");
+        }
+        assert_eq!(Oldest.minor(), "33");
+        assert_eq!(Newest.minor(), "35");
+        assert_eq!(minor_of("v1.x"), None);
+        assert_eq!(minor_of("1.35.4"), None);
+        assert_eq!(KubernetesRelease::default(), Oldest);
+    }
+
+    #[test]
+    fn install_names_cover_both_planes() {
+        let newest = KubernetesRelease::Newest;
+        let plane = command::parse_targets("plane@newest").unwrap();
+        assert_eq!(plane.len(), 4);
+        assert!(plane.iter().all(|t| matches!(t, command::Target::Tool(_, r) if *r == newest)));
+        assert!(matches!(
+            command::parse_target("kube-apiserver@newest").unwrap(),
+            command::Target::Tool(Tool::KubeApiserver, r) if r == newest
+        ));
+        assert!(command::parse_target("opm@newest").is_err());
+        assert!(command::parse_target("kube-apiserver@v1.20.0").is_err());
+        // `all` builds every tool once, plus the newest plane's own tools.
+        let all = command::parse_targets("all").unwrap();
+        assert_eq!(all.len(), Tool::ALL.len() + 4 + 1);
+    }
+
     #[test]
     fn kubernetes_build_sets_the_reported_version() {
-        let args = Unit::Kubernetes.build_args(Path::new("/bin"));
+        let args = Unit::Kubernetes(KubernetesRelease::Oldest).build_args(Path::new("/bin"));
         let ldflags = args.iter().find(|a| a.starts_with("-ldflags=")).unwrap();
         for x in [
             "-X k8s.io/component-base/version.gitVersion=v1.33.13",
@@ -421,5 +682,14 @@ replace (
         }
         assert!(args.contains(&"/bin/".to_string()));
         assert_eq!(args.iter().filter(|a| a.starts_with("k8s.io/kubernetes/cmd/")).count(), 3);
+        let args = Unit::Kubernetes(KubernetesRelease::Newest).build_args(Path::new("/bin"));
+        let ldflags = args.iter().find(|a| a.starts_with("-ldflags=")).unwrap();
+        for x in [
+            "-X k8s.io/component-base/version.gitVersion=v1.35.4",
+            "-X k8s.io/component-base/version.gitMinor=35",
+            "-X k8s.io/client-go/pkg/version.gitVersion=v1.35.4",
+        ] {
+            assert!(ldflags.contains(x), "{ldflags}");
+        }
     }
 }

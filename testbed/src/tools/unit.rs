@@ -6,24 +6,34 @@ use super::*;
 pub(super) enum Unit {
     Opm,
     OperatorSdk,
-    Kubernetes,
-    Etcd,
+    /// kube-apiserver, kube-controller-manager and kube-scheduler of one Kubernetes release (nothing else of
+    /// k8s.io/kubernetes: the plane needs only these three).
+    Kubernetes(KubernetesRelease),
+    Etcd(EtcdVersion),
     Kwok,
     Olm,
 }
 
 impl Unit {
     #[cfg(test)]
-    pub(super) const ALL: [Unit; 6] =
-        [Unit::Opm, Unit::OperatorSdk, Unit::Kubernetes, Unit::Etcd, Unit::Kwok, Unit::Olm];
+    pub(super) const ALL: [Unit; 8] = [
+        Unit::Opm,
+        Unit::OperatorSdk,
+        Unit::Kubernetes(KubernetesRelease::Oldest),
+        Unit::Kubernetes(KubernetesRelease::Newest),
+        Unit::Etcd(EtcdVersion(ETCD_OLDEST)),
+        Unit::Etcd(EtcdVersion(ETCD_NEWEST)),
+        Unit::Kwok,
+        Unit::Olm,
+    ];
 
     /// Folder-name prefix.
     pub(super) fn key(self) -> &'static str {
         match self {
             Unit::Opm => "opm",
             Unit::OperatorSdk => "operator-sdk",
-            Unit::Kubernetes => "kubernetes",
-            Unit::Etcd => "etcd",
+            Unit::Kubernetes(_) => "kubernetes",
+            Unit::Etcd(_) => "etcd",
             Unit::Kwok => "kwok",
             Unit::Olm => "olm",
         }
@@ -33,8 +43,8 @@ impl Unit {
         match self {
             Unit::Opm => "github.com/operator-framework/operator-registry",
             Unit::OperatorSdk => "github.com/operator-framework/operator-sdk",
-            Unit::Kubernetes => "k8s.io/kubernetes",
-            Unit::Etcd => "go.etcd.io/etcd/server/v3",
+            Unit::Kubernetes(_) => "k8s.io/kubernetes",
+            Unit::Etcd(_) => "go.etcd.io/etcd/server/v3",
             Unit::Kwok => "sigs.k8s.io/kwok",
             Unit::Olm => "github.com/operator-framework/operator-lifecycle-manager",
         }
@@ -44,15 +54,15 @@ impl Unit {
         match self {
             Unit::Opm => OPM_VERSION,
             Unit::OperatorSdk => OPERATOR_SDK_VERSION,
-            Unit::Kubernetes => KUBERNETES_VERSION,
-            Unit::Etcd => ETCD_VERSION,
+            Unit::Kubernetes(release) => release.version(),
+            Unit::Etcd(etcd) => etcd.tag(),
             Unit::Kwok => KWOK_VERSION,
             Unit::Olm => OLM_VERSION,
         }
     }
 
     pub(super) fn tools(self) -> Vec<Tool> {
-        Tool::ALL.into_iter().filter(|t| t.unit() == self).collect()
+        Tool::ALL.into_iter().filter(|t| KubernetesRelease::ALL.iter().any(|r| t.unit_for(*r) == self)).collect()
     }
 
     /// Go packages to build, each giving the binary of the same position in [`Unit::tools`].
@@ -60,13 +70,13 @@ impl Unit {
         match self {
             Unit::Opm => &["github.com/operator-framework/operator-registry/cmd/opm"],
             Unit::OperatorSdk => &["github.com/operator-framework/operator-sdk/cmd/operator-sdk"],
-            Unit::Kubernetes => &[
+            Unit::Kubernetes(_) => &[
                 "k8s.io/kubernetes/cmd/kube-apiserver",
                 "k8s.io/kubernetes/cmd/kube-controller-manager",
                 "k8s.io/kubernetes/cmd/kube-scheduler",
             ],
             // The module root is etcd's main package.
-            Unit::Etcd => &["go.etcd.io/etcd/server/v3"],
+            Unit::Etcd(_) => &["go.etcd.io/etcd/server/v3"],
             Unit::Kwok => &["sigs.k8s.io/kwok/cmd/kwok"],
             Unit::Olm => &[
                 "github.com/operator-framework/operator-lifecycle-manager/cmd/olm",
@@ -83,7 +93,7 @@ impl Unit {
             Unit::Opm => "json1,netgo,osusergo,containers_image_openpgp",
             Unit::OperatorSdk => "containers_image_openpgp",
             Unit::Olm => "json1",
-            Unit::Kubernetes | Unit::Etcd | Unit::Kwok => "",
+            Unit::Kubernetes(_) | Unit::Etcd(_) | Unit::Kwok => "",
         }
     }
 
@@ -111,15 +121,15 @@ impl Unit {
                     x(&format!("{p}.KubernetesVersion"), "v1.33.1"),
                 ]
             }
-            Unit::Kubernetes => {
-                let minor = KUBERNETES_VERSION.split('.').nth(1).expect("vMAJOR.MINOR.PATCH");
+            Unit::Kubernetes(release) => {
+                let (version, minor) = (release.version(), release.minor());
                 // Upstream (hack/lib/version.sh) sets both packages: component-base is what the servers report
                 // on /version, client-go's goes into their clients' User-Agent.
                 ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]
                     .into_iter()
                     .flat_map(|p| {
                         [
-                            x(&format!("{p}.gitVersion"), KUBERNETES_VERSION),
+                            x(&format!("{p}.gitVersion"), version),
                             x(&format!("{p}.gitMajor"), "1"),
                             x(&format!("{p}.gitMinor"), minor),
                             x(&format!("{p}.gitTreeState"), "clean"),
@@ -128,7 +138,7 @@ impl Unit {
                     .collect()
             }
             // etcd's and kwok's versions are constants in their sources.
-            Unit::Etcd | Unit::Kwok => vec![],
+            Unit::Etcd(_) | Unit::Kwok => vec![],
             Unit::Olm => {
                 vec![x("github.com/operator-framework/operator-lifecycle-manager/pkg/version.OLMVersion", OLM_VERSION)]
             }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ako_testbed::cluster::net::CidrClaim;
 use ako_testbed::cluster::proc::{self, Mode, Spec};
 use ako_testbed::cluster::{ClusterOptions, Plane, SIMULATOR, STATE_FILE, StateFile, default_state_dir};
+use ako_testbed::tools::KubernetesRelease;
 use anyhow::{Context, Result, anyhow, bail};
 
 fn os(s: impl Into<String>) -> OsString {
@@ -45,6 +46,10 @@ enum ClusterCommand {
         /// Also run OLM (its CRDs, the olm and catalog operators) and `opm serve` of this repository's catalog.
         #[arg(long)]
         olm: bool,
+        /// The Kubernetes release of the plane: `oldest` (the oldest supported, the default) or `newest` (or its
+        /// version); built on first use. Default: $AKO_KUBERNETES, else oldest.
+        #[arg(long, value_name = "RELEASE")]
+        kubernetes: Option<KubernetesRelease>,
     },
     /// Stop the processes recorded in the state folder (by pid) and remove the folder.
     Down {
@@ -66,10 +71,21 @@ enum ClusterCommand {
 /// Entry point of `cargo xtask cluster`.
 pub fn run(args: ClusterArgs) -> Result<()> {
     match args.command {
-        ClusterCommand::Up { nodes, state_dir, timeout, migration_ms, no_simulator, olm } => {
+        ClusterCommand::Up { nodes, state_dir, timeout, migration_ms, no_simulator, olm, kubernetes } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
+            let kubernetes = match kubernetes {
+                Some(k) => k,
+                None => KubernetesRelease::from_env()?,
+            };
+            let opts = ClusterOptions {
+                nodes,
+                state_dir: Some(dir.clone()),
+                timeout: Duration::from_secs(timeout),
+                provisioner: false,
+                kubernetes,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            runtime.block_on(up(dir.clone(), nodes, Duration::from_secs(timeout), migration_ms, !no_simulator))?;
+            runtime.block_on(up(dir.clone(), &opts, migration_ms, !no_simulator))?;
             if olm {
                 match runtime.block_on(crate::olm::up_detached(&dir, &crate::project::default_root())) {
                     Ok(address) => println!("  OLM up; catalog served at CATALOG_ADDRESS={address}"),
@@ -97,7 +113,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
             };
             println!("state:      {}", dir.display());
             println!("kubeconfig: {}", state.kubeconfig.display());
-            println!("apiserver:  {}", state.apiserver);
+            println!("apiserver:  {} (Kubernetes {})", state.apiserver, state.kubernetes.version());
             println!("pod CIDR:   {}", state.pod_cidr);
             for r in &state.processes {
                 let running = proc::same_process_alive(r.pid, r.start_time);
@@ -114,7 +130,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
     }
 }
 
-async fn up(dir: PathBuf, nodes: usize, timeout: Duration, migration_ms: u64, simulator: bool) -> Result<()> {
+async fn up(dir: PathBuf, opts: &ClusterOptions, migration_ms: u64, simulator: bool) -> Result<()> {
     let started = Instant::now();
     if let Some(state) = StateFile::read(&dir)? {
         let alive = state.alive();
@@ -131,8 +147,7 @@ async fn up(dir: PathBuf, nodes: usize, timeout: Duration, migration_ms: u64, si
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing the stale {}", dir.display()))?;
     }
-    let opts = ClusterOptions { nodes, state_dir: Some(dir.clone()), timeout, provisioner: false };
-    let mut plane = Plane::start(&opts, Mode::Detached, dir.clone()).await?;
+    let mut plane = Plane::start(opts, Mode::Detached, dir.clone()).await?;
     if simulator {
         let exe = std::env::current_exe().context("locating the xtask binary")?;
         let ready = dir.join(ako_simulator::READY_FILE);
@@ -174,7 +189,13 @@ async fn up(dir: PathBuf, nodes: usize, timeout: Duration, migration_ms: u64, si
         }
     }
     let kubeconfig = plane.kubeconfig_path();
-    println!("cluster up in {:.1}s: {} nodes, pod CIDR {}", started.elapsed().as_secs_f64(), nodes, plane.claim.cidr());
+    println!(
+        "cluster up in {:.1}s: Kubernetes {}, {} nodes, pod CIDR {}",
+        started.elapsed().as_secs_f64(),
+        opts.kubernetes.version(),
+        opts.nodes,
+        plane.claim.cidr()
+    );
     println!("  state and logs: {}", dir.display());
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  stop it with:   cargo xtask cluster down{}", state_dir_flag(&dir));

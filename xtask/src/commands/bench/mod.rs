@@ -315,6 +315,7 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
         state_dir: None,
         timeout: Duration::from_secs(180),
         provisioner: false,
+        ..Default::default()
     })
     .await?;
     let client = cluster.client().await;
