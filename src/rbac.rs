@@ -50,9 +50,10 @@ pub fn namespaced_rules() -> Vec<PolicyRule> {
         rule("apps", &["statefulsets", "deployments"], MANAGE),
         rule("", &["services", "configmaps"], MANAGE),
         rule("policy", &["poddisruptionbudgets"], MANAGE),
-        // Pods are deleted one batch at a time to roll them; PVCs only where cascadeDelete says so, and labelled
-        // with their volume (patch) so that each is judged by its own rack's policy.
-        rule("", &["pods"], &["get", "list", "watch", "delete"]),
+        // Pods are deleted one batch at a time to roll them, and annotated (patch): an in-place config update's
+        // outcome, an eviction the webhook refused; PVCs only where cascadeDelete says so, and labelled with their
+        // volume (patch) so that each is judged by its own rack's policy.
+        rule("", &["pods"], &["get", "list", "watch", "patch", "delete"]),
         rule("", &["persistentvolumeclaims"], &["get", "list", "watch", "patch", "delete"]),
         // Passwords of Aerospike users referenced by aerospikeAccessControl: read one by one when needed, never listed
         // or watched (the names are the user's, so they cannot be listed here).

@@ -27,6 +27,37 @@ pub struct PodView {
     pub in_place_failed_for: Option<String>,
     /// The on-demand operation (`<kind> <id>`) this pod still has to be restarted for, if any.
     pub operation: Option<String>,
+    /// Why the pod must leave the node it runs on, if it must (see [`leave_node`]).
+    pub leave_node: Option<LeaveNode>,
+}
+
+/// Why a pod must leave its node: it is restarted (after the same safety checks as any restart) so the scheduler
+/// places it elsewhere, and its node-local claims are released so it can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaveNode {
+    /// The node is in spec.k8sNodeBlockList.
+    Blocked(String),
+    /// Its eviction was asked for (and refused by the eviction webhook, which recorded it) and the node is cordoned.
+    Drained(String),
+}
+
+/// Whether a pod on `node` must leave it: the node is in `block_list`, or the pod's eviction was asked for
+/// (`eviction_requested`) while the node is cordoned (`node_unschedulable`). An eviction request on a node that is
+/// schedulable again (uncordoned) moves nothing.
+pub fn leave_node(
+    node: Option<&str>,
+    block_list: &[String],
+    eviction_requested: bool,
+    node_unschedulable: bool,
+) -> Option<LeaveNode> {
+    let node = node.filter(|n| !n.is_empty())?;
+    if block_list.iter().any(|b| b == node) {
+        Some(LeaveNode::Blocked(node.to_string()))
+    } else if eviction_requested && node_unschedulable {
+        Some(LeaveNode::Drained(node.to_string()))
+    } else {
+        None
+    }
 }
 
 /// What a rack should run.
@@ -50,6 +81,8 @@ pub enum RestartReason {
     PodSpec,
     /// `spec.operations`: `<kind> <id>`.
     Operation(String),
+    /// The pod must leave its node.
+    LeaveNode(LeaveNode),
 }
 
 impl RestartReason {
@@ -59,6 +92,8 @@ impl RestartReason {
             RestartReason::Config => "aerospike.conf changed",
             RestartReason::PodSpec => "pod spec changed",
             RestartReason::Operation(_) => "on-demand operation",
+            RestartReason::LeaveNode(LeaveNode::Blocked(_)) => "its node is in k8sNodeBlockList",
+            RestartReason::LeaveNode(LeaveNode::Drained(_)) => "evicted from a cordoned node",
         }
     }
 }
@@ -71,6 +106,8 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
         Some(RestartReason::Config)
     } else if pod.pod_spec_hash.as_deref() != Some(rack.pod_spec_hash.as_str()) {
         Some(RestartReason::PodSpec)
+    } else if let Some(leave) = &pod.leave_node {
+        Some(RestartReason::LeaveNode(leave.clone()))
     } else {
         pod.operation.clone().map(RestartReason::Operation)
     }
