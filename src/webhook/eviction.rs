@@ -117,7 +117,12 @@ pub async fn review(client: &Client, req: &AdmissionRequest<DynamicObject>) -> A
     let pod = match pods.get_opt(&name).await {
         Ok(p) => p,
         Err(e) => {
-            return refuse(req, 500, "InternalError", format!("cannot read pod {ns}/{name} to judge its eviction: {e}"));
+            return refuse(
+                req,
+                500,
+                "InternalError",
+                format!("cannot read pod {ns}/{name} to judge its eviction: {e}"),
+            );
         }
     };
     let owner = pod.as_ref().and_then(|p| {
