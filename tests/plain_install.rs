@@ -201,6 +201,9 @@ async fn assert_least_privilege(admin: &kube::Client) {
         // What the controller does.
         (true, "patch", "apps", "statefulsets", ns, None),
         (true, "delete", "", "pods", ns, None),
+        // Pods are annotated (an in-place config update's outcome, an eviction the webhook refused), never created.
+        (true, "patch", "", "pods", ns, None),
+        (false, "create", "", "pods", ns, None),
         (true, "patch", "", "persistentvolumeclaims", ns, None),
         (true, "update", "asdb.aerospike.com", "aerospikeclusters/status", ns, None),
         (true, "get", "", "secrets", ns, Some("admin-password")),
