@@ -143,7 +143,7 @@ impl Default for Metrics {
         for reason in FAILURE_REASONS {
             let _ = failures.get_or_create(&ReasonLabel { reason: (*reason).into() });
         }
-        for webhook in ["mutating", "validating"] {
+        for webhook in ["mutating", "validating", "eviction"] {
             for result in ["allowed", "denied", "invalid"] {
                 let _ = ADMISSIONS.get_or_create(&AdmissionLabels { webhook: webhook.into(), result: result.into() });
             }

@@ -50,10 +50,10 @@ pub fn namespaced_rules() -> Vec<PolicyRule> {
         rule("apps", &["statefulsets", "deployments"], MANAGE),
         rule("", &["services", "configmaps"], MANAGE),
         rule("policy", &["poddisruptionbudgets"], MANAGE),
-        // Pods are deleted one batch at a time to roll them, annotated with the config they run (patch) after an
-        // in-place update or a warm restart, and exec'd into for a warm restart (the server process restarts in
-        // place). PVCs only where cascadeDelete says so, and labelled with their volume (patch) so that each is
-        // judged by its own rack's policy.
+        // Pods are deleted one batch at a time to roll them, annotated (patch) with the config they run after an
+        // in-place update or a warm restart and with an eviction the webhook refused, and exec'd into for a warm
+        // restart (the server process restarts in place); PVCs only where cascadeDelete says so, and labelled with
+        // their volume (patch) so that each is judged by its own rack's policy.
         rule("", &["pods"], &["get", "list", "watch", "patch", "delete"]),
         rule("", &["pods/exec"], &["create"]),
         rule("", &["persistentvolumeclaims"], &["get", "list", "watch", "patch", "delete"]),

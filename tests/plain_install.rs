@@ -201,8 +201,10 @@ async fn assert_least_privilege(admin: &kube::Client) {
         // What the controller does.
         (true, "patch", "apps", "statefulsets", ns, None),
         (true, "delete", "", "pods", ns, None),
-        // Pods are annotated with the config they run, and exec'd into for a warm restart; nothing else in them.
+        // Pods are annotated (the config they run, an eviction the webhook refused) and exec'd into for a warm
+        // restart; never created, nothing else in them.
         (true, "patch", "", "pods", ns, None),
+        (false, "create", "", "pods", ns, None),
         (true, "create", "", "pods/exec", ns, None),
         (false, "create", "", "pods/attach", ns, None),
         (false, "create", "", "pods/portforward", ns, None),

@@ -12,10 +12,11 @@ use serde_json::Value;
 use crate::api::StorageSpec;
 use crate::asinfo::{AerospikeNode, ConfigContext, InfoClient, InfoError};
 
-/// The PVCs of `pod` that the policy deletes on a restart: `<volume>-<pod>` for each persistent volume of a local
-/// storage class, when `deleteLocalStorageOnRestart` is true.
-pub(crate) fn claims_deleted_on_restart(storage: &StorageSpec, pod: &str) -> Vec<String> {
-    if storage.delete_local_storage_on_restart != Some(true) {
+/// The PVCs of `pod` deleted with its restart: `<volume>-<pod>` for each persistent volume of a local storage class,
+/// when `deleteLocalStorageOnRestart` is true or the pod is `leaving_node` (blocked or drained: its local claims would
+/// hold it to that node).
+pub(crate) fn claims_deleted_on_restart(storage: &StorageSpec, pod: &str, leaving_node: bool) -> Vec<String> {
+    if storage.delete_local_storage_on_restart != Some(true) && !leaving_node {
         return Vec::new();
     }
     storage
@@ -29,6 +30,11 @@ pub(crate) fn claims_deleted_on_restart(storage: &StorageSpec, pod: &str) -> Vec
         })
         .map(|v| format!("{}-{pod}", v.name))
         .collect()
+}
+
+/// Whether the storage has a persistent volume of a local storage class (claims a restart may delete).
+pub(crate) fn has_local_volumes(storage: &StorageSpec) -> bool {
+    !claims_deleted_on_restart(storage, "", true).is_empty()
 }
 
 /// Delete the claims (already gone is fine); the names deleted.
@@ -82,9 +88,19 @@ mod tests {
 
     #[test]
     fn only_local_claims_and_only_when_the_policy_says_so() {
-        assert_eq!(claims_deleted_on_restart(&storage(Some(true)), "aero-1-0"), vec!["data-aero-1-0".to_string()]);
-        assert!(claims_deleted_on_restart(&storage(Some(false)), "aero-1-0").is_empty());
-        assert!(claims_deleted_on_restart(&storage(None), "aero-1-0").is_empty());
+        assert_eq!(
+            claims_deleted_on_restart(&storage(Some(true)), "aero-1-0", false),
+            vec!["data-aero-1-0".to_string()]
+        );
+        assert!(claims_deleted_on_restart(&storage(Some(false)), "aero-1-0", false).is_empty());
+        assert!(claims_deleted_on_restart(&storage(None), "aero-1-0", false).is_empty());
+        // A pod leaving its node (k8sNodeBlockList, a drain) releases its local claims whatever the policy; the
+        // others stay.
+        assert_eq!(
+            claims_deleted_on_restart(&storage(Some(false)), "aero-1-0", true),
+            vec!["data-aero-1-0".to_string()]
+        );
+        assert_eq!(claims_deleted_on_restart(&storage(None), "aero-1-0", true), vec!["data-aero-1-0".to_string()]);
     }
 
     #[test]

@@ -126,6 +126,8 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
         // Set by the rollout from spec and status.operations.
         operation: None,
         warm_restart_requested: pod.annotations().get(ANNOTATION_WARM_REQUESTED).cloned(),
+        // Set by the rollout from spec.k8sNodeBlockList, the eviction record and the node.
+        leave_node: None,
     })
 }
 
@@ -196,6 +198,16 @@ pub(crate) fn failure_status(pod: &Pod) -> Option<String> {
 /// The server restart count recorded at the last in-place update.
 pub(crate) fn restarts_at_update(pod: &Pod) -> Option<i32> {
     pod.annotations().get(ANNOTATION_RESTARTS_AT_UPDATE)?.parse().ok()
+}
+
+/// The node a pod runs on (spec.nodeName), if it is scheduled.
+pub(crate) fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
+}
+
+/// Whether the eviction webhook refused an eviction of this pod and recorded it (the reference's annotation).
+pub(crate) fn eviction_requested(pod: &Pod) -> bool {
+    pod.annotations().contains_key(desired::ANNOTATION_EVICTION_BLOCKED)
 }
 
 // Warm restarts, as recorded on the pod by `warm_restart`.

@@ -186,6 +186,19 @@ pub(super) async fn step(
             v.operation = Some(format!("{} {}", op.kind, op.id));
         }
     }
+    // Pods that must leave their node: on a node of spec.k8sNodeBlockList, or evicted (recorded by the eviction
+    // webhook) from a node that is cordoned now. Only the nodes of evicted pods are read.
+    let cordoned = cordoned_nodes(ctx, pods).await;
+    for v in views.iter_mut() {
+        let Some(pod) = pods.iter().find(|p| p.name_any() == v.name) else { continue };
+        let node = super::pods::node_name(pod);
+        v.leave_node = plan::leave_node(
+            node,
+            &cluster.spec.k8s_node_block_list,
+            super::pods::eviction_requested(pod),
+            node.is_some_and(|n| cordoned.contains(n)),
+        );
+    }
     let from: BTreeMap<i32, String> = in_place.iter().map(|(id, c)| (*id, c.from_hash.clone())).collect();
     let targets = rack_targets(cluster, desired, &from);
     let max_unavailable = cluster.spec.max_unavailable();
@@ -392,12 +405,15 @@ pub(super) async fn step(
                 .collect();
             // deleteLocalStorageOnRestart: the batch's local claims go with the pods; the configured
             // migrate-fill-delay is in force first (a previous batch set it to 0), 0 again after.
+            // A pod leaving its node (k8sNodeBlockList, a drain) releases its local claims whatever that policy says:
+            // they hold it to the node (the reference does the same).
             let storage = rack_storage(cluster, rack_id);
+            let leaving = |pod: &str| views.iter().any(|v| v.name == pod && v.leave_node.is_some());
             let local: Vec<Vec<String>> = batch
                 .iter()
                 .zip(&kinds)
                 .map(|((p, _), kind)| match kind {
-                    plan::RestartKind::Pod => super::local_storage::claims_deleted_on_restart(&storage, p),
+                    plan::RestartKind::Pod => super::local_storage::claims_deleted_on_restart(&storage, p, leaving(p)),
                     plan::RestartKind::Warm => Vec::new(),
                 })
                 .collect();
@@ -496,8 +512,9 @@ pub(super) async fn step(
                             .iter()
                             .find(|p| p.name_any() == *pod)
                             .map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                        let why = if leaving(pod) { "it leaves its node" } else { "deleteLocalStorageOnRestart" };
                         let note = format!(
-                            "deleting the local-storage PVCs of {pod} with its restart (deleteLocalStorageOnRestart): {}",
+                            "deleting the local-storage PVCs of {pod} with its restart ({why}): {}",
                             deleted.join(", ")
                         );
                         publish_related(
@@ -539,6 +556,12 @@ pub(super) async fn step(
                     }
                     plan::RestartReason::Operation(op) => format!("operation {op}"),
                     plan::RestartReason::Requested(why) => format!("{why} (a pod restart: the warm restart failed)"),
+                    plan::RestartReason::LeaveNode(plan::LeaveNode::Blocked(node)) => {
+                        format!("its node {node} is in k8sNodeBlockList; it is placed elsewhere")
+                    }
+                    plan::RestartReason::LeaveNode(plan::LeaveNode::Drained(node)) => {
+                        format!("its eviction was asked for and node {node} is cordoned; it is placed elsewhere")
+                    }
                     other => other.as_str().to_string(),
                 };
                 let note = format!("restarting {pod} in rack {rack_id}: {why}");
@@ -608,7 +631,9 @@ pub(super) async fn step(
                     // The configured migrate-fill-delay back where deleteLocalStorageOnRestart set it to 0.
                     for rack in &desired.racks {
                         let Some(delay) = super::local_storage::configured_fill_delay(&rack.config) else { continue };
-                        if rack_storage(cluster, rack.id).delete_local_storage_on_restart != Some(true) {
+                        // Set to 0 only after local claims went with a restart (deleteLocalStorageOnRestart, or a
+                        // pod that left its node).
+                        if !super::local_storage::has_local_volumes(&rack_storage(cluster, rack.id)) {
                             continue;
                         }
                         if let Err(e) = super::local_storage::set_fill_delay(info.as_ref(), &all, delay).await {
@@ -678,6 +703,30 @@ pub(super) async fn step(
             })
         }
     }
+}
+
+/// The cordoned (spec.unschedulable) nodes among those running a pod whose eviction was refused and recorded. A node
+/// that cannot be read counts as schedulable: its pods stay where they are (logged; retried on the next reconcile).
+async fn cordoned_nodes(ctx: &Context, pods: &[Arc<Pod>]) -> std::collections::BTreeSet<String> {
+    let mut names: Vec<&str> =
+        pods.iter().filter(|p| super::pods::eviction_requested(p)).filter_map(|p| super::pods::node_name(p)).collect();
+    names.sort();
+    names.dedup();
+    let mut cordoned = std::collections::BTreeSet::new();
+    if names.is_empty() {
+        return cordoned;
+    }
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(ctx.client.clone());
+    for name in names {
+        match nodes.get_opt(name).await {
+            Ok(Some(node)) if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) => {
+                cordoned.insert(name.to_string());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(node = %name, error = %e, "could not read the node of an evicted pod"),
+        }
+    }
+    cordoned
 }
 
 /// Whether status has no endpoints for this pod as it runs now (a new pod IP or config since they were read).

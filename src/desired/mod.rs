@@ -50,6 +50,10 @@ pub const MANAGER_NAME: &str = "aerospike-kubernetes-operator";
 pub const ANNOTATION_CONF_HASH: &str = "aerospike.com/conf-hash";
 /// Pod template annotation: hash of the pod template without these two annotations.
 pub const ANNOTATION_POD_SPEC_HASH: &str = "aerospike.com/pod-spec-hash";
+/// Pod annotation (the reference's): set by the eviction webhook when it refuses an eviction of the pod (the time,
+/// RFC 3339). The operator then moves the pod off its node, through the rollout's safety checks, once that node is
+/// cordoned. A recreated pod starts without it.
+pub const ANNOTATION_EVICTION_BLOCKED: &str = "aerospike.com/eviction-blocked";
 /// Pod annotation read (through the Downward API) when enableRackIDOverride is set.
 pub const ANNOTATION_OVERRIDE_RACK_ID: &str = "aerospike.com/override-rack-id";
 

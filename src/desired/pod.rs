@@ -324,7 +324,8 @@ pub(crate) fn pod_template(
             containers,
             volumes: Some(volumes),
             automount_service_account_token: Some(false),
-            affinity: scheduling::affinity(plan, &meta.name, &spec.k8s_node_block_list, multi_pod),
+            // Without the block list here: it is left out of the hash (below) and set after it.
+            affinity: scheduling::affinity(plan, &meta.name, &[], multi_pod),
             tolerations: non_empty(plan.scheduling.tolerations.clone()),
             node_selector: non_empty_map(plan.scheduling.node_selector.clone()),
             host_network: host_network.then_some(true),
@@ -336,7 +337,12 @@ pub(crate) fn pod_template(
         }),
     };
 
+    // spec.k8sNodeBlockList is not part of the hash: a change to it moves only the pods on the listed nodes (the
+    // rollout restarts them, see `plan::LeaveNode`); the others keep running with the affinity they were placed by.
     let pod_spec_hash = pod_spec_hash(&template);
+    if let Some(s) = template.spec.as_mut() {
+        s.affinity = scheduling::affinity(plan, &meta.name, &spec.k8s_node_block_list, multi_pod);
+    }
     let annotations = template.metadata.as_mut().expect("set above").annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(ANNOTATION_CONF_HASH.to_string(), config.hash.clone());
     annotations.insert(ANNOTATION_POD_SPEC_HASH.to_string(), pod_spec_hash.clone());

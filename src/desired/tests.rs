@@ -392,6 +392,38 @@ fn hashes_are_stable_and_follow_changes() {
 }
 
 #[test]
+fn the_node_block_list_changes_the_affinity_but_not_the_pod_spec_hash() {
+    let c = load("persistent-storage");
+    let a = build(&c);
+    let mut blocked = c.clone();
+    blocked.spec.k8s_node_block_list = vec!["node-b".into(), "node-a".into()];
+    let d = build(&blocked);
+    // Pods are compared by this hash: unchanged, so no pod restarts for the list itself (the rollout moves only the
+    // pods on the listed nodes).
+    assert_eq!(d.racks[0].pod_spec_hash, a.racks[0].pod_spec_hash);
+    assert_eq!(d.racks[0].conf_hash, a.racks[0].conf_hash);
+    // The template the StatefulSet recreates pods from keeps them off the listed nodes.
+    let template = &d.stateful_sets[0].spec.as_ref().unwrap().template;
+    let affinity = serde_json::to_value(&template.spec.as_ref().unwrap().affinity).unwrap();
+    let terms = &affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+    assert!(
+        terms
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["matchExpressions"].as_array().unwrap().contains(
+                &json!({"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["node-a", "node-b"]})
+            )),
+        "{affinity}"
+    );
+    assert_ne!(desired_hash(&d.stateful_sets[0]), desired_hash(&a.stateful_sets[0]));
+    // Any other template change still changes the hash, with or without a block list.
+    let mut image = blocked.clone();
+    image.spec.image = "aerospike/aerospike-server-enterprise:7.2.0.1".into();
+    assert_ne!(build(&image).racks[0].pod_spec_hash, d.racks[0].pod_spec_hash);
+}
+
+#[test]
 fn config_errors_name_the_field() {
     let mut c = load("no-storage");
     c.spec.aerospike_config = None;

@@ -33,6 +33,37 @@ pub struct PodView {
     /// Why the operator marked this pod for a warm restart (e.g. a block volume grew: the server sees the new size
     /// only when it starts again), if it did.
     pub warm_restart_requested: Option<String>,
+    /// Why the pod must leave the node it runs on, if it must (see [`leave_node`]).
+    pub leave_node: Option<LeaveNode>,
+}
+
+/// Why a pod must leave its node: it is restarted (after the same safety checks as any restart) so the scheduler
+/// places it elsewhere, and its node-local claims are released so it can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaveNode {
+    /// The node is in spec.k8sNodeBlockList.
+    Blocked(String),
+    /// Its eviction was asked for (and refused by the eviction webhook, which recorded it) and the node is cordoned.
+    Drained(String),
+}
+
+/// Whether a pod on `node` must leave it: the node is in `block_list`, or the pod's eviction was asked for
+/// (`eviction_requested`) while the node is cordoned (`node_unschedulable`). An eviction request on a node that is
+/// schedulable again (uncordoned) moves nothing.
+pub fn leave_node(
+    node: Option<&str>,
+    block_list: &[String],
+    eviction_requested: bool,
+    node_unschedulable: bool,
+) -> Option<LeaveNode> {
+    let node = node.filter(|n| !n.is_empty())?;
+    if block_list.iter().any(|b| b == node) {
+        Some(LeaveNode::Blocked(node.to_string()))
+    } else if eviction_requested && node_unschedulable {
+        Some(LeaveNode::Drained(node.to_string()))
+    } else {
+        None
+    }
 }
 
 /// What a rack should run.
@@ -56,6 +87,8 @@ pub enum RestartReason {
     PodSpec,
     /// `spec.operations`: `<kind> <id>`.
     Operation(String),
+    /// The pod must leave its node.
+    LeaveNode(LeaveNode),
     /// The operator marked the pod for a warm restart, saying why.
     Requested(String),
 }
@@ -67,6 +100,8 @@ impl RestartReason {
             RestartReason::Config => "aerospike.conf changed",
             RestartReason::PodSpec => "pod spec changed",
             RestartReason::Operation(_) => "on-demand operation",
+            RestartReason::LeaveNode(LeaveNode::Blocked(_)) => "its node is in k8sNodeBlockList",
+            RestartReason::LeaveNode(LeaveNode::Drained(_)) => "evicted from a cordoned node",
             RestartReason::Requested(_) => "warm restart requested",
         }
     }
@@ -80,6 +115,8 @@ pub fn restart_reason(pod: &PodView, rack: &RackTarget) -> Option<RestartReason>
         Some(RestartReason::Config)
     } else if pod.pod_spec_hash.as_deref() != Some(rack.pod_spec_hash.as_str()) {
         Some(RestartReason::PodSpec)
+    } else if let Some(leave) = &pod.leave_node {
+        Some(RestartReason::LeaveNode(leave.clone()))
     } else if let Some(why) = &pod.warm_restart_requested {
         Some(RestartReason::Requested(why.clone()))
     } else {
@@ -97,14 +134,20 @@ pub enum RestartKind {
 }
 
 /// How `pod` restarts for `reason`, as the reference decides: a config change (aerospike.conf, network policy) and a
-/// WarmRestart operation need only the server process restarted; an image or pod-spec change needs a new pod. A warm
-/// restart that failed for the same target falls back to a pod restart.
+/// WarmRestart operation need only the server process restarted; an image or pod-spec change, or a pod that must
+/// leave its node, needs a new pod. A warm restart that failed for the same target falls back to a pod restart.
 pub fn restart_kind(pod: &PodView, rack: &RackTarget, reason: &RestartReason) -> RestartKind {
+    // A pod that must leave its node needs a new pod whatever else it restarts for.
+    if pod.leave_node.is_some() {
+        return RestartKind::Pod;
+    }
     let target = match reason {
         RestartReason::Config => rack.conf_hash.as_str(),
         RestartReason::Operation(op) if op.starts_with("WarmRestart ") => op.as_str(),
         RestartReason::Requested(why) => why.as_str(),
-        RestartReason::Image | RestartReason::PodSpec | RestartReason::Operation(_) => return RestartKind::Pod,
+        RestartReason::Image | RestartReason::PodSpec | RestartReason::LeaveNode(_) | RestartReason::Operation(_) => {
+            return RestartKind::Pod;
+        }
     };
     if pod.warm_restart_failed_for.as_deref() == Some(target) { RestartKind::Pod } else { RestartKind::Warm }
 }

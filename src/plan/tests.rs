@@ -26,6 +26,7 @@ fn pod(rack_id: i32, ordinal: i32, image: &str, conf: &str) -> PodView {
         warm_restart_failed_for: None,
         operation: None,
         warm_restart_requested: None,
+        leave_node: None,
     }
 }
 
@@ -470,4 +471,56 @@ fn a_requested_warm_restart_is_one_until_it_fails() {
     assert_eq!(restart_kind(&p, &r, &reason), RestartKind::Warm);
     p.warm_restart_failed_for = Some(warm_restart_target(&r, &reason));
     assert_eq!(restart_kind(&p, &r, &reason), RestartKind::Pod);
+}
+
+#[test]
+fn a_pod_that_must_leave_its_node_gets_a_new_pod_even_for_a_config_change() {
+    let r = rack(1, 3);
+    let mut p = pod(1, 0, "new", "c1");
+    p.leave_node = Some(LeaveNode::Blocked("n1".into()));
+    assert_eq!(restart_reason(&p, &r), Some(RestartReason::Config));
+    assert_eq!(restart_kind(&p, &r, &RestartReason::Config), RestartKind::Pod);
+}
+
+#[test]
+fn a_pod_leaves_a_blocked_node_or_a_cordoned_node_it_was_evicted_from() {
+    let blocked = vec!["n2".to_string()];
+    assert_eq!(leave_node(Some("n2"), &blocked, false, false), Some(LeaveNode::Blocked("n2".into())));
+    assert_eq!(leave_node(Some("n1"), &blocked, false, false), None);
+    // An eviction moves the pod only while its node is cordoned.
+    assert_eq!(leave_node(Some("n1"), &blocked, true, true), Some(LeaveNode::Drained("n1".into())));
+    assert_eq!(leave_node(Some("n1"), &blocked, true, false), None);
+    assert_eq!(leave_node(Some("n1"), &blocked, false, true), None);
+    // Not scheduled: nothing to leave.
+    assert_eq!(leave_node(None, &blocked, true, true), None);
+    assert_eq!(leave_node(Some(""), &[String::new()], true, true), None);
+}
+
+#[test]
+fn only_the_pods_that_must_leave_their_node_restart_one_batch_at_a_time() {
+    let sets = [set("aero-1", 1, Some(3), 3)];
+    let mut pods = rack_pods(3, "new");
+    pods[1].leave_node = Some(LeaveNode::Blocked("n2".into()));
+    let next = decide(&sets, &pods, &[rack(1, 3)]);
+    assert_eq!(
+        next,
+        Next::Restart {
+            rack_id: 1,
+            pods: vec![("aero-1-1".into(), RestartReason::LeaveNode(LeaveNode::Blocked("n2".into())))]
+        }
+    );
+    // Through the same gates as any restart: not while another pod is unready, not before the StatefulSet has the
+    // template that keeps the new pod off the node.
+    pods[0].ready = false;
+    assert_eq!(decide(&sets, &pods, &[rack(1, 3)]), Next::WaitForPods { not_ready: vec!["aero-1-0".into()] });
+    pods[0].ready = true;
+    let unobserved = [RackSet { template_observed: false, ..set("aero-1", 1, Some(3), 3) }];
+    assert_eq!(decide(&unobserved, &pods, &[rack(1, 3)]), Next::WaitForTemplate { rack_id: 1 });
+    // A spec change of the same pod is the reason named, and the pod leaves its node with that restart all the same.
+    let mut stale = pods.clone();
+    stale[1].image = Some("old".into());
+    assert_eq!(
+        decide(&sets, &stale, &[rack(1, 3)]),
+        Next::Restart { rack_id: 1, pods: vec![("aero-1-1".into(), RestartReason::Image)] }
+    );
 }

@@ -13,6 +13,7 @@
 //! `--webhook-url https://HOST:PORT` (an operator running as a process next to a local control plane).
 pub mod certs;
 pub mod conn;
+pub mod eviction;
 pub mod register;
 pub mod tls;
 
@@ -283,6 +284,40 @@ pub fn router() -> Router {
         .route("/healthz", get(|| async { "ok" }))
 }
 
+/// [`router`] plus the eviction webhook ([`eviction::VALIDATE_EVICTION_PATH`]), which reads pods, their StatefulSets
+/// and nodes and records refused evictions through `client`.
+pub fn router_with(client: Client) -> Router {
+    router().route(
+        eviction::VALIDATE_EVICTION_PATH,
+        post(move |body: Body| {
+            let client = client.clone();
+            async move { answer_eviction(client, body).await }
+        }),
+    )
+}
+
+async fn answer_eviction(client: Client, body: Body) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, format!("cannot read the request body: {e}")).into_response();
+        }
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body not received in time").into_response(),
+    };
+    let response = match parse_review(&bytes) {
+        Ok(req) => eviction::review(&client, &req).await,
+        Err(reason) => {
+            crate::metrics::webhook_admission("eviction", "invalid");
+            let body = serde_json::to_vec(&AdmissionResponse::invalid(reason).into_review()).unwrap_or_default();
+            return ([(CONTENT_TYPE, "application/json")], body).into_response();
+        }
+    };
+    crate::metrics::webhook_admission("eviction", if response.allowed { "allowed" } else { "denied" });
+    ([(CONTENT_TYPE, "application/json")], serde_json::to_vec(&response.into_review()).unwrap_or_default())
+        .into_response()
+}
+
 /// Reads the body (at most [`MAX_BODY`], within [`BODY_READ_TIMEOUT`]) and answers the review.
 async fn answer(path: &'static str, body: Body) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -466,7 +501,8 @@ async fn run_inner(
         .await
         .with_context(|| format!("cannot listen on {} for the webhooks", cfg.addr))?;
     info!(addr = %cfg.addr, certs = ?cfg.certs, "admission webhooks listening");
-    let server = tasks.spawn(serve(listener, shutdown));
+    let server =
+        tasks.spawn(conn::serve(listener, router_with(client.clone()), conn::ServeLimits::default(), shutdown));
 
     // Register (or fix the caBundle of) the configurations only once the server answers.
     if cfg.register

@@ -24,6 +24,10 @@ pub const MUTATING_WEBHOOK: &str = "maerospikecluster.kb.io";
 pub const VALIDATING_WEBHOOK: &str = "vaerospikecluster.kb.io";
 /// The AerospikeBackup validating webhook's name (the reference's).
 pub const VALIDATING_BACKUP_WEBHOOK: &str = "vaerospikebackup.kb.io";
+/// The eviction webhook's name (the reference's).
+pub const VALIDATING_EVICTION_WEBHOOK: &str = "vaerospikeeviction.kb.io";
+/// Our webhooks in the ValidatingWebhookConfiguration.
+const VALIDATING_WEBHOOKS: [&str; 3] = [VALIDATING_WEBHOOK, VALIDATING_BACKUP_WEBHOOK, VALIDATING_EVICTION_WEBHOOK];
 /// Field manager of the operator's writes to the configurations.
 const FIELD_MANAGER: &str = "aerospike-kubernetes-operator-webhook";
 
@@ -169,6 +173,25 @@ pub fn validating_configuration(target: &Target, ca_bundle: Option<&[u8]>) -> Va
                 timeout_seconds: Some(10),
                 ..Default::default()
             },
+            // Evictions of every pod come here (an objectSelector cannot select a subresource's parent); all but the
+            // operator's Aerospike pods are allowed at once. Ignore, as the reference: while no operator replica
+            // answers, node drains are not held up, and the PodDisruptionBudget alone limits them.
+            ValidatingWebhook {
+                name: VALIDATING_EVICTION_WEBHOOK.into(),
+                admission_review_versions: vec!["v1".into()],
+                client_config: target.client_config(super::eviction::VALIDATE_EVICTION_PATH, ca_bundle),
+                failure_policy: Some("Ignore".into()),
+                side_effects: "None".into(),
+                rules: Some(vec![RuleWithOperations {
+                    api_groups: Some(vec![String::new()]),
+                    api_versions: Some(vec!["v1".into()]),
+                    operations: Some(vec!["CREATE".into()]),
+                    resources: Some(vec!["pods/eviction".into()]),
+                    scope: Some("Namespaced".into()),
+                }]),
+                timeout_seconds: Some(10),
+                ..Default::default()
+            },
         ]),
     }
 }
@@ -208,7 +231,7 @@ pub async fn sync_ca_bundle(client: &Client, ca_bundle: &[u8]) -> anyhow::Result
     let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     if let Some(mut cfg) = v.get_opt(VALIDATING_CONFIGURATION).await? {
         let mut changed = false;
-        for w in cfg.webhooks.iter_mut().flatten().filter(|w| w.name == VALIDATING_WEBHOOK) {
+        for w in cfg.webhooks.iter_mut().flatten().filter(|w| VALIDATING_WEBHOOKS.contains(&w.name.as_str())) {
             if w.client_config.ca_bundle.as_ref() != Some(&want) {
                 w.client_config.ca_bundle = Some(want.clone());
                 changed = true;
@@ -273,6 +296,15 @@ mod tests {
         let u = Target::parse_url("https://127.0.0.1:9443").unwrap();
         let v = serde_json::to_value(validating_configuration(&u, None)).unwrap();
         assert_eq!(v["webhooks"][0]["name"], "vaerospikecluster.kb.io");
+        let e = &v["webhooks"][2];
+        assert_eq!(e["name"], "vaerospikeeviction.kb.io");
+        assert_eq!(e["failurePolicy"], "Ignore");
+        assert_eq!(e["clientConfig"], json!({"url": "https://127.0.0.1:9443/validate-eviction"}));
+        assert_eq!(
+            e["rules"],
+            json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods/eviction"],
+                    "scope": "Namespaced"}])
+        );
         assert_eq!(
             v["webhooks"][0]["clientConfig"],
             json!({"url": "https://127.0.0.1:9443/validate-asdb-aerospike-com-v1-aerospikecluster"})

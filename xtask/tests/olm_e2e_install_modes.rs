@@ -203,8 +203,9 @@ async fn assert_olm_webhooks(client: &Client, ns: &str, target: &str) {
     let owned = ListParams::default().labels(&format!("olm.owner={},olm.owner.namespace={ns}", csv_name()));
     let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone()).list(&owned).await.unwrap().items;
     let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone()).list(&owned).await.unwrap().items;
-    // One configuration per webhook definition: AerospikeCluster defaulting and validation, AerospikeBackup validation.
-    assert_eq!((mutating.len(), validating.len()), (1, 2), "the configurations owned by the CSV");
+    // One configuration per webhook definition: AerospikeCluster defaulting and validation, AerospikeBackup validation,
+    // evictions.
+    assert_eq!((mutating.len(), validating.len()), (1, 3), "the configurations owned by the CSV");
     let m = &mutating[0].webhooks.as_ref().unwrap()[0];
     let validating_named = |name: &str| {
         validating
@@ -215,6 +216,7 @@ async fn assert_olm_webhooks(client: &Client, ns: &str, target: &str) {
     };
     let v = validating_named(register::VALIDATING_WEBHOOK);
     let b = validating_named(register::VALIDATING_BACKUP_WEBHOOK);
+    let e = validating_named(register::VALIDATING_EVICTION_WEBHOOK);
     for (name, expected, path, config, selector) in [
         (&m.name, register::MUTATING_WEBHOOK, webhook::MUTATE_PATH, &m.client_config, &m.namespace_selector),
         (&v.name, register::VALIDATING_WEBHOOK, webhook::VALIDATE_PATH, &v.client_config, &v.namespace_selector),
@@ -224,6 +226,13 @@ async fn assert_olm_webhooks(client: &Client, ns: &str, target: &str) {
             webhook::VALIDATE_BACKUP_PATH,
             &b.client_config,
             &b.namespace_selector,
+        ),
+        (
+            &e.name,
+            register::VALIDATING_EVICTION_WEBHOOK,
+            webhook::eviction::VALIDATE_EVICTION_PATH,
+            &e.client_config,
+            &e.namespace_selector,
         ),
     ] {
         assert_eq!(name, expected);
