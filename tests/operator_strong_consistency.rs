@@ -130,3 +130,47 @@ async fn the_roster_follows_the_nodes_and_no_step_is_taken_while_partitions_are_
     assert!(pods(&env.client, &env.ns, "sc").await.iter().all(|p| image(p) == IMAGE_NEW));
     finish(&env, op).await;
 }
+
+/// A scale-down that the checks before it allowed but that left partitions unavailable is rolled back as the
+/// reference does: the StatefulSet goes back to its size, the removed pod comes back, the cluster says why, and the
+/// scale-down is not tried again until the spec changes. Replication factor 1: every partition has one roster replica,
+/// so the partitions of the removed node are unavailable once it is gone (the simulator's SC model), while before the
+/// removal all are available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_down_that_loses_partitions_is_rolled_back() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let env = env("e2e-sc-rollback").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut m = cluster_manifest("scr", &env.ns, 3);
+    m["spec"]["aerospikeConfig"]["namespaces"][0]["strong-consistency"] = json!(true);
+    m["spec"]["aerospikeConfig"]["namespaces"][0]["replication-factor"] = json!(1);
+    create(&env.client, &env.ns, &m).await;
+    wait_completed(&env.client, &env.ns, "scr", T).await;
+
+    let sets: kube::Api<StatefulSet> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    let replicas = || async { sets.get("scr-0").await.ok()?.spec?.replicas };
+    patch_spec(&env.client, &env.ns, "scr", json!({"size": 2})).await;
+
+    let message = wait_for("the scale-down rolled back", T, || async {
+        let c = api(&env.client, &env.ns).get("scr").await.ok()?;
+        let (status, reason, message) = condition(&c, "Degraded")?;
+        (status == "True" && reason == "ScaleDownRolledBack" && replicas().await == Some(3)).then_some(message)
+    })
+    .await;
+    assert!(message.contains("scr-0") && message.contains("unavailable"), "{message}");
+    wait_for("the removed pod back", T, || async {
+        (pods(&env.client, &env.ns, "scr").await.len() == 3).then_some(())
+    })
+    .await;
+    let events = event_reasons(&env.client, &env.ns, "scr").await;
+    assert!(events.iter().any(|(r, _)| r == "ScaleDownRolledBack"), "{events:?}");
+
+    // Not tried again for this spec, though the partitions are available again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(replicas().await, Some(3), "no second attempt for the same spec");
+    // A new spec (the size the cluster has) ends it.
+    patch_spec(&env.client, &env.ns, "scr", json!({"size": 3})).await;
+    let c = wait_completed(&env.client, &env.ns, "scr", T).await;
+    assert_eq!(c.status.unwrap().size, Some(3));
+    finish(&env, op).await;
+}

@@ -111,6 +111,10 @@ pub struct Context {
     /// When each cluster (`<ns>/<cluster>`) last warm-restarted a node: its pod stays Ready while the server restarts,
     /// so for a while a node that does not answer is a restart under way, not a fault (see `rollout::block`).
     pub warm_restarted: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// The last scale-down of each strong-consistency cluster (`<ns>/<cluster>`), checked once its pods are gone and
+    /// rolled back if it left partitions unavailable (see `rollout::after_scale_down`). In memory: an operator
+    /// restart in between forgets it (the partitions are still reported, nothing is rolled back).
+    pub(crate) scale_downs: std::sync::Mutex<std::collections::HashMap<String, rollout::ScaleDownRecord>>,
 }
 
 impl Context {
@@ -248,6 +252,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             missing_since: Default::default(),
             migrations: Default::default(),
             warm_restarted: Default::default(),
+            scale_downs: Default::default(),
             admin: Arc::new(crate::access::admin::AerospikeConnector),
             accepted_passwords: Default::default(),
             access_checked: Default::default(),

@@ -234,6 +234,9 @@ pub(super) async fn step(
         pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect()
     };
     let sc = StrongConsistency::of(cluster, desired);
+    if let Some(outcome) = after_scale_down(ctx, cluster, &sts_api, &views, &next, &all, &sc, tls.as_ref()).await? {
+        return Ok(outcome);
+    }
     match next {
         plan::Next::WaitForPods { not_ready } => {
             Ok(in_progress("WaitingForPods", format!("waiting for pods to be ready: {}", not_ready.join(", "))))
@@ -276,6 +279,16 @@ pub(super) async fn step(
                     let patch = json!({"spec": {"replicas": replicas}});
                     sts_api.patch(&stateful_set, &PatchParams::default(), &Patch::Merge(&patch)).await?;
                 }
+            }
+            if !sc.namespaces.is_empty() {
+                let record = ScaleDownRecord {
+                    stateful_set: stateful_set.clone(),
+                    from,
+                    to: replicas,
+                    generation: cluster.metadata.generation,
+                    rolled_back: None,
+                };
+                ctx.scale_downs.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("{ns}/{name}"), record);
             }
             let msg = format!("rack {rack_id}: {from} -> {replicas} pods (removing {})", names.join(", "));
             info!(cluster = %name, "{msg}");
@@ -934,6 +947,85 @@ async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &Safe
     ctx.metrics.safety_refusal(&cluster.namespace().unwrap_or_default(), &cluster.name_any(), cause);
     publish(ctx, cluster, EventType::Warning, cause, reason, &msg).await;
     blocked(reason, msg)
+}
+
+/// A scale-down of a strong-consistency cluster, until its removed pods are gone and the partitions were checked.
+#[derive(Clone, Debug)]
+pub(crate) struct ScaleDownRecord {
+    pub(crate) stateful_set: String,
+    pub(crate) from: i32,
+    pub(crate) to: i32,
+    /// The cluster generation it was made for: a new spec ends the record.
+    pub(crate) generation: Option<i64>,
+    /// Why it was rolled back, once it was: the same scale-down is not tried again for this generation.
+    pub(crate) rolled_back: Option<String>,
+}
+
+/// After a scale-down of a strong-consistency cluster, as the reference does: once the removed pods are gone, a
+/// namespace with unavailable or dead partitions means the removal lost what the checks before it did not see; the
+/// StatefulSet goes back to its size (the pods come back on their claims, which are still there) and that
+/// scale-down is not tried again until the spec changes. `Some`: the outcome of this reconcile.
+#[allow(clippy::too_many_arguments)]
+async fn after_scale_down(
+    ctx: &Context,
+    cluster: &AerospikeCluster,
+    sts_api: &Api<StatefulSet>,
+    views: &[PodView],
+    next: &plan::Next,
+    all: &[SocketAddr],
+    sc: &StrongConsistency<'_>,
+    tls: Option<&TlsClient>,
+) -> Result<Option<Outcome>, Error> {
+    let ns = cluster.namespace().unwrap_or_default();
+    let key = format!("{ns}/{}", cluster.name_any());
+    let record = ctx.scale_downs.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+    let Some(record) = record else { return Ok(None) };
+    if record.generation != cluster.metadata.generation || sc.namespaces.is_empty() {
+        ctx.scale_downs.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        return Ok(None);
+    }
+    if let Some(why) = &record.rolled_back {
+        return Ok(match next {
+            plan::Next::ScaleDown { stateful_set, .. } if *stateful_set == record.stateful_set => Some(blocked(
+                "ScaleDownRolledBack",
+                format!(
+                    "{} was scaled back to {} pods after its scale-down to {} left {why}; it is not tried again until                      the spec changes",
+                    record.stateful_set, record.from, record.to
+                ),
+            )),
+            _ => None,
+        });
+    }
+    if !plan::scale_down_settled(&record.stateful_set, record.to, views) {
+        return Ok(None);
+    }
+    let info = match info_client(cluster, ctx, &ns, tls).await {
+        Ok(info) => info,
+        Err(msg) => return Ok(Some(blocked("AdminCredentialsUnavailable", msg))),
+    };
+    match safety::check_partitions_available(info.as_ref(), all, &sc.namespaces).await {
+        Ok(()) => {
+            ctx.scale_downs.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+            Ok(None)
+        }
+        Err(e @ SafetyError::PartitionsUnavailable { .. }) => {
+            let patch = json!({"spec": {"replicas": record.from}});
+            sts_api.patch(&record.stateful_set, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            let why = e.to_string();
+            let msg = format!(
+                "scaling {} back from {} to {} pods: the scale-down left {why}",
+                record.stateful_set, record.to, record.from
+            );
+            tracing::warn!(cluster = %cluster.name_any(), "{msg}");
+            publish(ctx, cluster, EventType::Warning, "ScaleDownRolledBack", "Scale", &msg).await;
+            if let Some(r) = ctx.scale_downs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
+                r.rolled_back = Some(why);
+            }
+            Ok(Some(blocked("ScaleDownRolledBack", msg)))
+        }
+        // Not answering now is no verdict: checked again on the next reconcile.
+        Err(_) => Ok(None),
+    }
 }
 
 /// How long ago the cluster warm-restarted a node, if that was within [`WARM_RESTART_SETTLE`].

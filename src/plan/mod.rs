@@ -514,6 +514,12 @@ pub fn claim_owner(claim: &str, volumes: &[String], stateful_sets: &[String]) ->
     found
 }
 
+/// Whether the pods a scale-down of StatefulSet `sts` to `to` replicas removed are gone (none of ordinal `to` or
+/// above is observed, terminating or not).
+pub fn scale_down_settled(sts: &str, to: i32, pods: &[PodView]) -> bool {
+    !pods.iter().any(|p| p.ordinal >= to && p.name.strip_suffix(&format!("-{}", p.ordinal)) == Some(sts))
+}
+
 /// The ordinal of a StatefulSet pod from its name (`<sts>-<n>`).
 pub fn ordinal(pod_name: &str) -> Option<i32> {
     pod_name.rsplit_once('-').and_then(|(_, n)| n.parse().ok())

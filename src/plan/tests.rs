@@ -524,3 +524,16 @@ fn only_the_pods_that_must_leave_their_node_restart_one_batch_at_a_time() {
         Next::Restart { rack_id: 1, pods: vec![("aero-1-1".into(), RestartReason::Image)] }
     );
 }
+
+#[test]
+fn a_scale_down_has_settled_once_its_removed_pods_are_gone() {
+    let mut pods = vec![pod(1, 0, "new", "c2"), pod(1, 1, "new", "c2"), pod(1, 2, "new", "c2")];
+    assert!(!scale_down_settled("aero-1", 2, &pods), "aero-1-2 is still there");
+    pods[2].terminating = true;
+    assert!(!scale_down_settled("aero-1", 2, &pods), "terminating is not gone");
+    pods.pop();
+    assert!(scale_down_settled("aero-1", 2, &pods));
+    // Another StatefulSet's pods with high ordinals do not count.
+    let other = pod(2, 5, "new", "c2");
+    assert!(scale_down_settled("aero-1", 2, &[other]));
+}
