@@ -514,3 +514,50 @@ async fn files_of_a_removed_namespace_are_deleted_before_the_restart() {
     assert_eq!(now, uids, "the servers restarted in place");
     finish(&env, op).await;
 }
+
+/// Issue 11, beyond the reference: a persistent volume added to one rack without a new revision. That rack's
+/// StatefulSet is recreated with the new claim template (its pods kept and adopted), then its pods restart onto it
+/// one at a time, each getting its claim; the other rack is not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_added_to_one_rack_rolls_only_that_rack() {
+    let env = env("e2e-addvol").await;
+    let op = start_operator(&env.client, ns_scope(&env.ns));
+    let mut m = cluster_manifest("addvol", &env.ns, 4);
+    m["spec"]["rackConfig"] = json!({"namespaces": ["test"], "racks": [{"id": 1}, {"id": 2}]});
+    create(&env.client, &env.ns, &m).await;
+    wait_completed(&env.client, &env.ns, "addvol", T).await;
+    let mut watch = RolloutObserver::new();
+    watch.observe(&env.client, &env.ns, "addvol", 4).await;
+
+    let volume = json!({"name": "data", "aerospike": {"path": "/opt/aerospike/data"},
+        "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}}});
+    let racks = json!([{"id": 1}, {"id": 2, "storage": {"volumes": [volume]}}]);
+    patch_spec(&env.client, &env.ns, "addvol", json!({"rackConfig": {"racks": racks}})).await;
+    watch.until_completed(&env.client, &env.ns, "addvol", 4, T).await;
+    for (pod, uids) in &watch.uids {
+        let expected = if pod.starts_with("addvol-2-") { 2 } else { 1 };
+        assert_eq!(uids.len(), expected, "{pod}:\n{}", watch.describe(pod));
+    }
+    assert!(watch.max_unavailable <= 1, "one pod at a time: {}", watch.max_unavailable);
+    let sts = stateful_sets(&env.client, &env.ns, "addvol").await;
+    let templates = |name: &str| -> Vec<String> {
+        let spec = sts[name].spec.as_ref().unwrap();
+        spec.volume_claim_templates.iter().flatten().filter_map(|t| t.metadata.name.clone()).collect()
+    };
+    assert_eq!(templates("addvol-2"), vec!["data".to_string()]);
+    assert_eq!(templates("addvol-1"), Vec::<String>::new());
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(env.client.clone(), &env.ns);
+    let mut claims: Vec<String> = pvcs
+        .list(&ListParams::default().labels("aerospike.com/cr=addvol"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    claims.sort();
+    assert_eq!(claims, ["data-addvol-2-0", "data-addvol-2-1"]);
+    let events = event_reasons(&env.client, &env.ns, "addvol").await;
+    assert!(events.iter().any(|(r, note)| r == "VolumesAdded" && note.contains("rack 2")), "{events:?}");
+    finish(&env, op).await;
+}

@@ -448,12 +448,13 @@ async fn updates_of_immutable_fields_are_refused() {
     assert!(err.contains("spec.aerospikeConfig.network.heartbeat.port: cannot change"), "{err}");
 
     let mut volumes = current["spec"]["storage"]["volumes"].clone();
-    volumes.as_array_mut().unwrap().push(json!({"name": "data", "aerospike": {"path": "/data"},
-        "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}}}));
-    let err =
-        patch(json!({"spec": {"storage": {"volumes": volumes.clone()}}})).await.expect_err("PV added without revision");
+    let removed = volumes.as_array_mut().unwrap().remove(0);
+    assert!(removed["source"]["persistentVolume"].is_object(), "{removed}");
+    let err = patch(json!({"spec": {"storage": {"volumes": volumes.clone()}}}))
+        .await
+        .expect_err("PV removed without revision");
     assert!(
-        err.contains("spec.storage.volumes[3]: persistent volume \"data\" is added without a new revision"),
+        err.contains("spec.storage.volumes: persistent volume") && err.contains("is removed without a new revision"),
         "{err}"
     );
     // ... and accepted with new revisions of the racks that use it

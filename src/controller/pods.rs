@@ -167,6 +167,8 @@ pub(crate) fn rack_targets(
             conf_hash: r.conf_hash.clone(),
             pod_spec_hash: r.pod_spec_hash.clone(),
             in_place_from: in_place_from.get(&r.id).cloned(),
+            // Set by the rollout, which sees the pods.
+            ascending: false,
         })
         .collect()
 }

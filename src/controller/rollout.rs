@@ -92,6 +92,23 @@ pub(super) async fn step(
         let replicas = if existing.is_none() || rack.size >= current { rack.size } else { current };
         let mut sts = sts.clone();
         sts.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
+        // A persistent volume added to the rack: the StatefulSet is recreated with its claim template (pods kept);
+        // the pods then differ from the new template and restart onto it, batch by batch, rack by rack.
+        if let Some(existing) = existing.as_deref() {
+            let added = super::volumes::added_templates(existing, &sts);
+            if !added.is_empty() {
+                super::volumes::delete_orphaning(&sts_api, &rack.name).await?;
+                let note = format!(
+                    "rack {}: persistent volume(s) {} added; StatefulSet {} recreated with them, pods kept (they restart \
+                     onto them one batch at a time)",
+                    rack.id,
+                    added.join(", "),
+                    rack.name
+                );
+                publish(ctx, cluster, EventType::Normal, "VolumesAdded", "Update", &note).await;
+                return Ok(in_progress("RecreatingStatefulSet", note));
+            }
+        }
         // A persistent volume that grew: its claims first, then the StatefulSet is recreated with it.
         if let Some(existing) = existing.as_deref() {
             let grown = super::volumes::grown_templates(existing, &sts);
@@ -200,7 +217,23 @@ pub(super) async fn step(
         );
     }
     let from: BTreeMap<i32, String> = in_place.iter().map(|(id, c)| (*id, c.from_hash.clone())).collect();
-    let targets = rack_targets(cluster, desired, &from);
+    let mut targets = rack_targets(cluster, desired, &from);
+    // A rack whose StatefulSet has claim templates some of its pods lack restarts from the bottom (see
+    // `plan::RackTarget::ascending`).
+    for (target, (rack, sts)) in targets.iter_mut().zip(desired.racks.iter().zip(&desired.stateful_sets)) {
+        let templates: Vec<&str> = sts
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_claim_templates.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.metadata.name.as_deref())
+            .collect();
+        target.ascending = pods.iter().filter(|p| of_rack_set(p, &rack.name)).any(|p| {
+            let volumes = p.spec.as_ref().and_then(|s| s.volumes.as_ref());
+            templates.iter().any(|t| !volumes.into_iter().flatten().any(|v| v.name == *t))
+        });
+    }
     let max_unavailable = cluster.spec.max_unavailable();
     let rollout = plan::Rollout {
         sets: &sets,
@@ -1026,6 +1059,11 @@ async fn after_scale_down(
         // Not answering now is no verdict: checked again on the next reconcile.
         Err(_) => Ok(None),
     }
+}
+
+/// Whether `pod` is one of StatefulSet `sts`'s (`<sts>-<ordinal>`).
+fn of_rack_set(pod: &Pod, sts: &str) -> bool {
+    pod.name_any().strip_prefix(&format!("{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
 }
 
 /// How long ago the cluster warm-restarted a node, if that was within [`WARM_RESTART_SETTLE`].

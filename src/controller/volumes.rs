@@ -33,6 +33,27 @@ pub(crate) fn grown_templates(existing: &StatefulSet, desired: &StatefulSet) -> 
         .collect()
 }
 
+/// The volumeClaimTemplates `desired` has and `existing` does not: persistent volumes added to the rack. The
+/// StatefulSet is recreated with them (its templates cannot change); the pods then restart onto them.
+pub(crate) fn added_templates(existing: &StatefulSet, desired: &StatefulSet) -> Vec<String> {
+    let names = |s: &StatefulSet| -> Vec<String> {
+        let templates = s.spec.as_ref().and_then(|s| s.volume_claim_templates.as_ref());
+        templates.into_iter().flatten().filter_map(|t| t.metadata.name.clone()).collect()
+    };
+    let old = names(existing);
+    names(desired).into_iter().filter(|n| !old.contains(n)).collect()
+}
+
+/// Deletes StatefulSet `sts` leaving its pods running (they are adopted by its successor).
+pub(crate) async fn delete_orphaning(sets: &Api<StatefulSet>, sts: &str) -> kube::Result<()> {
+    let orphan = DeleteParams { propagation_policy: Some(PropagationPolicy::Orphan), ..Default::default() };
+    match sets.delete(sts, &orphan).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The volumeClaimTemplates of `sts` in Block mode.
 pub(crate) fn block_templates(sts: &StatefulSet) -> Vec<String> {
     let templates = sts.spec.as_ref().and_then(|s| s.volume_claim_templates.as_ref());
@@ -118,12 +139,8 @@ pub(crate) async fn expand(
     for (pod, why) in &restart {
         super::warm_restart::request(pods, pod, why).await?;
     }
-    let orphan = DeleteParams { propagation_policy: Some(PropagationPolicy::Orphan), ..Default::default() };
-    match sets.delete(sts, &orphan).await {
-        Ok(_) => Ok(Expansion::Recreating),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Expansion::Recreating),
-        Err(e) => Err(e),
-    }
+    delete_orphaning(sets, sts).await?;
+    Ok(Expansion::Recreating)
 }
 
 #[cfg(test)]
@@ -150,6 +167,14 @@ mod tests {
         );
         // Same size written differently, a smaller size, a new template: no expansion.
         assert_eq!(grown_templates(&old, &sts(&[("data", "1024Mi"), ("work", "1Gi"), ("new", "5Gi")])), vec![]);
+    }
+
+    #[test]
+    fn added_templates_are_new_names_only() {
+        let old = sts(&[("data", "1Gi")]);
+        assert_eq!(added_templates(&old, &sts(&[("data", "2Gi")])), Vec::<String>::new());
+        assert_eq!(added_templates(&old, &sts(&[("data", "1Gi"), ("logs", "1Gi")])), vec!["logs".to_string()]);
+        assert_eq!(added_templates(&sts(&[("data", "1Gi"), ("logs", "1Gi")]), &old), Vec::<String>::new());
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub struct RackTarget {
     /// With `enableDynamicConfigUpdate`: the conf hash from which the change to `conf_hash` is made at run time (every
     /// difference is a dynamic key for the server version), so pods running that conf are updated, not restarted.
     pub in_place_from: Option<String>,
+    /// Restart the lowest ordinals first: the rack's StatefulSet has claim templates its older pods lack (a volume
+    /// was added), and the StatefulSet controller stops at the lowest pod whose storage it cannot reconcile, creating
+    /// no pod above it; restarted from the bottom, every pod it must create is below those it cannot fix.
+    pub ascending: bool,
 }
 
 /// Why a pod must restart.
@@ -240,7 +244,11 @@ pub fn next_restart(
                 .filter(|p| p.rack_id == rack.id && !p.terminating && !updates_in_place(p, rack))
                 .filter_map(|p| restart_reason(p, rack).map(|r| (p, r)))
                 .collect();
-            stale.sort_by_key(|(p, _)| std::cmp::Reverse(p.ordinal));
+            if rack.ascending {
+                stale.sort_by_key(|(p, _)| p.ordinal);
+            } else {
+                stale.sort_by_key(|(p, _)| std::cmp::Reverse(p.ordinal));
+            }
             (*rack, stale)
         })
         .filter(|(_, stale)| !stale.is_empty())

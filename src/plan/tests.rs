@@ -8,6 +8,7 @@ fn rack(id: i32, size: i32) -> RackTarget {
         conf_hash: "c2".into(),
         pod_spec_hash: "p2".into(),
         in_place_from: None,
+        ascending: false,
     }
 }
 
@@ -536,4 +537,17 @@ fn a_scale_down_has_settled_once_its_removed_pods_are_gone() {
     // Another StatefulSet's pods with high ordinals do not count.
     let other = pod(2, 5, "new", "c2");
     assert!(scale_down_settled("aero-1", 2, &[other]));
+}
+
+#[test]
+fn a_rack_with_an_added_volume_restarts_from_the_lowest_ordinal() {
+    let pods = vec![pod(1, 0, "new", "c2"), pod(1, 1, "new", "c2"), pod(1, 2, "new", "c2")];
+    let mut pods = pods;
+    for p in &mut pods {
+        p.pod_spec_hash = Some("p1".into());
+    }
+    let down = next_restart(&[rack(1, 3)], &pods, None, &IntOrString::Int(1));
+    assert_eq!(names(&down), ["aero-1-2"]);
+    let up = next_restart(&[RackTarget { ascending: true, ..rack(1, 3) }], &pods, None, &IntOrString::Int(1));
+    assert_eq!(names(&up), ["aero-1-0"]);
 }

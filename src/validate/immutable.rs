@@ -289,9 +289,12 @@ fn pv_diff(nr: &ResolvedRack, or: &ResolvedRack) -> Vec<(String, String)> {
     for (j, v) in nr.storage.volumes.iter().enumerate() {
         let prev = or.storage.volumes.iter().find(|o| o.name == v.name);
         match (pv(v), prev.and_then(pv)) {
+            // A persistent volume may be added: the operator recreates the rack's StatefulSet with its claim template
+            // (pods kept) and then restarts the rack's pods onto it, one batch at a time.
+            (Some(_), None) if prev.is_none() => {}
             (Some(_), None) => found.push((
-                format!("{}.volumes[{j}]", nr.storage_path),
-                format!("persistent volume {:?} is added", v.name),
+                format!("{}.volumes[{j}].source", nr.storage_path),
+                format!("volume {:?} becomes a persistent volume", v.name),
             )),
             (None, Some(_)) => found.push((
                 format!("{}.volumes[{j}].source", nr.storage_path),

@@ -21,8 +21,8 @@
 //! - resource limits not below requests (server, init, sidecar and init containers);
 //! - on update ([`validate`] with `old`): multiPodPerHost, TLS names and ports, strong-consistency (and with it the
 //!   replication factor; an AP namespace's changes alone, one namespace at a time), security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
-//!   persistent volumes (added, removed or changed only with a new rack revision; a size may grow in place, never
-//!   shrink), and the effective init and
+//!   persistent volumes (removed or changed only with a new rack revision; one may be added, and a size may grow in
+//!   place, never shrink), and the effective init and
 //!   wipe methods of existing persistent volumes (a changed method would run on their data at the next restart);
 //! - operations: one at a time, on a deployed cluster, on its own pods, fixed once given, not with a scale-up, racks
 //!   added or removed or an image change;

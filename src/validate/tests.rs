@@ -722,22 +722,24 @@ fn rack_placement_is_immutable() {
 fn persistent_volumes_change_only_with_a_new_revision_except_growing() {
     let pv = json!({"name": "data", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
         "aerospike": {"path": "/data"}});
-    let added = with("/spec/storage/volumes/3", pv.clone());
-    refused(
-        &added,
-        Some(&valid()),
-        "spec.storage.volumes[3]",
-        "persistent volume \"data\" is added without a new revision of rack 1, 2",
-    );
-    // a new revision on every rack using the global storage allows it
+    // A persistent volume may be added in place (the StatefulSet is recreated with it, the pods restart onto it).
+    accepted(&with("/spec/storage/volumes/3", pv.clone()), Some(&valid()));
+    // A volume that becomes persistent under the same name is a change.
     let mut v = valid_json();
-    v["spec"]["storage"]["volumes"].as_array_mut().unwrap().push(pv);
+    v["spec"]["storage"]["volumes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "data", "aerospike": {"path": "/data"},
+        "source": {"emptyDir": {}}}));
+    let with_empty = cluster(v.clone());
+    v["spec"]["storage"]["volumes"][3] = pv.clone();
+    refused(&cluster(v.clone()), Some(&with_empty), "spec.storage.volumes[3].source", "becomes a persistent volume");
+    // ... allowed with a new revision of every rack using the global storage; only one rack revised: refused
     v["spec"]["rackConfig"]["racks"][0]["revision"] = json!("v2");
     v["spec"]["rackConfig"]["racks"][1]["revision"] = json!("v2");
-    accepted(&cluster(v.clone()), Some(&valid()));
-    // only one rack revised: the other is refused
+    accepted(&cluster(v.clone()), Some(&with_empty));
     v["spec"]["rackConfig"]["racks"][1].as_object_mut().unwrap().remove("revision");
-    refused(&cluster(v), Some(&valid()), "spec.storage.volumes[3]", "of rack 2:");
+    refused(&cluster(v), Some(&with_empty), "spec.storage.volumes[3].source", "of rack 2:");
     // removal
     let mut v = valid_json();
     v["spec"]["storage"]["volumes"].as_array_mut().unwrap().remove(0);
