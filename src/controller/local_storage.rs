@@ -32,6 +32,15 @@ pub(crate) fn claims_deleted_on_restart(storage: &StorageSpec, pod: &str, leavin
         .collect()
 }
 
+/// The PVCs of failed `pod` deleted when it is replaced (`deleteLocalStorageOnPodRecovery`, as the reference): its
+/// local claims would hold the replacement to a node where it may not fit or run.
+pub(crate) fn claims_deleted_on_recovery(storage: &StorageSpec, pod: &str) -> Vec<String> {
+    if storage.delete_local_storage_on_pod_recovery != Some(true) {
+        return Vec::new();
+    }
+    claims_deleted_on_restart(storage, pod, true)
+}
+
 /// Whether the storage has a persistent volume of a local storage class (claims a restart may delete).
 pub(crate) fn has_local_volumes(storage: &StorageSpec) -> bool {
     !claims_deleted_on_restart(storage, "", true).is_empty()
@@ -101,6 +110,16 @@ mod tests {
             vec!["data-aero-1-0".to_string()]
         );
         assert_eq!(claims_deleted_on_restart(&storage(None), "aero-1-0", true), vec!["data-aero-1-0".to_string()]);
+    }
+
+    #[test]
+    fn a_failed_pod_loses_its_local_claims_only_with_delete_local_storage_on_pod_recovery() {
+        let mut s = storage(Some(true));
+        assert!(claims_deleted_on_recovery(&s, "aero-1-0").is_empty(), "deleteLocalStorageOnRestart is another policy");
+        s.delete_local_storage_on_pod_recovery = Some(true);
+        assert_eq!(claims_deleted_on_recovery(&s, "aero-1-0"), vec!["data-aero-1-0".to_string()]);
+        s.delete_local_storage_on_pod_recovery = Some(false);
+        assert!(claims_deleted_on_recovery(&s, "aero-1-0").is_empty());
     }
 
     #[test]

@@ -632,12 +632,32 @@ pub(super) async fn step(
         plan::Next::ReplaceFailed { rack_id, pods: failed } => {
             // No safety check: these pods serve nothing. Only the incarnation seen failing is deleted.
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            let storage = rack_storage(cluster, rack_id);
             for (pod, why) in &failed {
+                let related =
+                    pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
+                // deleteLocalStorageOnPodRecovery: its local claims first, so the replacement may land elsewhere.
+                let claims = super::local_storage::claims_deleted_on_recovery(&storage, pod);
+                let deleted = super::local_storage::delete_claims(&pvc_api(ctx, &ns), &claims).await?;
+                if !deleted.is_empty() {
+                    let note = format!(
+                        "deleting the local-storage PVCs of failed pod {pod} (deleteLocalStorageOnPodRecovery): {}",
+                        deleted.join(", ")
+                    );
+                    publish_related(
+                        ctx,
+                        cluster,
+                        related.clone(),
+                        EventType::Normal,
+                        "LocalStorageDeleted",
+                        "Delete",
+                        &note,
+                    )
+                    .await;
+                }
                 if let Some(uid) = pods.iter().find(|p| p.name_any() == *pod).and_then(|p| p.uid()) {
                     apply::delete_incarnation(&pod_api, pod, &uid).await?;
                 }
-                let related =
-                    pods.iter().find(|p| p.name_any() == *pod).map(|p| kube::Resource::object_ref(p.as_ref(), &()));
                 let note = format!("replacing failed pod {pod} of rack {rack_id} ({why}) with the current spec");
                 info!(cluster = %name, pod = %pod, "{note}");
                 publish_related(ctx, cluster, related, EventType::Warning, "FailedPodReplaced", "Recover", &note).await;

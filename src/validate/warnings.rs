@@ -2,7 +2,6 @@
 //! is named in a warning, which the webhook returns to the client (`kubectl` prints it) and the reconciler
 //! publishes as a Warning Event when a new spec arrives. A user must never believe something happened that did not.
 //! README's "Known limits" lists the same fields; remove an entry here when the feature lands.
-use std::collections::BTreeSet;
 
 use crate::api::FieldError;
 use crate::resolve::Resolved;
@@ -18,18 +17,5 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
         warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");
     }
 
-    // Storage: what pod-init does not do yet.
-    let mut seen = BTreeSet::new();
-    for rack in &resolved.racks {
-        let storage = &rack.storage;
-        if storage.delete_local_storage_on_pod_recovery == Some(true)
-            && seen.insert(format!("{}.deleteLocalStorageOnPodRecovery", rack.storage_path))
-        {
-            warn(
-                &format!("{}.deleteLocalStorageOnPodRecovery", rack.storage_path),
-                "not implemented yet: local-storage PVCs are kept when a failed pod is recovered",
-            );
-        }
-    }
     out
 }
