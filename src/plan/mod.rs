@@ -141,8 +141,12 @@ pub enum RestartKind {
 /// WarmRestart operation need only the server process restarted; an image or pod-spec change, or a pod that must
 /// leave its node, needs a new pod. A warm restart that failed for the same target falls back to a pod restart.
 pub fn restart_kind(pod: &PodView, rack: &RackTarget, reason: &RestartReason) -> RestartKind {
-    // A pod that must leave its node needs a new pod whatever else it restarts for.
-    if pod.leave_node.is_some() {
+    // A pod that must leave its node, or whose pod spec differs too (an edit of the config and the pod spec at once),
+    // needs a new pod whatever else it restarts for: one restart, not a warm one and then a pod one.
+    if pod.leave_node.is_some()
+        || pod.image.as_deref() != Some(rack.image.as_str())
+        || pod.pod_spec_hash.as_deref() != Some(rack.pod_spec_hash.as_str())
+    {
         return RestartKind::Pod;
     }
     let target = match reason {

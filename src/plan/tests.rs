@@ -551,3 +551,13 @@ fn a_rack_with_an_added_volume_restarts_from_the_lowest_ordinal() {
     let up = next_restart(&[RackTarget { ascending: true, ..rack(1, 3) }], &pods, None, &IntOrString::Int(1));
     assert_eq!(names(&up), ["aero-1-0"]);
 }
+
+#[test]
+fn a_config_and_pod_spec_change_together_is_one_pod_restart() {
+    let r = rack(1, 3);
+    let mut p = pod(1, 0, "new", "c1");
+    p.pod_spec_hash = Some("p1".into());
+    let reason = restart_reason(&p, &r).unwrap();
+    assert_eq!(reason, RestartReason::Config, "the config is named first");
+    assert_eq!(restart_kind(&p, &r, &reason), RestartKind::Pod, "but the pod spec needs a new pod");
+}
