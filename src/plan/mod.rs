@@ -137,7 +137,7 @@ pub enum RestartKind {
     Pod,
 }
 
-/// How `pod` restarts for `reason`, as the reference decides: a config change (aerospike.conf, network policy) and a
+/// How `pod` restarts for `reason`, as the reference decides: an aerospike.conf change and a
 /// WarmRestart operation need only the server process restarted; an image or pod-spec change, or a pod that must
 /// leave its node, needs a new pod. A warm restart that failed for the same target falls back to a pod restart.
 pub fn restart_kind(pod: &PodView, rack: &RackTarget, reason: &RestartReason) -> RestartKind {
