@@ -16,12 +16,10 @@
 //! `AKO_KUBERNETES=newest`.
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aerospike_kubernetes_operator::webhook::{self, CertSource, WebhookConfig, register};
 use ako_testbed::tools::KubernetesRelease;
 use common::*;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
@@ -39,46 +37,7 @@ const BACKUP_REFERENCE: &str = include_str!("../src/api/reference/backup-v1beta1
 /// own runtime; the server must outlive them all). Returns when the API server calls the validating webhook.
 fn setup() {
     static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
-        let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let client = cluster_on(NEWEST).await.client().await;
-                create_namespace(&client, WEBHOOK_NS).await;
-                let cfg = WebhookConfig {
-                    addr: format!("127.0.0.1:{port}").parse().unwrap(),
-                    certs: CertSource::SelfSigned,
-                    register: true,
-                    target: Some(register::Target::parse_url(&format!("https://127.0.0.1:{port}")).unwrap()),
-                    namespace: WEBHOOK_NS.into(),
-                    dir_poll: Duration::from_secs(5),
-                };
-                let server = tokio::spawn(webhook::run(client.clone(), cfg, std::future::pending()));
-                // Ready when an invalid object is refused by our validating webhook.
-                let deadline = Instant::now() + Duration::from_secs(60);
-                let mut probe = cluster_manifest("webhook-probe", WEBHOOK_NS, 2);
-                probe["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:5.7.0.17");
-                loop {
-                    match dry_run(&client, WEBHOOK_NS, &probe).await {
-                        Err(m) if m.contains("vaerospikecluster.kb.io") && m.contains("spec.image") => break,
-                        other => {
-                            if server.is_finished() || Instant::now() > deadline {
-                                let _ = tx.send(Err(format!("webhooks not serving: last answer {other:?}")));
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    }
-                }
-                let _ = tx.send(Ok(()));
-                let result = server.await;
-                eprintln!("webhook server ended: {result:?}");
-            });
-        });
-        rx.recv().expect("the webhook thread answers").expect("webhooks ready");
-    });
+    READY.get_or_init(|| serve_webhooks(WEBHOOK_NS, || async { Ok(cluster_on(NEWEST).await.client().await) }));
 }
 
 /// A test's world on the newest plane, with the webhooks serving.

@@ -5,16 +5,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aerospike_kubernetes_operator::api::AerospikeCluster;
-use aerospike_kubernetes_operator::webhook::{self, CertSource, WebhookConfig, register};
 use ako_simulator::What;
 use common::*;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
-use kube::api::{EvictParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{EvictParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
@@ -25,48 +22,7 @@ const WEBHOOK_NS: &str = "e2e-maint-operator";
 /// AerospikeCluster is refused by the validating webhook registered in the same configuration as the eviction one.
 fn webhooks() {
     static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let client = cluster().await.client().await;
-                create_namespace(&client, WEBHOOK_NS).await;
-                let cfg = WebhookConfig {
-                    addr: format!("127.0.0.1:{port}").parse().unwrap(),
-                    certs: CertSource::SelfSigned,
-                    register: true,
-                    target: Some(register::Target::parse_url(&format!("https://127.0.0.1:{port}")).unwrap()),
-                    namespace: WEBHOOK_NS.into(),
-                    dir_poll: Duration::from_secs(5),
-                };
-                let server = tokio::spawn(webhook::run(client.clone(), cfg, std::future::pending()));
-                let mut probe: AerospikeCluster =
-                    serde_json::from_value(cluster_manifest("probe", WEBHOOK_NS, 1)).unwrap();
-                probe.spec.image = "aerospike/aerospike-server-enterprise:5.7.0.17".into();
-                let api: Api<AerospikeCluster> = Api::namespaced(client.clone(), WEBHOOK_NS);
-                let dry = PostParams { dry_run: true, ..Default::default() };
-                let deadline = std::time::Instant::now() + T;
-                loop {
-                    match api.create(&dry, &probe).await {
-                        Err(kube::Error::Api(e)) if e.message.contains("vaerospikecluster.kb.io") => break,
-                        other => {
-                            if server.is_finished() || std::time::Instant::now() > deadline {
-                                let _ = tx.send(Err(format!("webhooks not serving: last answer {other:?}")));
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    }
-                }
-                let _ = tx.send(Ok(()));
-                let result = server.await;
-                eprintln!("webhook server ended: {result:?}");
-            });
-        });
-        rx.recv().expect("the webhook thread answers").expect("webhooks ready");
-    });
+    READY.get_or_init(|| serve_webhooks(WEBHOOK_NS, || async { Ok(cluster().await.client().await) }));
 }
 
 /// A client that, like kubectl, does not retry a 429 itself (kube's default client does): the caller sees each

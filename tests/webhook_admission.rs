@@ -5,12 +5,14 @@
 //! example that passes; defaults on created objects; an update of an immutable field refused.
 //!
 //! This test binary owns its control plane: the webhooks (failurePolicy Fail) never reach other tests' clusters.
-use std::net::TcpListener;
+mod common;
+
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use aerospike_kubernetes_operator::webhook::{self, CertSource, WebhookConfig, register};
+use aerospike_kubernetes_operator::webhook::register;
 use ako_testbed::cluster::LocalCluster;
+use common::serve_webhooks;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -29,57 +31,13 @@ type Edits = Vec<(&'static str, Value)>;
 fn setup() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
-            l.local_addr().unwrap().port()
-        };
-        let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let cluster = match LocalCluster::shared().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("{e:#}")));
-                        return;
-                    }
-                };
-                let client = cluster.client().await;
-                install_crd(&client).await;
-                for ns in [OPERATOR_NS, NS] {
-                    namespace(&client, ns).await;
-                }
-                let cfg = WebhookConfig {
-                    addr: format!("127.0.0.1:{port}").parse().unwrap(),
-                    certs: CertSource::SelfSigned,
-                    register: true,
-                    target: Some(register::Target::parse_url(&format!("https://127.0.0.1:{port}")).unwrap()),
-                    namespace: OPERATOR_NS.into(),
-                    dir_poll: Duration::from_secs(5),
-                };
-                let server = tokio::spawn(webhook::run(client.clone(), cfg, std::future::pending()));
-                // Ready when an invalid object is refused by our validating webhook.
-                let deadline = Instant::now() + Duration::from_secs(60);
-                let mut probe = valid("probe");
-                probe["spec"]["image"] = json!("aerospike/aerospike-server-enterprise:5.7.0.17");
-                loop {
-                    match create(&client, &probe, true).await {
-                        Err(m) if m.contains("vaerospikecluster.kb.io") && m.contains("spec.image") => break,
-                        other => {
-                            if server.is_finished() || Instant::now() > deadline {
-                                let _ = tx.send(Err(format!("webhooks not serving: last answer {other:?}")));
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    }
-                }
-                let _ = tx.send(Ok(()));
-                let result = server.await;
-                eprintln!("webhook server ended: {result:?}");
-            });
-        });
-        rx.recv().expect("the webhook thread answers").expect("webhooks ready");
+        serve_webhooks(OPERATOR_NS, || async {
+            let cluster = LocalCluster::shared().await.map_err(|e| format!("{e:#}"))?;
+            let client = cluster.client().await;
+            install_crd(&client).await;
+            namespace(&client, NS).await;
+            Ok(client)
+        })
     });
 }
 

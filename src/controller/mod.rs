@@ -523,8 +523,9 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     for rack in &desired.racks {
         let old = applied.as_ref().and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref());
         let Some(old) = old else { continue };
-        if !volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage).is_empty() {
-            removed.devices.insert(rack.id);
+        let devices = volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage);
+        if !devices.is_empty() {
+            removed.devices.insert(rack.id, devices);
         }
         let files = volume_init::removed_files(&old.value, &rack.config);
         if !files.is_empty() {
@@ -540,11 +541,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     for rack in &desired.racks {
         let Some((rack_entries, volumes)) = entries.get(&rack.name) else { continue };
         // Devices the restarted pods' namespaces no longer use (compared with the applied spec, as the reference).
-        let removed = applied
-            .as_ref()
-            .and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref())
-            .map(|old| volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage))
-            .unwrap_or_default();
+        let gone = removed.devices.get(&rack.id).map(Vec::as_slice).unwrap_or_default();
         for pod in pods.iter().filter(|p| of_rack(p, &rack.name)) {
             let pod_name = pod.name_any();
             let restarted = outcome.operation_restarts.contains(&pod_name);
@@ -555,7 +552,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
                 rack_entries.get(&pod_name),
                 volumes,
                 &claims,
-                if restarted { &removed } else { &[] },
+                if restarted { gone } else { &[] },
             );
             outcome.volumes.insert(pod_name, record);
         }
@@ -565,7 +562,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
 }
 
 /// Whether `pod` is one of the StatefulSet `sts`'s (`<sts>-<ordinal>`; not a pod of another revision of the rack).
-fn of_rack(pod: &Pod, sts: &str) -> bool {
+pub(super) fn of_rack(pod: &Pod, sts: &str) -> bool {
     pod.name_any().strip_prefix(&format!("{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
 }
 

@@ -229,7 +229,7 @@ pub(super) async fn step(
             .flatten()
             .filter_map(|t| t.metadata.name.as_deref())
             .collect();
-        target.ascending = pods.iter().filter(|p| of_rack_set(p, &rack.name)).any(|p| {
+        target.ascending = pods.iter().filter(|p| super::of_rack(p, &rack.name)).any(|p| {
             let volumes = p.spec.as_ref().and_then(|s| s.volumes.as_ref());
             templates.iter().any(|t| !volumes.into_iter().flatten().any(|v| v.name == *t))
         });
@@ -440,7 +440,7 @@ pub(super) async fn step(
                     let dirty = status_pods.and_then(|s| s.get(p)).is_some_and(|s| !s.dirty_volumes.is_empty());
                     match (views.iter().find(|v| v.name == *p), target) {
                         _ if dirty
-                            || (removed.devices.contains(&rack_id) && *reason == plan::RestartReason::Config) =>
+                            || (removed.devices.contains_key(&rack_id) && *reason == plan::RestartReason::Config) =>
                         {
                             plan::RestartKind::Pod
                         }
@@ -1079,11 +1079,6 @@ async fn after_scale_down(
         // Not answering now is no verdict: checked again on the next reconcile.
         Err(_) => Ok(None),
     }
-}
-
-/// Whether `pod` is one of StatefulSet `sts`'s (`<sts>-<ordinal>`).
-fn of_rack_set(pod: &Pod, sts: &str) -> bool {
-    pod.name_any().strip_prefix(&format!("{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
 }
 
 /// How long ago the cluster warm-restarted a node, if that was within [`WARM_RESTART_SETTLE`].

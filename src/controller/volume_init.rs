@@ -199,11 +199,11 @@ pub(crate) fn removed_files(old: &Value, new: &Value) -> Vec<String> {
     out
 }
 
-/// What a rack's config change takes away, by rack id: racks whose devices leave namespaces (pod-init must wipe them,
-/// so pods restart rather than servers), and files to delete before each pod restarts.
+/// What a rack's config change takes away, by rack id: the volumes whose devices leave namespaces (pod-init must wipe
+/// them, so pods restart rather than servers), and files to delete before each pod restarts.
 #[derive(Debug, Default)]
 pub(crate) struct Removed {
-    pub(crate) devices: std::collections::BTreeSet<i32>,
+    pub(crate) devices: BTreeMap<i32, Vec<String>>,
     pub(crate) files: BTreeMap<i32, Vec<String>>,
 }
 

@@ -394,3 +394,65 @@ pub fn operator_binary() -> &'static Path {
             .expect("cargo names the operator executable")
     })
 }
+
+/// Serves the operator's webhooks (self-signed, registered by URL on loopback, their configuration in `namespace`) on
+/// a thread of its own with its own runtime, so the server outlives each test's runtime. `client` gives the plane's
+/// client (and does whatever set-up the binary needs first). Returns once the API server calls the validating webhook:
+/// a dry-run AerospikeCluster with a refused image is refused by it.
+pub fn serve_webhooks<F, Fut>(namespace: &'static str, client: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Client, String>>,
+{
+    use aerospike_kubernetes_operator::webhook::{self, CertSource, WebhookConfig, register};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let client = match client().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            create_namespace(&client, namespace).await;
+            let cfg = WebhookConfig {
+                addr: format!("127.0.0.1:{port}").parse().unwrap(),
+                certs: CertSource::SelfSigned,
+                register: true,
+                target: Some(register::Target::parse_url(&format!("https://127.0.0.1:{port}")).unwrap()),
+                namespace: namespace.into(),
+                dir_poll: Duration::from_secs(5),
+            };
+            let server = tokio::spawn(webhook::run(client.clone(), cfg, std::future::pending()));
+            let mut probe: AerospikeCluster =
+                serde_json::from_value(cluster_manifest("webhook-probe", namespace, 1)).unwrap();
+            probe.spec.image = "aerospike/aerospike-server-enterprise:5.7.0.17".into();
+            let api: Api<AerospikeCluster> = Api::namespaced(client.clone(), namespace);
+            let dry = PostParams { dry_run: true, ..Default::default() };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                match api.create(&dry, &probe).await {
+                    Err(kube::Error::Api(e))
+                        if e.message.contains("vaerospikecluster.kb.io") && e.message.contains("spec.image") =>
+                    {
+                        break;
+                    }
+                    other => {
+                        if server.is_finished() || Instant::now() > deadline {
+                            let _ = tx.send(Err(format!("webhooks not serving: last answer {other:?}")));
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+            let _ = tx.send(Ok(()));
+            let result = server.await;
+            eprintln!("webhook server ended: {result:?}");
+        });
+    });
+    rx.recv().expect("the webhook thread answers").expect("webhooks ready");
+}

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
@@ -147,4 +148,34 @@ pub fn default_state_dir() -> PathBuf {
         Some(dir) => PathBuf::from(dir).join("aerospike-operator-cluster"),
         None => PathBuf::from("/tmp/aerospike-operator-cluster"),
     }
+}
+
+/// Waits until the CRD `name` has condition Established=True.
+pub async fn wait_crd_established(client: &Client, name: &str, timeout: Duration) -> Result<CustomResourceDefinition> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let deadline = Instant::now() + timeout;
+    loop {
+        let crd = api.get_opt(name).await?;
+        if let Some(crd) = &crd
+            && crd_established(crd)
+        {
+            return Ok(crd.clone());
+        }
+        if Instant::now() >= deadline {
+            let conditions = crd.and_then(|c| c.status).and_then(|s| s.conditions).unwrap_or_default();
+            let conditions: Vec<String> = conditions
+                .iter()
+                .map(|c| format!("{}={} ({})", c.type_, c.status, c.message.clone().unwrap_or_default()))
+                .collect();
+            bail!("the CRD {name} was not Established within {timeout:?}; conditions: {}", conditions.join("; "));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn crd_established(crd: &CustomResourceDefinition) -> bool {
+    crd.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
 }

@@ -644,18 +644,7 @@ async fn install_kwok_exec_crd(client: &kube::Client) -> Result<()> {
         api.patch(&name, &PatchParams::apply("ako-testbed").force(), &Patch::Apply(&doc))
             .await
             .with_context(|| format!("applying {}", path.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let crd = api.get(&name).await?;
-            let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-            if conditions.iter().any(|c| c.type_ == "Established" && c.status == "True") {
-                break;
-            }
-            if Instant::now() >= deadline {
-                bail!("the CRD {name} was not Established within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_crd_established(client, &name, Duration::from_secs(60)).await?;
     }
     Ok(())
 }

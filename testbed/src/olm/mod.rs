@@ -38,6 +38,7 @@ mod processes;
 mod slot;
 mod wait;
 
+pub use crate::cluster::{crd_established, wait_crd_established};
 pub use objects::*;
 pub use processes::*;
 pub use slot::OlmSlot;

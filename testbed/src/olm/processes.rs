@@ -15,7 +15,7 @@ use kube::{Api, Client, Config};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::proc::{self, Mode, Proc, Record, Spec};
-use crate::cluster::{LocalCluster, StateFile, net};
+use crate::cluster::{LocalCluster, StateFile, net, wait_crd_established};
 use crate::tools::{self, Tool};
 use crate::yaml::{manifest_files, read_yaml_stream};
 
@@ -216,36 +216,6 @@ async fn install_crds(client: &Client, crds_dir: &Path) -> Result<Vec<String>> {
         wait_crd_established(client, name, Duration::from_secs(60)).await?;
     }
     Ok(names)
-}
-
-/// Waits until the CRD `name` has condition Established=True.
-pub async fn wait_crd_established(client: &Client, name: &str, timeout: Duration) -> Result<CustomResourceDefinition> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let deadline = Instant::now() + timeout;
-    loop {
-        let crd = api.get_opt(name).await?;
-        if let Some(crd) = &crd
-            && crd_established(crd)
-        {
-            return Ok(crd.clone());
-        }
-        if Instant::now() >= deadline {
-            let conditions = crd.and_then(|c| c.status).and_then(|s| s.conditions).unwrap_or_default();
-            let conditions: Vec<String> = conditions
-                .iter()
-                .map(|c| format!("{}={} ({})", c.type_, c.status, c.message.clone().unwrap_or_default()))
-                .collect();
-            bail!("the CRD {name} was not Established within {timeout:?}; conditions: {}", conditions.join("; "));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-pub fn crd_established(crd: &CustomResourceDefinition) -> bool {
-    crd.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
 }
 
 /// Namespaces and OperatorGroups of upstream's install, plus the global catalog namespace.
