@@ -432,6 +432,24 @@ pub fn volume_action(volume: &InitVolume, entry: &PodVolumes, marker_exists: boo
     Ok(action)
 }
 
+/// Whether the entry's split of dirty volumes (wipe now, keep dirty) was made for the config in the ConfigMap
+/// (pure). A split made for another config could wipe a device no namespace uses yet, or leave one a namespace now
+/// uses unwiped: pod-init stops instead, the pod is replaced as failed, and its new entry is made for the current
+/// config.
+pub fn entry_fits_template(entry: &PodVolumes, template: &str) -> Result<(), String> {
+    match &entry.conf_hash {
+        Some(hash) if *hash != aerospike_conf::config_hash(template) => Err(format!(
+            "the dirty volumes of pod uid {} (wipe {:?}, keep {:?}) were decided for config {hash}, but the rack \
+             ConfigMap now holds config {}: stopping before any volume is touched (the operator replaces this pod)",
+            entry.uid,
+            entry.dirty,
+            entry.keep_dirty,
+            aerospike_conf::config_hash(template)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Entry point of `aerospike-kubernetes-operator pod-init`.
 pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
     let mut env = PodEnv::from_lookup(|k| std::env::var(k).ok())?;
@@ -441,6 +459,9 @@ pub fn run(args: PodInitArgs) -> anyhow::Result<()> {
         let threads = std::fs::read_to_string(args.config_map_dir.join(desired::CM_CLEANUP_THREADS_KEY)).ok();
         env.cleanup_threads = cleanup_threads(threads.as_deref());
         let entry = wait_for_volume_entry(&args, &env)?;
+        let template_path = args.config_map_dir.join(desired::CM_TEMPLATE_KEY);
+        let template = std::fs::read_to_string(&template_path).unwrap_or_default();
+        entry_fits_template(&entry, &template).map_err(|e| anyhow::anyhow!(e))?;
         init_volumes(&env, &entry)?;
     }
 
@@ -940,7 +961,20 @@ mod tests {
             uid: "u1".into(),
             initialized: initialized.iter().map(|s| s.to_string()).collect(),
             dirty: dirty.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
         }
+    }
+
+    /// An entry whose dirty split was made for one config is not acted on with another in the ConfigMap.
+    #[test]
+    fn an_entry_with_dirty_volumes_must_fit_the_template() {
+        let mut e = entry(&[], &["ns"]);
+        assert_eq!(entry_fits_template(&e, TEMPLATE), Ok(()), "no config named: nothing to compare");
+        e.conf_hash = Some(aerospike_conf::config_hash(TEMPLATE));
+        assert_eq!(entry_fits_template(&e, TEMPLATE), Ok(()));
+        let other = "service {\n}\n";
+        let err = entry_fits_template(&e, other).unwrap_err();
+        assert!(err.contains("stopping before any volume is touched") && err.contains("wipe [\"ns\"]"), "{err}");
     }
 
     #[test]

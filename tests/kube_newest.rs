@@ -219,10 +219,14 @@ fn probe_container(name: &str, port: i32) -> Value {
 
 /// A cluster that leaves out every field the reference's schema defaults, under parents that exist: the network
 /// policy (empty), the validation policy (absent), cleanupThreads of the cluster's and the rack's storage, a
-/// ConfigMap volume, image pull secrets, a sidecar and a (restartable) init container.
+/// ConfigMap volume, image pull secrets, a sidecar and a (restartable) init container. Its work directory is on a
+/// persistent volume, as that default validation policy requires.
 fn defaults_probe(name: &str, ns: &str) -> Value {
     let mut c = cluster_manifest(name, ns, 2);
+    c["spec"].as_object_mut().unwrap().remove("validationPolicy");
     let volumes = json!([
+        {"name": "workdir", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Filesystem", "size": "1Gi"}},
+         "aerospike": {"path": "/opt/aerospike"}},
         {"name": "aerospike-config-secret", "source": {"secret": {"secretName": "aerospike-secret"}},
          "aerospike": {"path": "/etc/aerospike/secret"}},
         {"name": "exporter-config", "source": {"configMap": {"name": "exporter-config"}},

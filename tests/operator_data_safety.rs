@@ -369,8 +369,9 @@ async fn a_volume_grows_in_place_without_restarts() {
 /// Issue 11, init and wipe bookkeeping (kwok runs no containers: the bytes each method leaves are tested on loop
 /// devices in podinit's unit tests). Each pod incarnation gets an entry in the rack ConfigMap's volumes.json (what its
 /// pod-init must initialise and wipe); once it runs, status.pods[].initializedVolumes records `<volume>@<claim uid>`.
-/// A namespace removed: its device becomes dirty on the pods restarted onto the new config, their new entry tells
-/// pod-init to wipe it, and once they run it is clean again; a claim replaced with its pod (local storage) is
+/// A namespace removed: its device becomes dirty on the pods restarted onto the new config and stays dirty, unwiped,
+/// while no namespace uses it (as the reference's init waits); the namespace back: the pods restarted onto that config
+/// are told to wipe it first, and once they run it is clean again. A claim replaced with its pod (local storage) is
 /// initialised again, the others are not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
@@ -445,9 +446,10 @@ async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
     }
 
     // Namespace bar removed: a restart of every pod; d2 (its device) is dirty for them, d1's local claims are replaced.
-    let mut namespaces = m["spec"]["aerospikeConfig"]["namespaces"].clone();
+    let with_bar = m["spec"]["aerospikeConfig"].clone();
+    let mut namespaces = with_bar["namespaces"].clone();
     namespaces.as_array_mut().unwrap().pop();
-    let mut config = m["spec"]["aerospikeConfig"].clone();
+    let mut config = with_bar.clone();
     config["namespaces"] = namespaces;
     patch_spec(&env.client, &env.ns, "vol", json!({"aerospikeConfig": config})).await;
     wait_completed(&env.client, &env.ns, "vol", Duration::from_secs(240)).await;
@@ -462,12 +464,45 @@ async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
         assert_ne!(uids.get(pod), Some(uid), "{pod} was restarted");
         assert_ne!(after[&format!("d1-{pod}")], before[&format!("d1-{pod}")], "{pod}: the local claim was replaced");
         assert_eq!(after[&format!("d2-{pod}")], before[&format!("d2-{pod}")], "{pod}: d2 kept its claim");
-        // pod-init was told: wipe d2; initialise d1 (a new claim); workdir and d2 are initialised already.
-        assert_eq!(second[pod], json!({"uid": uid, "initialized": ["workdir", "d2"], "dirty": ["d2"]}), "{pod}");
+        // pod-init was told: initialise d1 (a new claim); workdir and d2 are initialised already; d2 is dirty but no
+        // namespace uses it, so it is kept dirty, not wiped, and the split names the config it was made for.
+        let hash = second[pod]["confHash"].as_str().unwrap_or_else(|| panic!("{pod}: {}", second[pod]));
+        assert_eq!(
+            second[pod],
+            json!({"uid": uid, "initialized": ["workdir", "d2"], "dirty": [], "keepDirty": ["d2"], "confHash": hash}),
+            "{pod}"
+        );
     }
-    wait_for("the new claims recorded, the wiped device clean", T, || async {
+    wait_for("the new claims recorded, the unused device still dirty", T, || async {
         let c = api(&env.client, &env.ns).get("vol").await.ok()?;
-        ["vol-0-0", "vol-0-1"].iter().all(|p| volumes_of(&c, p) == (expected(&after, p), vec![])).then_some(())
+        ["vol-0-0", "vol-0-1"]
+            .iter()
+            .all(|p| volumes_of(&c, p) == (expected(&after, p), vec!["d2".to_string()]))
+            .then_some(())
+    })
+    .await;
+
+    // Namespace bar back on d2: the pods restarted onto it wipe the dirty device before the server uses it.
+    patch_spec(&env.client, &env.ns, "vol", json!({"aerospikeConfig": with_bar})).await;
+    wait_completed(&env.client, &env.ns, "vol", Duration::from_secs(240)).await;
+    let last = wait_for("six claims", T, || async {
+        let c = claims().await;
+        (c.len() == 6).then_some(c)
+    })
+    .await;
+    let third = entries().await;
+    for (pod, uid) in &pod_uids().await {
+        assert_ne!(new_uids.get(pod), Some(uid), "{pod} was restarted");
+        let hash = third[pod]["confHash"].as_str().unwrap_or_else(|| panic!("{pod}: {}", third[pod]));
+        assert_eq!(
+            third[pod],
+            json!({"uid": uid, "initialized": ["workdir", "d2"], "dirty": ["d2"], "confHash": hash}),
+            "{pod}: d2 is wiped now"
+        );
+    }
+    wait_for("the wiped device clean", T, || async {
+        let c = api(&env.client, &env.ns).get("vol").await.ok()?;
+        ["vol-0-0", "vol-0-1"].iter().all(|p| volumes_of(&c, p) == (expected(&last, p), vec![])).then_some(())
     })
     .await;
     finish(&env, op).await;

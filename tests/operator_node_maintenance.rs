@@ -57,8 +57,8 @@ async fn pods_on(client: &Client, ns: &str, cluster: &str, node: &str) -> Vec<Po
 /// `kubectl drain` of a node hosting an Aerospike pod: the node is cordoned, the eviction of the pod is refused (429,
 /// which kubectl drain retries) with a message saying why and what happens, the operator moves the pod itself (quiesced
 /// first, after the safety checks), the retried drain finds no Aerospike pod left on the node, the pod runs on another
-/// node, the others were never touched, and the cluster ends Completed. An eviction of the moved pod (now on a node
-/// that is not cordoned) is refused (403), so a drain retry never deletes it unsafely.
+/// node, the others were never touched, and the cluster ends Completed. A retried eviction of the moved pod is told
+/// it is gone (404: kubectl drain ends without an error) and never deletes it; once the node is back, 403.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_node_gives_up_its_aerospike_pod_only_through_the_operator() {
     webhooks();
@@ -99,14 +99,13 @@ async fn a_drained_node_gives_up_its_aerospike_pod_only_through_the_operator() {
         }
         for p in &left {
             match pod_api.evict(&p.name_any(), &EvictParams::default()).await {
-                // Evictions go by name: when the operator's move finished after this list, the eviction met the
-                // new incarnation on another node, which is refused as on any schedulable node (kubectl drain
-                // meets the same race on a retry; its next run finds the node empty). Gone between the list and
-                // the eviction: kubectl drain counts it done.
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(kube::Error::Api(e)) if e.code == 403 => {
-                    assert!(e.message.contains(", which is not cordoned"), "{}", e.message);
-                    assert!(!e.message.contains(&format!("runs on node {node},")), "{}", e.message);
+                // Evictions go by name: when the operator's move finished after this list, the eviction meets the
+                // new incarnation on another node and is told the pod is gone (404), as when it is gone between the
+                // list and the eviction: kubectl drain counts both done.
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    if e.message.contains("already moved") {
+                        assert!(e.message.contains(&format!("off cordoned node {node}")), "{}", e.message);
+                    }
                 }
                 Err(kube::Error::Api(e)) => refusals.push((e.code, e.message)),
                 // Allowed only once the operator is deleting it (this list may predate that).
@@ -161,14 +160,23 @@ async fn a_drained_node_gives_up_its_aerospike_pod_only_through_the_operator() {
     let events = event_reasons(&env.client, &env.ns, "aero").await;
     assert!(events.iter().any(|(r, m)| r == "PodRestarted" && m.contains("cordoned")), "{events:?}");
 
-    // A retried eviction of the moved pod (kubectl drain retries by name): refused, it is on a schedulable node.
+    // A retried eviction of the moved pod (kubectl drain retries by name, every 5 s): while the drained node is
+    // cordoned, it is told the pod is gone (404 ends kubectl's retries without an error); the pod is not touched.
+    let Err(kube::Error::Api(e)) = pod_api.evict(drained, &EvictParams::default()).await else {
+        panic!("the moved pod was evicted from its new node");
+    };
+    assert_eq!(e.code, 404, "{e:?}");
+    assert!(e.message.contains(&format!("already moved off cordoned node {node}")), "{}", e.message);
+    assert_eq!(pod_api.get(drained).await.unwrap().uid(), moved.uid());
+
+    // Once the node is back, an eviction of the pod is refused as on any schedulable node.
+    cordon(&env.client, &node, false).await;
     let Err(kube::Error::Api(e)) = pod_api.evict(drained, &EvictParams::default()).await else {
         panic!("the moved pod was evicted from its new node");
     };
     assert_eq!(e.code, 403, "{e:?}");
     assert_eq!(pod_api.get(drained).await.unwrap().uid(), moved.uid());
 
-    cordon(&env.client, &node, false).await;
     finish(&env, op).await;
 }
 

@@ -415,13 +415,25 @@ async fn updates_of_immutable_fields_are_refused() {
         err.contains("spec.storage.volumes: persistent volume") && err.contains("is removed without a new revision"),
         "{err}"
     );
-    // ... and accepted with new revisions of the racks that use it
+    // ... and accepted with new revisions of the racks that use it (the removed one held the work directory: the
+    // policy must now say it is not on persistent storage)
     let mut revised = current["spec"]["rackConfig"]["racks"].clone();
     revised[0]["revision"] = json!("v2");
     revised[1]["revision"] = json!("v2");
-    patch(json!({"spec": {"storage": {"volumes": volumes}, "rackConfig": {"racks": revised}}}))
-        .await
-        .expect("with revisions");
+    let err =
+        patch(json!({"spec": {"storage": {"volumes": volumes.clone()}, "rackConfig": {"racks": revised.clone()}}}))
+            .await
+            .expect_err("the work directory left without persistent storage");
+    assert!(
+        err.contains("spec.storage.volumes: the Aerospike work directory /opt/aerospike is not on a persistent"),
+        "{err}"
+    );
+    let skip = json!({"skipWorkDirValidate": true});
+    patch(
+        json!({"spec": {"storage": {"volumes": volumes}, "rackConfig": {"racks": revised}, "validationPolicy": skip}}),
+    )
+    .await
+    .expect("with revisions");
 
     // multiPodPerHost: refused (by the CRD's own rule or the webhook), with the field path
     let err =

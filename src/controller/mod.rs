@@ -469,6 +469,22 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     if let Some(lb) = &desired.lb_service {
         apply::apply(&svc_api, &ctx.stores.services, lb.clone()).await?;
     }
+    // What each rack's config change takes away, compared with the applied spec (as the reference): devices (their
+    // volumes are wiped by pod-init, which runs only in a new pod, so that change restarts pods, not servers in
+    // place; every pod started before the change is applied gets them as dirty) and files (deleted before each pod restarts).
+    let mut removed = volume_init::Removed::default();
+    for rack in &desired.racks {
+        let old = applied.as_ref().and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref());
+        let Some(old) = old else { continue };
+        let devices = volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage);
+        if !devices.is_empty() {
+            removed.devices.insert(rack.id, devices);
+        }
+        let files = volume_init::removed_files(&old.value, &rack.config);
+        if !files.is_empty() {
+            removed.files.insert(rack.id, files);
+        }
+    }
     // The rack ConfigMaps carry what pod-init must know of each pod's volumes (see `volume_init`).
     let pods = observe_pods(&ctx, &name, &ns);
     let claims = if desired.racks.iter().any(|r| !volume_init::persistent_volumes(&r.storage).is_empty()) {
@@ -497,7 +513,14 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             .unwrap_or_default();
         let rack_pods: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).filter(|p| of_rack(p, &rack.name)).collect();
         let volumes = volume_init::persistent_volumes(&rack.storage);
-        let rack_entries = volume_init::entries(&volumes, &rack_pods, &existing, &old_pods, &claims);
+        let rack_volumes = volume_init::RackVolumes {
+            volumes: &volumes,
+            config: &rack.config,
+            conf_hash: &rack.conf_hash,
+            storage: &rack.storage,
+            gone: removed.devices.get(&rack.id).map(Vec::as_slice).unwrap_or_default(),
+        };
+        let rack_entries = volume_init::entries(&rack_volumes, &rack_pods, &existing, &old_pods, &claims);
         apply::apply(&cm_api, &ctx.stores.config_maps, desired::with_pod_volumes(cm.clone(), &rack_entries)).await?;
         entries.insert(rack.name.clone(), (rack_entries, volumes));
     }
@@ -516,22 +539,6 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     // Before the rollout step, which may wait for pods whose init step waits for these facts.
     let network = pod_network::publish(&ctx, &cluster, &desired, &pods).await?;
     let in_place = dynamic::in_place_changes(&cluster, &resolved, applied.as_ref());
-    // What each rack's config change takes away, compared with the applied spec (as the reference): devices (their
-    // volumes are wiped by pod-init, which runs only in a new pod, so that change restarts pods, not servers in
-    // place) and files (deleted before each pod restarts).
-    let mut removed = volume_init::Removed::default();
-    for rack in &desired.racks {
-        let old = applied.as_ref().and_then(|a| a.racks.iter().find(|r| r.id == rack.id)?.config.as_ref());
-        let Some(old) = old else { continue };
-        let devices = volume_init::removed_device_volumes(&old.value, &rack.config, &rack.storage);
-        if !devices.is_empty() {
-            removed.devices.insert(rack.id, devices);
-        }
-        let files = volume_init::removed_files(&old.value, &rack.config);
-        if !files.is_empty() {
-            removed.files.insert(rack.id, files);
-        }
-    }
     let mut outcome = rollout::step(&cluster, &ctx, &desired, &in_place, &removed, &pods).await?;
     outcome.pod_network = network;
     // Pods not seen (being recreated) keep the volume records as last written, not the cache's older copy.
@@ -540,20 +547,10 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
     }
     for rack in &desired.racks {
         let Some((rack_entries, volumes)) = entries.get(&rack.name) else { continue };
-        // Devices the restarted pods' namespaces no longer use (compared with the applied spec, as the reference).
-        let gone = removed.devices.get(&rack.id).map(Vec::as_slice).unwrap_or_default();
         for pod in pods.iter().filter(|p| of_rack(p, &rack.name)) {
             let pod_name = pod.name_any();
-            let restarted = outcome.operation_restarts.contains(&pod_name);
             let old = old_pods.get(&pod_name).cloned().unwrap_or_default();
-            let record = volume_init::record(
-                pod,
-                &old,
-                rack_entries.get(&pod_name),
-                volumes,
-                &claims,
-                if restarted { gone } else { &[] },
-            );
+            let record = volume_init::record(pod, &old, rack_entries.get(&pod_name), volumes, &claims);
             outcome.volumes.insert(pod_name, record);
         }
     }

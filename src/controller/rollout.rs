@@ -434,10 +434,19 @@ pub(super) async fn step(
             // namespaces by this change, or dirty from an earlier one) need pod-init, which runs only in a new pod.
             let target = targets.iter().find(|t| t.id == rack_id);
             let status_pods = cluster.status.as_ref().map(|s| &s.pods);
+            // Dirty volumes a namespace of the new config uses (the others stay dirty, untouched).
+            let used = desired
+                .racks
+                .iter()
+                .find(|r| r.id == rack_id)
+                .map(|r| super::volume_init::used_device_volumes(&r.config, &r.storage))
+                .unwrap_or_default();
             let kinds: Vec<plan::RestartKind> = batch
                 .iter()
                 .map(|(p, reason)| {
-                    let dirty = status_pods.and_then(|s| s.get(p)).is_some_and(|s| !s.dirty_volumes.is_empty());
+                    let dirty = status_pods
+                        .and_then(|s| s.get(p))
+                        .is_some_and(|s| s.dirty_volumes.iter().any(|v| used.contains(v)));
                     match (views.iter().find(|v| v.name == *p), target) {
                         _ if dirty
                             || (removed.devices.contains_key(&rack_id) && *reason == plan::RestartReason::Config) =>

@@ -6,8 +6,11 @@
 //! new uid and is initialised again) and takes the wiped volumes off the dirty list.
 //!
 //! Volumes become dirty as the reference's handleNSOrDeviceRemoval decides: a device a namespace of the applied
-//! config used and the new config does not, marked on the pods restarted onto the new config; their next pod-init
-//! wipes them with the volume's wipe method.
+//! config used and the new config does not is dirty on every pod that starts while that change rolls out (each
+//! starts on the new config). The mark is part of the pod's entry, which is durable in the ConfigMap before pod-init
+//! can run, and is copied into the status from there: a failed status write or an operator restart loses nothing.
+//! pod-init wipes a dirty volume only once a namespace uses its device again (the reference's init does the same);
+//! until then it stays dirty.
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -50,10 +53,21 @@ fn uid(pod: &Pod) -> Option<String> {
     pod.metadata.uid.clone()
 }
 
+/// What one rack's entries are made from: its persistent volumes, and the config new pods start on.
+pub(crate) struct RackVolumes<'a> {
+    pub(crate) volumes: &'a [String],
+    pub(crate) config: &'a Value,
+    pub(crate) conf_hash: &'a str,
+    pub(crate) storage: &'a StorageSpec,
+    /// Volumes the change under way takes from namespaces ([`removed_device_volumes`]): dirty on every pod that
+    /// starts before the change is applied.
+    pub(crate) gone: &'a [String],
+}
+
 /// The ConfigMap entries of one rack (pure): `existing` entries are kept for the pod uid they were written for; a
-/// pod seen with a new uid gets a new entry from its status and its current claims.
+/// pod seen with a new uid gets a new entry from its status, the change under way and its current claims.
 pub(crate) fn entries(
-    volumes: &[String],
+    rack: &RackVolumes,
     pods: &[&Pod],
     existing: &BTreeMap<String, PodVolumes>,
     status: &BTreeMap<String, PodStatus>,
@@ -67,14 +81,31 @@ pub(crate) fn entries(
             continue;
         }
         let old = status.get(&name).cloned().unwrap_or_default();
-        let initialized = volumes
+        let initialized = rack
+            .volumes
             .iter()
             .filter(|v| recorded_on(&old.initialized_volumes, v, claims.get(&claim_name(v, &name))))
             .cloned()
             .collect();
-        out.insert(name, PodVolumes { uid, initialized, dirty: old.dirty_volumes.clone() });
+        let all_dirty: BTreeSet<&String> = old.dirty_volumes.iter().chain(rack.gone).collect();
+        let used = used_device_volumes(rack.config, rack.storage);
+        let (dirty, keep_dirty): (Vec<String>, Vec<String>) =
+            all_dirty.into_iter().cloned().partition(|v| used.contains(v));
+        let conf_hash = (!dirty.is_empty() || !keep_dirty.is_empty()).then(|| rack.conf_hash.to_string());
+        out.insert(name, PodVolumes { uid, initialized, dirty, keep_dirty, conf_hash });
     }
     out
+}
+
+/// The volumes whose device a namespace of `config` uses (pure): a dirty one among them is wiped when a pod starts.
+pub(crate) fn used_device_volumes(config: &Value, storage: &StorageSpec) -> BTreeSet<String> {
+    let paths: BTreeSet<String> = devices(config).into_values().flatten().collect();
+    storage
+        .volumes
+        .iter()
+        .filter(|v| v.aerospike.as_ref().is_some_and(|a| paths.contains(&a.path)))
+        .map(|v| v.name.clone())
+        .collect()
 }
 
 /// Whether the pod's pod-init has run to the end: its init container terminated successfully, or the pod runs.
@@ -96,19 +127,21 @@ fn reads_entries(pod: &Pod) -> bool {
 }
 
 /// status.pods[pod].initializedVolumes and dirtyVolumes after this reconcile (pure). `entry`: the pod's ConfigMap
-/// entry, `removed`: devices this reconcile's restart of the pod takes away from its namespaces.
+/// entry; its dirty marks are recorded at once, and the wiped ones cleared once pod-init has run.
 pub(crate) fn record(
     pod: &Pod,
     old: &PodStatus,
     entry: Option<&PodVolumes>,
     volumes: &[String],
     claims: &BTreeMap<String, String>,
-    removed: &[String],
 ) -> (Vec<String>, Vec<String>) {
     let name = pod.name_any();
     let mut initialized: BTreeSet<String> = old.initialized_volumes.iter().cloned().collect();
     let mut dirty: BTreeSet<String> = old.dirty_volumes.iter().cloned().collect();
     let entry = entry.filter(|e| Some(&e.uid) == uid(pod).as_ref());
+    if let Some(e) = entry {
+        dirty.extend(e.dirty.iter().chain(&e.keep_dirty).cloned());
+    }
     if let Some(e) = entry.filter(|_| init_done(pod) && pod.metadata.deletion_timestamp.is_none()) {
         // The pod runs on these claims: each volume is initialised on its current claim (a volume of a running pod
         // that predates this bookkeeping is in use: recording it keeps a later restart from wiping it).
@@ -124,7 +157,6 @@ pub(crate) fn record(
             }
         }
     }
-    dirty.extend(removed.iter().cloned());
     (initialized.into_iter().collect(), dirty.into_iter().collect())
 }
 
@@ -235,29 +267,76 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn entry(dirty: &[&str], keep: &[&str]) -> PodVolumes {
+        let conf_hash = (!dirty.is_empty() || !keep.is_empty()).then(|| "h1".to_string());
+        PodVolumes { uid: "u2".into(), initialized: s(&["data"]), dirty: s(dirty), keep_dirty: s(keep), conf_hash }
+    }
+
+    /// Block volume `ns` at /dev/ns and `x` at /dev/x, filesystem volume `data`.
+    fn storage() -> StorageSpec {
+        serde_json::from_value(json!({"volumes": [
+            {"name": "data", "aerospike": {"path": "/opt/aerospike"}, "source": {"persistentVolume": {"size": "1Gi", "volumeMode": "Filesystem"}}},
+            {"name": "ns", "aerospike": {"path": "/dev/ns"}, "source": {"persistentVolume": {"size": "1Gi", "volumeMode": "Block"}}},
+            {"name": "x", "aerospike": {"path": "/dev/x"}, "source": {"persistentVolume": {"size": "1Gi", "volumeMode": "Block"}}},
+        ]}))
+        .unwrap()
+    }
+
+    fn config(devices: &[&str]) -> Value {
+        json!({"namespaces": [{"name": "test", "storage-engine": {"type": "device", "devices": devices}}]})
+    }
+
     #[test]
     fn a_new_pod_is_told_what_its_current_claims_hold() {
         let vols = s(&["data", "ns"]);
+        let (storage, config) = (storage(), config(&["/dev/ns"]));
+        let rack = RackVolumes { volumes: &vols, config: &config, conf_hash: "h1", storage: &storage, gone: &[] };
         let claims = BTreeMap::from([
             ("data-a-0-0".to_string(), "c1".to_string()),
             ("ns-a-0-0".to_string(), "c9".to_string()), // replaced claim: status knows c2
         ]);
         let st = BTreeMap::from([("a-0-0".to_string(), status(&["data@c1", "ns@c2"], &["ns"]))]);
         let p = pod("a-0-0", "u2", "Pending", true);
-        let got = entries(&vols, &[&p], &BTreeMap::new(), &st, &claims);
-        assert_eq!(
-            got["a-0-0"],
-            PodVolumes { uid: "u2".into(), initialized: s(&["data"]), dirty: s(&["ns"]) },
-            "the replaced claim is initialised again"
-        );
+        let got = entries(&rack, &[&p], &BTreeMap::new(), &st, &claims);
+        assert_eq!(got["a-0-0"], entry(&["ns"], &[]), "the replaced claim is initialised again");
         // The entry of a uid is kept as written even when the status moves on; a new uid gets a new entry.
         let st2 = BTreeMap::from([("a-0-0".to_string(), status(&["data@c1", "ns@c9"], &[]))]);
-        assert_eq!(entries(&vols, &[&p], &got, &st2, &claims), got);
+        assert_eq!(entries(&rack, &[&p], &got, &st2, &claims), got);
         let p3 = pod("a-0-0", "u3", "Pending", true);
-        assert_eq!(entries(&vols, &[&p3], &got, &st2, &claims)["a-0-0"].initialized, s(&["data", "ns"]));
+        let e3 = &entries(&rack, &[&p3], &got, &st2, &claims)["a-0-0"];
+        assert_eq!((&e3.initialized, &e3.conf_hash), (&s(&["data", "ns"]), &None));
         // The reference's bare names count as initialised.
         let st4 = BTreeMap::from([("a-0-0".to_string(), status(&["data"], &[]))]);
-        assert_eq!(entries(&vols, &[&p3], &BTreeMap::new(), &st4, &claims)["a-0-0"].initialized, s(&["data"]));
+        assert_eq!(entries(&rack, &[&p3], &BTreeMap::new(), &st4, &claims)["a-0-0"].initialized, s(&["data"]));
+    }
+
+    /// The reference's init wipes a dirty volume only once a namespace uses its device again; until then it stays
+    /// dirty. A pod that starts while a change takes devices from namespaces gets them as dirty in its entry, which
+    /// is durable before pod-init runs (no status write needed).
+    #[test]
+    fn dirty_volumes_are_wiped_when_a_namespace_uses_them_again_and_kept_dirty_until_then() {
+        let vols = s(&["data", "ns", "x"]);
+        let storage = storage();
+        let st = BTreeMap::from([("a-0-0".to_string(), status(&["data@c1"], &["x"]))]);
+        let p = pod("a-0-0", "u2", "Pending", true);
+        // x is dirty and no namespace uses it: kept dirty, not wiped.
+        let uses_ns = config(&["/dev/ns"]);
+        let rack = RackVolumes { volumes: &vols, config: &uses_ns, conf_hash: "h1", storage: &storage, gone: &[] };
+        let e = &entries(&rack, &[&p], &BTreeMap::new(), &st, &BTreeMap::new())["a-0-0"];
+        assert_eq!((&e.dirty, &e.keep_dirty, &e.conf_hash), (&s(&[]), &s(&["x"]), &Some("h1".to_string())));
+        // A namespace uses x again: wiped.
+        let uses_x = config(&["/dev/ns", "/dev/x"]);
+        let rack = RackVolumes { config: &uses_x, ..rack };
+        let e = &entries(&rack, &[&p], &BTreeMap::new(), &st, &BTreeMap::new())["a-0-0"];
+        assert_eq!((&e.dirty, &e.keep_dirty), (&s(&["x"]), &s(&[])));
+        // A change under way moves the namespace from ns to x: the new pod's ns is dirty (and unused: kept).
+        let rack = RackVolumes { config: &config(&["/dev/x"]), gone: &["ns".to_string()], ..rack };
+        let e = &entries(&rack, &[&p], &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new())["a-0-0"];
+        assert_eq!((&e.dirty, &e.keep_dirty), (&s(&[]), &s(&["ns"])));
+        // Without dirty volumes the entry names no config.
+        let rack = RackVolumes { gone: &[], ..rack };
+        let e = &entries(&rack, &[&p], &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new())["a-0-0"];
+        assert_eq!(e.conf_hash, None);
     }
 
     #[test]
@@ -265,31 +344,30 @@ mod tests {
         let vols = s(&["data", "ns"]);
         let claims =
             BTreeMap::from([("data-a-0-0".to_string(), "c1".to_string()), ("ns-a-0-0".to_string(), "c9".to_string())]);
-        let entry = PodVolumes { uid: "u2".into(), initialized: s(&["data"]), dirty: s(&["ns"]) };
-        let old = status(&["data@c1", "ns@c2"], &["ns", "other"]);
-        // Still initialising: nothing changes.
+        let entry = entry(&["ns"], &["x"]);
+        let old = status(&["data@c1", "ns@c2"], &["other"]);
+        // Still initialising: the entry's marks are in the status at once (it may never be written again before the
+        // pod runs), nothing else changes.
         let pending = pod("a-0-0", "u2", "Pending", true);
         assert_eq!(
-            record(&pending, &old, Some(&entry), &vols, &claims, &[]),
-            (s(&["data@c1", "ns@c2"]), s(&["ns", "other"]))
+            record(&pending, &old, Some(&entry), &vols, &claims),
+            (s(&["data@c1", "ns@c2"]), s(&["ns", "other", "x"]))
         );
-        // Running: the current claims are recorded, the wiped volume is clean, the other dirty one stays.
+        // Running: the current claims are recorded, the wiped volume is clean, the kept and other dirty ones stay.
         let running = pod("a-0-0", "u2", "Running", true);
         assert_eq!(
-            record(&running, &old, Some(&entry), &vols, &claims, &[]),
-            (s(&["data@c1", "ns@c9"]), s(&["other"]))
+            record(&running, &old, Some(&entry), &vols, &claims),
+            (s(&["data@c1", "ns@c9"]), s(&["other", "x"]))
         );
         // An entry for another incarnation says nothing about this one.
         let other = pod("a-0-0", "u3", "Running", true);
-        assert_eq!(record(&other, &old, Some(&entry), &vols, &claims, &[]).1, s(&["ns", "other"]));
+        assert_eq!(record(&other, &old, Some(&entry), &vols, &claims).1, s(&["other"]));
         // A pod made before this bookkeeping ran no wipe: its volumes are recorded (in use), dirty ones stay.
         let legacy = pod("a-0-0", "u2", "Running", false);
         assert_eq!(
-            record(&legacy, &old, Some(&entry), &vols, &claims, &[]),
-            (s(&["data@c1", "ns@c9"]), s(&["ns", "other"]))
+            record(&legacy, &old, Some(&entry), &vols, &claims),
+            (s(&["data@c1", "ns@c9"]), s(&["ns", "other", "x"]))
         );
-        // Restarted onto a config without device "x": dirty.
-        assert_eq!(record(&pending, &status(&[], &[]), None, &vols, &claims, &s(&["x"])).1, s(&["x"]));
     }
 
     #[test]

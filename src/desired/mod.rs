@@ -237,15 +237,26 @@ pub struct InitVolume {
 /// One pod's entry of [`CM_VOLUMES_KEY`], written by the operator once it has seen the pod (this `uid`) and its
 /// claims. The entry of a pod uid never changes afterwards: what pod-init acted on is what the operator records.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PodVolumes {
     /// The pod's uid (a recreated pod gets a new entry).
     pub uid: String,
     /// Volumes initialised on the claims the pod has now: pod-init does not initialise them again.
     #[serde(default)]
     pub initialized: Vec<String>,
-    /// Volumes to wipe with their wipe method (a namespace or device stopped using them).
+    /// Volumes to wipe with their wipe method: dirty (a namespace stopped using their device) and used by a
+    /// namespace of the config this entry was made for.
     #[serde(default)]
     pub dirty: Vec<String>,
+    /// Dirty volumes no namespace of that config uses: not wiped now, they stay dirty until one does (as the
+    /// reference waits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_dirty: Vec<String>,
+    /// The conf hash of the config `dirty` and `keep_dirty` were split by (set when either is non-empty): pod-init
+    /// refuses to act on a ConfigMap template with another hash, so a split made for one config never wipes or
+    /// skips for another; the pod is then recreated and gets a new entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf_hash: Option<String>,
 }
 
 /// Labels that select every pod (and object) of a cluster: `app` and `aerospike.com/cr`.

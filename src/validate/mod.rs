@@ -19,6 +19,8 @@
 //! - access control with security enabled: a user `admin` with sys-admin and user-admin, roles that exist,
 //!   passwords from Secrets (secretName) except PKI-only users, valid privileges and whitelists;
 //! - resource limits not below requests (server, init, sidecar and init containers);
+//! - the work directory on a persistent Filesystem volume unless `validationPolicy.skipWorkDirValidate` (see
+//!   [`work_dir`]; a cluster that already ran without one is warned, not refused);
 //! - on update ([`validate`] with `old`): multiPodPerHost, TLS names and ports, strong-consistency (and with it the
 //!   replication factor; an AP namespace's changes alone, one namespace at a time), security on/off, rack zone/region/rackLabel/nodeName, the seeds LoadBalancer, and
 //!   persistent volumes (removed or changed only with a new rack revision; one may be added, and a size may grow in
@@ -36,6 +38,7 @@ mod operations;
 pub(crate) mod quantity;
 mod tls;
 mod warnings;
+mod work_dir;
 
 #[cfg(test)]
 mod fuzz;
@@ -139,6 +142,7 @@ pub fn check(resolved: &Resolved, old: Option<&Resolved>) -> Vec<FieldError> {
     network::check(new, &mut out);
     check_resources(spec, &mut out);
     operations::check(new, old.map(|o| o.cluster), racks, &mut out);
+    work_dir::check(resolved, old, &mut out);
     if let Some(old) = old {
         immutable::check(resolved, old, &mut out);
     }

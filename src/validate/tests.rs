@@ -1110,17 +1110,13 @@ fn defaults_are_not_warned_about() {
     assert_eq!(resolved_warnings(&c), Vec::<String>::new());
 
     let mut v = valid_json();
-    v["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": true});
+    v["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": true, "skipXdrDlogFileValidate": true});
     v["spec"]["storage"]["cleanupThreads"] = json!(4);
     v["spec"]["storage"]["deleteLocalStorageOnPodRecovery"] = json!(true);
     v["spec"]["storage"]["volumes"][1]["initMethod"] = json!("blkdiscardWithHeaderCleanup");
     let paths = resolved_warnings(&cluster(v));
-    assert!(paths.iter().any(|p| p == "spec.validationPolicy"), "{paths:?}");
-    // Acted on now: cleanup threads, every init method, deleteLocalStorageOnPodRecovery.
-    assert!(
-        !paths.iter().any(|p| p.contains("cleanupThreads") || p.contains("initMethod") || p.contains("OnPodRecovery")),
-        "{paths:?}"
-    );
+    // Deprecated in the reference, read by no check: the only one named.
+    assert_eq!(paths, vec!["spec.validationPolicy.skipXdrDlogFileValidate".to_string()]);
 }
 
 /// `valid()` served over TLS only, with the operator's certificates from a Secret.
@@ -1244,4 +1240,71 @@ fn operations_follow_the_reference_rules() {
     let mut fresh = valid_json();
     fresh["spec"]["operations"] = op1;
     refused(&cluster(fresh), None, "spec.operations", "before the cluster has been deployed");
+}
+
+/// `validationPolicy.skipWorkDirValidate: false` (the default): the work directory must be on a persistent
+/// Filesystem volume, as the reference requires; the refusal names the field to change.
+#[test]
+fn the_work_directory_must_be_on_a_persistent_filesystem_volume() {
+    let needle = "is not on a persistent Filesystem volume";
+    // No volume at /opt/aerospike.
+    let mut v = valid_json();
+    v["spec"]["storage"]["volumes"].as_array_mut().unwrap().remove(0);
+    refused(&cluster(v.clone()), None, "spec.storage.volumes", &format!("/opt/aerospike {needle}"));
+    // Skipping the check accepts it, with no warning.
+    v["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": true});
+    accepted(&cluster(v.clone()), None);
+    assert!(crate::validate::warnings(&crate::resolve::resolve(&cluster(v.clone()))).is_empty());
+    // Skipped, but a configured work directory must still be on some volume (any kind).
+    v["spec"]["aerospikeConfig"]["service"]["work-directory"] = json!("/data/work");
+    refused(&cluster(v.clone()), None, "spec.aerospikeConfig.service.work-directory", "not on any volume");
+    v["spec"]["storage"]["volumes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "scratch", "source": {"emptyDir": {}}, "aerospike": {"path": "/data"}}));
+    accepted(&cluster(v), None);
+
+    // An emptyDir at the work directory is not enough.
+    let mut v = valid_json();
+    v["spec"]["storage"]["volumes"][0] =
+        json!({"name": "workdir", "source": {"emptyDir": {}}, "aerospike": {"path": "/opt/aerospike"}});
+    refused(&cluster(v), None, "spec.storage.volumes", needle);
+    // A configured work directory below a persistent volume's path is on it; a relative one is refused.
+    let mut v = valid_json();
+    v["spec"]["aerospikeConfig"]["service"]["work-directory"] = json!("/opt/aerospike/work");
+    accepted(&cluster(v.clone()), None);
+    v["spec"]["aerospikeConfig"]["service"]["work-directory"] = json!("/opt");
+    refused(&cluster(v.clone()), None, "spec.aerospikeConfig.service.work-directory", &format!("/opt {needle}"));
+    v["spec"]["aerospikeConfig"]["service"]["work-directory"] = json!("work");
+    refused(&cluster(v), None, "spec.aerospikeConfig.service.work-directory", "not an absolute path");
+
+    // A rack with storage of its own is judged by it, and named.
+    let mut v = valid_json();
+    v["spec"]["rackConfig"]["racks"][1]["storage"] = json!({"volumes": [
+        {"name": "ns", "source": {"persistentVolume": {"storageClass": "ssd", "volumeMode": "Block", "size": "5Gi"}},
+         "aerospike": {"path": "/dev/xvdf"}}]});
+    refused(&cluster(v), None, "spec.rackConfig.racks[1].storage.volumes", needle);
+}
+
+/// A cluster that already ran with its work directory off persistent storage (stored before the operator had
+/// this check) keeps being accepted on update, with a warning; a change that moves it off is refused.
+#[test]
+fn a_cluster_that_already_ran_without_a_persistent_work_directory_is_warned_not_refused() {
+    let mut v = valid_json();
+    v["spec"]["storage"]["volumes"].as_array_mut().unwrap().remove(0);
+    let old = cluster(v.clone());
+    v["spec"]["size"] = json!(4);
+    let new = cluster(v);
+    accepted(&new, Some(&old));
+    let warned = crate::validate::warnings(&crate::resolve::resolve(&new));
+    assert!(
+        warned.iter().any(|w| w.path == "spec.storage.volumes" && w.message.contains("already ran this way")),
+        "{warned:#?}"
+    );
+    // The same spec on create is refused.
+    refused(&new, None, "spec.storage.volumes", "not on a persistent Filesystem volume");
+    // Moving a compliant cluster's work directory off its volume is refused on update.
+    let mut moved = valid_json();
+    moved["spec"]["aerospikeConfig"]["service"]["work-directory"] = json!("/var/aerospike");
+    refused(&cluster(moved), Some(&valid()), "spec.aerospikeConfig.service.work-directory", "not on a persistent");
 }

@@ -12,10 +12,14 @@ pub fn warnings(resolved: &Resolved) -> Vec<FieldError> {
     let mut out = Vec::new();
     let mut warn = |path: &str, message: &str| out.push(FieldError::new(path, message));
 
-    // The schema defaults validationPolicy to {skipWorkDirValidate: false}: only a policy beyond that is named.
-    if spec.validation_policy.as_ref().is_some_and(|p| p.skip_work_dir_validate || p.skip_xdr_dlog_file_validate) {
-        warn("spec.validationPolicy", "not implemented yet: the work-directory and init checks it tunes do not run");
+    // Deprecated in the reference too (it warns the same way): no check reads it.
+    if spec.validation_policy.as_ref().is_some_and(|p| p.skip_xdr_dlog_file_validate) {
+        warn(
+            "spec.validationPolicy.skipXdrDlogFileValidate",
+            "deprecated and has no effect: the XDR digest log is not validated by any check",
+        );
     }
 
+    super::work_dir::warnings(resolved, &mut out);
     out
 }

@@ -9,8 +9,11 @@
 //!   [`desired::ANNOTATION_EVICTION_BLOCKED`]), the operator restarts the pod once it is safe, the StatefulSet
 //!   recreates it and the scheduler places it on another node (its node-local claims released);
 //! - on a schedulable node: refused with 403 Forbidden (nothing is recorded; the operator moves nothing off a node
-//!   that may take the pod straight back). A retried eviction of a pod that has already been moved off the drained
-//!   node gets this answer too: that node has nothing of it left;
+//!   that may take the pod straight back);
+//! - a retried eviction (kubectl drain evicts by name, every 5 s) that meets the pod's new incarnation, moved off the
+//!   still-cordoned node it was refused on: 404 Not Found, which `kubectl drain` counts as done, so the drain ends
+//!   without an error. The refusal on the cordoned node is recorded on the StatefulSet
+//!   (`aerospike.com/eviction-blocked-<ordinal>`: uid and node), which any operator replica serving the webhook reads;
 //! - allowed: any other pod, a pod already terminating, not scheduled or no longer running.
 //!
 //! [`decide`] is pure; [`review`] reads the pod, its StatefulSet and its node, and records the request.
@@ -55,9 +58,27 @@ pub fn is_operator_pod(pod: &Pod, stateful_set: Option<&StatefulSet>) -> bool {
         && sts.labels().get(desired::LABEL_MANAGED_BY).map(String::as_str) == Some(desired::MANAGER_NAME)
 }
 
+/// The StatefulSet annotation recording a refused eviction of its pod with `ordinal` (see the module docs).
+pub fn blocked_annotation(ordinal: &str) -> String {
+    format!("aerospike.com/eviction-blocked-{ordinal}")
+}
+
+/// The value of [`blocked_annotation`]: the refused incarnation and its node.
+pub fn blocked_value(uid: &str, node: &str) -> String {
+    format!("{uid} {node}")
+}
+
+/// The cordoned node an earlier incarnation of `pod` was refused eviction on (pure): the record is for another uid
+/// on another node, and that node is still cordoned (`cordoned`).
+pub fn moved_from<'a>(pod: &Pod, record: Option<&'a str>, cordoned: impl Fn(&str) -> bool) -> Option<&'a str> {
+    let (uid, node) = record?.split_once(' ')?;
+    let here = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+    (pod.uid().as_deref() != Some(uid) && here != Some(node) && cordoned(node)).then_some(node)
+}
+
 /// The answer to an eviction of `pod` (None: it does not exist). `operator_pod`: see [`is_operator_pod`];
-/// `node_cordoned`: the pod's node has spec.unschedulable.
-pub fn decide(pod: Option<&Pod>, operator_pod: bool, node_cordoned: bool) -> Decision {
+/// `node_cordoned`: the pod's node has spec.unschedulable; `moved_from`: see [`moved_from`].
+pub fn decide(pod: Option<&Pod>, operator_pod: bool, node_cordoned: bool, moved_from: Option<&str>) -> Decision {
     let Some(pod) = pod else { return Decision::Allow("no such pod") };
     if !operator_pod {
         return Decision::Allow("not an Aerospike pod of this operator");
@@ -85,6 +106,16 @@ pub fn decide(pod: Option<&Pod>, operator_pod: bool, node_cordoned: bool) -> Dec
                  pending, the node quiesced); retry until the pod has left the node (kubectl drain retries on its own)"
             ),
             record: true,
+        }
+    } else if let Some(drained) = moved_from {
+        Decision::Refuse {
+            code: 404,
+            reason: "NotFound",
+            message: format!(
+                "{what} was already moved off cordoned node {drained} by the operator (its eviction there was refused \
+                 until that was safe); the pod of that name now runs on node {node}: nothing is left to evict"
+            ),
+            record: false,
         }
     } else {
         Decision::Refuse {
@@ -157,7 +188,20 @@ pub async fn review(client: &Client, req: &AdmissionRequest<DynamicObject>) -> A
         },
         _ => false,
     };
-    match decide(pod.as_ref(), operator_pod, cordoned) {
+    // A refusal recorded for an earlier incarnation of this pod, on a node that is still cordoned.
+    let ordinal = name.rsplit_once('-').map(|(_, o)| o.to_string()).unwrap_or_default();
+    let record = stateful_set.as_ref().and_then(|s| s.annotations().get(&blocked_annotation(&ordinal)).cloned());
+    let mut moved = None;
+    if let (Some(p), Some(record), false) = (&pod, &record, cordoned)
+        && let Some(drained) = moved_from(p, Some(record), |_| true)
+    {
+        let still_cordoned = match Api::<Node>::all(client.clone()).get_opt(drained).await {
+            Ok(n) => n.and_then(|n| n.spec?.unschedulable) == Some(true),
+            Err(_) => false,
+        };
+        moved = still_cordoned.then(|| drained.to_string());
+    }
+    match decide(pod.as_ref(), operator_pod, cordoned, moved.as_deref()) {
         Decision::Allow(why) => {
             if operator_pod {
                 info!(namespace = %ns, pod = %name, why, "eviction of an Aerospike pod allowed");
@@ -175,6 +219,18 @@ pub async fn review(client: &Client, req: &AdmissionRequest<DynamicObject>) -> A
                     warn!(namespace = %ns, pod = %name, error = %e, "eviction webhook: cannot record the request");
                     message
                         .push_str(&format!(" (the request could not be recorded on the pod: {e}; a retry records it)"));
+                }
+            }
+            // Also on the StatefulSet, which outlives the pod: a retry that meets the moved pod is told it is done.
+            if let (true, Some(p), Some(sts), Some(node)) = (record, &pod, &stateful_set, &node) {
+                let value = blocked_value(&p.uid().unwrap_or_default(), node);
+                let key = blocked_annotation(&ordinal);
+                if sts.annotations().get(&key) != Some(&value) {
+                    let patch = json!({"metadata": {"annotations": {key: value}}});
+                    let api = Api::<StatefulSet>::namespaced(client.clone(), &ns);
+                    if let Err(e) = api.patch(&sts.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+                        warn!(namespace = %ns, pod = %name, error = %e, "eviction webhook: cannot record on the StatefulSet");
+                    }
                 }
             }
             info!(namespace = %ns, pod = %name, code, recorded = record, "eviction of an Aerospike pod refused");
@@ -232,7 +288,7 @@ mod tests {
     #[test]
     fn an_aerospike_pod_is_refused_and_recorded_only_on_a_cordoned_node() {
         let p = pod(Some("n1"));
-        match decide(Some(&p), true, true) {
+        match decide(Some(&p), true, true, None) {
             Decision::Refuse { code, reason, message, record } => {
                 assert_eq!((code, reason, record), (429, "TooManyRequests", true));
                 assert!(message.contains("Aerospike pod ns/aero-1-0 (AerospikeCluster aero)"), "{message}");
@@ -241,7 +297,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match decide(Some(&p), true, false) {
+        match decide(Some(&p), true, false, None) {
             Decision::Refuse { code, reason, message, record } => {
                 assert_eq!((code, reason, record), (403, "Forbidden", false));
                 assert!(message.contains("node n1, which is not cordoned"), "{message}");
@@ -250,18 +306,44 @@ mod tests {
         }
     }
 
+    /// kubectl drain retries an eviction by name: once the operator has moved the pod off the cordoned node, the
+    /// retry meets the new incarnation elsewhere and is told the pod is gone (404, which ends kubectl's retries).
+    #[test]
+    fn a_retry_that_meets_the_moved_pod_is_told_it_is_gone() {
+        let mut moved = pod(Some("n2"));
+        moved.metadata.uid = Some("new".into());
+        let record = blocked_value("old", "n1");
+        assert_eq!(moved_from(&moved, Some(&record), |n| n == "n1"), Some("n1"));
+        match decide(Some(&moved), true, false, Some("n1")) {
+            Decision::Refuse { code, reason, message, record } => {
+                assert_eq!((code, reason, record), (404, "NotFound", false));
+                assert!(
+                    message.contains("already moved off cordoned node n1") && message.contains("node n2"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not once the node is uncordoned, not for the incarnation that was refused, not on the same node.
+        assert_eq!(moved_from(&moved, Some(&record), |_| false), None);
+        assert_eq!(moved_from(&moved, Some(&blocked_value("new", "n1")), |_| true), None);
+        assert_eq!(moved_from(&pod(Some("n1")), Some(&record), |_| true), None);
+        assert_eq!(moved_from(&moved, None, |_| true), None);
+        assert_eq!(blocked_annotation("0"), "aerospike.com/eviction-blocked-0");
+    }
+
     #[test]
     fn everything_else_is_allowed() {
-        assert_eq!(decide(None, false, true), Decision::Allow("no such pod"));
+        assert_eq!(decide(None, false, true, None), Decision::Allow("no such pod"));
         let p = pod(Some("n1"));
-        assert_eq!(decide(Some(&p), false, true), Decision::Allow("not an Aerospike pod of this operator"));
+        assert_eq!(decide(Some(&p), false, true, None), Decision::Allow("not an Aerospike pod of this operator"));
         let mut terminating = p.clone();
         terminating.metadata.deletion_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
-        assert_eq!(decide(Some(&terminating), true, true), Decision::Allow("already terminating"));
-        assert_eq!(decide(Some(&pod(None)), true, true), Decision::Allow("not scheduled on a node"));
+        assert_eq!(decide(Some(&terminating), true, true, None), Decision::Allow("already terminating"));
+        assert_eq!(decide(Some(&pod(None)), true, true, None), Decision::Allow("not scheduled on a node"));
         let mut failed = p.clone();
         failed.status.as_mut().unwrap().phase = Some("Failed".into());
-        assert_eq!(decide(Some(&failed), true, true), Decision::Allow("no longer running"));
+        assert_eq!(decide(Some(&failed), true, true, None), Decision::Allow("no longer running"));
     }
 }

@@ -20,6 +20,7 @@ fn cluster_json() -> Value {
         "spec": {
             "size": 2,
             "image": "aerospike/aerospike-server-enterprise:7.1.0.0",
+            "validationPolicy": {"skipWorkDirValidate": true},
             "storage": {"volumes": [{"name": "aerospike-config-secret", "source": {"secret": {"secretName": "aerospike-secret"}},
                 "aerospike": {"path": "/etc/aerospike/secret"}}]},
             "aerospikeConfig": {
@@ -114,13 +115,16 @@ fn validating_webhook_warns_of_fields_it_does_not_act_on() {
     let mut obj = cluster_json();
     obj["spec"]["enableDynamicConfigUpdate"] = json!(true);
     obj["spec"]["podService"] = json!({});
-    obj["spec"]["validationPolicy"] = json!({"skipXdrDlogFileValidate": true});
+    obj["spec"]["validationPolicy"] = json!({"skipWorkDirValidate": true, "skipXdrDlogFileValidate": true});
     let resp = response(VALIDATE_PATH, &review_body("CREATE", &obj, None));
     assert_eq!(resp["allowed"], true);
     let warnings: Vec<&str> = resp["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert!(!warnings.iter().any(|w| w.starts_with("spec.enableDynamicConfigUpdate")), "implemented: {warnings:?}");
     assert!(!warnings.iter().any(|w| w.starts_with("spec.podService")), "implemented: {warnings:?}");
-    assert!(warnings.iter().any(|w| w.starts_with("spec.validationPolicy: not implemented yet")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.starts_with("spec.validationPolicy.skipXdrDlogFileValidate: deprecated")),
+        "{warnings:?}"
+    );
     // An operation restarts existing pods: refused when the cluster is created.
     let mut obj = cluster_json();
     obj["spec"]["operations"] = json!([{"id": "op1", "kind": "WarmRestart"}]);

@@ -596,6 +596,7 @@ fn cluster_manifest(name: &str, ns: &str, size: i32) -> Value {
             "size": size,
             "image": IMAGE,
             "podSpec": {"multiPodPerHost": true},
+            "validationPolicy": {"skipWorkDirValidate": true},
             "aerospikeConfig": {
                 "service": {"feature-key-file": "/etc/aerospike/secret/features.conf"},
                 "network": {"service": {"port": 3000}, "heartbeat": {"port": 3002}, "fabric": {"port": 3001}},

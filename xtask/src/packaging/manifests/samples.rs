@@ -2,8 +2,8 @@
 
 use aerospike_kubernetes_operator::api::{
     AccessControlSpec, AerospikeCluster, AerospikeClusterSpec, AerospikePodSpec, NetworkPolicy, PersistentVolumeSpec,
-    Rack, RackConfig, ServerVolumeAttachment, StorageSpec, UserSpec, VolumeMethod, VolumePolicy, VolumeSource,
-    VolumeSpec,
+    Rack, RackConfig, ServerVolumeAttachment, StorageSpec, UserSpec, ValidationPolicy, VolumeMethod, VolumePolicy,
+    VolumeSource, VolumeSpec,
 };
 use k8s_openapi::api::core::v1::SecretVolumeSource;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -48,6 +48,12 @@ fn in_memory_namespace(rf: u32) -> Value {
     json!({"name": "test", "replication-factor": rf, "storage-engine": {"type": "memory", "data-size": 1073741824}})
 }
 
+/// In-memory samples keep no work directory on a persistent volume: they say so, as the reference's own
+/// no-storage sample does (the default policy refuses it: the server's system metadata lives there).
+fn no_persistent_work_dir() -> Option<ValidationPolicy> {
+    Some(ValidationPolicy { skip_work_dir_validate: true, ..Default::default() })
+}
+
 fn cluster(name: &str, spec: AerospikeClusterSpec) -> AerospikeCluster {
     let mut c = AerospikeCluster::new(name, spec);
     c.metadata.namespace = Some("aerospike".into());
@@ -63,6 +69,7 @@ pub fn samples() -> Vec<(String, AerospikeCluster)> {
             size: 3,
             image: SAMPLE_IMAGE.into(),
             storage: Some(StorageSpec { volumes: vec![feature_key_volume()], ..Default::default() }),
+            validation_policy: no_persistent_work_dir(),
             aerospike_config: Some(json!({
                 "service": feature_key,
                 "network": network_config(),
@@ -125,6 +132,7 @@ pub fn samples() -> Vec<(String, AerospikeCluster)> {
                 ..Default::default()
             }),
             storage: Some(StorageSpec { volumes: vec![feature_key_volume()], ..Default::default() }),
+            validation_policy: no_persistent_work_dir(),
             aerospike_config: Some(json!({
                 "service": feature_key,
                 "network": network_config(),
@@ -145,6 +153,7 @@ pub fn samples() -> Vec<(String, AerospikeCluster)> {
                 ..Default::default()
             }),
             storage: Some(StorageSpec { volumes: vec![feature_key_volume()], ..Default::default() }),
+            validation_policy: no_persistent_work_dir(),
             aerospike_config: Some(json!({
                 "service": feature_key,
                 "network": network_config(),

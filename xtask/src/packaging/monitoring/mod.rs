@@ -186,6 +186,7 @@ pub fn sample_cluster() -> Value {
             "image": "aerospike/aerospike-server-enterprise:8.0.0.8",
             "rackConfig": {"namespaces": ["test"], "racks": [{"id": 1}, {"id": 2}]},
             "podSpec": {"sidecars": [exporter_sidecar(SAMPLE_CLUSTER, "auth-secret")]},
+            "validationPolicy": {"skipWorkDirValidate": true},
             "storage": {"volumes": [{
                 "name": "aerospike-config-secret",
                 "source": {"secret": {"secretName": "aerospike-secret"}},
