@@ -268,7 +268,9 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
     let setup = Setup { exe, profile, build_seconds, no_webhook, out_dir: out_dir.clone(), load_start, crfloor };
     let mut reports = Vec::new();
     let modes = args.watch_mode.runs();
-    for &n in &args.clusters {
+    // A count that fails ends the bench, but the counts before it still get their summary and plot.
+    let mut failed: Option<anyhow::Error> = None;
+    'counts: for &n in &args.clusters {
         let mut primary: Option<Value> = None;
         for (i, &mode) in modes.iter().enumerate() {
             eprintln!("bench: run with {n} clusters, watching {} namespaces", mode.name());
@@ -280,7 +282,17 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
                     },
                     _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
                 }
-            })?;
+            });
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = e.context(format!("the run with {n} clusters, watching {} namespaces", mode.name()));
+                    eprintln!("bench: {e:#}");
+                    failed = Some(e);
+                    reports.extend(primary.take());
+                    break 'counts;
+                }
+            };
             // (Every process the bench started was stopped when `bench` returned: the guards live in it.)
             let mut file =
                 if args.clusters.len() == 1 { REPORT_FILE.to_string() } else { format!("cluster-scale-{n}.json") };
@@ -304,7 +316,7 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
         }
     }
     drop(runtime);
-    if args.against_floors {
+    if args.against_floors && !reports.is_empty() {
         let summary = floors_summary(&reports, started.elapsed().as_secs_f64());
         let path = out_dir.join(FLOORS_FILE);
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
@@ -314,7 +326,7 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
         println!("\n{}", floors_table(&summary));
         println!("written to {} and {}", path.display(), svg_path.display());
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 struct Setup {
