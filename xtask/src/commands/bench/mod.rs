@@ -393,6 +393,16 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     }
     let floors = setup.crfloor.is_some() && primary;
     let rollout = args.rollout && primary;
+    let node_ports = node_ports_needed(clusters, args.size, floors);
+    if node_ports > NODE_PORT_RANGE {
+        bail!(
+            "{clusters} clusters of {} pods need {node_ports} NodePorts (a per-pod NodePort Service each with \
+             multiPodPerHost{}), more than the apiserver's default range holds ({NODE_PORT_RANGE}): the clusters \
+             past it would never be Completed",
+            args.size,
+            if floors { ", twice with the API-server floor's replay" } else { "" }
+        );
+    }
     // Waits that grow with the clusters: 120 s and a quarter second per cluster.
     let scaled = Duration::from_secs(120 + clusters as u64 / 4);
     let total = Instant::now();
@@ -692,6 +702,16 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     }))
 }
 
+/// Ports in the apiserver's default NodePort range, 30000-32767: the local plane keeps the default.
+const NODE_PORT_RANGE: usize = 2768;
+
+/// NodePorts the run needs: one per pod (multiPodPerHost gives each pod a NodePort Service for its service port),
+/// twice when the API-server floor replays the Services beside ours.
+fn node_ports_needed(clusters: usize, size: i32, floors: bool) -> usize {
+    let copies = if floors { 2 } else { 1 };
+    copies * clusters * size.max(0) as usize
+}
+
 /// Pods a fake node takes (kwok's default capacity).
 const PODS_PER_NODE: usize = 250;
 
@@ -734,4 +754,17 @@ fn cluster_manifest(name: &str, ns: &str, size: i32) -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ports_count_one_per_pod_and_the_floor_twice() {
+        assert_eq!(node_ports_needed(300, 3, true), 1800);
+        assert_eq!(node_ports_needed(1000, 3, false), 3000);
+        assert!(node_ports_needed(900, 3, false) < NODE_PORT_RANGE);
+        assert!(node_ports_needed(1000, 3, false) > NODE_PORT_RANGE);
+    }
 }
