@@ -183,6 +183,9 @@ pub struct BenchArgs {
     /// `--against-floors`, against deleting the replayed pods directly (see `phases`).
     #[arg(long)]
     rollout: bool,
+    /// Also restart the operator in place once the clusters are Completed (implied by `--against-floors`).
+    #[arg(long)]
+    restart: bool,
     /// How the operator watches: `all` namespaces, the `list` of the bench's namespaces (`--watch-namespaces
     /// bench-0,...`), or `both`: a second run per count in list mode (creates and unchanged reconciles only) for
     /// its memory and requests.
@@ -393,14 +396,17 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     }
     let floors = setup.crfloor.is_some() && primary;
     let rollout = args.rollout && primary;
+    let restart = (args.restart || floors) && primary;
     let node_ports = node_ports_needed(clusters, args.size, floors);
-    if node_ports > NODE_PORT_RANGE {
+    // Each of those Services takes a ClusterIP too, from the plane's Service range; past it the clusters (or the
+    // floor's replay) would never be done.
+    if node_ports > SERVICE_IPS {
         bail!(
-            "{clusters} clusters of {} pods need {node_ports} NodePorts (a per-pod NodePort Service each with \
-             multiPodPerHost{}), more than the apiserver's default range holds ({NODE_PORT_RANGE}): the clusters \
-             past it would never be Completed",
+            "{clusters} clusters of {} pods need {node_ports} NodePort Services (one per pod with multiPodPerHost{}), \
+             more ClusterIPs than the local plane's Service range holds ({SERVICE_IPS}){}",
             args.size,
-            if floors { ", twice with the API-server floor's replay" } else { "" }
+            if floors { ", twice with the API-server floor's replay" } else { "" },
+            if floors { "; run this count without --against-floors" } else { "" }
         );
     }
     // Waits that grow with the clusters: 120 s and a quarter second per cluster.
@@ -412,6 +418,8 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
         state_dir: None,
         timeout: Duration::from_secs(180),
         provisioner: false,
+        // The default NodePort range (2,768) is too small past about 900 pods.
+        node_ports: Some(node_port_range(node_ports)),
         ..Default::default()
     })
     .await?;
@@ -556,8 +564,8 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     // What the floor replays: the objects as the creates left them, before the restart and the rollout.
     let captured = if floors { Some(capture(&client, &names).await?) } else { None };
 
-    // ---- Phase 3 (--against-floors): the operator restarted in place.
-    let restart = if floors {
+    // ---- Phase 3 (--restart, --against-floors): the operator restarted in place.
+    let restart = if restart {
         let r = restart_in_place(&client, &mut operator, &names, scaled).await?;
         eprintln!(
             "bench: restart: every cluster reconciled {:.1}s after the start, {} operator writes",
@@ -702,8 +710,14 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     }))
 }
 
-/// Ports in the apiserver's default NodePort range, 30000-32767: the local plane keeps the default.
-const NODE_PORT_RANGE: usize = 2768;
+/// ClusterIPs of the local plane's Service range (a /20), less a margin for the other Services.
+const SERVICE_IPS: usize = 4000;
+
+/// A NodePort range from 30000 holding `needed` ports, and at least the apiserver's default (30000-32767).
+fn node_port_range(needed: usize) -> (u16, u16) {
+    let last = (30000 + needed + 100).clamp(32767, 65535);
+    (30000, last as u16)
+}
 
 /// NodePorts the run needs: one per pod (multiPodPerHost gives each pod a NodePort Service for its service port),
 /// twice when the API-server floor replays the Services beside ours.
@@ -764,7 +778,14 @@ mod tests {
     fn node_ports_count_one_per_pod_and_the_floor_twice() {
         assert_eq!(node_ports_needed(300, 3, true), 1800);
         assert_eq!(node_ports_needed(1000, 3, false), 3000);
-        assert!(node_ports_needed(900, 3, false) < NODE_PORT_RANGE);
-        assert!(node_ports_needed(1000, 3, false) > NODE_PORT_RANGE);
+        assert!(node_ports_needed(1000, 3, false) < SERVICE_IPS);
+        assert!(node_ports_needed(1000, 3, true) > SERVICE_IPS);
+    }
+
+    #[test]
+    fn node_port_range_keeps_the_default_and_grows_past_it() {
+        assert_eq!(node_port_range(1800), (30000, 32767));
+        assert_eq!(node_port_range(3000), (30000, 33100));
+        assert_eq!(node_port_range(100_000), (30000, 65535));
     }
 }
