@@ -85,6 +85,9 @@ pub struct ClusterOptions {
     pub provisioner: bool,
     /// The Kubernetes release of the apiserver, controller manager, scheduler and etcd (built on first use).
     pub kubernetes: KubernetesRelease,
+    /// The apiserver's NodePort range (first, last); `None`: its default, 30000-32767 (2,768 ports). The bench
+    /// widens it: with multiPodPerHost every Aerospike pod gets a NodePort Service.
+    pub node_ports: Option<(u16, u16)>,
 }
 
 impl Default for ClusterOptions {
@@ -95,7 +98,14 @@ impl Default for ClusterOptions {
     /// When `AKO_KUBERNETES` names no known release (a typo must not silently test the default plane).
     fn default() -> Self {
         let kubernetes = KubernetesRelease::from_env().unwrap_or_else(|e| panic!("{e:#}"));
-        ClusterOptions { nodes: 6, state_dir: None, timeout: Duration::from_secs(120), provisioner: true, kubernetes }
+        ClusterOptions {
+            nodes: 6,
+            state_dir: None,
+            timeout: Duration::from_secs(120),
+            provisioner: true,
+            kubernetes,
+            node_ports: None,
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Plane {
     bins: Bins,
     /// The Kubernetes release of the binaries.
     pub kubernetes: KubernetesRelease,
+    /// The apiserver's NodePort range, when not its default.
+    node_ports: Option<(u16, u16)>,
 }
 
 pub(super) struct Bins {
@@ -89,6 +91,7 @@ impl Plane {
             timeout: opts.timeout,
             bins,
             kubernetes: release,
+            node_ports: opts.node_ports,
         };
         match plane.boot().await {
             Ok(()) => Ok(plane),
@@ -228,7 +231,7 @@ impl Plane {
     }
 
     pub(super) fn apiserver_spec(&self) -> Spec {
-        let args = vec![
+        let mut args = vec![
             os(format!("--etcd-servers=http://127.0.0.1:{}", self.ports.etcd_client)),
             os("--bind-address=127.0.0.1"),
             os("--advertise-address=127.0.0.1"),
@@ -258,6 +261,9 @@ impl Plane {
             // default order would try the Hostname first, which nothing resolves).
             os("--kubelet-preferred-address-types=InternalIP"),
         ];
+        if let Some((first, last)) = self.node_ports {
+            args.push(os(format!("--service-node-port-range={first}-{last}")));
+        }
         self.spec(APISERVER, &self.bins.apiserver, args)
     }
 

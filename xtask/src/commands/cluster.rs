@@ -83,6 +83,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
                 timeout: Duration::from_secs(timeout),
                 provisioner: false,
                 kubernetes,
+                node_ports: None,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             runtime.block_on(up(dir.clone(), &opts, migration_ms, !no_simulator))?;

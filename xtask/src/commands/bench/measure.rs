@@ -32,6 +32,7 @@ pub(super) async fn wait_all_completed(
     let wanted: BTreeSet<(String, String)> = names.iter().cloned().collect();
     let mut done: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut last_report = Instant::now();
+    let every = poll_interval(names.len());
     loop {
         op.ensure_running()?;
         let mut pending: Vec<String> = Vec::new();
@@ -70,7 +71,7 @@ pub(super) async fn wait_all_completed(
                 op.log.display()
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -139,7 +140,9 @@ pub(super) async fn measure_window(
                 .await
                 .with_context(|| format!("annotating {ns}/{name}"))?;
         }
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // 120 s and a quarter second per annotated cluster.
+        let limit = Duration::from_secs(120 + targets.len() as u64 / 4);
+        let deadline = Instant::now() + limit;
         loop {
             op.ensure_running()?;
             let n = operator_metrics(op.metrics).await?.reconciles;
@@ -147,11 +150,14 @@ pub(super) async fn measure_window(
                 break;
             }
             if Instant::now() >= deadline {
-                bail!("only {} of {expect} reconciles after the annotations within 120s", n - before_op.reconciles);
+                bail!(
+                    "only {} of {expect} reconciles after the annotations within {limit:?}",
+                    n - before_op.reconciles
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        wait_quiet(op, Duration::from_secs(3), Duration::from_secs(60)).await?;
+        wait_quiet(op, Duration::from_secs(3), limit).await?;
     }
     let seconds = started.elapsed().as_secs_f64();
     let after = ApiMetrics::fetch(client).await?;

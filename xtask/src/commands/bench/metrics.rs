@@ -154,6 +154,43 @@ impl OpRequests {
 pub(super) struct OperatorMetrics {
     pub(super) reconciles: f64,
     pub(super) failures: f64,
+    /// `controller_runtime_reconcile_time_seconds`: cumulative (upper bound, count), `+Inf` last.
+    pub(super) reconcile_buckets: Vec<(f64, f64)>,
+    /// Clusters this process has reconciled to a phase (`aerospike_ako_aerospikecluster_phase` is set at the end of
+    /// every reconcile that gets to the status, so a fresh process has a series only for those it reconciled).
+    pub(super) clusters_with_phase: BTreeSet<(String, String)>,
+}
+
+/// Pure: bucket counts `after` less `before` (same bounds; a bound missing from `before` counts 0 there).
+pub(super) fn bucket_delta(after: &[(f64, f64)], before: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    after
+        .iter()
+        .map(|(le, n)| (*le, n - before.iter().find(|(b, _)| b == le).map(|(_, m)| *m).unwrap_or(0.0)))
+        .collect()
+}
+
+/// Pure: the `q`-quantile of a cumulative histogram, as Prometheus' `histogram_quantile` computes it: the rank
+/// `q * count` is found in the first bucket whose cumulative count reaches it and placed by linear interpolation
+/// between that bucket's lower and upper bound (the lowest bucket's lower bound is 0); a rank in the `+Inf`
+/// bucket answers the highest finite bound. NaN without observations.
+pub(super) fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
+    let mut b: Vec<(f64, f64)> = buckets.to_vec();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let Some(&(last_le, total)) = b.last() else { return f64::NAN };
+    if !last_le.is_infinite() || total <= 0.0 || !(0.0..=1.0).contains(&q) {
+        return f64::NAN;
+    }
+    let rank = q * total;
+    let i = b.iter().position(|(_, n)| *n >= rank).unwrap_or(b.len() - 1);
+    if i == b.len() - 1 {
+        return if b.len() >= 2 { b[b.len() - 2].0 } else { f64::NAN };
+    }
+    let (upper, count) = b[i];
+    let (lower, below) = if i == 0 { (0.0, 0.0) } else { b[i - 1] };
+    if count == below {
+        return upper;
+    }
+    lower + (upper - lower) * (rank - below) / (count - below)
 }
 
 pub(super) async fn operator_metrics(addr: SocketAddr) -> Result<OperatorMetrics> {
@@ -161,18 +198,35 @@ pub(super) async fn operator_metrics(addr: SocketAddr) -> Result<OperatorMetrics
     if code != 200 {
         bail!("the operator's /metrics answered {code}");
     }
-    let mut m = OperatorMetrics { reconciles: 0.0, failures: 0.0 };
+    let mut m = OperatorMetrics {
+        reconciles: 0.0,
+        failures: 0.0,
+        reconcile_buckets: Vec::new(),
+        clusters_with_phase: BTreeSet::new(),
+    };
     let mut seen = false;
-    for (name, _, value) in prometheus_samples(&body) {
+    let mut buckets: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for (name, labels, value) in prometheus_samples(&body) {
         match name {
             "controller_runtime_reconcile_total" => {
                 m.reconciles += value;
                 seen = true;
             }
             "aerospike_ako_reconcile_failures_total" => m.failures += value,
+            "controller_runtime_reconcile_time_seconds_bucket" => {
+                let le = labels.get("le").cloned().unwrap_or_default();
+                let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+                buckets.entry(le).or_insert((bound, 0.0)).1 += value;
+            }
+            "aerospike_ako_aerospikecluster_phase" if value == 1.0 => {
+                let l = |k: &str| labels.get(k).cloned().unwrap_or_default();
+                m.clusters_with_phase.insert((l("cluster_namespace"), l("cluster_name")));
+            }
             _ => {}
         }
     }
+    m.reconcile_buckets = buckets.into_values().filter(|(b, _)| !b.is_nan()).collect();
+    m.reconcile_buckets.sort_by(|x, y| x.0.total_cmp(&y.0));
     if !seen {
         bail!("the operator's /metrics has no controller_runtime_reconcile_total");
     }
@@ -254,4 +308,56 @@ pub(super) async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Strin
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("no HTTP header in the answer"))?;
     let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("bad status line"))?;
     Ok((code, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10 reconciles: 4 up to 5 ms, 4 more up to 10 ms, 1 up to 25 ms, 1 above the last bound.
+    const BUCKETS: [(f64, f64); 4] = [(0.005, 4.0), (0.01, 8.0), (0.025, 9.0), (f64::INFINITY, 10.0)];
+
+    #[test]
+    fn histogram_quantile_interpolates_within_the_bucket_like_prometheus() {
+        // p50: rank 5, in (5 ms, 10 ms] holding ranks 5..8: 5 + 5 * (5 - 4) / (8 - 4) = 6.25 ms.
+        assert!((histogram_quantile(0.5, &BUCKETS) - 0.00625).abs() < 1e-12);
+        // p20: rank 2, in the first bucket, lower bound 0: 5 * 2 / 4 = 2.5 ms.
+        assert!((histogram_quantile(0.2, &BUCKETS) - 0.0025).abs() < 1e-12);
+        // p85: rank 8.5, in (10 ms, 25 ms] holding 8..9: 10 + 15 * 0.5 = 17.5 ms.
+        assert!((histogram_quantile(0.85, &BUCKETS) - 0.0175).abs() < 1e-12);
+        // p99: rank 9.9, in +Inf: the highest finite bound, 25 ms.
+        assert_eq!(histogram_quantile(0.99, &BUCKETS), 0.025);
+        // Order of the input does not matter.
+        let mut shuffled = BUCKETS.to_vec();
+        shuffled.reverse();
+        assert!((histogram_quantile(0.5, &shuffled) - 0.00625).abs() < 1e-12);
+    }
+
+    #[test]
+    fn histogram_quantile_of_nothing_is_nan() {
+        assert!(histogram_quantile(0.5, &[]).is_nan());
+        assert!(histogram_quantile(0.5, &[(0.005, 0.0), (f64::INFINITY, 0.0)]).is_nan());
+        // No +Inf bucket: not a Prometheus histogram.
+        assert!(histogram_quantile(0.5, &[(0.005, 3.0)]).is_nan());
+    }
+
+    #[test]
+    fn bucket_delta_subtracts_bound_by_bound() {
+        let before = [(0.005, 1.0), (0.01, 2.0), (f64::INFINITY, 2.0)];
+        let after = [(0.005, 5.0), (0.01, 10.0), (f64::INFINITY, 12.0)];
+        assert_eq!(bucket_delta(&after, &before), vec![(0.005, 4.0), (0.01, 8.0), (f64::INFINITY, 10.0)]);
+        assert_eq!(bucket_delta(&after, &[]), after.to_vec());
+    }
+
+    #[test]
+    fn operator_samples_parse_histogram_buckets_and_phase_labels() {
+        let text = "# TYPE controller_runtime_reconcile_time_seconds histogram\n\
+            controller_runtime_reconcile_time_seconds_bucket{controller=\"aerospikecluster\",le=\"0.005\"} 3\n\
+            controller_runtime_reconcile_time_seconds_bucket{le=\"+Inf\",controller=\"aerospikecluster\"} 4\n\
+            aerospike_ako_aerospikecluster_phase{cluster_name=\"a\",cluster_namespace=\"n\",phase=\"Completed\"} 1\n";
+        let s = prometheus_samples(text);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[1].1.get("le").map(String::as_str), Some("+Inf"));
+        assert_eq!(s[2].1.get("cluster_namespace").map(String::as_str), Some("n"));
+    }
 }

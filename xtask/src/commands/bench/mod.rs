@@ -27,6 +27,21 @@
 //!    schemas above (the bench's own annotation PATCHes are made as admin, so they are not in them); reconciles
 //!    from the operator's `controller_runtime_reconcile_total`. As a cross-check, `apiserver_request_total` by verb
 //!    over the resources the operator uses, all clients, minus the bench's own PATCHes (known exactly).
+//!    Reconcile latency p50/p99 over step 5 comes from the operator's `controller_runtime_reconcile_time_seconds`
+//!    histogram (bucket counts after less before), interpolated within a bucket as Prometheus'
+//!    `histogram_quantile` does, so it is only as fine as the buckets;
+//! 7. with `--against-floors`, restarts the operator in place (SIGTERM, same flags) and measures the time until
+//!    every cluster has a phase series in the new process's metrics (set once a reconcile reaches the status),
+//!    the operator's requests by kind from before the stop until it is quiet again, and the writes by verb and
+//!    resource (the operator's own writes are the flow-schema count; the by-resource split is of all clients, so
+//!    it would also hold the simulator's writes, if it made any);
+//! 8. with `--rollout`, changes every cluster's image at once and measures the time until every cluster is
+//!    Completed for it and every pod runs it, Ready (see `phases`; with `--against-floors` also the floor of
+//!    recreating the replayed pods directly).
+//!
+//! `--watch-mode list` runs the operator with `--watch-namespaces bench-0,...` (its multi-namespace install mode);
+//! `both` runs each count twice, the second time in list mode with steps 1 to 6 only, for its memory and
+//! requests beside all-namespaces.
 //!
 //! With `--against-floors` (issue 16; see `floors`), the run also measures two floors: a controller-runtime
 //! manager caching what the reference caches runs beside the operator (its peak RSS), and after the operator's
@@ -40,6 +55,7 @@
 mod floors;
 mod measure;
 mod metrics;
+mod phases;
 mod plot;
 mod report;
 mod sampling;
@@ -48,6 +64,7 @@ mod setup;
 use floors::*;
 use measure::*;
 use metrics::*;
+use phases::*;
 use plot::*;
 use report::*;
 use sampling::*;
@@ -162,12 +179,49 @@ pub struct BenchArgs {
     /// cluster.
     #[arg(long, default_value_t = 0)]
     pokes: usize,
-    /// Upper bound of the whole run after the build, in minutes.
+    /// Also change every cluster's image at once once they are Completed and time the rollout; with
+    /// `--against-floors`, against deleting the replayed pods directly (see `phases`).
+    #[arg(long)]
+    rollout: bool,
+    /// Also restart the operator in place once the clusters are Completed (implied by `--against-floors`).
+    #[arg(long)]
+    restart: bool,
+    /// How the operator watches: `all` namespaces, the `list` of the bench's namespaces (`--watch-namespaces
+    /// bench-0,...`), or `both`: a second run per count in list mode (creates and unchanged reconciles only) for
+    /// its memory and requests.
+    #[arg(long, value_enum, default_value_t = WatchMode::All)]
+    watch_mode: WatchMode,
+    /// Upper bound of each count's run after the build, in minutes.
     #[arg(long, default_value_t = 40)]
     max_minutes: u64,
     /// Upper bound of the operator build, in minutes.
     #[arg(long, default_value_t = 40)]
     build_minutes: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchMode {
+    All,
+    List,
+    Both,
+}
+
+impl WatchMode {
+    /// The modes to run, the first one with every phase.
+    fn runs(self) -> Vec<WatchMode> {
+        match self {
+            WatchMode::Both => vec![WatchMode::All, WatchMode::List],
+            m => vec![m],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            WatchMode::All => "all",
+            WatchMode::List => "list",
+            WatchMode::Both => "both",
+        }
+    }
 }
 
 /// Entry point of `cargo xtask bench`.
@@ -216,28 +270,56 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
     let max = Duration::from_secs(args.max_minutes * 60);
     let setup = Setup { exe, profile, build_seconds, no_webhook, out_dir: out_dir.clone(), load_start, crfloor };
     let mut reports = Vec::new();
-    for &n in &args.clusters {
-        eprintln!("bench: run with {n} clusters");
-        let report = runtime.block_on(async {
-            tokio::select! {
-                r = tokio::time::timeout(max, bench(&args, &setup, n)) => match r {
-                    Ok(r) => r,
-                    Err(_) => Err(anyhow!("the bench did not finish within --max-minutes {}", args.max_minutes)),
-                },
-                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    let modes = args.watch_mode.runs();
+    // A count that fails ends the bench, but the counts before it still get their summary and plot.
+    let mut failed: Option<anyhow::Error> = None;
+    'counts: for &n in &args.clusters {
+        let mut primary: Option<Value> = None;
+        for (i, &mode) in modes.iter().enumerate() {
+            eprintln!("bench: run with {n} clusters, watching {} namespaces", mode.name());
+            let report = runtime.block_on(async {
+                tokio::select! {
+                    r = tokio::time::timeout(max, bench(&args, &setup, n, mode, i == 0)) => match r {
+                        Ok(r) => r,
+                        Err(_) => Err(anyhow!("the bench did not finish within --max-minutes {}", args.max_minutes)),
+                    },
+                    _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+                }
+            });
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = e.context(format!("the run with {n} clusters, watching {} namespaces", mode.name()));
+                    eprintln!("bench: {e:#}");
+                    failed = Some(e);
+                    reports.extend(primary.take());
+                    break 'counts;
+                }
+            };
+            // (Every process the bench started was stopped when `bench` returned: the guards live in it.)
+            let mut file =
+                if args.clusters.len() == 1 { REPORT_FILE.to_string() } else { format!("cluster-scale-{n}.json") };
+            if i > 0 {
+                file = file.replace(".json", &format!("-watch-{}.json", mode.name()));
             }
-        })?;
-        // (Every process the bench started was stopped when `bench` returned: the guards live in it.)
-        let file = if args.clusters.len() == 1 { REPORT_FILE.to_string() } else { format!("cluster-scale-{n}.json") };
-        let path = out_dir.join(file);
-        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-        print_table(&report);
-        println!("\nwritten to {}", path.display());
-        reports.push(report);
+            let path = out_dir.join(file);
+            std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+            print_table(&report);
+            println!("\nwritten to {}", path.display());
+            match &mut primary {
+                None => primary = Some(report),
+                Some(p) => p["watch_modes"][mode.name()] = watch_mode_json(&report),
+            }
+        }
+        if let Some(mut p) = primary {
+            let own = watch_mode_json(&p);
+            p["watch_modes"][modes[0].name()] = own;
+            reports.push(p);
+        }
     }
     drop(runtime);
-    if args.against_floors {
+    if args.against_floors && !reports.is_empty() {
         let summary = floors_summary(&reports, started.elapsed().as_secs_f64());
         let path = out_dir.join(FLOORS_FILE);
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
@@ -247,7 +329,7 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<()> {
         println!("\n{}", floors_table(&summary));
         println!("written to {} and {}", path.display(), svg_path.display());
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 struct Setup {
@@ -267,6 +349,8 @@ struct Setup {
 /// The operator process; stopped (SIGTERM, then SIGKILL) when dropped.
 struct Operator {
     proc: Option<Proc>,
+    /// What started it, to start it again in place (`phases::restart_in_place`).
+    spec: Spec,
     metrics: SocketAddr,
     health: SocketAddr,
     log: PathBuf,
@@ -304,17 +388,38 @@ impl Drop for Operator {
     }
 }
 
-async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value> {
+/// One run with `clusters` clusters, the operator watching as `mode` says. The `primary` run of a count also
+/// measures the floors, the restart (with `--against-floors`) and the rollout (with `--rollout`).
+async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode, primary: bool) -> Result<Value> {
     if clusters == 0 || args.namespaces == 0 {
         bail!("--clusters and --namespaces must be at least 1");
     }
+    let floors = setup.crfloor.is_some() && primary;
+    let rollout = args.rollout && primary;
+    let restart = (args.restart || floors) && primary;
+    let node_ports = node_ports_needed(clusters, args.size, floors);
+    // Each of those Services takes a ClusterIP too, from the plane's Service range; past it the clusters (or the
+    // floor's replay) would never be done.
+    if node_ports > SERVICE_IPS {
+        bail!(
+            "{clusters} clusters of {} pods need {node_ports} NodePort Services (one per pod with multiPodPerHost{}), \
+             more ClusterIPs than the local plane's Service range holds ({SERVICE_IPS}){}",
+            args.size,
+            if floors { ", twice with the API-server floor's replay" } else { "" },
+            if floors { "; run this count without --against-floors" } else { "" }
+        );
+    }
+    // Waits that grow with the clusters: 120 s and a quarter second per cluster.
+    let scaled = Duration::from_secs(120 + clusters as u64 / 4);
     let total = Instant::now();
     // Declared first, dropped last: the simulator and the operator go before the control plane.
     let cluster = LocalCluster::start(ClusterOptions {
-        nodes: fake_nodes(args.nodes, clusters, args.size, setup.crfloor.is_some()),
+        nodes: fake_nodes(args.nodes, clusters, args.size, floors),
         state_dir: None,
         timeout: Duration::from_secs(180),
         provisioner: false,
+        // The default NodePort range (2,768) is too small past about 900 pods.
+        node_ports: Some(node_port_range(node_ports)),
         ..Default::default()
     })
     .await?;
@@ -344,7 +449,8 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
     let health = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), cluster::net::free_port()?);
     let log = setup.out_dir.join("operator.log");
     let _ = std::fs::remove_file(&log);
-    let mut op_args: Vec<OsString> = ["run", "--watch-namespaces", "", "--metrics-addr"]
+    let watch = if mode == WatchMode::List { namespaces.join(",") } else { String::new() };
+    let mut op_args: Vec<OsString> = ["run", "--watch-namespaces", &watch, "--metrics-addr"]
         .into_iter()
         .map(OsString::from)
         .chain([metrics.to_string().into(), "--health-addr".into(), health.to_string().into()])
@@ -361,7 +467,7 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
         cwd: cluster.state_dir().to_path_buf(),
     };
     let op_started = Instant::now();
-    let mut operator = Operator { proc: Some(proc::spawn(spec, Mode::Owned)?), metrics, health, log };
+    let mut operator = Operator { proc: Some(proc::spawn(spec.clone(), Mode::Owned)?), spec, metrics, health, log };
     wait_operator_ready(&mut operator, Duration::from_secs(120)).await?;
     let ready_seconds = op_started.elapsed().as_secs_f64();
     let op_pid = operator.pid();
@@ -373,7 +479,7 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
     watched.push(("xtask (simulator, bench client)".into(), std::process::id()));
 
     // The controller-runtime floor caches beside the operator through the run (see `floors`).
-    let mut crfloor = match &setup.crfloor {
+    let mut crfloor = match setup.crfloor.as_ref().filter(|_| floors) {
         Some(bin) => {
             let f = start_crfloor(bin, &cluster, &setup.out_dir).await?;
             watched.push(("crfloor (controller-runtime floor)".into(), f.pid()));
@@ -442,11 +548,12 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
     let op_cpu_total = cpu_after.get("operator").copied().unwrap_or(0.0);
     let run_reconciles = op_metrics_after.reconciles - op_metrics_before.reconciles;
     let run_failures = op_metrics_after.failures - op_metrics_before.failures;
+    let run_buckets = bucket_delta(&op_metrics_after.reconcile_buckets, &op_metrics_before.reconcile_buckets);
     let run_op = api_after.operator().minus(&api_before.operator());
     let run_by_verb = api_after.delta(&api_before).operator_resources();
 
     // ---- Phase 2: requests per reconcile of an unchanged cluster.
-    let quiet_seconds = wait_quiet(&mut operator, Duration::from_secs(5), Duration::from_secs(120)).await?;
+    let quiet_seconds = wait_quiet(&mut operator, Duration::from_secs(5), scaled).await?;
     let idle = measure_window(&client, &mut operator, Duration::from_secs(args.idle_seconds), &[], 0).await?;
     let pokes = if args.pokes == 0 { names.len() } else { args.pokes };
     let targets: Vec<(String, String)> = (0..pokes).map(|i| names[i % names.len()].clone()).collect();
@@ -454,10 +561,33 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
     operator.ensure_running()?;
 
     let cache_sizes = cache_json_sizes(&client, clusters).await?;
+    // What the floor replays: the objects as the creates left them, before the restart and the rollout.
+    let captured = if floors { Some(capture(&client, &names).await?) } else { None };
 
-    // ---- Phase 3 (--against-floors): the API-server floor, with the operator and crfloor stopped.
-    let api_floor = if setup.crfloor.is_some() {
-        let captured = capture(&client, &names).await?;
+    // ---- Phase 3 (--restart, --against-floors): the operator restarted in place.
+    let restart = if restart {
+        let r = restart_in_place(&client, &mut operator, &names, scaled).await?;
+        eprintln!(
+            "bench: restart: every cluster reconciled {:.1}s after the start, {} operator writes",
+            r.all_reconciled_seconds, r.op.writes
+        );
+        Some(r)
+    } else {
+        None
+    };
+
+    // ---- Phase 4 (--rollout): every cluster's image changed at once.
+    let pods = clusters * args.size.max(0) as usize;
+    let rollout_ours = if rollout {
+        let r = rollout_ours(&client, &mut operator, &names, pods, Duration::from_secs(args.timeout)).await?;
+        eprintln!("bench: rollout: {pods} pods on {ROLLOUT_IMAGE} and every cluster Completed in {:.1}s", r.seconds);
+        Some(r)
+    } else {
+        None
+    };
+
+    // ---- Phase 5 (--against-floors): the API-server floor, with the operator and crfloor stopped.
+    let api_floor = if let Some(captured) = captured {
         operator.stop();
         if let Some(f) = &mut crfloor {
             f.stop();
@@ -479,6 +609,13 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
             floor.seconds
         );
         Some((floor, after.delta(&before).operator_resources()))
+    } else {
+        None
+    };
+    let rollout_floor = if rollout && api_floor.is_some() {
+        let r = rollout_floor(&client, pods, Duration::from_secs(args.timeout)).await?;
+        eprintln!("bench: rollout floor: {} pods recreated on {ROLLOUT_IMAGE} in {:.1}s", r.pods, r.seconds);
+        Some(r)
     } else {
         None
     };
@@ -507,10 +644,12 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
     let mib = |kb: u64| kb as f64 / 1024.0;
     Ok(json!({
         "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "watch_mode": mode.name(),
+        "operator_watch_namespaces": watch,
         "operator_binary": {"path": setup.exe.display().to_string(), "profile": setup.profile, "build_seconds": round(setup.build_seconds, 1),
                             "no_webhook": setup.no_webhook, "identity": format!("system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA} (ClusterRole from rbac::namespaced_rules + cluster_rules)")},
         "setup": {"clusters": clusters, "namespaces": args.namespaces, "size": args.size, "pods": clusters as i64 * args.size as i64,
-                  "fake_nodes": fake_nodes(args.nodes, clusters, args.size, setup.crfloor.is_some()), "multi_pod_per_host": true, "storage": "in-memory", "migration_ms": args.migration_ms,
+                  "fake_nodes": fake_nodes(args.nodes, clusters, args.size, floors), "multi_pod_per_host": true, "storage": "in-memory", "migration_ms": args.migration_ms,
                   "operator_ready_seconds": round(ready_seconds, 2)},
         "scale": {
             "wall_seconds_to_all_completed": round(wall, 2),
@@ -528,6 +667,13 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
             "operator_open_fds_max": samples.max_fds,
             "reconciles": run_reconciles,
             "reconcile_failures": run_failures,
+            "reconcile_latency_seconds": {
+                "p50": round(histogram_quantile(0.5, &run_buckets), 4),
+                "p99": round(histogram_quantile(0.99, &run_buckets), 4),
+                "method": "controller_runtime_reconcile_time_seconds over the run (bucket counts after less before), \
+                           linear interpolation within the bucket as Prometheus' histogram_quantile",
+                "buckets": run_buckets.iter().map(|(le, n)| json!([if le.is_finite() { json!(le) } else { json!("+Inf") }, n])).collect::<Vec<_>>(),
+            },
             "operator_api_requests": run_op.json(),
             "operator_api_requests_per_reconcile": round(run_op.total() / run_reconciles.max(1.0), 2),
             "operator_api_requests_since_it_started": api_after.operator().json(),
@@ -558,8 +704,28 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize) -> Result<Value
                  "loadavg_end": load_end, "loadavg1_max_during_run": samples.max_load1},
         "operator_cache_json_sizes": cache_sizes,
         "floors": floors_json(wall, mib(status_end.hwm_kb), &api_floor, crfloor_end.map(|s| mib(s.hwm_kb)), crfloor_samples.as_ref().map(|s| mib(s.max_rss_kb)), &cpu_run),
+        "restart": restart.as_ref().map(Restart::json),
+        "rollout": rollout_json(rollout_ours.as_ref(), rollout_floor.as_ref()),
         "total_seconds_after_build": round(total.elapsed().as_secs_f64(), 1),
     }))
+}
+
+/// ClusterIPs of the local plane's Service range (a /20), less a margin for the other Services.
+const SERVICE_IPS: usize = 4000;
+
+/// A NodePort range from 30000 holding twice the `needed` ports, and at least the apiserver's default
+/// (30000-32767). Twice: under load the apiserver's allocator leaks ports of failed creates until its repair loop
+/// frees them (a 1000-cluster run with room for 3,100 saw all 3,101 allocated for 2,291 NodePort Services).
+fn node_port_range(needed: usize) -> (u16, u16) {
+    let last = (30000 + 2 * needed).clamp(32767, 65535);
+    (30000, last as u16)
+}
+
+/// NodePorts the run needs: one per pod (multiPodPerHost gives each pod a NodePort Service for its service port),
+/// twice when the API-server floor replays the Services beside ours.
+fn node_ports_needed(clusters: usize, size: i32, floors: bool) -> usize {
+    let copies = if floors { 2 } else { 1 };
+    copies * clusters * size.max(0) as usize
 }
 
 /// Pods a fake node takes (kwok's default capacity).
@@ -605,4 +771,24 @@ fn cluster_manifest(name: &str, ns: &str, size: i32) -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ports_count_one_per_pod_and_the_floor_twice() {
+        assert_eq!(node_ports_needed(300, 3, true), 1800);
+        assert_eq!(node_ports_needed(1000, 3, false), 3000);
+        assert!(node_ports_needed(1000, 3, false) < SERVICE_IPS);
+        assert!(node_ports_needed(1000, 3, true) > SERVICE_IPS);
+    }
+
+    #[test]
+    fn node_port_range_keeps_the_default_and_grows_past_it() {
+        assert_eq!(node_port_range(1300), (30000, 32767));
+        assert_eq!(node_port_range(3000), (30000, 36000));
+        assert_eq!(node_port_range(100_000), (30000, 65535));
+    }
 }

@@ -1,5 +1,6 @@
-//! The plot of `--against-floors`: peak RSS and time to all-Completed against the number of clusters, ours and
-//! the floors, as a self-contained SVG (no plotting library: two panels of lines and points).
+//! The plot of `--against-floors`: peak RSS, time to all-Completed, reconcile latency, restart and rollout time
+//! against the number of clusters, ours and the floors, as a self-contained SVG (no plotting library: panels of
+//! lines and points, two a row).
 use super::*;
 
 /// One line of a panel: its label, colour and points (clusters, value).
@@ -26,18 +27,19 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// One panel at horizontal offset `x0`.
-fn panel(out: &mut String, x0: f64, title: &str, y_label: &str, series: &[Series]) {
+/// One panel at offset (`x0`, `y0`).
+fn panel(out: &mut String, x0: f64, y0: f64, title: &str, y_label: &str, series: &[Series]) {
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).collect();
     let xmax = nice_ceiling(all.iter().map(|p| p.0).fold(0.0, f64::max));
     let ymax = nice_ceiling(all.iter().map(|p| p.1).fold(0.0, f64::max));
-    let (left, top) = (x0 + MARGIN, MARGIN);
+    let (left, top) = (x0 + MARGIN, y0 + MARGIN);
     let (w, h) = (PANEL_W - MARGIN - 10.0, PANEL_H - 2.0 * MARGIN);
     let px = |x: f64| left + x / xmax * w;
     let py = |y: f64| top + h - y / ymax * h;
     out.push_str(&format!(
-        "<text x=\"{:.1}\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">{}</text>\n",
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\" text-anchor=\"middle\">{}</text>\n",
         left + w / 2.0,
+        y0 + 20.0,
         esc(title)
     ));
     out.push_str(&format!(
@@ -107,17 +109,22 @@ fn panel(out: &mut String, x0: f64, title: &str, y_label: &str, series: &[Series
     }
 }
 
-/// Pure: the SVG of two panels (memory, time), each a list of series.
-pub(super) fn svg(title: &str, memory: &[Series], time: &[Series]) -> String {
+/// A panel: title, y-axis label, series.
+pub(super) type Panel<'a> = (&'a str, &'a str, &'a [Series]);
+
+/// Pure: the SVG of `panels`, two a row; a panel without points is left out.
+pub(super) fn svg(title: &str, panels: &[Panel]) -> String {
+    let shown: Vec<&Panel> = panels.iter().filter(|p| p.2.iter().any(|s| !s.points.is_empty())).collect();
     let width = 2.0 * PANEL_W;
-    let height = PANEL_H + 20.0;
+    let height = shown.len().div_ceil(2).max(1) as f64 * PANEL_H + 20.0;
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" \
          font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<desc>{}</desc>\n",
         esc(title)
     );
-    panel(&mut out, 0.0, "peak RSS", "MiB", memory);
-    panel(&mut out, PANEL_W, "time to all Completed / floor done", "seconds", time);
+    for (i, (t, y, series)) in shown.iter().enumerate() {
+        panel(&mut out, (i % 2) as f64 * PANEL_W, (i / 2) as f64 * PANEL_H, t, y, series);
+    }
     out.push_str(&format!(
         "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\">{}</text>\n</svg>\n",
         width / 2.0,
@@ -143,13 +150,31 @@ pub(super) fn floors_svg(summary: &Value) -> String {
         series("ours", "#1f77b4", "ours_seconds_to_all_completed"),
         series("API-server floor", "#2ca02c", "api_server_floor_seconds"),
     ];
+    // The floors do no reconciles: ours only.
+    let latency = [
+        series("ours p50", "#1f77b4", "ours_reconcile_p50_ms"),
+        series("ours p99", "#9467bd", "ours_reconcile_p99_ms"),
+    ];
+    let restart_rollout = [
+        series("ours: restart, every cluster reconciled", "#ff7f0e", "restart_seconds_every_cluster_reconciled"),
+        series("ours: rollout, every pod on the new image", "#1f77b4", "rollout_seconds"),
+        series("rollout floor: pods deleted directly", "#2ca02c", "rollout_floor_seconds"),
+    ];
     let title = format!(
         "cargo xtask bench --against-floors ({} build, {} nodes per cluster, {} namespaces)",
         summary["profile"].as_str().unwrap_or("?"),
         summary["size"],
         summary["namespaces"]
     );
-    svg(&title, &memory, &time)
+    svg(
+        &title,
+        &[
+            ("peak RSS", "MiB", &memory),
+            ("time to all Completed / floor done", "seconds", &time),
+            ("reconcile latency (histogram, interpolated)", "milliseconds", &latency),
+            ("restart and rollout", "seconds", &restart_rollout),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -168,11 +193,10 @@ mod tests {
     #[test]
     fn svg_draws_one_line_and_points_per_series() {
         let s = |label: &str, pts: Vec<(f64, f64)>| Series { label: label.into(), colour: "#000", points: pts };
-        let out = svg(
-            "t <&>",
-            &[s("ours", vec![(300.0, 150.0), (100.0, 60.0)]), s("floor", vec![(100.0, 80.0)])],
-            &[s("ours", vec![(100.0, 24.0)])],
-        );
+        let memory = [s("ours", vec![(300.0, 150.0), (100.0, 60.0)]), s("floor", vec![(100.0, 80.0)])];
+        let time = [s("ours", vec![(100.0, 24.0)])];
+        let empty = [s("ours", vec![])];
+        let out = svg("t <&>", &[("m", "MiB", &memory), ("t", "s", &time), ("e", "s", &empty)]);
         assert!(out.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(out.trim_end().ends_with("</svg>"));
         // A line only where there are two points; a point each.
@@ -181,5 +205,20 @@ mod tests {
         assert!(out.contains("t &lt;&amp;&gt;") && !out.contains("t <&>"));
         // Sorted by clusters: the 100-cluster point comes first on the line (x = 50 + 100/500 * 360).
         assert!(out.contains("points=\"122.0,"), "{out}");
+        // The empty panel is left out: one row of two panels.
+        assert!(out.contains(&format!("height=\"{}\"", PANEL_H + 20.0)), "{out}");
+        assert!(!out.contains(">e</text>"), "{out}");
+    }
+
+    #[test]
+    fn svg_puts_the_third_panel_on_a_second_row() {
+        let s = |pts: Vec<(f64, f64)>| [Series { label: "x".into(), colour: "#000", points: pts }];
+        let (a, b, c) = (s(vec![(1.0, 1.0)]), s(vec![(1.0, 1.0)]), s(vec![(1.0, 1.0)]));
+        let out = svg("t", &[("a", "y", &a), ("b", "y", &b), ("c", "y", &c)]);
+        assert!(out.contains(&format!("height=\"{}\"", 2.0 * PANEL_H + 20.0)), "{out}");
+        assert!(
+            out.contains(&format!("y=\"{:.1}\" font-size=\"13\" text-anchor=\"middle\">c<", PANEL_H + 20.0)),
+            "{out}"
+        );
     }
 }
