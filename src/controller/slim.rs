@@ -8,7 +8,7 @@
 //! Typed, a cached object is several times its JSON (a heap profile at 100 clusters: a pod's spec, its containers'
 //! probes, mounts, resources and security contexts above all, was most of the caches' memory), so pods, StatefulSets
 //! and Services keep only the spec fields the reconciler reads: a pod its node, its containers' names and images,
-//! its init containers' env (node id, volume-entry support) and its volumes' names; a StatefulSet everything but
+//! its init containers' env (node id, volume-entry support) and its claim volumes; a StatefulSet everything but
 //! its pod template (compared by the desired hash, never read); a Service its ports (the NodePorts published for
 //! each pod). A cached object is never written back (every write is built from the spec), so nothing dropped here
 //! can reach the API server.
@@ -53,8 +53,11 @@ pub(super) fn slim_pod(pod: &mut Pod) {
         init_containers: spec
             .init_containers
             .map(|cs| cs.into_iter().map(|mut c| Container { env: c.env.take(), ..named(c) }).collect()),
+        // Only claims: the rollout looks for the StatefulSet's claim templates among them, which become claim
+        // volumes (a `Volume` is large even empty, with every source inline).
         volumes: spec.volumes.map(|vs| {
             vs.into_iter()
+                .filter(|v| v.persistent_volume_claim.is_some())
                 .map(|v| Volume {
                     name: v.name,
                     persistent_volume_claim: v.persistent_volume_claim,
@@ -191,11 +194,16 @@ mod tests {
         assert_eq!(crate::controller::pods::server_restarts(&cut), 2);
         let init = |p: &Pod| p.spec.as_ref().unwrap().init_containers.clone().unwrap();
         assert_eq!(init(&cut)[0].env, init(&full)[0].env);
-        let volumes = |p: &Pod| -> Vec<(String, Option<String>)> {
+        let claims = |p: &Pod| -> Vec<(String, Option<String>)> {
             let vs = p.spec.as_ref().unwrap().volumes.clone().unwrap();
-            vs.into_iter().map(|v| (v.name, v.persistent_volume_claim.map(|c| c.claim_name))).collect()
+            vs.into_iter()
+                .filter(|v| v.persistent_volume_claim.is_some())
+                .map(|v| (v.name, v.persistent_volume_claim.map(|c| c.claim_name)))
+                .collect()
         };
-        assert_eq!(volumes(&cut), volumes(&full));
+        assert_eq!(claims(&cut), claims(&full));
+        assert_eq!(claims(&cut).len(), 1);
+        assert_eq!(cut.spec.as_ref().unwrap().volumes.as_ref().unwrap().len(), 1);
         assert_eq!((cut.metadata.labels, cut.metadata.annotations), (full.metadata.labels, full.metadata.annotations));
         assert_eq!(cut.status, full.status);
         assert_eq!(cut.metadata.managed_fields, None);
