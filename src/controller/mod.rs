@@ -220,10 +220,11 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let (pdb_store, pdb_writer) = reflector::store();
         let (pod_store, pod_writer) = reflector::store();
         // Each cache keeps only what the reconciler reads (see `slim`).
-        let sts_stream = reflector::reflector(sts_writer, watcher(sts_api, owned.clone()).modify(slim::slim))
-            .default_backoff()
-            .applied_objects();
-        let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone()).modify(slim::slim))
+        let sts_stream =
+            reflector::reflector(sts_writer, watcher(sts_api, owned.clone()).modify(slim::slim_stateful_set))
+                .default_backoff()
+                .applied_objects();
+        let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone()).modify(slim::slim_service))
             .default_backoff()
             .applied_objects();
         let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, owned.clone()).modify(slim::slim_config_map))
@@ -232,7 +233,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let pdb_stream = reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone()).modify(slim::slim))
             .default_backoff()
             .applied_objects();
-        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim))
+        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim_pod))
             .default_backoff()
             .touched_objects();
         let stores = Stores {
