@@ -84,6 +84,18 @@ pub struct Stores {
     pub pods: Store<Pod>,
 }
 
+impl Stores {
+    /// Resolves once every cache holds its first complete list. Awaited by one future only (see
+    /// [`Context::caches_ready`]): kube's readiness signal wakes a single waiter.
+    async fn ready(&self) {
+        let _ = self.stateful_sets.wait_until_ready().await;
+        let _ = self.services.wait_until_ready().await;
+        let _ = self.config_maps.wait_until_ready().await;
+        let _ = self.pdbs.wait_until_ready().await;
+        let _ = self.pods.wait_until_ready().await;
+    }
+}
+
 /// Everything a reconcile needs; one per watch scope.
 pub struct Context {
     pub client: Client,
@@ -115,6 +127,11 @@ pub struct Context {
     /// rolled back if it left partitions unavailable (see `rollout::after_scale_down`). In memory: an operator
     /// restart in between forgets it (the partitions are still reported, nothing is rolled back).
     pub(crate) scale_downs: std::sync::Mutex<std::collections::HashMap<String, rollout::ScaleDownRecord>>,
+    /// True once every cache holds its first complete list ([`Stores::ready`]). Reconciles wait for it: one that ran
+    /// before would compare the desired objects with empty caches and apply them all again (after an operator
+    /// restart: writes for every cluster although nothing changed). A watch channel because any number of
+    /// reconciles wait at once, and kube's own readiness signal wakes only the last one that polled it.
+    pub(crate) caches_ready: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Context {
@@ -219,6 +236,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let (cm_store, cm_writer) = reflector::store();
         let (pdb_store, pdb_writer) = reflector::store();
         let (pod_store, pod_writer) = reflector::store();
+        let (caches_ready_tx, caches_ready) = tokio::sync::watch::channel(false);
         // Each cache keeps only what the reconciler reads (see `slim`).
         let sts_stream =
             reflector::reflector(sts_writer, watcher(sts_api, owned.clone()).modify(slim::slim_stateful_set))
@@ -258,6 +276,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             accepted_passwords: Default::default(),
             access_checked: Default::default(),
             tls_configs: Default::default(),
+            caches_ready,
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over
@@ -285,8 +304,8 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             let stores2 = stores.clone();
             let readiness = async move {
                 let _ = main_store.wait_until_ready().await;
-                let _ = stores2.stateful_sets.wait_until_ready().await;
-                let _ = stores2.pods.wait_until_ready().await;
+                stores2.ready().await;
+                let _ = caches_ready_tx.send(true);
                 ready();
             };
             let run = controller.run(reconcile, error_policy, ctx).for_each(|res| async move {
@@ -330,6 +349,8 @@ fn error_policy(cluster: Arc<AerospikeCluster>, error: &Error, ctx: Arc<Context>
 }
 
 async fn reconcile(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Only at start-up does this wait: for the first lists, which the controller's own streams are fetching.
+    let _ = ctx.caches_ready.clone().wait_for(|ready| *ready).await;
     let timer = ctx.metrics.reconcile_timer();
     let result = contain_panics(reconcile_unguarded(cluster, ctx)).await;
     timer.finish(result.is_ok());

@@ -115,6 +115,11 @@ pub async fn env(ns: &str) -> Env {
 /// The operator's controller, in-process, watching `scope`. Aborting the handle is a crash: every
 /// future is dropped wherever it was.
 pub fn start_operator(client: &Client, scope: Scope) -> JoinHandle<()> {
+    start_operator_with_metrics(client, scope, Metrics::default())
+}
+
+/// [`start_operator`] recording into `metrics` (to read what it did, e.g. which clusters it has reconciled).
+pub fn start_operator_with_metrics(client: &Client, scope: Scope, metrics: Metrics) -> JoinHandle<()> {
     // The operator's log goes to the test's captured output, shown when a test fails (AKO_TEST_LOG sets the
     // filter, e.g. aerospike_kubernetes_operator=debug).
     let filter = std::env::var("AKO_TEST_LOG").unwrap_or_else(|_| "aerospike_kubernetes_operator=info".into());
@@ -125,7 +130,7 @@ pub fn start_operator(client: &Client, scope: Scope) -> JoinHandle<()> {
             scope,
             build: BuildContext { init_image: "ghcr.io/aerospike-rs/aerospike-kubernetes-operator:test".into() },
             info: Arc::new(TcpInfoClient::new(Duration::from_millis(500), Duration::from_millis(1000))),
-            metrics: Metrics::default(),
+            metrics,
             instance: "e2e".into(),
         };
         controller::run(client, cfg, || {}).await.expect("controller runs");
