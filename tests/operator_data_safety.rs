@@ -428,11 +428,13 @@ async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
             .collect::<BTreeMap<_, _>>()
     };
 
-    let before = wait_for("six claims", T, || async {
-        let c = claims().await;
-        (c.len() == 6).then_some(c)
-    })
-    .await;
+    let six_claims = || {
+        wait_for("six claims", T, || async {
+            let c = claims().await;
+            (c.len() == 6).then_some(c)
+        })
+    };
+    let before = six_claims().await;
     wait_for("initialised volumes recorded", T, || async {
         let c = api(&env.client, &env.ns).get("vol").await.ok()?;
         ["vol-0-0", "vol-0-1"].iter().all(|p| volumes_of(&c, p) == (expected(&before, p), vec![])).then_some(())
@@ -453,11 +455,7 @@ async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
     config["namespaces"] = namespaces;
     patch_spec(&env.client, &env.ns, "vol", json!({"aerospikeConfig": config})).await;
     wait_completed(&env.client, &env.ns, "vol", Duration::from_secs(240)).await;
-    let after = wait_for("six claims", T, || async {
-        let c = claims().await;
-        (c.len() == 6).then_some(c)
-    })
-    .await;
+    let after = six_claims().await;
     let new_uids = pod_uids().await;
     let second = entries().await;
     for (pod, uid) in &new_uids {
@@ -485,11 +483,7 @@ async fn volumes_are_initialised_once_and_removed_devices_are_wiped() {
     // Namespace bar back on d2: the pods restarted onto it wipe the dirty device before the server uses it.
     patch_spec(&env.client, &env.ns, "vol", json!({"aerospikeConfig": with_bar})).await;
     wait_completed(&env.client, &env.ns, "vol", Duration::from_secs(240)).await;
-    let last = wait_for("six claims", T, || async {
-        let c = claims().await;
-        (c.len() == 6).then_some(c)
-    })
-    .await;
+    let last = six_claims().await;
     let third = entries().await;
     for (pod, uid) in &pod_uids().await {
         assert_ne!(new_uids.get(pod), Some(uid), "{pod} was restarted");

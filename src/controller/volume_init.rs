@@ -73,6 +73,7 @@ pub(crate) fn entries(
     status: &BTreeMap<String, PodStatus>,
     claims: &BTreeMap<String, String>,
 ) -> BTreeMap<String, PodVolumes> {
+    let used = used_device_volumes(rack.config, rack.storage);
     let mut out = BTreeMap::new();
     for pod in pods {
         let (name, Some(uid)) = (pod.name_any(), uid(pod)) else { continue };
@@ -88,7 +89,6 @@ pub(crate) fn entries(
             .cloned()
             .collect();
         let all_dirty: BTreeSet<&String> = old.dirty_volumes.iter().chain(rack.gone).collect();
-        let used = used_device_volumes(rack.config, rack.storage);
         let (dirty, keep_dirty): (Vec<String>, Vec<String>) =
             all_dirty.into_iter().cloned().partition(|v| used.contains(v));
         let conf_hash = (!dirty.is_empty() || !keep_dirty.is_empty()).then(|| rack.conf_hash.to_string());

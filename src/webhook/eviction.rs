@@ -59,7 +59,7 @@ pub fn is_operator_pod(pod: &Pod, stateful_set: Option<&StatefulSet>) -> bool {
 }
 
 /// The StatefulSet annotation recording a refused eviction of its pod with `ordinal` (see the module docs).
-pub fn blocked_annotation(ordinal: &str) -> String {
+pub fn blocked_annotation(ordinal: impl std::fmt::Display) -> String {
     format!("aerospike.com/eviction-blocked-{ordinal}")
 }
 
@@ -189,8 +189,9 @@ pub async fn review(client: &Client, req: &AdmissionRequest<DynamicObject>) -> A
         _ => false,
     };
     // A refusal recorded for an earlier incarnation of this pod, on a node that is still cordoned.
-    let ordinal = name.rsplit_once('-').map(|(_, o)| o.to_string()).unwrap_or_default();
-    let record = stateful_set.as_ref().and_then(|s| s.annotations().get(&blocked_annotation(&ordinal)).cloned());
+    let ordinal = crate::plan::ordinal(&name);
+    let record =
+        stateful_set.as_ref().zip(ordinal).and_then(|(s, o)| s.annotations().get(&blocked_annotation(o)).cloned());
     let mut moved = None;
     if let (Some(p), Some(record), false) = (&pod, &record, cordoned)
         && let Some(drained) = moved_from(p, Some(record), |_| true)
@@ -222,9 +223,10 @@ pub async fn review(client: &Client, req: &AdmissionRequest<DynamicObject>) -> A
                 }
             }
             // Also on the StatefulSet, which outlives the pod: a retry that meets the moved pod is told it is done.
-            if let (true, Some(p), Some(sts), Some(node)) = (record, &pod, &stateful_set, &node) {
+            if let (true, Some(p), Some(sts), Some(node), Some(ordinal)) = (record, &pod, &stateful_set, &node, ordinal)
+            {
                 let value = blocked_value(&p.uid().unwrap_or_default(), node);
-                let key = blocked_annotation(&ordinal);
+                let key = blocked_annotation(ordinal);
                 if sts.annotations().get(&key) != Some(&value) {
                     let patch = json!({"metadata": {"annotations": {key: value}}});
                     let api = Api::<StatefulSet>::namespaced(client.clone(), &ns);
