@@ -40,6 +40,9 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
     assert_eq!(st.observed_generation, c.metadata.generation);
     assert_eq!(condition(&c, "Available").unwrap().0, "True");
     assert_eq!(condition(&c, "Degraded").unwrap().0, "False");
+    // The nodes start after their pods are Ready (the simulator starts each once the pod's init step could run):
+    // a wait, not a fault. Before, every new cluster got a NodeUnreachable Warning and a 10 s back-off here.
+    assert_eq!(warnings_about(&env.client, &env.ns, "aero").await, vec![], "no Warning while the nodes start");
     assert_eq!(st.pods.len(), 3);
     for (name, p) in &st.pods {
         assert!(p.pod_ip.starts_with("127."), "{name} has a loopback IP: {}", p.pod_ip);
@@ -77,6 +80,7 @@ async fn create_three_nodes_reaches_completed_then_upgrade_rolls_each_pod_once()
         );
     }
     assert!(watch.max_unavailable <= 1, "at most maxUnavailable pods down, saw {}", watch.max_unavailable);
+    assert_eq!(warnings_about(&env.client, &env.ns, "aero").await, vec![], "no Warning while restarted nodes start");
     let reasons = event_reasons(&env.client, &env.ns, "aero").await;
     // The Recorder folds repeats into one Event series per related object: one series per restarted pod.
     assert!(reasons.iter().any(|(r, _)| r == "PodRestarted"), "{reasons:?}");

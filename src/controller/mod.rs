@@ -48,6 +48,12 @@ pub(crate) use pods::{info_addr, pod_view, rack_targets};
 const RESYNC: Duration = Duration::from_secs(300);
 const PROGRESS_POLL: Duration = Duration::from_secs(2);
 const BLOCKED_POLL: Duration = Duration::from_secs(10);
+/// A cluster's reconcile starts once its triggers have been quiet this long. Creating a cluster sets off bursts of
+/// events (our own applies coming back, each pod scheduled, started and Ready within milliseconds); reconciling each
+/// one wrote a status for each. With it, 100 clusters made 4.3 status writes each instead of 8.5, and reached
+/// Completed in 14.2 s instead of 19.7 s (`cargo xtask bench --clusters 100`, README: Measurements), for a quarter
+/// second more per step of a lone cluster.
+const RECONCILE_DEBOUNCE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -127,6 +133,11 @@ pub struct Context {
     /// rolled back if it left partitions unavailable (see `rollout::after_scale_down`). In memory: an operator
     /// restart in between forgets it (the partitions are still reported, nothing is rolled back).
     pub(crate) scale_downs: std::sync::Mutex<std::collections::HashMap<String, rollout::ScaleDownRecord>>,
+    /// The pods (uids) of each cluster (`<ns>/<cluster>`) whose nodes all answered its last passed safety check: a
+    /// pod not among them that became Ready recently may still be starting its server (see
+    /// `rollout::NODE_START_GRACE`). In memory: after an operator restart every pod Ready for less than the grace
+    /// counts as starting.
+    pub(crate) answered: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
     /// True once every cache holds its first complete list ([`Stores::ready`]). Reconciles wait for it: one that ran
     /// before would compare the desired objects with empty caches and apply them all again (after an operator
     /// restart: writes for every cluster although nothing changed). A watch channel because any number of
@@ -272,6 +283,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             migrations: Default::default(),
             warm_restarted: Default::default(),
             scale_downs: Default::default(),
+            answered: Default::default(),
             admin: Arc::new(crate::access::admin::AerospikeConnector),
             accepted_passwords: Default::default(),
             access_checked: Default::default(),
@@ -289,6 +301,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         .default_backoff()
         .applied_objects();
         let controller = Controller::for_stream(cluster_stream, cluster_store)
+            .with_config(kube::runtime::controller::Config::default().debounce(RECONCILE_DEBOUNCE))
             .trigger_backoff(NoSharedBackoff)
             .owns_stream(sts_stream)
             .owns_stream(svc_stream)
@@ -837,6 +850,7 @@ async fn cleanup(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Ac
         .await;
     }
     ctx.metrics.forget(&ns, &name);
+    ctx.answered.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{ns}/{name}"));
     Ok(Action::await_change())
 }
 

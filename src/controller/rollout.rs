@@ -263,6 +263,17 @@ pub(super) async fn step(
     };
     let all: Vec<SocketAddr> =
         pods.iter().filter(|p| !ignored.contains(&p.name_any())).filter_map(|p| addr_of(p)).collect();
+    let answered = ctx.answered.lock().unwrap_or_else(|e| e.into_inner()).get(&format!("{ns}/{name}")).cloned();
+    let starting = starting_nodes(
+        pods.iter().map(|p| (p.as_ref(), addr_of(p))),
+        answered.as_deref().unwrap_or_default(),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    // After a check every node passed: these pods' nodes run.
+    let all_answered = || {
+        let uids = pods.iter().filter(|p| addr_of(p).is_some_and(|a| all.contains(&a))).filter_map(|p| p.uid());
+        ctx.answered.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("{ns}/{name}"), uids.collect());
+    };
     let addrs_of = |names: &[&str]| -> Vec<SocketAddr> {
         pods.iter().filter(|p| names.contains(&p.name_any().as_str())).filter_map(|p| addr_of(p)).collect()
     };
@@ -299,7 +310,7 @@ pub(super) async fn step(
                         format!("removing {}: {state}; they leave once their data has migrated", names.join(", ")),
                     ));
                 }
-                Err(e) => return Ok(block(ctx, cluster, "ScaleDownBlocked", &e).await),
+                Err(e) => return Ok(block(ctx, cluster, "ScaleDownBlocked", &e, &starting).await),
             }
             let own = desired.racks.iter().zip(&desired.stateful_sets).find(|(r, _)| r.name == stateful_set);
             match own.filter(|_| !rack_removed) {
@@ -410,7 +421,7 @@ pub(super) async fn step(
                 && refused.is_empty()
                 && let Err(e) = safety::recluster_all(info.as_ref(), &all).await
             {
-                return Ok(block(ctx, cluster, "ReclusterFailed", &e).await);
+                return Ok(block(ctx, cluster, "ReclusterFailed", &e, &starting).await);
             }
             let mut msg = format!("config changed at run time on [{}]", updated.join(", "));
             if !refused.is_empty() {
@@ -425,9 +436,9 @@ pub(super) async fn step(
                 Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
             };
             match safe_to_disrupt(info.as_ref(), &all, expected_size, &addrs_of(&names), &sc).await {
-                Ok(None) => {}
+                Ok(None) => all_answered(),
                 Ok(Some(state)) => return Ok(roster_set(ctx, cluster, state).await),
-                Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await),
+                Err(e) => return Ok(block(ctx, cluster, "RollingRestartBlocked", &e, &starting).await),
             }
             let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
             // Warm (the server process in place) or a new pod, per pod. Volumes to wipe (devices taken from
@@ -686,8 +697,9 @@ pub(super) async fn step(
                     Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
                 };
                 if let Err(e) = safety::check_cluster_stable(info.as_ref(), &all, expected_size).await {
-                    return Ok(block(ctx, cluster, "RollingRestartBlocked", &e).await);
+                    return Ok(block(ctx, cluster, "RollingRestartBlocked", &e, &starting).await);
                 }
+                all_answered();
                 ctx.warm_restarted.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{ns}/{name}"));
             }
             let was_completed = cluster.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed)
@@ -701,8 +713,9 @@ pub(super) async fn step(
                         Err(msg) => return Ok(blocked("AdminCredentialsUnavailable", msg)),
                     };
                     if let Err(e) = safety::undo_quiesce(info.as_ref(), &all).await {
-                        return Ok(block(ctx, cluster, "QuiesceUndoFailed", &e).await);
+                        return Ok(block(ctx, cluster, "QuiesceUndoFailed", &e, &starting).await);
                     }
+                    all_answered();
                     // The configured migrate-fill-delay back where deleteLocalStorageOnRestart set it to 0.
                     for rack in &desired.racks {
                         let Some(delay) = super::local_storage::configured_fill_delay(&rack.config) else { continue };
@@ -736,7 +749,7 @@ pub(super) async fn step(
                 match checked {
                     Ok(None) => {}
                     Ok(Some(state)) => return Ok(roster_set(ctx, cluster, state).await),
-                    Err(e) => return Ok(block(ctx, cluster, "StrongConsistencyBlocked", &e).await),
+                    Err(e) => return Ok(block(ctx, cluster, "StrongConsistencyBlocked", &e, &starting).await),
                 }
             }
             // Every pod runs the spec: users and roles next (also on every resync, so a password changed in
@@ -978,12 +991,21 @@ const MIGRATION_STALL_GRACE: Duration = Duration::from_secs(30);
 /// Report a refused disruptive step: the condition names the step (`reason`), the Event names the cause, so
 /// that different causes are not folded into one Event series. Pending migrations that still move are a wait, not
 /// a refusal.
-async fn block(ctx: &Context, cluster: &AerospikeCluster, reason: &str, e: &SafetyError) -> Outcome {
+async fn block(
+    ctx: &Context,
+    cluster: &AerospikeCluster,
+    reason: &str,
+    e: &SafetyError,
+    starting: &[StartingNode],
+) -> Outcome {
     if let Some(since) = warm_restart_settling(ctx, cluster) {
         return in_progress(
             "WaitingForWarmRestart",
             format!("a node restarted in place {} s ago and the cluster has not settled yet: {e}", since.as_secs()),
         );
+    }
+    if let Some(msg) = still_starting(e, starting) {
+        return in_progress("WaitingForNodeStart", msg);
     }
     let mut msg = format!("no pod was touched: {e}");
     if let SafetyError::MigrationsPending { remaining, .. } = e {
@@ -1087,6 +1109,66 @@ async fn after_scale_down(
         }
         // Not answering now is no verdict: checked again on the next reconcile.
         Err(_) => Ok(None),
+    }
+}
+
+/// A pod that became Ready less than [`NODE_START_GRACE`] ago, with the address its Aerospike node answers on.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StartingNode {
+    pub(crate) pod: String,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) ready_for: Duration,
+}
+
+/// How long after its pod became Ready an Aerospike node that does not answer yet, or has not joined the others
+/// yet, counts as starting rather than as a fault. A Ready pod only says the container runs (or, with a readiness
+/// probe, that the port accepts); the server still loads its namespaces and joins the cluster. Until then a
+/// refused check is a wait, polled at the progress rate, not a Warning and a 10 s back-off: that back-off was most
+/// of the time a new cluster took to reach Completed.
+const NODE_START_GRACE: Duration = Duration::from_secs(60);
+
+/// The pods that became Ready within [`NODE_START_GRACE`] of `now` (their Ready condition's transition time) and
+/// whose nodes have not yet all passed a safety check (`answered`: pod uids): a node that answered since its pod
+/// became Ready runs, and one that then stops answering is a fault.
+pub(crate) fn starting_nodes<'a>(
+    pods: impl Iterator<Item = (&'a Pod, Option<SocketAddr>)>,
+    answered: &[String],
+    now: k8s_openapi::jiff::Timestamp,
+) -> Vec<StartingNode> {
+    pods.filter_map(|(pod, addr)| {
+        if pod.uid().is_some_and(|uid| answered.contains(&uid)) {
+            return None;
+        }
+        let ready =
+            pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
+        let since = ready.last_transition_time.as_ref()?.0;
+        let ready_for = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
+        (ready_for < NODE_START_GRACE).then(|| StartingNode { pod: pod.name_any(), addr, ready_for })
+    })
+    .collect()
+}
+
+/// Why a refused safety check is a node still starting (see [`NODE_START_GRACE`]), if it is: the node that does not
+/// answer belongs to a pod that just became Ready, or the nodes disagree about the cluster while such a pod's node
+/// joins.
+pub(crate) fn still_starting(e: &SafetyError, starting: &[StartingNode]) -> Option<String> {
+    // No ages in the messages: they go to status, which is written only when it changes.
+    match e {
+        SafetyError::Unreachable { node, cause }
+            if !matches!(cause.kind, crate::asinfo::InfoErrorKind::LoginRefused(_)) =>
+        {
+            let pod = starting.iter().find(|n| n.addr == Some(*node))?;
+            Some(format!("pod {} just became Ready and its Aerospike node does not answer yet: {e}", pod.pod))
+        }
+        SafetyError::ClusterSizeMismatch { .. }
+        | SafetyError::ClusterKeyMismatch { .. }
+        | SafetyError::IntegrityFault { .. }
+            if !starting.is_empty() =>
+        {
+            let pods: Vec<&str> = starting.iter().map(|n| n.pod.as_str()).collect();
+            Some(format!("waiting for the nodes of pods that just became Ready to join [{}]: {e}", pods.join(", ")))
+        }
+        _ => None,
     }
 }
 
@@ -1217,4 +1299,78 @@ pub(super) async fn delete_cascading_pvcs(
         deleted += 1;
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asinfo::{InfoError, InfoErrorKind};
+    use k8s_openapi::jiff::Timestamp;
+
+    fn pod(name: &str, ready_at: Option<i64>) -> Pod {
+        let conditions: Vec<serde_json::Value> = ready_at
+            .map(|s| {
+                let at = Timestamp::from_second(s).unwrap().to_string();
+                vec![json!({"type": "Ready", "status": "True", "lastTransitionTime": at})]
+            })
+            .unwrap_or_default();
+        let meta = json!({"name": name, "uid": format!("uid-{name}")});
+        serde_json::from_value(json!({"metadata": meta, "status": {"conditions": conditions}})).unwrap()
+    }
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, last], 3000))
+    }
+
+    fn refused(last: u8) -> SafetyError {
+        let cause = InfoError { addr: addr(last), command: "namespaces".into(), kind: InfoErrorKind::ConnectRefused };
+        SafetyError::from_info(cause)
+    }
+
+    #[test]
+    fn pods_ready_for_less_than_the_grace_are_starting() {
+        let now = Timestamp::from_second(1_000).unwrap();
+        let pods = [pod("c-0-0", Some(990)), pod("c-0-1", Some(1_000 - 60)), pod("c-0-2", None)];
+        let with_addrs = || pods.iter().zip([addr(1), addr(2), addr(3)]).map(|(p, a)| (p, Some(a)));
+        let starting = starting_nodes(with_addrs(), &[], now);
+        assert_eq!(
+            starting,
+            vec![StartingNode { pod: "c-0-0".into(), addr: Some(addr(1)), ready_for: Duration::from_secs(10) }]
+        );
+        // Its node passed a check since: it runs, and not answering now would be a fault.
+        assert_eq!(starting_nodes(with_addrs(), &["uid-c-0-0".to_string()], now), vec![]);
+        // Another incarnation's check says nothing about this one.
+        assert_eq!(starting_nodes(with_addrs(), &["uid-c-0-1".to_string()], now).len(), 1);
+    }
+
+    #[test]
+    fn an_unreachable_node_waits_only_when_its_own_pod_is_starting() {
+        let starting =
+            vec![StartingNode { pod: "c-0-0".into(), addr: Some(addr(1)), ready_for: Duration::from_secs(3) }];
+        let msg = still_starting(&refused(1), &starting).expect("the starting pod's node is waited for");
+        assert!(msg.contains("c-0-0") && msg.contains("connection refused"), "{msg}");
+        // Another node not answering is a fault, even while some pod starts.
+        assert_eq!(still_starting(&refused(2), &starting), None);
+        // Nothing starting: a fault.
+        assert_eq!(still_starting(&refused(1), &[]), None);
+        // A refused login is never a start-up.
+        let login = SafetyError::Unreachable {
+            node: addr(1),
+            cause: InfoError { addr: addr(1), command: "login".into(), kind: InfoErrorKind::LoginRefused(80) },
+        };
+        assert_eq!(still_starting(&login, &starting), None);
+    }
+
+    #[test]
+    fn a_cluster_still_forming_waits_while_any_pod_starts() {
+        let starting =
+            vec![StartingNode { pod: "c-0-2".into(), addr: Some(addr(3)), ready_for: Duration::from_secs(1) }];
+        let size = SafetyError::ClusterSizeMismatch { node: addr(1), reported: 2, expected: 3 };
+        let msg = still_starting(&size, &starting).expect("a node joining is waited for");
+        assert!(msg.contains("[c-0-2]"), "{msg}");
+        assert_eq!(still_starting(&size, &[]), None);
+        // Migrations and other refusals keep their own handling.
+        let migrations = SafetyError::MigrationsPending { node: addr(1), remaining: 5 };
+        assert_eq!(still_starting(&migrations, &starting), None);
+    }
 }

@@ -277,6 +277,16 @@ pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<(String
     events.into_iter().map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
 }
 
+/// (reason, note) of the Warning Events regarding the cluster `name`.
+pub async fn warnings_about(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let events = events_about(client, ns, name).await;
+    events
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
 /// (reason, related object's name) of the Events about cluster `name` that name a related object.
 pub async fn event_relations(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
     let events = events_about(client, ns, name).await;

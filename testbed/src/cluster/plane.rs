@@ -256,7 +256,8 @@ impl Plane {
             os("--requestheader-extra-headers-prefix=X-Remote-Extra-"),
             self.pki_arg("proxy-client-cert-file", "front-proxy.crt"),
             self.pki_arg("proxy-client-key-file", "front-proxy.key"),
-            os("--profiling=false"),
+            // `AKO_APISERVER_PROFILING=1` serves /debug/pprof (for a CPU profile of the apiserver under the bench).
+            os(format!("--profiling={}", std::env::var_os("AKO_APISERVER_PROFILING").is_some_and(|v| v == "1"))),
             // Pod exec and logs go to the node's kubelet API: kwok serves it on every fake node's InternalIP (the
             // default order would try the Hostname first, which nothing resolves).
             os("--kubelet-preferred-address-types=InternalIP"),
