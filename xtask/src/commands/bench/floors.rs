@@ -4,8 +4,11 @@
 //!   of the same plane, with the bench's create concurrency for the AerospikeClusters and no limit across
 //!   clusters (like the operator's controller); done when every replayed StatefulSet has its pods ready and the
 //!   cluster's final status is written;
+//!   Each status write but the last is the final status with phase InProgress and a numbered condition message,
+//!   so that each changes the object as each of the operator's does;
 //! - the controller-runtime floor: `crfloor/` (Go), a manager that only caches what the reference caches, running
-//!   beside the operator during the run; its peak RSS.
+//!   beside the operator during the run; its peak RSS (read before the replay). It keeps running through the
+//!   replays, so the API server feeds the same extra watcher in every timed phase, ours and the floors'.
 use super::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -194,6 +197,27 @@ pub(super) struct ApiFloor {
     pub(super) objects_created: usize,
     pub(super) status_writes: usize,
     pub(super) stateful_sets: usize,
+    /// CPU seconds by process over the replay (filled in by the caller, which knows the processes).
+    pub(super) cpu_seconds_by_process: BTreeMap<String, f64>,
+}
+
+/// The `i`th status write of the replay before the last: the captured final status, phase InProgress, its first
+/// condition's message numbered. Each write changes the object, as each of the operator's did (it writes a status
+/// only when it differs): a repeated identical patch would be a no-op the API server neither stores nor sends to
+/// watchers.
+pub(super) fn interim_status(status: &Value, i: usize) -> Value {
+    let mut st = status.clone();
+    if let Some(o) = st.as_object_mut() {
+        o.insert("phase".into(), json!("InProgress"));
+    }
+    match st.get_mut("conditions").and_then(Value::as_array_mut).and_then(|c| c.first_mut()) {
+        Some(first) => first["message"] = json!(format!("status write {i} of the replay")),
+        None => {
+            st["conditions"] = json!([{"type": "Progressing", "status": "True", "reason": "Replay",
+            "message": format!("status write {i} of the replay"), "lastTransitionTime": "2026-01-01T00:00:00Z"}])
+        }
+    }
+    json!({ "status": st })
 }
 
 /// The replay (see the module docs). `status_writes` per cluster: all but the last right after the cluster is
@@ -251,9 +275,9 @@ pub(super) async fn run_api_floor(
                 // The rest of the cluster runs unbounded across clusters, as the operator's reconciles do.
                 let chain = tokio::spawn(async move {
                     let pp = PostParams::default();
-                    let in_progress = json!({"status": {"phase": "InProgress"}});
-                    for _ in 1..status_writes {
-                        cr_api.patch_status(&c.name, &PatchParams::default(), &Patch::Merge(&in_progress)).await?;
+                    for i in 1..status_writes {
+                        let interim = interim_status(&c.status, i);
+                        cr_api.patch_status(&c.name, &PatchParams::default(), &Patch::Merge(&interim)).await?;
                     }
                     let mut stateful_sets = Vec::new();
                     for (kind, v) in &c.objects {
@@ -306,6 +330,7 @@ pub(super) async fn run_api_floor(
         objects_created,
         status_writes: status_writes * clusters.len(),
         stateful_sets,
+        cpu_seconds_by_process: BTreeMap::new(),
     })
 }
 
@@ -333,6 +358,18 @@ mod tests {
                 "spec": {"ports": [{"port": 3000}]}
             })
         );
+    }
+
+    #[test]
+    fn every_interim_status_write_changes_the_status() {
+        let fin = json!({"phase": "Completed", "size": 3,
+            "conditions": [{"type": "Available", "status": "True", "reason": "PodsReady", "message": "3/3 pods ready"}]});
+        let (a, b) = (interim_status(&fin, 1), interim_status(&fin, 2));
+        assert_ne!(a, b);
+        assert_eq!(a["status"]["phase"], "InProgress");
+        assert_eq!(a["status"]["size"], 3, "the rest of the final status is written each time");
+        let bare = interim_status(&json!({}), 1);
+        assert_ne!(bare, interim_status(&json!({}), 2));
     }
 
     #[test]

@@ -586,12 +586,10 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
         None
     };
 
-    // ---- Phase 5 (--against-floors): the API-server floor, with the operator and crfloor stopped.
+    // ---- Phase 5 (--against-floors): the API-server floor, with the operator stopped. crfloor keeps watching (its
+    // memory was read above): the API server serves the same extra watcher as during ours.
     let api_floor = if let Some(captured) = captured {
         operator.stop();
-        if let Some(f) = &mut crfloor {
-            f.stop();
-        }
         for ns in &namespaces {
             let fns = floor_namespace(ns);
             create_namespace(&client, &fns).await?;
@@ -599,8 +597,15 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
         }
         let per_cluster = (run_by_verb.cluster_status_writes() / names.len() as f64).round() as usize;
         let before = ApiMetrics::fetch(&client).await?;
-        let floor =
+        let cpu_before = cpu_of(&watched);
+        let mut floor =
             run_api_floor(&client, &captured, per_cluster, args.size, Duration::from_secs(args.timeout)).await?;
+        let cpu_after = cpu_of(&watched);
+        floor.cpu_seconds_by_process = cpu_after
+            .iter()
+            .filter(|(n, _)| n.as_str() != "operator")
+            .map(|(n, v)| (n.clone(), v - cpu_before.get(n).copied().unwrap_or(0.0)))
+            .collect();
         let after = ApiMetrics::fetch(&client).await?;
         eprintln!(
             "bench: API-server floor: {} objects for {} clusters in {:.1}s",
@@ -621,6 +626,9 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     };
 
     // Stop everything before reporting (the guards would do it too).
+    if let Some(f) = &mut crfloor {
+        f.stop();
+    }
     operator.stop();
     sim.stop();
     cluster.stop();

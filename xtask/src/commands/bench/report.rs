@@ -153,6 +153,8 @@ pub(super) fn floors_json(
             "stateful_sets": floor.stateful_sets,
             "status_writes": floor.status_writes,
             "requests_by_verb_all_clients": requests.by_verb_json(),
+            "cpu_seconds_by_process": floor.cpu_seconds_by_process.iter()
+                .map(|(k, v)| (k.clone(), json!(round(*v, 2)))).collect::<serde_json::Map<_, _>>(),
         },
         "controller_runtime_floor": {
             "peak_rss_mib": crfloor_peak_mib.map(|v| round(v, 1)),
