@@ -149,10 +149,13 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
     }
     let (inner, client, opts, pod) = (inner.clone(), client.clone(), opts.clone(), pod.clone());
     tokio::spawn(async move {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        // pod-init waits this long (its default --conf-wait-seconds) and then fails; the kubelet runs it again after
+        // a back-off, and so on until it succeeds or the pod goes. Here it keeps trying, more slowly once past that.
+        let patient = Instant::now() + Duration::from_secs(120);
+        let mut said = false;
+        loop {
+            let pause = if Instant::now() < patient { Duration::from_millis(250) } else { Duration::from_secs(5) };
+            tokio::time::sleep(pause).await;
             if inner.lock().pending.get(&key) != Some(&uid) {
                 return; // deleted or replaced meanwhile
             }
@@ -164,14 +167,17 @@ pub(crate) async fn on_pod(inner: &Arc<Inner>, client: &Client, opts: &Simulator
                     }
                     return;
                 }
-                Err(e) => last = e,
+                Err(e) if !said && Instant::now() >= patient => {
+                    said = true;
+                    eprintln!(
+                        "simulator: {}/{}: the pod's init step would have failed ({e}) and been restarted by the \
+                         kubelet: still waiting",
+                        key.0, key.1
+                    );
+                }
+                Err(_) => {}
             }
         }
-        inner.lock().pending.remove(&key);
-        eprintln!(
-            "simulator: {}/{}: the pod's init step would not finish ({last}): the node does not start",
-            key.0, key.1
-        );
     });
 }
 
