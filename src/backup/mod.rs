@@ -23,15 +23,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::channel::mpsc;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
+use std::collections::HashMap;
 use tracing::warn;
 
 use crate::api::v1beta1::{AerospikeBackup, AerospikeBackupService, AerospikeRestore, BackupServiceRef};
@@ -188,43 +190,76 @@ pub async fn run(client: Client, scope: Vec<Option<String>>, reporter: Reporter)
         scope: scope.clone(),
         call_timeout: Duration::from_secs(10),
     });
-    let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    // Each kind is watched once per namespace of the scope. A backup may name a service in another watched
+    // namespace, so each watch also tells the other kind's controller of the namespace concerned, through a
+    // channel. (Watching the other kind in every namespace from every namespace's controller made the watches grow
+    // with the square of the namespaces: 300 for 10.)
+    let mut service_triggers = HashMap::new();
+    let mut backup_triggers = HashMap::new();
+    let mut service_rx = HashMap::new();
+    let mut backup_rx = HashMap::new();
+    let mut backup_stores = Vec::new();
+    let mut backup_writers = HashMap::new();
     for ns in &scope {
+        let (tx, rx) = mpsc::unbounded::<ObjectRef<AerospikeBackupService>>();
+        service_triggers.insert(ns.clone(), tx);
+        service_rx.insert(ns.clone(), rx);
+        let (tx, rx) = mpsc::unbounded::<ObjectRef<AerospikeBackup>>();
+        backup_triggers.insert(ns.clone(), tx);
+        backup_rx.insert(ns.clone(), rx);
+        let (store, writer) = reflector::store::<AerospikeBackup>();
+        backup_stores.push((ns.clone(), store));
+        backup_writers.insert(ns.clone(), writer);
+    }
+    let (service_triggers, backup_triggers) = (Arc::new(service_triggers), Arc::new(backup_triggers));
+    let backup_stores = Arc::new(backup_stores);
+    let scope = Arc::new(scope);
+
+    let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    for ns in scope.iter() {
         let owned = watcher::Config::default().labels(&format!("{LABEL_NAME}={APP_NAME}"));
-        let mut service_controller =
-            Controller::new(scoped::<AerospikeBackupService>(&client, ns), watcher::Config::default().any_semantic())
-                .owns(scoped::<Deployment>(&client, ns), owned);
-        let backup_controller =
-            Controller::new(scoped::<AerospikeBackup>(&client, ns), watcher::Config::default().any_semantic());
-        let known = backup_controller.store();
-        let mut backup_controller = backup_controller;
-        // A backup may name a service of another watched namespace: each controller watches the other kind in
-        // every watched namespace. A backup concerns its service; a service's change (storage, policies,
-        // readiness) concerns the backups naming it.
-        for other in &scope {
-            service_controller = service_controller.watches(
-                scoped::<AerospikeBackup>(&client, other),
-                watcher::Config::default(),
-                |b: AerospikeBackup| {
-                    let r = &b.spec.backup_service;
-                    Some(ObjectRef::<AerospikeBackupService>::new(&r.name).within(&r.namespace))
-                },
-            );
-            let known = known.clone();
-            backup_controller = backup_controller.watches(
-                scoped::<AerospikeBackupService>(&client, other),
-                watcher::Config::default(),
-                move |svc: AerospikeBackupService| {
-                    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
-                    known
-                        .state()
-                        .into_iter()
-                        .filter(|b| b.spec.backup_service.namespace == ns && b.spec.backup_service.name == name)
-                        .map(|b| ObjectRef::from_obj(&*b))
-                        .collect::<Vec<_>>()
-                },
-            );
-        }
+        // A service's change (storage, policies, readiness) concerns the backups naming it, wherever they are.
+        let to_backups = {
+            let (triggers, stores) = (backup_triggers.clone(), backup_stores.clone());
+            move |svc: &AerospikeBackupService| {
+                let (svc_ns, svc_name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+                for (ns, store) in stores.iter() {
+                    let naming = store.state().into_iter().filter(|b| {
+                        b.spec.backup_service.namespace == svc_ns && b.spec.backup_service.name == svc_name
+                    });
+                    for b in naming {
+                        if let Some(tx) = triggers.get(ns) {
+                            let _ = tx.unbounded_send(ObjectRef::from_obj(&*b));
+                        }
+                    }
+                }
+            }
+        };
+        let (service_store, service_writer) = reflector::store();
+        let services =
+            watcher(scoped::<AerospikeBackupService>(&client, ns), watcher::Config::default().any_semantic())
+                .inspect(move |e| touched(e).into_iter().for_each(&to_backups));
+        let service_controller =
+            Controller::for_stream(reflector(service_writer, services).applied_objects(), service_store)
+                .owns(scoped::<Deployment>(&client, ns), owned)
+                .reconcile_on(service_rx.remove(ns).expect("one receiver per namespace"));
+        // A backup concerns its service.
+        let to_service = {
+            let (triggers, scope) = (service_triggers.clone(), scope.clone());
+            move |b: &AerospikeBackup| {
+                let r = &b.spec.backup_service;
+                if let Some(tx) = controller_for(&scope, &r.namespace).and_then(|c| triggers.get(&c)) {
+                    let _ = tx.unbounded_send(ObjectRef::new(&r.name).within(&r.namespace));
+                }
+            }
+        };
+        let backup_store =
+            backup_stores.iter().find(|(n, _)| n == ns).map(|(_, s)| s.clone()).expect("a store per namespace");
+        let backups = watcher(scoped::<AerospikeBackup>(&client, ns), watcher::Config::default().any_semantic())
+            .inspect(move |e| touched(e).into_iter().for_each(&to_service));
+        let writer = backup_writers.remove(ns).expect("one writer per namespace");
+        let backup_controller = Controller::for_stream(reflector(writer, backups).applied_objects(), backup_store)
+            .reconcile_on(backup_rx.remove(ns).expect("one receiver per namespace"));
         let c = ctx.clone();
         runs.push(Box::pin(
             service_controller.shutdown_on_signal().run(service::reconcile, service::error_policy, c).for_each(log),
@@ -245,6 +280,22 @@ pub async fn run(client: Client, scope: Vec<Option<String>>, reporter: Reporter)
         ));
     }
     futures::future::join_all(runs).await;
+}
+
+/// The object a watch event is about, if it is about one (added, changed, deleted, or listed).
+fn touched<K>(e: &Result<watcher::Event<K>, watcher::Error>) -> Option<&K> {
+    match e {
+        Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// The scope entry whose controllers handle objects of namespace `ns`: all namespaces, or that one if listed.
+fn controller_for(scope: &[Option<String>], ns: &str) -> Option<Option<String>> {
+    if scope.iter().any(Option::is_none) {
+        return Some(None);
+    }
+    scope.iter().find(|s| s.as_deref() == Some(ns)).cloned()
 }
 
 /// The objects of one watched namespace (`None`: all).
@@ -272,4 +323,31 @@ where
     let name = obj.meta().name.clone().unwrap_or_default();
     api.patch(&name, &PatchParams::apply(field_manager).force(), &Patch::Apply(obj)).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_go_to_the_controller_of_their_namespace() {
+        let listed = vec![Some("a".to_string()), Some("b".to_string())];
+        assert_eq!(controller_for(&listed, "b"), Some(Some("b".to_string())));
+        assert_eq!(controller_for(&listed, "c"), None, "a namespace not watched has no controller");
+        assert_eq!(controller_for(&[None], "c"), Some(None), "all namespaces: the one controller");
+    }
+
+    #[test]
+    fn every_event_about_an_object_is_passed_on() {
+        let svc = AerospikeBackupService::new("s", Default::default());
+        for e in [
+            watcher::Event::Apply(svc.clone()),
+            watcher::Event::Delete(svc.clone()),
+            watcher::Event::InitApply(svc.clone()),
+        ] {
+            assert_eq!(touched(&Ok(e)).map(|s| s.name_any()), Some("s".to_string()));
+        }
+        assert!(touched::<AerospikeBackupService>(&Ok(watcher::Event::Init)).is_none());
+        assert!(touched::<AerospikeBackupService>(&Ok(watcher::Event::InitDone)).is_none());
+    }
 }
