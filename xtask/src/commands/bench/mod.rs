@@ -541,10 +541,7 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     completion.sort_by(f64::total_cmp);
     let mut latency: Vec<f64> = done.iter().map(|(k, t)| t - created.get(k).copied().unwrap_or(0.0)).collect();
     latency.sort_by(f64::total_cmp);
-    let cpu_run: BTreeMap<String, f64> = watched
-        .iter()
-        .map(|(n, _)| (n.clone(), cpu_after.get(n).copied().unwrap_or(0.0) - cpu_before.get(n).copied().unwrap_or(0.0)))
-        .collect();
+    let cpu_run = cpu_delta(&cpu_before, &cpu_after);
     let op_cpu_total = cpu_after.get("operator").copied().unwrap_or(0.0);
     let run_reconciles = op_metrics_after.reconciles - op_metrics_before.reconciles;
     let run_failures = op_metrics_after.failures - op_metrics_before.failures;
@@ -601,11 +598,8 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
         let mut floor =
             run_api_floor(&client, &captured, per_cluster, args.size, Duration::from_secs(args.timeout)).await?;
         let cpu_after = cpu_of(&watched);
-        floor.cpu_seconds_by_process = cpu_after
-            .iter()
-            .filter(|(n, _)| n.as_str() != "operator")
-            .map(|(n, v)| (n.clone(), v - cpu_before.get(n).copied().unwrap_or(0.0)))
-            .collect();
+        floor.cpu_seconds_by_process = cpu_delta(&cpu_before, &cpu_after);
+        floor.cpu_seconds_by_process.remove("operator");
         let after = ApiMetrics::fetch(&client).await?;
         eprintln!(
             "bench: API-server floor: {} objects for {} clusters in {:.1}s",

@@ -49,6 +49,11 @@ pub(super) fn cpu_of(procs: &[(String, u32)]) -> BTreeMap<String, f64> {
     procs.iter().filter_map(|(n, pid)| Some((n.clone(), cpu_seconds(*pid)?))).collect()
 }
 
+/// CPU seconds each process of `after` spent since `before` (a process not in `before` counts from 0).
+pub(super) fn cpu_delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after.iter().map(|(n, v)| (n.clone(), v - before.get(n).copied().unwrap_or(0.0))).collect()
+}
+
 /// Busy CPU seconds of the whole machine since boot (/proc/stat: all but idle and iowait).
 pub(super) fn machine_busy() -> f64 {
     let Ok(text) = std::fs::read_to_string("/proc/stat") else { return 0.0 };
