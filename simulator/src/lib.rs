@@ -78,7 +78,7 @@ pub use faults::{Fault, FaultEntry, FaultTarget, NoAnswer, read_faults_file, wri
 use model::{Inner, State};
 pub use model::{Recorded, SimulatorOptions, What};
 pub use pods::POD_SELECTOR;
-use pods::watch_pods;
+use pods::{watch_config_maps, watch_pods};
 pub use security::{PRIVILEGES, RolePrivilege, SecurityRole, SecurityUser, privilege_name};
 
 /// Written into the state folder by `simulator run` once it watches pods.
@@ -120,11 +120,15 @@ impl Simulator {
     /// Starts watching pods; returns once the initial list is processed (or after 10 s if the apiserver is slow).
     pub async fn start(client: Client, opts: SimulatorOptions) -> Simulator {
         let (faults_changed, _) = tokio::sync::watch::channel(0u64);
+        let (config_maps_changed, _) = tokio::sync::watch::channel(0u64);
+        let (config_maps, config_map_writer) = kube::runtime::reflector::store();
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             opts: Mutex::new(opts.clone()),
             faults_changed,
             exec: Default::default(),
+            config_maps,
+            config_maps_changed,
         });
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
         let members = inner.clone();
@@ -141,6 +145,7 @@ impl Simulator {
             Err(e) => eprintln!("simulator: no exec in simulated pods: {e}"),
         }
         tasks.extend([
+            tokio::spawn(watch_config_maps(inner.clone(), client.clone(), opts.namespace.clone(), config_map_writer)),
             tokio::spawn(watch_pods(inner.clone(), client.clone(), opts.clone(), synced_tx)),
             tokio::spawn(backup_service::watch(backup.clone(), client, opts.namespace.clone())),
         ]);

@@ -120,6 +120,11 @@ pub(crate) struct Inner {
     pub(crate) faults_changed: tokio::sync::watch::Sender<u64>,
     /// Where exec in simulated pods is served (set once at start; none if the listener could not start).
     pub(crate) exec: std::sync::OnceLock<ExecEndpoint>,
+    /// The ConfigMaps of the scope as a kubelet sees them: from one watch (its watch-based ConfigMap manager), not
+    /// read per pod (see `pods::watch_config_maps`).
+    pub(crate) config_maps: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::ConfigMap>,
+    /// Bumped on every ConfigMap change: pods whose init step waits re-check their rack ConfigMap.
+    pub(crate) config_maps_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
