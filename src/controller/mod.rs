@@ -2,6 +2,7 @@
 //! step at most, behind data-plane safety checks -> status. It never sleeps: waiting is a requeue.
 mod access;
 mod apply;
+mod by_cluster;
 mod dynamic;
 mod local_storage;
 mod pod_network;
@@ -32,7 +33,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::{AerospikeCluster, AerospikeClusterStatus, FINALIZER, InstanceSummary, Phase, PodStatus};
 use crate::asinfo::InfoClient;
@@ -93,9 +94,34 @@ pub struct Stores {
     pub config_maps: Store<ConfigMap>,
     pub pdbs: Store<PodDisruptionBudget>,
     pub pods: Store<Pod>,
+    /// Which cached StatefulSets, Services and pods belong to which cluster, so a reconcile reads its own.
+    pub index: Indexes,
+}
+
+/// Per-cluster indexes over [`Stores`] (see `by_cluster`).
+#[derive(Clone, Default)]
+pub struct Indexes {
+    stateful_sets: by_cluster::ByCluster,
+    services: by_cluster::ByCluster,
+    pods: by_cluster::ByCluster,
 }
 
 impl Stores {
+    /// The cached StatefulSets labelled as `cluster`'s in `namespace`.
+    pub fn cluster_stateful_sets(&self, namespace: &str, cluster: &str) -> Vec<Arc<StatefulSet>> {
+        self.index.stateful_sets.get(&self.stateful_sets, namespace, cluster)
+    }
+
+    /// The cached Services labelled as `cluster`'s in `namespace`.
+    pub fn cluster_services(&self, namespace: &str, cluster: &str) -> Vec<Arc<Service>> {
+        self.index.services.get(&self.services, namespace, cluster)
+    }
+
+    /// The cached pods labelled as `cluster`'s in `namespace` (labels only: see `pods::observe_pods`).
+    pub fn cluster_pods(&self, namespace: &str, cluster: &str) -> Vec<Arc<Pod>> {
+        self.index.pods.get(&self.pods, namespace, cluster)
+    }
+
     /// Resolves once every cache holds its first complete list. Awaited by one future only (see
     /// [`Context::caches_ready`]): kube's readiness signal wakes a single waiter.
     async fn ready(&self) {
@@ -256,12 +282,25 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let (pdb_store, pdb_writer) = reflector::store();
         let (pod_store, pod_writer) = reflector::store();
         let (caches_ready_tx, caches_ready) = tokio::sync::watch::channel(false);
-        // Each cache keeps only what the reconciler reads (see `slim`).
+        let index = Indexes::default();
+        let (sts_index, svc_index, pod_index) =
+            (index.stateful_sets.clone(), index.services.clone(), index.pods.clone());
+        // Each cache keeps only what the reconciler reads (see `slim`); the indexes follow the same events.
         let sts_stream =
             reflector::reflector(sts_writer, watcher(sts_api, owned.clone()).modify(slim::slim_stateful_set))
+                .inspect(move |e| {
+                    if let Ok(e) = e {
+                        sts_index.observe(e)
+                    }
+                })
                 .default_backoff()
                 .applied_objects();
         let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone()).modify(slim::slim_service))
+            .inspect(move |e| {
+                if let Ok(e) = e {
+                    svc_index.observe(e)
+                }
+            })
             .default_backoff()
             .applied_objects();
         let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, owned.clone()).modify(slim::slim_config_map))
@@ -271,6 +310,11 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             .default_backoff()
             .applied_objects();
         let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim_pod))
+            .inspect(move |e| {
+                if let Ok(e) = e {
+                    pod_index.observe(e)
+                }
+            })
             .default_backoff()
             .touched_objects();
         let stores = Stores {
@@ -279,6 +323,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             config_maps: cm_store,
             pdbs: pdb_store,
             pods: pod_store,
+            index,
         };
         let ctx = Arc::new(Context {
             client: ctx_client.clone(),
@@ -654,9 +699,30 @@ async fn write_status(
     if st == old {
         return Ok(());
     }
+    let (old_json, new_json) = (serde_json::to_value(&old), serde_json::to_value(&st));
+    let (Ok(old_json), Ok(new_json)) = (old_json, new_json) else {
+        // Plain data, always serializable; a failure would be a bug, not a reason to stop the reconcile.
+        warn!(cluster = %name, namespace = %ns, "the status could not be serialized");
+        return Ok(());
+    };
+    let Some(changed) = status::merge_diff(&old_json, &new_json) else {
+        return Ok(());
+    };
+    // The changes are from the cached status: the resourceVersion makes the patch apply to that status only. If
+    // the cache is behind (our previous write, a spec edit), the API server refuses it, and the newer object's
+    // watch event reconciles the cluster again from it.
+    let patch = json!({"metadata": {"resourceVersion": cluster.metadata.resource_version}, "status": changed});
     let api: Api<AerospikeCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = json!({"apiVersion": "asdb.aerospike.com/v1", "kind": "AerospikeCluster", "status": st});
-    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    match api.patch_status(&name, &params, &Patch::Merge(&patch)).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            debug!(cluster = %name, namespace = %ns, "status not written: the cached cluster is behind");
+            return Ok(());
+        }
+        result => {
+            result?;
+        }
+    }
     if old.phase != Some(outcome.phase) {
         info!(cluster = %name, namespace = %ns, phase = ?outcome.phase, "phase changed");
     }

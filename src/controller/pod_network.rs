@@ -21,8 +21,8 @@ use tracing::warn;
 
 use super::{Context, Error, apply};
 use crate::api::AerospikeCluster;
+use crate::desired::Desired;
 use crate::desired::pod_network::{self, PodNetwork};
-use crate::desired::{self, Desired};
 
 /// Field manager of the `pod-network.json` key of rack ConfigMaps.
 pub const FIELD_MANAGER: &str = "aerospike-kubernetes-operator-pod-network";
@@ -71,11 +71,8 @@ pub(super) async fn publish(
     }
     let stale: Vec<String> = ctx
         .stores
-        .services
-        .state()
+        .cluster_services(&ns, &name)
         .iter()
-        .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|s| s.labels().get(desired::LABEL_CR) == Some(&name))
         .filter(|s| s.labels().contains_key(pod_network::LABEL_POD_SERVICE))
         .map(|s| s.name_any())
         .filter(|n| !wanted.contains(n))
@@ -171,8 +168,8 @@ mod tests {
         }))
         .unwrap();
         let resolved = crate::resolve::resolve(&cluster);
-        let build = desired::BuildContext { init_image: "op:1".into() };
-        let d = desired::desired_state(&resolved, &build).unwrap();
+        let build = crate::desired::BuildContext { init_image: "op:1".into() };
+        let d = crate::desired::desired_state(&resolved, &build).unwrap();
         let names: Vec<String> = expected_pods(&d).into_iter().collect();
         assert_eq!(names, ["c-1-0", "c-1-1", "c-2-0"]);
     }

@@ -16,28 +16,11 @@ use crate::plan::{self, PodView, RackTarget};
 /// alone are not enough: anyone who may create a pod can copy them, and such a pod must never be counted, restarted
 /// or sent the admin credential by the safety checks.
 pub(super) fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
-    let stateful_sets: Vec<String> = ctx
-        .stores
-        .stateful_sets
-        .state()
-        .iter()
-        .filter(|s| {
-            s.namespace().as_deref() == Some(ns) && s.labels().get(desired::LABEL_CR).map(String::as_str) == Some(name)
-        })
-        .filter_map(|s| s.uid())
-        .collect();
-    let mut pods: Vec<Arc<Pod>> = ctx
-        .stores
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| {
-            p.namespace().as_deref() == Some(ns)
-                && p.labels().get(desired::LABEL_CR).map(String::as_str) == Some(name)
-                && controlled_by_one_of(p, &stateful_sets)
-        })
-        .collect();
-    pods.sort_by_key(|p| p.name_any());
+    let stateful_sets: Vec<String> =
+        ctx.stores.cluster_stateful_sets(ns, name).iter().filter_map(|s| s.metadata.uid.clone()).collect();
+    let mut pods: Vec<Arc<Pod>> =
+        ctx.stores.cluster_pods(ns, name).into_iter().filter(|p| controlled_by_one_of(p, &stateful_sets)).collect();
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     pods
 }
 

@@ -165,11 +165,8 @@ pub(super) async fn step(
     }
     // Racks removed from the spec: drained to zero in batches (below), then their StatefulSet and ConfigMap go.
     let wanted: Vec<&str> = desired.racks.iter().map(|r| r.name.as_str()).collect();
-    for sts in ctx.stores.stateful_sets.state() {
-        if sts.namespace().as_deref() != Some(ns.as_str())
-            || sts.labels().get(desired::LABEL_CR) != Some(&name)
-            || wanted.contains(&sts.name_any().as_str())
-        {
+    for sts in ctx.stores.cluster_stateful_sets(&ns, &name) {
+        if wanted.contains(&sts.name_any().as_str()) {
             continue;
         }
         let current = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
@@ -1248,11 +1245,8 @@ pub(super) async fn delete_cascading_pvcs(
     for (id, revision) in rack_ids {
         stateful_sets.push((id, desired::rack_name(&name, id, &revision)));
     }
-    for sts in ctx.stores.stateful_sets.state() {
-        if sts.namespace().as_deref() == Some(ns.as_str())
-            && sts.labels().get(desired::LABEL_CR) == Some(&name)
-            && let Some(id) = sts.labels().get(desired::LABEL_RACK).and_then(|r| r.parse().ok())
-        {
+    for sts in ctx.stores.cluster_stateful_sets(&ns, &name) {
+        if let Some(id) = sts.labels().get(desired::LABEL_RACK).and_then(|r| r.parse().ok()) {
             stateful_sets.push((id, sts.name_any()));
         }
     }
