@@ -135,6 +135,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         )),
         metrics,
         instance,
+        concurrency: args.max_concurrent_reconciles,
     };
     let ready_health = health.clone();
     let controllers = controller::run(client, cfg, move || ready_health.set_ready(true));

@@ -42,6 +42,7 @@ async fn start_operator_with_metrics(env: &Env) -> (tokio::task::JoinHandle<()>,
             info: Arc::new(TcpInfoClient::new(Duration::from_millis(500), Duration::from_millis(1000))),
             metrics,
             instance: "e2e".into(),
+            concurrency: controller::MAX_CONCURRENT_RECONCILES,
         };
         controller::run(client, cfg, || {}).await.expect("controller runs");
     });

@@ -113,6 +113,7 @@ async fn the_config_manifests_install_an_operator_that_admits_and_reconciles() {
         info: Arc::new(TcpInfoClient::new(Duration::from_millis(1000), Duration::from_millis(2000))),
         metrics: Metrics::default(),
         instance: "plain-install".into(),
+        concurrency: controller::MAX_CONCURRENT_RECONCILES,
     };
     let controller = tokio::spawn(controller::run(client.clone(), run, || {}));
 

@@ -41,8 +41,31 @@ where
             return Ok(false);
         }
     }
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj)).await?;
+    patch(api, None, &name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj)).await?;
     Ok(true)
+}
+
+/// PATCH an object (or its `subresource`) without reading the answer into a typed object. The API server answers
+/// with the whole object, managedFields included, which nothing here reads: deserializing it cost CPU and, with
+/// many reconciles in flight, memory, only to drop it.
+pub async fn patch<K, P>(
+    api: &Api<K>,
+    subresource: Option<&str>,
+    name: &str,
+    params: &PatchParams,
+    patch: &Patch<P>,
+) -> Result<(), kube::Error>
+where
+    K: Resource + Clone,
+    P: Serialize + Debug,
+{
+    let request = kube::core::Request::new(api.resource_url());
+    let request = match subresource {
+        Some(sub) => request.patch_subresource(sub, name, params, patch),
+        None => request.patch(name, params, patch),
+    }
+    .map_err(kube::Error::BuildRequest)?;
+    api.clone().into_client().request::<serde::de::IgnoredAny>(request).await.map(|_| ())
 }
 
 /// Delete an object, treating "already gone" as success.

@@ -143,7 +143,8 @@ pub(super) async fn publish(
                 "metadata": {"name": rack, "namespace": ns},
                 "data": {pod_network::CM_POD_NETWORK_KEY: text},
             });
-            cm_api.patch(&rack, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+            apply::patch(&cm_api, None, &rack, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+                .await?;
         }
         all.extend(entries);
     }

@@ -132,6 +132,7 @@ pub fn start_operator_with_metrics(client: &Client, scope: Scope, metrics: Metri
             info: Arc::new(TcpInfoClient::new(Duration::from_millis(500), Duration::from_millis(1000))),
             metrics,
             instance: "e2e".into(),
+            concurrency: controller::MAX_CONCURRENT_RECONCILES,
         };
         controller::run(client, cfg, || {}).await.expect("controller runs");
     })

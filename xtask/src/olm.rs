@@ -240,6 +240,7 @@ impl InProcessOperator {
             info: std::sync::Arc::new(TcpInfoClient::new(timeout, timeout)),
             metrics: Metrics::default(),
             instance: format!("in-process-{}", std::process::id()),
+            concurrency: aerospike_kubernetes_operator::controller::MAX_CONCURRENT_RECONCILES,
         };
         Ok(InProcessOperator { task: tokio::spawn(controller::run(client, cfg, || {})), webhook: None })
     }
