@@ -353,16 +353,18 @@ pub(crate) async fn rejoin(
 
 /// The data of the pod's rack ConfigMap (named as its StatefulSet) from the watch, if it has seen it.
 fn cached_rack_config_map(inner: &Inner, pod: &Pod) -> Option<Arc<ConfigMap>> {
-    let name = pod.metadata.name.as_deref()?;
-    let (rack, _) = name.rsplit_once('-')?;
     let namespace = pod.metadata.namespace.as_deref()?;
-    inner.config_maps.get(&kube::runtime::reflector::ObjectRef::new(rack).within(namespace))
+    inner.config_maps.get(&kube::runtime::reflector::ObjectRef::new(rack_of(pod)?).within(namespace))
+}
+
+/// The name of the pod's rack StatefulSet, which its rack ConfigMap shares (`<rack>-<ordinal>`).
+fn rack_of(pod: &Pod) -> Option<&str> {
+    Some(pod.metadata.name.as_deref()?.rsplit_once('-')?.0)
 }
 
 /// The data of the pod's rack ConfigMap (named as its StatefulSet), or None if it cannot be read within 3 s.
 async fn rack_config_map(client: &Client, pod: &Pod) -> Option<BTreeMap<String, String>> {
-    let name = pod.name_any();
-    let (rack, _) = name.rsplit_once('-')?;
+    let rack = rack_of(pod)?;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
     match tokio::time::timeout(Duration::from_secs(3), api.get_opt(rack)).await {
         Ok(Ok(Some(cm))) => Some(cm.data.unwrap_or_default()),

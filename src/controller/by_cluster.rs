@@ -75,6 +75,16 @@ impl ByCluster {
         }
     }
 
+    /// [`Self::observe`] as a stream inspector: what `inspect` on a reflector's stream takes (errors pass by).
+    pub fn observer<K: Resource, E>(&self) -> impl FnMut(&Result<watcher::Event<K>, E>) + use<K, E> {
+        let index = self.clone();
+        move |event| {
+            if let Ok(event) = event {
+                index.observe(event);
+            }
+        }
+    }
+
     /// The cluster's objects in `store`, by name. An object whose label moved to another cluster (its name is
     /// still listed under the old one) is left out: its labels are checked against the cluster.
     pub fn get<K>(&self, store: &Store<K>, namespace: &str, cluster: &str) -> Vec<Arc<K>>

@@ -292,24 +292,14 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let (pod_store, pod_writer) = reflector::store();
         let (caches_ready_tx, caches_ready) = tokio::sync::watch::channel(false);
         let index = Indexes::default();
-        let (sts_index, svc_index, pod_index) =
-            (index.stateful_sets.clone(), index.services.clone(), index.pods.clone());
         // Each cache keeps only what the reconciler reads (see `slim`); the indexes follow the same events.
         let sts_stream =
             reflector::reflector(sts_writer, watcher(sts_api, owned.clone()).modify(slim::slim_stateful_set))
-                .inspect(move |e| {
-                    if let Ok(e) = e {
-                        sts_index.observe(e)
-                    }
-                })
+                .inspect(index.stateful_sets.observer())
                 .default_backoff()
                 .applied_objects();
         let svc_stream = reflector::reflector(svc_writer, watcher(svc_api, owned.clone()).modify(slim::slim_service))
-            .inspect(move |e| {
-                if let Ok(e) = e {
-                    svc_index.observe(e)
-                }
-            })
+            .inspect(index.services.observer())
             .default_backoff()
             .applied_objects();
         let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, owned.clone()).modify(slim::slim_config_map))
@@ -319,11 +309,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             .default_backoff()
             .applied_objects();
         let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim_pod))
-            .inspect(move |e| {
-                if let Ok(e) = e {
-                    pod_index.observe(e)
-                }
-            })
+            .inspect(index.pods.observer())
             .default_backoff()
             .touched_objects();
         let stores = Stores {
