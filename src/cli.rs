@@ -77,8 +77,8 @@ pub struct RunArgs {
     /// Timeout of one Aerospike info request, in milliseconds.
     #[arg(long, env = "INFO_TIMEOUT_MS", default_value_t = 2000)]
     pub info_timeout_ms: u64,
-    /// Reconciles in flight at once per watched namespace (or for all namespaces); 0 for no bound. More memory
-    /// for more clusters worked on at once (README: Measurements).
+    /// Reconciles in flight at once, over all watched namespaces; 0 for no bound. More memory for more clusters
+    /// worked on at once (README: Measurements).
     #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = crate::controller::MAX_CONCURRENT_RECONCILES)]
     pub max_concurrent_reconciles: u16,
     /// Admission webhooks (the Secret of --webhook-self-signed lives in the POD_NAMESPACE namespace).

@@ -60,8 +60,8 @@ const LIST_PAGE_SIZE: u32 = 50;
 /// Completed in 14.2 s instead of 19.7 s (`cargo xtask bench --clusters 100`, README: Measurements), for a quarter
 /// second more per step of a lone cluster.
 const RECONCILE_DEBOUNCE: Duration = Duration::from_millis(250);
-/// Reconciles in flight at once per watch scope, unless `--max-concurrent-reconciles` says otherwise; more wait in
-/// the controller's queue (never the same cluster twice at once either way). Unbounded, creating 100 clusters had
+/// Reconciles in flight at once over every watched namespace, unless `--max-concurrent-reconciles` says otherwise;
+/// more wait in the controller's queue (never the same cluster twice at once either way). Unbounded, creating 100 clusters had
 /// about 250 in flight, nearly all waiting on a busy API server, and they were most of the operator's peak memory:
 /// each reconcile's state (about 18 KB), the desired objects it builds, and an HTTP/1.1 connection with its buffers
 /// per concurrent request (a heap profile: 5.5 of 24.4 MB peak heap in reconcile futures, about 4 MB in 129
@@ -181,6 +181,9 @@ pub struct Context {
     /// restart: writes for every cluster although nothing changed). A watch channel because any number of
     /// reconciles wait at once, and kube's own readiness signal wakes only the last one that polled it.
     pub(crate) caches_ready: tokio::sync::watch::Receiver<bool>,
+    /// The bound on reconciles in flight, shared by every watch scope (None: unbounded); see
+    /// [`MAX_CONCURRENT_RECONCILES`].
+    pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Context {
@@ -240,7 +243,7 @@ pub struct RunConfig {
     pub info: Arc<dyn InfoClient>,
     pub metrics: Metrics,
     pub instance: String,
-    /// Reconciles in flight at once per watch scope (0: unbounded); see [`MAX_CONCURRENT_RECONCILES`].
+    /// Reconciles in flight at once over all scopes (0: unbounded); see [`MAX_CONCURRENT_RECONCILES`].
     pub concurrency: u16,
 }
 
@@ -269,6 +272,7 @@ pub async fn preflight(client: &Client, scope: &Scope) -> anyhow::Result<()> {
 pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync + 'static) -> anyhow::Result<()> {
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(cfg.instance.clone()) };
     let ready = Arc::new(ready);
+    let in_flight = (cfg.concurrency > 0).then(|| Arc::new(tokio::sync::Semaphore::new(usize::from(cfg.concurrency))));
     let mut runs = Vec::new();
     for ns in cfg.scope.watches() {
         let ns = ns.as_deref();
@@ -337,6 +341,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             access_checked: Default::default(),
             tls_configs: Default::default(),
             caches_ready,
+            in_flight: in_flight.clone(),
         });
         let ready = ready.clone();
         // The AerospikeCluster watch gets its own backoff like the others, and the controller adds none over
@@ -414,10 +419,28 @@ fn error_policy(cluster: Arc<AerospikeCluster>, error: &Error, ctx: Arc<Context>
 async fn reconcile(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Only at start-up does this wait: for the first lists, which the controller's own streams are fetching.
     let _ = ctx.caches_ready.clone().wait_for(|ready| *ready).await;
-    let timer = ctx.metrics.reconcile_timer();
-    let result = contain_panics(reconcile_unguarded(cluster, ctx)).await;
-    timer.finish(result.is_ok());
-    result
+    let bound = ctx.in_flight.clone();
+    within(bound.as_ref(), || async move {
+        let timer = ctx.metrics.reconcile_timer();
+        let result = contain_panics(reconcile_unguarded(cluster, ctx.clone())).await;
+        timer.finish(result.is_ok());
+        result
+    })
+    .await
+}
+
+/// Runs the future `work` makes once `bound` (shared by every watch scope; the controller's own bound is per scope,
+/// one per namespace in a list install) has a permit for it. The future is made and boxed only then: one waiting
+/// for its permit holds this small future, not a reconcile's whole state (about 18 KB).
+async fn within<F: std::future::Future>(
+    bound: Option<&Arc<tokio::sync::Semaphore>>,
+    work: impl FnOnce() -> F,
+) -> F::Output {
+    let _permit = match bound {
+        Some(bound) => bound.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    Box::pin(work()).await
 }
 
 /// A panic in one reconcile becomes that reconcile's error (logged, counted, retried with the error policy's
@@ -933,6 +956,36 @@ pub(crate) fn pvc_api(ctx: &Context, ns: &str) -> Api<PersistentVolumeClaim> {
 mod tests {
     use super::pods::controlled_by_one_of;
     use super::*;
+
+    #[tokio::test]
+    async fn the_bound_on_reconciles_in_flight_holds_across_scopes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let bound = Arc::new(tokio::sync::Semaphore::new(3));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // Two scopes' controllers, each starting eight reconciles at once, with one bound between them.
+        let work = |bound: Option<Arc<tokio::sync::Semaphore>>| {
+            let (now, most) = (now.clone(), most.clone());
+            async move {
+                within(bound.as_ref(), || async {
+                    most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    for _ in 0..5 {
+                        tokio::task::yield_now().await;
+                    }
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+            }
+        };
+        let scope = |bound: Option<Arc<tokio::sync::Semaphore>>| {
+            futures::future::join_all((0..8).map(|_| tokio::spawn(work(bound.clone()))))
+        };
+        futures::join!(scope(Some(bound.clone())), scope(Some(bound.clone())));
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+        // Unbounded, they all run at once.
+        most.store(0, Ordering::SeqCst);
+        futures::join!(scope(None), scope(None));
+        assert_eq!(most.load(Ordering::SeqCst), 16);
+    }
 
     #[tokio::test]
     async fn a_panicking_reconcile_is_an_error_not_the_end_of_the_process() {

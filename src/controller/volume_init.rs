@@ -109,7 +109,7 @@ pub(crate) fn used_device_volumes(config: &Value, storage: &StorageSpec) -> BTre
 }
 
 /// Whether the pod's pod-init has run to the end: its init container terminated successfully, or the pod runs.
-fn init_done(pod: &Pod) -> bool {
+pub(super) fn init_done(pod: &Pod) -> bool {
     let Some(st) = pod.status.as_ref() else { return false };
     let init_ok = st.init_container_statuses.iter().flatten().any(|c| {
         c.name == desired::INIT_CONTAINER_NAME

@@ -291,44 +291,26 @@ pub fn pod_fqdn(pod: &str, cluster: &str, namespace: &str) -> String {
 }
 
 /// Hash (SHA-256, lower-case hex) of an object's JSON form with object keys sorted: the same object gives
-/// the same hash in every run and every process.
+/// the same hash in every run and every process (and operator version: a changed hash of a pod template restarts
+/// pods). serde_json's `Map` is a `BTreeMap` here (its `preserve_order` feature is off), so its compact text already
+/// lists every object's keys in byte order: that text is streamed into the hash, without building it. Hashing
+/// was half of the operator's allocations in a 300-cluster heap profile when the text was built key by key.
 pub fn desired_hash<T: Serialize>(obj: &T) -> String {
-    let value = serde_json::to_value(obj).expect("Kubernetes objects serialise to JSON");
-    let mut canonical = String::new();
-    write_canonical(&value, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// Compact JSON with the keys of every object in byte order (independent of serde_json's map ordering).
-fn write_canonical(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k], out);
-            }
-            out.push('}');
+    /// Feeds written bytes to the hash.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
-        other => out.push_str(&other.to_string()),
     }
+    let value = serde_json::to_value(obj).expect("Kubernetes objects serialise to JSON");
+    let mut hashing = Hashing(Sha256::new());
+    serde_json::to_writer(&mut hashing, &value).expect("a JSON value serialises");
+    hex::encode(hashing.0.finalize())
 }
 
 /// The Aerospike node id of a pod built by this module, read from the pod alone (its name and the env of its

@@ -340,6 +340,71 @@ fn pdb_absent_with_disable_pdb() {
     assert_eq!(build(&c).pdb.unwrap().spec.unwrap().max_unavailable, Some(IntOrString::String("50%".into())));
 }
 
+/// The canonical text as `desired_hash` defined it before it streamed serde_json's own text: compact JSON with the
+/// keys of every object sorted here, whatever serde_json's map order. Hashes written by earlier operator versions
+/// (pod-spec hashes above all: a changed one restarts pods) are SHA-256 of this text.
+fn write_canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[test]
+fn the_hash_is_of_the_canonical_text_with_sorted_keys() {
+    let canonical_hash = |v: &Value| {
+        let mut text = String::new();
+        write_canonical(v, &mut text);
+        hex::encode(Sha256::digest(text.as_bytes()))
+    };
+    // serde_json's map keeps keys sorted (its `preserve_order` feature is off); desired_hash relies on it.
+    let mut map = serde_json::Map::new();
+    map.insert("b".into(), json!(1));
+    map.insert("a".into(), json!(2));
+    assert_eq!(Value::Object(map).to_string(), r#"{"a":2,"b":1}"#, "serde_json's preserve_order is on");
+    let tricky = json!({"z": "é\"\n\u{1}", "a": [1.5, -2, 1e300, null, true, {"y": {}, "x": []}], "A": "", "é": 0});
+    assert_eq!(desired_hash(&tricky), canonical_hash(&tricky));
+    for sample in ["persistent-storage", "three-racks", "multi-pod-per-host", "no-storage"] {
+        let d = build(&load(sample));
+        let objects: Vec<Value> = d
+            .stateful_sets
+            .iter()
+            .map(|o| serde_json::to_value(o).unwrap())
+            .chain(d.config_maps.iter().map(|o| serde_json::to_value(o).unwrap()))
+            .chain(std::iter::once(serde_json::to_value(&d.headless_service).unwrap()))
+            .chain(d.pdb.iter().map(|o| serde_json::to_value(o).unwrap()))
+            .collect();
+        for v in &objects {
+            assert_eq!(desired_hash(v), canonical_hash(v), "{sample}");
+        }
+        assert_eq!(desired_hash(&d.stateful_sets[0]), canonical_hash(&objects[0]));
+    }
+}
+
 #[test]
 fn hashes_are_stable_and_follow_changes() {
     let c = load("persistent-storage");
