@@ -5,6 +5,7 @@
 //! only pods that run the applied config qualify (a pod left on an older config by an interrupted rollout restarts).
 //! A pod that took the change gets the new conf-hash annotation, so the rollout sees it as current; one that refused
 //! it is annotated with the failure and restarted like any stale pod (the reference's fallback).
+use super::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -161,7 +162,12 @@ fn refused(e: &InfoError) -> bool {
 
 /// Record the outcome on the pod: the new conf hash (and the server restart count) when it took the change, the
 /// failure otherwise.
-pub(crate) async fn record(api: &Api<Pod>, pod: &Pod, change: &InPlaceChange, result: &PodResult) -> kube::Result<()> {
+pub(crate) async fn record(
+    api: &Api<Pod>,
+    pod: &CachedPod,
+    change: &InPlaceChange,
+    result: &PodResult,
+) -> kube::Result<()> {
     let annotations = match result {
         PodResult::Updated => json!({
             desired::ANNOTATION_CONF_HASH: change.to_hash,

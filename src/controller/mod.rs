@@ -3,6 +3,7 @@
 mod access;
 mod apply;
 mod by_cluster;
+pub mod cached_pod;
 mod dynamic;
 mod local_storage;
 mod pod_network;
@@ -16,13 +17,14 @@ mod volume_init;
 mod volumes;
 mod warm_restart;
 
+use crate::controller::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -100,7 +102,7 @@ pub struct Stores {
     pub services: Store<Service>,
     pub config_maps: Store<ConfigMap>,
     pub pdbs: Store<PodDisruptionBudget>,
-    pub pods: Store<Pod>,
+    pub pods: Store<CachedPod>,
     /// Which cached StatefulSets, Services and pods belong to which cluster, so a reconcile reads its own.
     pub index: Indexes,
 }
@@ -125,7 +127,7 @@ impl Stores {
     }
 
     /// The cached pods labelled as `cluster`'s in `namespace` (labels only: see `pods::observe_pods`).
-    pub fn cluster_pods(&self, namespace: &str, cluster: &str) -> Vec<Arc<Pod>> {
+    pub fn cluster_pods(&self, namespace: &str, cluster: &str) -> Vec<Arc<CachedPod>> {
         self.index.pods.get(&self.pods, namespace, cluster)
     }
 
@@ -282,7 +284,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let svc_api: Api<Service> = scoped_api(&client, ns);
         let cm_api: Api<ConfigMap> = scoped_api(&client, ns);
         let pdb_api: Api<PodDisruptionBudget> = scoped_api(&client, ns);
-        let pod_api: Api<Pod> = scoped_api(&client, ns);
+        let pod_api: Api<CachedPod> = scoped_api(&client, ns);
         let owned = watcher::Config::default()
             .labels(&format!("{}={}", desired::LABEL_MANAGED_BY, desired::MANAGER_NAME))
             .page_size(LIST_PAGE_SIZE);
@@ -312,7 +314,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
         let pdb_stream = reflector::reflector(pdb_writer, watcher(pdb_api, owned.clone()).modify(slim::slim))
             .default_backoff()
             .applied_objects();
-        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim_pod))
+        let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, pods_cfg).modify(slim::slim))
             .inspect(index.pods.observer())
             .default_backoff()
             .touched_objects();
@@ -362,7 +364,7 @@ pub async fn run(client: Client, cfg: RunConfig, ready: impl Fn() + Send + Sync 
             .owns_stream(svc_stream)
             .owns_stream(cm_stream)
             .owns_stream(pdb_stream)
-            .watches_stream(pod_stream, |pod: Pod| {
+            .watches_stream(pod_stream, |pod: CachedPod| {
                 let cr = pod.labels().get(desired::LABEL_CR)?.clone();
                 Some(ObjectRef::<AerospikeCluster>::new(&cr).within(&pod.namespace()?))
             })
@@ -619,7 +621,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
             .and_then(|cm| cm.data.as_ref()?.get(desired::CM_VOLUMES_KEY).cloned())
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
-        let rack_pods: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).filter(|p| of_rack(p, &rack.name)).collect();
+        let rack_pods: Vec<&CachedPod> = pods.iter().map(|p| p.as_ref()).filter(|p| of_rack(p, &rack.name)).collect();
         let volumes = volume_init::persistent_volumes(&rack.storage);
         let rack_volumes = volume_init::RackVolumes {
             volumes: &volumes,
@@ -667,7 +669,7 @@ async fn apply_cluster(cluster: Arc<AerospikeCluster>, ctx: Arc<Context>) -> Res
 }
 
 /// Whether `pod` is one of the StatefulSet `sts`'s (`<sts>-<ordinal>`; not a pod of another revision of the rack).
-pub(super) fn of_rack(pod: &Pod, sts: &str) -> bool {
+pub(super) fn of_rack(pod: &CachedPod, sts: &str) -> bool {
     pod.name_any().strip_prefix(&format!("{sts}-")).is_some_and(|o| o.parse::<u32>().is_ok())
 }
 
@@ -703,7 +705,7 @@ async fn write_status(
     cluster: &AerospikeCluster,
     ctx: &Context,
     desired: Option<&Desired>,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     outcome: Outcome,
 ) -> Result<(), Error> {
     let name = cluster.name_any();
@@ -750,7 +752,7 @@ async fn write_status(
 }
 
 /// Pods that run their rack's desired image, aerospike.conf and pod spec (rollout progress).
-fn updated_pods(cluster: &AerospikeCluster, desired: &Desired, pods: &[Arc<Pod>]) -> usize {
+fn updated_pods(cluster: &AerospikeCluster, desired: &Desired, pods: &[Arc<CachedPod>]) -> usize {
     let targets = rack_targets(cluster, desired, &BTreeMap::new());
     pods.iter()
         .filter_map(|p| pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)))
@@ -764,7 +766,7 @@ fn updated_pods(cluster: &AerospikeCluster, desired: &Desired, pods: &[Arc<Pod>]
 fn compute_status(
     cluster: &AerospikeCluster,
     desired: Option<&Desired>,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     outcome: &Outcome,
     now: Time,
 ) -> AerospikeClusterStatus {
@@ -818,7 +820,7 @@ fn compute_status(
                     service_port: facts.and_then(|f| f.mapped_port).map_or(i32::from(port), i32::from),
                     aerospike: InstanceSummary {
                         cluster_name: name.clone(),
-                        node_id: desired::pod_node_id(pod).unwrap_or_default(),
+                        node_id: desired::pod_node_id(pod.as_ref()).unwrap_or_default(),
                         rack_id: view.rack_id,
                         tls_name: rack
                             .and_then(|r| crate::aerospike_conf::service_tls(&r.config))
@@ -1087,7 +1089,7 @@ mod tests {
     /// Issue 18, item 11: a pod that only copies the cluster's labels is not the cluster's.
     #[test]
     fn only_pods_controlled_by_the_clusters_stateful_sets_count() {
-        let pod = |owner: serde_json::Value| -> Pod {
+        let pod = |owner: serde_json::Value| -> CachedPod {
             serde_json::from_value(serde_json::json!({
                 "metadata": {"name": "aero-0-0", "namespace": "ns", "ownerReferences": owner,
                              "labels": {desired::LABEL_CR: "aero", desired::LABEL_APP: desired::APP_NAME}}

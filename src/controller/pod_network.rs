@@ -9,12 +9,13 @@
 //!   into its rack ConfigMap under `pod-network.json`, applied with a field manager of its own so the desired
 //!   ConfigMap's apply leaves the key alone. A Node is read only when a pod's entry is missing or names another
 //!   node, so an unchanged cluster costs no requests.
+use super::cached_pod::CachedPod;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -42,14 +43,14 @@ pub(super) async fn publish(
     ctx: &Context,
     cluster: &AerospikeCluster,
     desired: &Desired,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
 ) -> Result<BTreeMap<String, PodNetwork>, Error> {
     let name = cluster.name_any();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let policy = cluster.spec.aerospike_network_policy.clone().unwrap_or_default();
     let pod_spec = cluster.spec.pod_spec.clone().unwrap_or_default();
     let needs_ports = pod_network::pod_service_needed(pod_spec.multi_pod_per_host(), pod_spec.host_network, &policy);
-    let live: Vec<&Arc<Pod>> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+    let live: Vec<&Arc<CachedPod>> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
 
     // Per-pod Services.
     let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
@@ -112,6 +113,7 @@ pub(super) async fn publish(
         let published = current.as_deref().map(pod_network::parse).unwrap_or_default();
         let mut entries = BTreeMap::new();
         for pod in live.iter().filter(|p| p.name_any().rsplit_once('-').is_some_and(|(r, _)| r == rack)) {
+            let pod: &CachedPod = pod;
             let pod_name = pod.name_any();
             let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
             if node_name.is_empty() {

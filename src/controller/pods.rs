@@ -1,10 +1,10 @@
 //! What the controller sees of a cluster's pods: which pods are the cluster's (controlled by its StatefulSets), a
 //! pod's view for the rollout decision (ready, failed, what it runs), and where its node listens.
+use super::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use super::Context;
@@ -15,17 +15,17 @@ use crate::plan::{self, PodView, RackTarget};
 /// The cluster's pods from the cache, newest view: pods controlled by one of the cluster's StatefulSets. Labels
 /// alone are not enough: anyone who may create a pod can copy them, and such a pod must never be counted, restarted
 /// or sent the admin credential by the safety checks.
-pub(super) fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<Pod>> {
+pub(super) fn observe_pods(ctx: &Context, name: &str, ns: &str) -> Vec<Arc<CachedPod>> {
     let stateful_sets: Vec<String> =
         ctx.stores.cluster_stateful_sets(ns, name).iter().filter_map(|s| s.metadata.uid.clone()).collect();
-    let mut pods: Vec<Arc<Pod>> =
+    let mut pods: Vec<Arc<CachedPod>> =
         ctx.stores.cluster_pods(ns, name).into_iter().filter(|p| controlled_by_one_of(p, &stateful_sets)).collect();
     pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     pods
 }
 
 /// Whether `pod`'s controller is one of the StatefulSets with these uids.
-pub(super) fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> bool {
+pub(super) fn controlled_by_one_of(pod: &CachedPod, stateful_set_uids: &[String]) -> bool {
     pod.owner_references().iter().any(|o| {
         o.controller == Some(true)
             && o.kind == "StatefulSet"
@@ -36,7 +36,7 @@ pub(super) fn controlled_by_one_of(pod: &Pod, stateful_set_uids: &[String]) -> b
 
 /// Why a pod cannot run, as the reference's failed-pod check sees it: a container waiting on an image it cannot pull,
 /// crash-looping or misconfigured, a pod the scheduler cannot place, or a Failed pod.
-pub(super) fn failure(pod: &Pod, ignore_sidecars: bool) -> Option<String> {
+pub(super) fn failure(pod: &CachedPod, ignore_sidecars: bool) -> Option<String> {
     const WAITING: &[&str] = &[
         "ImagePullBackOff",
         "ErrImagePull",
@@ -72,7 +72,7 @@ pub(super) fn failure(pod: &Pod, ignore_sidecars: bool) -> Option<String> {
 
 /// The rollout's view of a pod. With `ignore_sidecars` (`spec.ignoreSidecarFailure`) only the Aerospike server and the
 /// init containers count: a failing sidecar (an exporter, say) neither makes the pod unready nor failed for the rollout.
-pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
+pub(crate) fn pod_view(pod: &CachedPod, ignore_sidecars: bool) -> Option<PodView> {
     let name = pod.name_any();
     let rack_id = pod.labels().get(desired::LABEL_RACK)?.parse().ok()?;
     let ordinal = plan::ordinal(&name)?;
@@ -116,7 +116,7 @@ pub(crate) fn pod_view(pod: &Pod, ignore_sidecars: bool) -> Option<PodView> {
 
 /// The conf hash of the aerospike.conf the server runs: the pod's annotation, unless the server container restarted
 /// since an in-place update moved the annotation on (it then reads the file pod-init wrote at pod start: unknown).
-fn running_conf_hash(pod: &Pod) -> Option<String> {
+fn running_conf_hash(pod: &CachedPod) -> Option<String> {
     let hash = pod.annotations().get(desired::ANNOTATION_CONF_HASH).cloned();
     match restarts_at_update(pod) {
         Some(at) if server_restarts(pod) > at => None,
@@ -125,7 +125,7 @@ fn running_conf_hash(pod: &Pod) -> Option<String> {
 }
 
 /// The server container's restart count.
-pub(crate) fn server_restarts(pod: &Pod) -> i32 {
+pub(crate) fn server_restarts(pod: &CachedPod) -> i32 {
     pod.status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
@@ -157,7 +157,7 @@ pub(crate) fn rack_targets(
 }
 
 /// The info address of a pod: its IP and the service port of its rack's config.
-pub(crate) fn info_addr(pod: &Pod, port: u16) -> Option<SocketAddr> {
+pub(crate) fn info_addr(pod: &CachedPod, port: u16) -> Option<SocketAddr> {
     let ip = pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
     Some(SocketAddr::new(ip, port))
 }
@@ -171,27 +171,27 @@ pub(crate) const ANNOTATION_FAILED: &str = "aerospike.com/dynamic-config-failed"
 pub(crate) const ANNOTATION_RESTARTS_AT_UPDATE: &str = "aerospike.com/server-restarts-at-config-update";
 
 /// The target conf hash an in-place update of `pod` failed for.
-pub(crate) fn failed_target(pod: &Pod) -> Option<String> {
+pub(crate) fn failed_target(pod: &CachedPod) -> Option<String> {
     pod.annotations().get(ANNOTATION_FAILED)?.split_once(':').map(|(_, hash)| hash.to_string())
 }
 
 /// `Failed` or `PartiallyFailed` when the last in-place update of `pod` failed (status.pods[].dynamicConfigUpdateStatus).
-pub(crate) fn failure_status(pod: &Pod) -> Option<String> {
+pub(crate) fn failure_status(pod: &CachedPod) -> Option<String> {
     pod.annotations().get(ANNOTATION_FAILED)?.split_once(':').map(|(status, _)| status.to_string())
 }
 
 /// The server restart count recorded at the last in-place update.
-pub(crate) fn restarts_at_update(pod: &Pod) -> Option<i32> {
+pub(crate) fn restarts_at_update(pod: &CachedPod) -> Option<i32> {
     pod.annotations().get(ANNOTATION_RESTARTS_AT_UPDATE)?.parse().ok()
 }
 
 /// The node a pod runs on (spec.nodeName), if it is scheduled.
-pub(crate) fn node_name(pod: &Pod) -> Option<&str> {
+pub(crate) fn node_name(pod: &CachedPod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
 }
 
 /// Whether the eviction webhook refused an eviction of this pod and recorded it (the reference's annotation).
-pub(crate) fn eviction_requested(pod: &Pod) -> bool {
+pub(crate) fn eviction_requested(pod: &CachedPod) -> bool {
     pod.annotations().contains_key(desired::ANNOTATION_EVICTION_BLOCKED)
 }
 

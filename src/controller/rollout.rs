@@ -1,5 +1,6 @@
 //! StatefulSets and the one disruptive step a reconcile may take: a scale-down batch or a restart batch,
 //! each only after every pod is Ready and the Aerospike nodes report a stable cluster with no migrations.
+use super::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ pub(super) async fn step(
     desired: &Desired,
     in_place: &BTreeMap<i32, InPlaceChange>,
     removed: &super::volume_init::Removed,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
 ) -> Result<Outcome, Error> {
     let name = cluster.name_any();
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
@@ -255,7 +256,7 @@ pub(super) async fn step(
     // pods that happen to exist (a pod that never came back would make a smaller cluster look healthy).
     let expected_size = plan::expected_size(&sets).saturating_sub(ignored.len());
     let port_of = |rack_id: i32| endpoint_of(rack_id).map_or(3000, |e| e.port());
-    let addr_of = |p: &Pod| {
+    let addr_of = |p: &CachedPod| {
         pod_view(p, cluster.spec.ignore_sidecar_failure == Some(true)).and_then(|v| info_addr(p, port_of(v.rack_id)))
     };
     let all: Vec<SocketAddr> =
@@ -756,7 +757,7 @@ pub(super) async fn step(
             }
             // What each node advertises to clients, for status: read once per pod incarnation and config.
             let mut endpoints = BTreeMap::new();
-            let stale: Vec<&Arc<Pod>> = pods.iter().filter(|p| endpoints_unknown(cluster, p)).collect();
+            let stale: Vec<&Arc<CachedPod>> = pods.iter().filter(|p| endpoints_unknown(cluster, p)).collect();
             if !stale.is_empty() {
                 let info = match info_client(cluster, ctx, &ns, tls.as_ref()).await {
                     Ok(info) => info,
@@ -792,7 +793,7 @@ pub(super) async fn step(
 
 /// The cordoned (spec.unschedulable) nodes among those running a pod whose eviction was refused and recorded. A node
 /// that cannot be read counts as schedulable: its pods stay where they are (logged; retried on the next reconcile).
-async fn cordoned_nodes(ctx: &Context, pods: &[Arc<Pod>]) -> std::collections::BTreeSet<String> {
+async fn cordoned_nodes(ctx: &Context, pods: &[Arc<CachedPod>]) -> std::collections::BTreeSet<String> {
     let mut names: Vec<&str> =
         pods.iter().filter(|p| super::pods::eviction_requested(p)).filter_map(|p| super::pods::node_name(p)).collect();
     names.sort();
@@ -815,7 +816,7 @@ async fn cordoned_nodes(ctx: &Context, pods: &[Arc<Pod>]) -> std::collections::B
 }
 
 /// Whether status has no endpoints for this pod as it runs now (a new pod IP or config since they were read).
-fn endpoints_unknown(cluster: &AerospikeCluster, pod: &Pod) -> bool {
+fn endpoints_unknown(cluster: &AerospikeCluster, pod: &CachedPod) -> bool {
     let Some(entry) = cluster.status.as_ref().and_then(|s| s.pods.get(&pod.name_any())) else { return true };
     let ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).unwrap_or_default();
     let hash = pod.annotations().get(desired::ANNOTATION_CONF_HASH).map(String::as_str).unwrap_or_default();
@@ -1128,7 +1129,7 @@ const NODE_START_GRACE: Duration = Duration::from_secs(60);
 /// whose nodes have not yet all passed a safety check (`answered`: pod uids): a node that answered since its pod
 /// became Ready runs, and one that then stops answering is a fault.
 pub(crate) fn starting_nodes<'a>(
-    pods: impl Iterator<Item = (&'a Pod, Option<SocketAddr>)>,
+    pods: impl Iterator<Item = (&'a CachedPod, Option<SocketAddr>)>,
     answered: &[String],
     now: k8s_openapi::jiff::Timestamp,
 ) -> Vec<StartingNode> {
@@ -1301,7 +1302,7 @@ mod tests {
     use crate::asinfo::{InfoError, InfoErrorKind};
     use k8s_openapi::jiff::Timestamp;
 
-    fn pod(name: &str, ready_at: Option<i64>) -> Pod {
+    fn pod(name: &str, ready_at: Option<i64>) -> CachedPod {
         let conditions: Vec<serde_json::Value> = ready_at
             .map(|s| {
                 let at = Timestamp::from_second(s).unwrap().to_string();

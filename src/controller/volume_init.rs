@@ -11,9 +11,10 @@
 //! can run, and is copied into the status from there: a failed status write or an operator restart loses nothing.
 //! pod-init wipes a dirty volume only once a namespace uses its device again (the reference's init does the same);
 //! until then it stays dirty.
+use super::cached_pod::CachedPod;
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 use serde_json::Value;
 
@@ -49,7 +50,7 @@ fn recorded_on(recorded: &[String], volume: &str, uid: Option<&String>) -> bool 
 }
 
 /// The pod's uid.
-fn uid(pod: &Pod) -> Option<String> {
+fn uid(pod: &CachedPod) -> Option<String> {
     pod.metadata.uid.clone()
 }
 
@@ -68,7 +69,7 @@ pub(crate) struct RackVolumes<'a> {
 /// pod seen with a new uid gets a new entry from its status, the change under way and its current claims.
 pub(crate) fn entries(
     rack: &RackVolumes,
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     existing: &BTreeMap<String, PodVolumes>,
     status: &BTreeMap<String, PodStatus>,
     claims: &BTreeMap<String, String>,
@@ -109,7 +110,7 @@ pub(crate) fn used_device_volumes(config: &Value, storage: &StorageSpec) -> BTre
 }
 
 /// Whether the pod's pod-init has run to the end: its init container terminated successfully, or the pod runs.
-pub(super) fn init_done(pod: &Pod) -> bool {
+pub(super) fn init_done(pod: &CachedPod) -> bool {
     let Some(st) = pod.status.as_ref() else { return false };
     let init_ok = st.init_container_statuses.iter().flatten().any(|c| {
         c.name == desired::INIT_CONTAINER_NAME
@@ -120,7 +121,7 @@ pub(super) fn init_done(pod: &Pod) -> bool {
 
 /// Whether the pod's pod-init reads the volume entries (a pod made before this operator version did not: it ran
 /// no wipe, so its dirty volumes stay dirty).
-fn reads_entries(pod: &Pod) -> bool {
+fn reads_entries(pod: &CachedPod) -> bool {
     pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).any(|c| {
         c.name == desired::INIT_CONTAINER_NAME && c.env.iter().flatten().any(|e| e.name == desired::ENV_POD_UID)
     })
@@ -129,7 +130,7 @@ fn reads_entries(pod: &Pod) -> bool {
 /// status.pods[pod].initializedVolumes and dirtyVolumes after this reconcile (pure). `entry`: the pod's ConfigMap
 /// entry; its dirty marks are recorded at once, and the wiped ones cleared once pod-init has run.
 pub(crate) fn record(
-    pod: &Pod,
+    pod: &CachedPod,
     old: &PodStatus,
     entry: Option<&PodVolumes>,
     volumes: &[String],
@@ -245,7 +246,7 @@ mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
-    fn pod(name: &str, uid: &str, phase: &str, reads: bool) -> Pod {
+    fn pod(name: &str, uid: &str, phase: &str, reads: bool) -> CachedPod {
         let env = if reads { json!([{"name": desired::ENV_POD_UID, "value": "x"}]) } else { json!([]) };
         serde_json::from_value(json!({
             "metadata": {"name": name, "uid": uid},

@@ -1,5 +1,6 @@
 //! Warm restarts (the I/O): exec `pod-init warm-restart` in a pod's server container with the rack's current
 //! template on stdin (see `podinit::warm_restart`), and record the outcome on the pod.
+use super::cached_pod::CachedPod;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -90,7 +91,7 @@ fn last_line(text: &str) -> Option<&str> {
 }
 
 /// After a warm restart: the server runs `conf_hash` from a rewritten file (a later container restart reads it too).
-pub(super) async fn record_done(api: &Api<Pod>, pod: &Pod, conf_hash: &str) -> kube::Result<()> {
+pub(super) async fn record_done(api: &Api<Pod>, pod: &CachedPod, conf_hash: &str) -> kube::Result<()> {
     let annotations = json!({
         desired::ANNOTATION_CONF_HASH: conf_hash,
         ANNOTATION_RESTARTS_AT_UPDATE: null,
@@ -102,11 +103,11 @@ pub(super) async fn record_done(api: &Api<Pod>, pod: &Pod, conf_hash: &str) -> k
 }
 
 /// A warm restart towards `target` failed: the rollout restarts the pod instead.
-pub(super) async fn record_failed(api: &Api<Pod>, pod: &Pod, target: &str) -> kube::Result<()> {
+pub(super) async fn record_failed(api: &Api<Pod>, pod: &CachedPod, target: &str) -> kube::Result<()> {
     patch(api, pod, json!({ ANNOTATION_WARM_FAILED: target })).await
 }
 
-async fn patch(api: &Api<Pod>, pod: &Pod, annotations: serde_json::Value) -> kube::Result<()> {
+async fn patch(api: &Api<Pod>, pod: &CachedPod, annotations: serde_json::Value) -> kube::Result<()> {
     let patch = json!({"metadata": {"annotations": annotations}});
     api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
 }

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -313,15 +314,39 @@ pub fn desired_hash<T: Serialize>(obj: &T) -> String {
     hex::encode(hashing.0.finalize())
 }
 
+/// What the functions here read of a running pod: the API's `Pod`, or the controller's cached copy of one.
+pub trait PodRead {
+    fn meta(&self) -> &ObjectMeta;
+    /// spec.nodeName.
+    fn node_name(&self) -> Option<&str>;
+    /// status.hostIP.
+    fn host_ip(&self) -> Option<&str>;
+    /// The literal value of env variable `key` of init container `container`.
+    fn init_env(&self, container: &str, key: &str) -> Option<&str>;
+}
+
+impl PodRead for Pod {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn node_name(&self) -> Option<&str> {
+        self.spec.as_ref()?.node_name.as_deref()
+    }
+    fn host_ip(&self) -> Option<&str> {
+        self.status.as_ref()?.host_ip.as_deref()
+    }
+    fn init_env(&self, container: &str, key: &str) -> Option<&str> {
+        let init = self.spec.as_ref()?.init_containers.as_ref()?.iter().find(|c| c.name == container)?;
+        init.env.as_ref()?.iter().find(|e| e.name == key)?.value.as_deref()
+    }
+}
+
 /// The Aerospike node id of a pod built by this module, read from the pod alone (its name and the env of its
 /// init container), so the controller can record node ids without asking Aerospike.
-pub fn pod_node_id(pod: &Pod) -> Option<String> {
-    let name = pod.metadata.name.as_deref()?;
+pub fn pod_node_id(pod: &impl PodRead) -> Option<String> {
+    let name = pod.meta().name.as_deref()?;
     let ordinal: u32 = name.rsplit_once('-')?.1.parse().ok()?;
-    let spec = pod.spec.as_ref()?;
-    let init = spec.init_containers.as_ref()?.iter().find(|c| c.name == INIT_CONTAINER_NAME)?;
-    let env = init.env.as_ref()?;
-    let value = |key: &str| env.iter().find(|e| e.name == key).and_then(|e| e.value.clone());
+    let value = |key: &str| pod.init_env(INIT_CONTAINER_NAME, key);
     let rack_id: i32 = value(ENV_RACK_ID)?.parse().ok()?;
     let index: usize = value(ENV_RACK_REVISION_INDEX).and_then(|v| v.parse().ok()).unwrap_or(0);
     Some(crate::aerospike_conf::node_id(rack_id, index, ordinal))

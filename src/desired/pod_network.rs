@@ -13,10 +13,11 @@
 //! The per-pod NodePort Services themselves are built here too ([`pod_service`]).
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{Node, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::{Deserialize, Serialize};
 
+use super::PodRead;
 use crate::api::NetworkPolicy;
 
 /// Rack ConfigMap key: JSON map of pod name -> [`PodNetwork`], written by the operator (its own field manager, so
@@ -89,9 +90,14 @@ pub fn entry_needed(policy: &NetworkPolicy) -> bool {
 
 /// The entry for one pod, or None while it cannot be complete: not scheduled yet (no node or host IP), its Node not
 /// read, or its Service without the NodePorts pod-init needs.
-pub fn pod_network(pod: &Pod, node: Option<&Node>, service: Option<&Service>, needs_ports: bool) -> Option<PodNetwork> {
-    let node_name = pod.spec.as_ref()?.node_name.clone().filter(|n| !n.is_empty())?;
-    let host_ip = pod.status.as_ref()?.host_ip.clone().filter(|n| !n.is_empty())?;
+pub fn pod_network(
+    pod: &impl PodRead,
+    node: Option<&Node>,
+    service: Option<&Service>,
+    needs_ports: bool,
+) -> Option<PodNetwork> {
+    let node_name = pod.node_name().filter(|n| !n.is_empty())?.to_string();
+    let host_ip = pod.host_ip().filter(|n| !n.is_empty())?.to_string();
     let node = node?;
     let mut entry = PodNetwork {
         node: node_name,
@@ -129,14 +135,14 @@ pub fn pod_network(pod: &Pod, node: Option<&Node>, service: Option<&Service>, ne
 
 /// The pod's networks from the CNI's network-status annotation (name -> IPs); empty when absent or unreadable
 /// (pod-init then says which network it misses).
-pub fn network_status(pod: &Pod) -> BTreeMap<String, Vec<String>> {
+pub fn network_status(pod: &impl PodRead) -> BTreeMap<String, Vec<String>> {
     #[derive(Deserialize)]
     struct Status {
         name: String,
         #[serde(default)]
         ips: Vec<String>,
     }
-    let Some(text) = pod.metadata.annotations.as_ref().and_then(|a| a.get(ANNOTATION_NETWORK_STATUS)) else {
+    let Some(text) = pod.meta().annotations.as_ref().and_then(|a| a.get(ANNOTATION_NETWORK_STATUS)) else {
         return BTreeMap::new();
     };
     let list: Vec<Status> = serde_json::from_str(text).unwrap_or_default();
@@ -204,6 +210,7 @@ pub fn pod_service(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use serde_json::json;
 
     fn policy(v: serde_json::Value) -> NetworkPolicy {
