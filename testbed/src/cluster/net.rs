@@ -91,11 +91,12 @@ impl CidrClaim {
         format!("127.{}.0.0/16", self.octet)
     }
 
-    /// The Service CIDR `127.<octet>.192.0/20`: ClusterIPs are local addresses too, so a test can serve a
-    /// Service-backed webhook (the API server dials ClusterIP:port) from a process bound to the ClusterIP. kwok
-    /// hands out pod IPs from the bottom of the /16 and nodes sit at the top, far from this range.
+    /// The Service CIDR `127.<octet>.192.0/19` (192.0 to 223.255): ClusterIPs are local addresses too, so a test
+    /// can serve a Service-backed webhook (the API server dials ClusterIP:port) from a process bound to the
+    /// ClusterIP. kwok hands out pod IPs from the bottom of the /16 and nodes sit at the top (255.x), far from this
+    /// range. 8,192 addresses: the bench's 1,000 clusters with the API-server floor need 6,000 NodePort Services.
     pub fn service_cidr(&self) -> String {
-        format!("127.{}.192.0/20", self.octet)
+        format!("127.{}.192.0/19", self.octet)
     }
 
     /// The `kubernetes` Service's ClusterIP (first of the Service CIDR), named in the API server's certificate.

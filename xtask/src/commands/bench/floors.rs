@@ -267,17 +267,21 @@ pub(super) async fn run_api_floor(
                 let ns = floor_namespace(&c.namespace);
                 let cr_api: Api<AerospikeCluster> = Api::namespaced(client.clone(), &ns);
                 let obj: AerospikeCluster = serde_json::from_value(cluster_manifest(&c.name, &ns, size))?;
-                let cr = cr_api
-                    .create(&PostParams::default(), &obj)
-                    .await
-                    .with_context(|| format!("creating {ns}/{}", c.name))?;
+                let post = PostParams::default();
+                let cr = match with_retries(|| cr_api.create(&post, &obj)).await {
+                    // Created by an attempt whose answer was lost.
+                    Err(kube::Error::Api(e)) if e.code == 409 => with_retries(|| cr_api.get(&c.name)).await,
+                    other => other,
+                }
+                .with_context(|| format!("creating {ns}/{}", c.name))?;
                 let uid = cr.uid().unwrap_or_default();
                 // The rest of the cluster runs unbounded across clusters, as the operator's reconciles do.
                 let chain = tokio::spawn(async move {
                     let pp = PostParams::default();
                     for i in 1..status_writes {
                         let interim = interim_status(&c.status, i);
-                        cr_api.patch_status(&c.name, &PatchParams::default(), &Patch::Merge(&interim)).await?;
+                        let (params, patch) = (PatchParams::default(), Patch::Merge(&interim));
+                        with_retries(|| cr_api.patch_status(&c.name, &params, &patch)).await?;
                     }
                     let mut stateful_sets = Vec::new();
                     for (kind, v) in &c.objects {
@@ -286,10 +290,12 @@ pub(super) async fn run_api_floor(
                         if *kind == Kind::StatefulSet {
                             stateful_sets.push((ns.clone(), body.name_any()));
                         }
-                        Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &ar)
-                            .create(&pp, &body)
-                            .await
-                            .with_context(|| format!("creating {} {ns}/{}", ar.kind, body.name_any()))?;
+                        let api = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &ar);
+                        match with_retries(|| api.create(&pp, &body)).await {
+                            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+                            other => other.map(drop),
+                        }
+                        .with_context(|| format!("creating {} {ns}/{}", ar.kind, body.name_any()))?;
                     }
                     loop {
                         let all = {
@@ -301,9 +307,9 @@ pub(super) async fn run_api_floor(
                         }
                         rx.changed().await.map_err(|_| anyhow!("the StatefulSet watch ended"))?;
                     }
-                    cr_api
-                        .patch_status(&c.name, &PatchParams::default(), &Patch::Merge(&json!({"status": c.status})))
-                        .await?;
+                    let last = json!({"status": c.status});
+                    let (params, patch) = (PatchParams::default(), Patch::Merge(&last));
+                    with_retries(|| cr_api.patch_status(&c.name, &params, &patch)).await?;
                     anyhow::Ok((c.objects.len(), stateful_sets.len()))
                 });
                 anyhow::Ok(chain)
@@ -334,9 +340,47 @@ pub(super) async fn run_api_floor(
     })
 }
 
+/// A request of the floor's replay, tried again (up to three times) when it failed in transport or the API server
+/// said to try again: each ended a whole bench run before, a pooled connection the server had just closed
+/// ("connection closed before message completed"), and at 1000 clusters the Service IP allocator's 500 ("provided
+/// IP is already allocated", its own race). The operator retries those on its next reconcile. A create retried
+/// after a lost answer may meet its own object (409).
+async fn with_retries<T, F: std::future::Future<Output = kube::Result<T>>>(
+    mut request: impl FnMut() -> F,
+) -> kube::Result<T> {
+    let mut tries = 0;
+    loop {
+        match request().await {
+            Err(e) if tries < 3 && transient(&e) => {
+                tries += 1;
+                eprintln!("bench: floor replay: {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a failed request may succeed as it is: a transport error, a 5xx or a 429.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code >= 500 || status.code == 429,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failures_that_may_pass_as_they_are_are_retried() {
+        let answer =
+            |code: u16| kube::Error::Api(serde_json::from_value(json!({"status": "Failure", "code": code})).unwrap());
+        assert!(transient(&answer(500)) && transient(&answer(503)) && transient(&answer(429)));
+        assert!(!transient(&answer(409)) && !transient(&answer(404)) && !transient(&answer(422)));
+        assert!(transient(&kube::Error::LinesCodecMaxLineLengthExceeded));
+    }
 
     #[test]
     fn creatable_drops_server_fields_and_rewrites_namespace_and_owner() {

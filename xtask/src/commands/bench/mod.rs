@@ -712,8 +712,8 @@ async fn bench(args: &BenchArgs, setup: &Setup, clusters: usize, mode: WatchMode
     }))
 }
 
-/// ClusterIPs of the local plane's Service range (a /20), less a margin for the other Services.
-const SERVICE_IPS: usize = 4000;
+/// ClusterIPs of the local plane's Service range (a /19), less a margin for the other Services.
+const SERVICE_IPS: usize = 8000;
 
 /// A NodePort range from 30000 holding twice the `needed` ports, and at least the apiserver's default
 /// (30000-32767). Twice: under load the apiserver's allocator leaks ports of failed creates until its repair loop
@@ -784,7 +784,8 @@ mod tests {
         assert_eq!(node_ports_needed(300, 3, true), 1800);
         assert_eq!(node_ports_needed(1000, 3, false), 3000);
         assert!(node_ports_needed(1000, 3, false) < SERVICE_IPS);
-        assert!(node_ports_needed(1000, 3, true) > SERVICE_IPS);
+        assert!(node_ports_needed(1000, 3, true) < SERVICE_IPS);
+        assert!(node_ports_needed(1500, 3, true) > SERVICE_IPS);
     }
 
     #[test]
