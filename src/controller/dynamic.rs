@@ -5,7 +5,6 @@
 //! only pods that run the applied config qualify (a pod left on an older config by an interrupted rollout restarts).
 //! A pod that took the change gets the new conf-hash annotation, so the rollout sees it as current; one that refused
 //! it is annotated with the failure and restarted like any stale pod (the reference's fallback).
-use super::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -14,6 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use super::cached_pod::CachedPod;
 use super::pods::{ANNOTATION_FAILED, ANNOTATION_RESTARTS_AT_UPDATE};
 use crate::aerospike_conf::dynamic::{ChangePlan, Update, UpdateContext, plan_change, same_value};
 use crate::api::AerospikeCluster;

@@ -9,7 +9,6 @@
 //!   into its rack ConfigMap under `pod-network.json`, applied with a field manager of its own so the desired
 //!   ConfigMap's apply leaves the key alone. A Node is read only when a pod's entry is missing or names another
 //!   node, so an unchanged cluster costs no requests.
-use super::cached_pod::CachedPod;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -22,6 +21,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
+use super::cached_pod::CachedPod;
 use super::{Context, Error, apply};
 use crate::api::AerospikeCluster;
 use crate::desired::Desired;

@@ -1,6 +1,5 @@
 //! What the controller sees of a cluster's pods: which pods are the cluster's (controlled by its StatefulSets), a
 //! pod's view for the rollout decision (ready, failed, what it runs), and where its node listens.
-use super::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +7,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::Context;
+use super::cached_pod::CachedPod;
 use crate::api::AerospikeCluster;
 use crate::desired::{self, Desired};
 use crate::plan::{self, PodView, RackTarget};

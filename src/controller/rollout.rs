@@ -1,6 +1,5 @@
 //! StatefulSets and the one disruptive step a reconcile may take: a scale-down batch or a restart batch,
 //! each only after every pod is Ready and the Aerospike nodes report a stable cluster with no migrations.
-use super::cached_pod::CachedPod;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 use tracing::info;
 
+use super::cached_pod::CachedPod;
 use super::dynamic::{InPlaceChange, PodResult};
 use super::roster::{StrongConsistency, forget_removed};
 use super::{

@@ -11,13 +11,13 @@
 //! can run, and is copied into the status from there: a failed status write or an operator restart loses nothing.
 //! pod-init wipes a dirty volume only once a namespace uses its device again (the reference's init does the same);
 //! until then it stays dirty.
-use super::cached_pod::CachedPod;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 use serde_json::Value;
 
+use super::cached_pod::CachedPod;
 use crate::api::{PodStatus, StorageSpec};
 use crate::desired::{self, PodVolumes};
 

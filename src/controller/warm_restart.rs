@@ -1,6 +1,5 @@
 //! Warm restarts (the I/O): exec `pod-init warm-restart` in a pod's server container with the rack's current
 //! template on stdin (see `podinit::warm_restart`), and record the outcome on the pod.
-use super::cached_pod::CachedPod;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -9,6 +8,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::cached_pod::CachedPod;
 use super::pods::{
     ANNOTATION_FAILED, ANNOTATION_RESTARTS_AT_UPDATE, ANNOTATION_WARM_FAILED, ANNOTATION_WARM_REQUESTED,
 };
