@@ -251,6 +251,14 @@ async fn each_pod_deletion_ends_exactly_one_incarnation_and_services_get_loopbac
     .unwrap();
     let svc = Api::<Service>::namespaced(client.clone(), ns).create(&PostParams::default(), &svc).await.unwrap();
     let ip: std::net::Ipv4Addr = svc.spec.unwrap().cluster_ip.unwrap().parse().unwrap();
-    let octet = cluster.pod_cidr().split('.').nth(1).unwrap().parse::<u8>().unwrap();
-    assert!(ip.is_loopback() && ip.octets()[1] == octet && (192..208).contains(&ip.octets()[2]), "ClusterIP {ip}");
+    let (base, len) = cluster.service_cidr().split_once('/').unwrap();
+    let (base, len) = (u32::from(base.parse::<std::net::Ipv4Addr>().unwrap()), len.parse::<u32>().unwrap());
+    let mask = u32::MAX << (32 - len);
+    assert!(
+        ip.is_loopback() && u32::from(ip) & mask == base & mask,
+        "ClusterIP {ip} outside the plane's Service CIDR {}",
+        cluster.service_cidr()
+    );
+    // The Service range sits inside the plane's own loopback /16, next to its pods.
+    assert_eq!(ip.octets()[1].to_string(), cluster.pod_cidr().split('.').nth(1).unwrap());
 }

@@ -9,6 +9,7 @@ pub struct LocalCluster {
     kubeconfig_path: PathBuf,
     kubeconfig_yaml: String,
     pod_cidr: String,
+    service_cidr: String,
     apiserver_url: String,
     nodes: usize,
     kubernetes: KubernetesRelease,
@@ -39,6 +40,7 @@ impl LocalCluster {
             dir: plane.dir.clone(),
             kubeconfig_path: plane.kubeconfig_path(),
             pod_cidr: plane.claim.cidr(),
+            service_cidr: plane.claim.service_cidr(),
             apiserver_url: plane.apiserver_url(),
             nodes: plane.nodes,
             kubernetes: plane.kubernetes,
@@ -99,6 +101,11 @@ impl LocalCluster {
     /// The pod CIDR (`127.<n>.0.0/16`): every pod IP of this cluster is in it.
     pub fn pod_cidr(&self) -> &str {
         &self.pod_cidr
+    }
+
+    /// The Service CIDR (`127.<n>.192.0/19`): every ClusterIP of this cluster is in it.
+    pub fn service_cidr(&self) -> &str {
+        &self.service_cidr
     }
 
     pub fn apiserver_url(&self) -> &str {
