@@ -29,6 +29,8 @@ fn esc(s: &str) -> String {
 
 /// One panel at offset (`x0`, `y0`).
 fn panel(out: &mut String, x0: f64, y0: f64, title: &str, y_label: &str, series: &[Series]) {
+    // A series without points (the rollout's, in a run without `--rollout`) gets no legend entry either.
+    let series: Vec<&Series> = series.iter().filter(|s| !s.points.is_empty()).collect();
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).collect();
     let xmax = nice_ceiling(all.iter().map(|p| p.0).fold(0.0, f64::max));
     let ymax = nice_ceiling(all.iter().map(|p| p.1).fold(0.0, f64::max));
@@ -208,6 +210,15 @@ mod tests {
         // The empty panel is left out: one row of two panels.
         assert!(out.contains(&format!("height=\"{}\"", PANEL_H + 20.0)), "{out}");
         assert!(!out.contains(">e</text>"), "{out}");
+    }
+
+    #[test]
+    fn a_series_without_points_has_no_legend_entry() {
+        let s = |label: &str, pts: Vec<(f64, f64)>| Series { label: label.into(), colour: "#000", points: pts };
+        let restart = [s("restart", vec![(100.0, 0.5)]), s("rollout", vec![])];
+        let out = svg("t", &[("restart and rollout", "s", &restart)]);
+        assert!(out.contains(">restart</text>"), "{out}");
+        assert!(!out.contains(">rollout</text>"), "{out}");
     }
 
     #[test]
